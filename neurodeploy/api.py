@@ -1,0 +1,146 @@
+"""The Python API; the CLI is a thin layer over these functions."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+import nir
+import numpy as np
+
+from neurodeploy import nir_io
+from neurodeploy.backends import Record, Trace, get_backend
+from neurodeploy.convert import ConvertOptions
+from neurodeploy.data import calibration_set, load_dataset
+from neurodeploy.errors import InputError
+from neurodeploy.frontend import load_model
+from neurodeploy.frontend.ann import AnnGraph
+from neurodeploy.graph import input_name
+from neurodeploy.meta import InputMeta, get_graph_meta, get_node_meta, set_graph_meta
+from neurodeploy.methods import get_method
+from neurodeploy.passes import DEFAULT_PIPELINE, PassContext, run_pipeline
+from neurodeploy.progress import progress
+from neurodeploy.targets import load_target
+
+DEFAULT_CALIBRATION_SAMPLES = 512
+#: evaluation batches are sized so one population's (T, batch, neurons) spikes stay this small
+EVAL_MEMORY_ELEMENTS = 1 << 26
+
+
+@dataclass(frozen=True)
+class CompileResult:
+    graph: nir.NIRGraph
+    ann: AnnGraph
+    seconds: float  #: conversion + passes, excluding model and data loading
+    notes: dict
+
+
+def compile(model: str | Path | AnnGraph, *, target: str = "loihi2", method: str = "p99.99",
+            calib: str | np.ndarray | None = None, timesteps: int = 4,
+            calib_samples: int = DEFAULT_CALIBRATION_SAMPLES, arch: str | None = None,
+            trust_pickle: bool = False, input_shape: tuple[int, ...] | None = None,
+            options: ConvertOptions | None = None, allow_saturation: bool = False,
+            stop_after: str | None = None, dump_dir: str | Path | None = None) -> CompileResult:
+    """PyTorch model -> quantized SNN as a NIR graph, checked against ``target``."""
+    if timesteps < 1:
+        raise InputError(f"--timesteps must be at least 1, got {timesteps}")
+    chip = load_target(target)
+    conversion = get_method(method)
+    calib_x = _calibration_data(calib, calib_samples) if conversion.needs_calibration else None
+    if input_shape is None and calib_x is not None:
+        input_shape = tuple(calib_x.shape[1:])
+    ann = model if isinstance(model, AnnGraph) else load_model(
+        model, arch=arch, trust_pickle=trust_pickle, input_shape=input_shape)
+    if calib_x is not None and tuple(calib_x.shape[1:]) != ann.input_shape:
+        raise InputError(f"calibration data has shape {tuple(calib_x.shape[1:])}, the model "
+                         f"expects {ann.input_shape}")
+    start = time.perf_counter()
+    opts = replace(options or ConvertOptions(), timesteps=timesteps)
+    graph = conversion.convert(ann, calib_x, opts)
+    meta = get_graph_meta(graph)
+    set_graph_meta(graph, replace(meta, target=chip.name, hop_delay=chip.timing.hop_delay,
+                                  membrane_bits=chip.neuron.membrane_bits))
+    ctx = PassContext(target=chip, timesteps=timesteps, allow_saturation=allow_saturation)
+    graph = run_pipeline(graph, DEFAULT_PIPELINE, ctx, stop_after=stop_after, dump_dir=dump_dir)
+    done = stop_after in (None, DEFAULT_PIPELINE[-1])
+    set_graph_meta(graph, replace(get_graph_meta(graph), quantized=done))
+    return CompileResult(graph, ann, time.perf_counter() - start, ctx.notes)
+
+
+def load(path: str | Path) -> nir.NIRGraph:
+    return nir_io.read(path)
+
+
+def save(graph: nir.NIRGraph, path: str | Path) -> None:
+    nir_io.write(graph, path)
+
+
+def quantize_inputs(graph: nir.NIRGraph, images: np.ndarray) -> np.ndarray:
+    """Float images in [0, 1] -> the integers the input node injects every step."""
+    name = input_name(graph)
+    meta = get_node_meta(graph.nodes[name], InputMeta, name)
+    x = np.asarray(images)
+    if np.issubdtype(x.dtype, np.integer):
+        return x.astype(np.int32)
+    if not np.isfinite(x).all() or x.min() < 0 or x.max() > 1:
+        raise InputError("float inputs must be finite and in [0, 1]")
+    return np.round(x / meta.scale).astype(np.int32)
+
+
+def simulate(graph: nir.NIRGraph, inputs: np.ndarray, timesteps: int | None = None, *,
+             backend: str = "reference", record: Record = Record.ALL) -> Trace:
+    """Run a batch (float images in [0, 1] or integers) for one window of T steps."""
+    steps = timesteps or get_graph_meta(graph).timesteps
+    return get_backend(backend).run(graph, quantize_inputs(graph, inputs), steps, record=record)
+
+
+def evaluate(graph: nir.NIRGraph, images: np.ndarray, labels: np.ndarray,
+             timesteps: Sequence[int], *, backend: str = "reference",
+             show_progress: bool = True) -> dict[int, float]:
+    """Accuracy for each window length. One run at the longest T suffices: the neuron rule is
+    causal, so the readout after t steps is exactly the output of a t-step window."""
+    steps = sorted(set(timesteps))
+    if not steps or steps[0] < 1:
+        raise InputError("timesteps must be positive integers")
+    longest = steps[-1]
+    batch = _eval_batch_size(graph, longest)
+    correct = dict.fromkeys(steps, 0)
+    engine = get_backend(backend)
+    for start in progress(range(0, len(images), batch), "evaluate", show_progress):
+        x = quantize_inputs(graph, images[start:start + batch])
+        trace = engine.run(graph, x, longest, record=Record.OUTPUT)
+        y = labels[start:start + batch]
+        for t in steps:
+            correct[t] += int((trace.output_steps[t - 1].argmax(axis=1) == y).sum())
+    return {t: correct[t] / len(images) for t in steps}
+
+
+def ann_accuracy(ann: AnnGraph, images: np.ndarray, labels: np.ndarray) -> float:
+    import torch
+
+    hits = 0
+    for start in range(0, len(images), 1000):
+        out = ann.run(torch.as_tensor(images[start:start + 1000]))["output"]
+        hits += int((out.argmax(1).numpy() == labels[start:start + 1000]).sum())
+    return hits / len(images)
+
+
+def _calibration_data(calib: str | np.ndarray | None, samples: int) -> np.ndarray | None:
+    if calib is None or isinstance(calib, np.ndarray):
+        return calib
+    return calibration_set(calib, samples)
+
+
+def _eval_batch_size(graph: nir.NIRGraph, timesteps: int) -> int:
+    largest = max(int(np.prod(n.output_type["output"])) for n in graph.nodes.values())
+    return int(np.clip(EVAL_MEMORY_ELEMENTS // (timesteps * largest), 1, 2000))
+
+
+def dataset(name: str, split: str = "test", limit: int | None = None):
+    """Images and labels of a built-in dataset or an .npz file (see neurodeploy.data)."""
+    x, y = load_dataset(name, split=split, limit=limit)
+    if y is None:
+        raise InputError(f"{name}: has no labels (array 'y'), needed for accuracy")
+    return x, y

@@ -1,0 +1,81 @@
+"""The backend contract.
+
+A backend runs a *quantized* neurodeploy NIR graph on integer inputs and returns a Trace.
+Rules every backend meets (tested by the shared backend tests):
+
+1. Semantics come from ``neurodeploy.neuron``; a backend never re-implements the rule.
+2. ``run(graph, inputs, timesteps, record=...)``: ``inputs`` are integer arrays of shape
+   (batch, *input_shape) in the input node's integer units, injected every step
+   (direct encoding). Each sample runs a window of ``timesteps`` steps from ``v_init``.
+3. Traces are in the *ideal* (unshifted) time frame: step t of population p is the t-th
+   step of its window. On a pipelined target the window of p starts ``offsets[p]`` steps
+   after the input's (design.md §3); the backend reports those offsets.
+4. Arrays in a Trace are NIR layout (C, H, W) per sample, integers, and identical across
+   backends for the same graph and inputs: that is what ``verify`` checks.
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass, field
+from typing import ClassVar, Protocol
+
+import nir
+import numpy as np
+
+
+class Record(str, enum.Enum):
+    """What a run keeps besides the outputs (full traces cost memory)."""
+
+    OUTPUT = "output"
+    SPIKES = "spikes"
+    ALL = "all"
+
+
+@dataclass(frozen=True)
+class Trace:
+    timesteps: int
+    #: readout membrane (integer) at the last step of each sample's window: (batch, n_out)
+    outputs: np.ndarray
+    #: outputs in ANN units (the float network's logits, up to conversion error)
+    logits: np.ndarray
+    #: readout membrane at every step: (T, batch, n_out). The rule is causal, so row t-1 is
+    #: exactly the output of a t-step window: one run evaluates every shorter window too.
+    output_steps: np.ndarray
+    #: population -> (T, batch, *shape) integer spikes (signed graded counts)
+    spikes: dict[str, np.ndarray] = field(default_factory=dict)
+    #: population -> (T, batch, *shape) integer membrane after the step's reset
+    membranes: dict[str, np.ndarray] = field(default_factory=dict)
+    #: population -> hop delay of its window on the target (design.md §3)
+    offsets: dict[str, int] = field(default_factory=dict)
+    #: population -> total spike events (nonzero payloads) over the batch, when counted
+    spike_counts: dict[str, int] = field(default_factory=dict)
+
+    def save(self, path: str) -> None:
+        """Write an .npz: outputs, logits, spikes/<pop>, membranes/<pop>, offsets/<pop>."""
+        from neurodeploy.fileio import atomic_write
+
+        arrays = {"outputs": self.outputs, "logits": self.logits,
+                  "output_steps": self.output_steps, "timesteps": np.array(self.timesteps)}
+        for kind in ("spikes", "membranes", "offsets"):
+            for pop, value in getattr(self, kind).items():
+                arrays[f"{kind}/{pop}"] = np.asarray(value)
+        atomic_write(path, lambda tmp: np.savez_compressed(tmp, **arrays))
+
+    @classmethod
+    def load(cls, path: str) -> Trace:
+        with np.load(path) as data:
+            parts: dict[str, dict] = {"spikes": {}, "membranes": {}, "offsets": {}}
+            for key in data.files:
+                if "/" in key:
+                    kind, pop = key.split("/", 1)
+                    parts[kind][pop] = data[key] if kind != "offsets" else int(data[key])
+            return cls(timesteps=int(data["timesteps"]), outputs=data["outputs"],
+                       logits=data["logits"], output_steps=data["output_steps"], **parts)
+
+
+class Backend(Protocol):
+    name: ClassVar[str]
+
+    def run(self, graph: nir.NIRGraph, inputs: np.ndarray, timesteps: int, *,
+            record: Record = Record.OUTPUT) -> Trace: ...

@@ -1,0 +1,175 @@
+"""Batched, exact integer simulator: the oracle every other backend is compared against.
+
+It runs layer by layer over all timesteps at once: a synapse layer sees the whole spike
+history of its source as one (T * batch) GEMM or convolution, then the population runs the
+neuron rule over T. Integer sums are exact in float32 while every partial sum stays below
+2^24, which the static bound check proves (float64 is used otherwise). A direct-encoded
+input is the same every step, so the first synapse layer is evaluated once, not T times.
+Traces are in the ideal time frame; ``offsets`` records each window's pipeline shift.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import ClassVar
+
+import nir
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from neurodeploy import neuron
+from neurodeploy.backends.base import Record, Trace
+from neurodeploy.errors import InputError, MetadataError
+from neurodeploy.graph import hop_offsets, predecessors, readout_name, topological_order
+from neurodeploy.meta import (
+    GraphMeta,
+    PopulationMeta,
+    get_graph_meta,
+    param_for_shape,
+    population_meta,
+)
+
+FLOAT32_EXACT = 1 << 24
+
+
+@dataclass
+class _Signal:
+    """Values flowing along an edge: (T, B, ...) or, when constant over time, (B, ...)."""
+
+    value: torch.Tensor
+    constant: bool
+
+    def over_time(self, timesteps: int) -> torch.Tensor:
+        if self.constant:
+            return self.value.unsqueeze(0).expand(timesteps, *self.value.shape)
+        return self.value
+
+    def apply(self, fn) -> _Signal:
+        if self.constant:
+            return _Signal(fn(self.value), True)
+        steps, batch = self.value.shape[:2]
+        out = fn(self.value.reshape(steps * batch, *self.value.shape[2:]))
+        return _Signal(out.reshape(steps, batch, *out.shape[1:]), False)
+
+
+class ReferenceBackend:
+    name: ClassVar[str] = "reference"
+
+    def __init__(self, exact_dtype: torch.dtype | None = None):
+        self.exact_dtype = exact_dtype  #: force the GEMM dtype (tests); None: choose by bound
+
+    def run(self, graph: nir.NIRGraph, inputs: np.ndarray, timesteps: int, *,
+            record: Record = Record.OUTPUT) -> Trace:
+        gmeta = get_graph_meta(graph)
+        if not gmeta.quantized:
+            raise MetadataError("graph is not quantized; run the integer passes first")
+        _check_inputs(graph, inputs)
+        dtype = self.exact_dtype or _gemm_dtype(gmeta)
+        preds = predecessors(graph)
+        signals: dict[str, _Signal] = {}
+        spikes, membranes, counts = {}, {}, {}
+        readout = readout_name(graph)
+        for name in topological_order(graph):
+            node = graph.nodes[name]
+            if isinstance(node, nir.Input):
+                signals[name] = _Signal(torch.as_tensor(inputs).to(dtype), True)
+                continue
+            incoming = [signals[p] for p in preds[name]]
+            if isinstance(node, (nir.IF, nir.I)):
+                keep_v = record is Record.ALL or name == readout
+                s, v = _run_population(graph, name, gmeta, incoming, timesteps, keep_v)
+                signals[name] = _Signal(s.to(dtype), False)
+                counts[name] = int(torch.count_nonzero(s))
+                if record is not Record.OUTPUT and name != readout:
+                    spikes[name] = s.numpy()
+                if keep_v:
+                    membranes[name] = v.numpy()
+            elif isinstance(node, nir.Output):
+                signals[name] = incoming[0]
+            else:
+                signals[name] = incoming[0].apply(lambda x, node=node: _synapse(node, x))
+        output_steps = (membranes[readout] if record is Record.ALL
+                        else membranes.pop(readout)).astype(np.int64)
+        return Trace(timesteps=timesteps, outputs=output_steps[-1],
+                     logits=readout_logits(graph, output_steps[-1], timesteps),
+                     output_steps=output_steps, spikes=spikes, membranes=membranes,
+                     offsets=_population_offsets(graph, gmeta), spike_counts=counts)
+
+
+def readout_logits(graph: nir.NIRGraph, outputs: np.ndarray, timesteps: int) -> np.ndarray:
+    """Integer readout membrane -> ANN units: one unit is 2**exponent, summed over T steps."""
+    exponent = population_meta(graph, readout_name(graph)).exponent or 0
+    return outputs * (2.0 ** exponent) / timesteps
+
+
+def neuron_params(meta: PopulationMeta, shape: tuple[int, ...], membrane_bits: int
+                  ) -> neuron.NeuronParams:
+    """Integer NeuronParams (numpy int32) shaped to broadcast over a (batch, *shape) state."""
+
+    def arr(value: np.ndarray) -> np.ndarray:
+        return param_for_shape(np.asarray(value), shape).astype(np.int32)
+
+    return neuron.NeuronParams(
+        theta=arr(meta.theta), bias=arr(meta.bias), v_init=arr(meta.v_init),
+        theta_neg=arr(meta.theta_neg), max_burst=int(meta.max_burst), dual=meta.dual,
+        fires=meta.fires, membrane_bits=membrane_bits,
+        bias_table=None if meta.bias_table is None else
+        np.stack([arr(row) for row in meta.bias_table]))
+
+
+def _run_population(graph, name, gmeta: GraphMeta, incoming: list[_Signal], timesteps: int,
+                    keep_membranes: bool) -> tuple[torch.Tensor, torch.Tensor | None]:
+    shape = tuple(int(d) for d in graph.nodes[name].input_type["input"])
+    params = neuron_params(population_meta(graph, name), shape, gmeta.membrane_bits)
+    params = params.map_arrays(lambda a: torch.as_tensor(a) if isinstance(a, np.ndarray) else a)
+    if all(sig.constant for sig in incoming):
+        current = sum(sig.value for sig in incoming).to(torch.int32)
+        currents = current.unsqueeze(0).expand(timesteps, *current.shape)
+    else:
+        currents = sum(sig.over_time(timesteps) for sig in incoming).to(torch.int32)
+    return neuron.run(currents, params, keep_membranes=keep_membranes)
+
+
+def _synapse(node: nir.NIRNode, x: torch.Tensor) -> torch.Tensor:
+    dtype = x.dtype
+    if isinstance(node, nir.Linear):
+        return x @ torch.as_tensor(node.weight, dtype=dtype).T
+    if isinstance(node, nir.Conv2d):
+        return F.conv2d(x, torch.as_tensor(node.weight, dtype=dtype), None,
+                        _pair(node.stride), _pair(node.padding), _pair(node.dilation),
+                        int(node.groups))
+    if isinstance(node, nir.SumPool2d):
+        return F.avg_pool2d(x, _pair(node.kernel_size), _pair(node.stride), _pair(node.padding),
+                            count_include_pad=True, divisor_override=1)
+    if isinstance(node, nir.Flatten):
+        return x.reshape(x.shape[0], -1)
+    raise MetadataError(f"the reference simulator cannot run a {type(node).__name__} node")
+
+
+def _pair(value) -> tuple[int, int]:
+    arr = np.broadcast_to(np.asarray(value, dtype=np.int64), (2,))
+    return int(arr[0]), int(arr[1])
+
+
+def _gemm_dtype(gmeta: GraphMeta) -> torch.dtype:
+    bound = gmeta.notes.get("max_abs_synaptic_sum", FLOAT32_EXACT)
+    return torch.float32 if bound < FLOAT32_EXACT else torch.float64
+
+
+def _population_offsets(graph: nir.NIRGraph, gmeta: GraphMeta) -> dict[str, int]:
+    offsets = hop_offsets(graph, gmeta.hop_delay)
+    return {n: offsets[n] for n, node in graph.nodes.items() if isinstance(node, (nir.IF, nir.I))}
+
+
+def _check_inputs(graph: nir.NIRGraph, inputs: np.ndarray) -> None:
+    from neurodeploy.graph import input_name
+
+    name = input_name(graph)
+    expected = tuple(int(d) for d in graph.nodes[name].input_type["input"])
+    if inputs.ndim != len(expected) + 1 or tuple(inputs.shape[1:]) != expected:
+        raise InputError(f"input has shape {tuple(inputs.shape)}, the network expects "
+                         f"(batch, {', '.join(map(str, expected))})")
+    if not np.issubdtype(inputs.dtype, np.integer):
+        raise InputError("inputs to a quantized network must be integers",
+                         hint="Use neurodeploy.quantize_inputs() on float images")

@@ -1,0 +1,187 @@
+"""The `neurodeploy` command: parse, call the API, print. Errors: one line, exit code 2."""
+
+from __future__ import annotations
+
+import functools
+import json
+import sys
+from pathlib import Path
+
+import click
+import numpy as np
+
+from neurodeploy.errors import InputError, NeurodeployError
+
+
+def _friendly(fn):
+    """NeurodeployError -> one line on stderr and exit 2; no traceback, no partial file."""
+
+    @functools.wraps(fn)
+    def wrapper(*args, **kwargs):
+        try:
+            return fn(*args, **kwargs)
+        except NeurodeployError as exc:
+            click.echo(f"error: {exc}", err=True)
+            sys.exit(2)
+
+    return wrapper
+
+
+def _int_list(text: str) -> list[int]:
+    try:
+        values = [int(v) for v in text.split(",") if v.strip()]
+    except ValueError:
+        raise InputError(f"--timesteps must be comma-separated integers, got '{text}'") from None
+    if not values or min(values) < 1:
+        raise InputError(f"--timesteps must be positive integers, got '{text}'")
+    return values
+
+
+def _shape(text: str | None) -> tuple[int, ...] | None:
+    if text is None:
+        return None
+    try:
+        return tuple(int(v) for v in text.replace("x", ",").split(","))
+    except ValueError:
+        raise InputError(f"--input-shape must look like 1,28,28, got '{text}'") from None
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="neurodeploy")
+def main() -> None:
+    """Deploy PyTorch networks as integer spiking networks on Loihi-class hardware."""
+
+
+@main.command()
+@_friendly
+def targets() -> None:
+    """List the hardware targets and their main limits."""
+    from neurodeploy.targets import available_targets, load_target
+
+    click.echo(f"{'target':<10} {'weights':>7} {'membrane':>8} {'spikes':<16} {'hop':>3}  "
+               "description")
+    for name in available_targets():
+        t = load_target(name)
+        spikes = ("graded" if t.spikes.graded else "binary") + (
+            ", signed" if t.spikes.signed else "")
+        click.echo(f"{t.name:<10} {t.weights.mantissa_bits:>5}b {t.neuron.membrane_bits:>7}b "
+                   f"{spikes:<16} {t.timing.hop_delay:>3}  {t.description}")
+
+
+@main.command(name="compile")
+@click.argument("model", type=click.Path())
+@click.option("--target", default="loihi2", show_default=True, help="Target name or .toml path.")
+@click.option("--method", default="p99.99", show_default=True,
+              help="Threshold method: max, or a percentile such as p99.9.")
+@click.option("--calib", help="Calibration data: digits, fashion-mnist or an .npz file.")
+@click.option("--calib-samples", default=512, show_default=True, type=int)
+@click.option("--timesteps", "-T", default=4, show_default=True, type=int)
+@click.option("--arch", help="module:ClassName, to load a state dict.")
+@click.option("--trust-pickle", is_flag=True, help="Allow loading a pickled nn.Module.")
+@click.option("--input-shape", help="Input shape without batch, e.g. 1,28,28.")
+@click.option("--allow-saturation", is_flag=True,
+              help="Report, instead of refusing, membranes that may saturate within T.")
+@click.option("--stop-after", help="Stop after this pass (see --list-passes).")
+@click.option("--dump-dir", type=click.Path(), help="Write the graph after each pass here.")
+@click.option("--list-passes", is_flag=True, help="Print the pass pipeline and exit.")
+@click.option("-o", "--output", type=click.Path(), help="Output .nir (default: MODEL.nir).")
+@click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
+@_friendly
+def compile_cmd(model, target, method, calib, calib_samples, timesteps, arch, trust_pickle,
+                input_shape, allow_saturation, stop_after, dump_dir, list_passes, output,
+                as_json) -> None:
+    """Compile MODEL (TorchScript, .pt2 export, or state dict) into a quantized SNN (.nir)."""
+    from neurodeploy import api
+    from neurodeploy.passes import DEFAULT_PIPELINE
+    from neurodeploy.summary import compile_summary
+
+    if list_passes:
+        click.echo("\n".join(DEFAULT_PIPELINE))
+        return
+    result = api.compile(model, target=target, method=method, calib=calib,
+                         calib_samples=calib_samples, timesteps=timesteps, arch=arch,
+                         trust_pickle=trust_pickle, input_shape=_shape(input_shape),
+                         allow_saturation=allow_saturation, stop_after=stop_after,
+                         dump_dir=dump_dir)
+    out = Path(output) if output else Path(model).with_suffix(".nir")
+    api.save(result.graph, out)
+    summary = compile_summary(result, out)
+    click.echo(json.dumps(summary, indent=2) if as_json else summary["text"])
+
+
+@main.command()
+@click.argument("network", type=click.Path())
+@click.option("--dataset", default="digits", show_default=True,
+              help="digits, fashion-mnist, or an .npz file with x and y.")
+@click.option("--timesteps", "-T", default="1,2,4,8", show_default=True)
+@click.option("--backend", default="reference", show_default=True)
+@click.option("--limit", type=int, help="Evaluate only the first N test samples.")
+@click.option("--ann", "ann_model", type=click.Path(),
+              help="The float model, to print its accuracy as the first row.")
+@click.option("--json", "as_json", is_flag=True)
+@_friendly
+def evaluate(network, dataset, timesteps, backend, limit, ann_model, as_json) -> None:
+    """Accuracy of a compiled NETWORK for several window lengths T."""
+    from neurodeploy import api
+
+    graph = api.load(network)
+    x, y = api.dataset(dataset, limit=limit)
+    steps = _int_list(timesteps)
+    result = {"dataset": dataset, "samples": len(x), "backend": backend}
+    if ann_model:
+        from neurodeploy.frontend import load_model
+
+        ann = load_model(ann_model, input_shape=tuple(x.shape[1:]))
+        result["ann_accuracy"] = api.ann_accuracy(ann, x, y)
+    result["snn_accuracy"] = api.evaluate(graph, x, y, steps, backend=backend)
+    if as_json:
+        click.echo(json.dumps(result, indent=2))
+        return
+    click.echo(f"{dataset}: {len(x)} samples, backend {backend}")
+    click.echo(f"{'network':<12} {'T':>4} {'accuracy':>9}")
+    if "ann_accuracy" in result:
+        click.echo(f"{'ANN (float)':<12} {'-':>4} {100 * result['ann_accuracy']:>8.2f}%")
+    for t, acc in result["snn_accuracy"].items():
+        click.echo(f"{'SNN (int)':<12} {t:>4} {100 * acc:>8.2f}%")
+
+
+@main.command()
+@click.argument("network", type=click.Path())
+@click.option("--input", "input_path", required=True, type=click.Path(),
+              help=".npy with one sample or a batch; floats in [0, 1] or integers.")
+@click.option("--timesteps", "-T", type=int, help="Window length (default: as compiled).")
+@click.option("--backend", default="reference", show_default=True)
+@click.option("--out", type=click.Path(), help="Write the full trace (.npz).")
+@_friendly
+def simulate(network, input_path, timesteps, backend, out) -> None:
+    """Run NETWORK on inputs and print predictions; optionally save every spike and membrane."""
+    from neurodeploy import api
+    from neurodeploy.graph import input_name
+
+    graph = api.load(network)
+    x = _load_npy(input_path)
+    shape = tuple(int(d) for d in graph.nodes[input_name(graph)].input_type["input"])
+    if x.shape == shape:
+        x = x[None]
+    trace = api.simulate(graph, x, timesteps, backend=backend)
+    if out:
+        trace.save(out)
+    click.echo(f"{len(x)} sample(s), T={trace.timesteps}, backend {backend}")
+    for pop, count in trace.spike_counts.items():
+        click.echo(f"  {pop:<24} {count:>10} spike events")
+    click.echo(f"predictions: {trace.outputs.argmax(axis=1).tolist()}")
+    if out:
+        click.echo(f"trace written to {out}")
+
+
+def _load_npy(path: str) -> np.ndarray:
+    if not Path(path).is_file():
+        raise InputError(f"{path}: file not found")
+    try:
+        return np.load(path, allow_pickle=False)
+    except (ValueError, OSError) as exc:
+        raise InputError(f"{path}: not a .npy array ({exc})") from None
+
+
+if __name__ == "__main__":
+    main()

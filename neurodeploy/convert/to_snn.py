@@ -1,0 +1,165 @@
+"""ANN graph -> float SNN graph in NIR (design.md §1-2).
+
+Each activation becomes an integrate-and-fire population with reset by subtraction; the
+bias of the synapse layer in front of it moves into the population (a neuron, not a
+synapse, adds bias on every chip we target); the last Linear becomes the non-firing readout
+integrator. Values stay in ANN units here; the integer passes fold thresholds into weights
+and round everything afterwards.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import nir
+import numpy as np
+import torch
+
+from neurodeploy import __version__
+from neurodeploy.errors import UnsupportedLayer
+from neurodeploy.frontend.ann import AnnGraph, AnnNode
+from neurodeploy.meta import GraphMeta, InputMeta, PopulationMeta, set_graph_meta, with_node_meta
+
+READOUT = "readout"
+
+
+@dataclass(frozen=True)
+class ConvertOptions:
+    method: str = "p99.99"
+    timesteps: int = 4
+    max_burst: int = 1
+    dual: bool = False
+    theta_neg_ratio: float = 0.5  #: negative threshold = -ratio * theta (dual threshold)
+    v_init_ratio: float = 0.5  #: v_init = ratio * theta; 1/2 turns floor into round
+
+
+def to_snn(ann: AnnGraph, thresholds: dict[str, float | np.ndarray],
+           options: ConvertOptions) -> nir.NIRGraph:
+    """Build the float SNN; ``thresholds`` maps each activation node to its theta."""
+    builder = _Builder(ann, thresholds, options)
+    for node in ann.nodes:
+        builder.add(node)
+    graph = builder.finish()
+    set_graph_meta(graph, GraphMeta(version=__version__, method=options.method,
+                                    timesteps=options.timesteps))
+    return graph
+
+
+class _Builder:
+    def __init__(self, ann: AnnGraph, thresholds, options: ConvertOptions):
+        self.ann, self.thresholds, self.options = ann, thresholds, options
+        self.shapes = _infer_shapes(ann)
+        self.nodes: dict[str, nir.NIRNode] = {}
+        self.edges: list[tuple[str, str]] = []
+        self.produced: dict[str, str] = {}  # ANN node -> NIR node carrying its value
+        self.pending_bias: dict[str, np.ndarray] = {}  # synapse -> bias moved to its population
+
+    def add(self, node: AnnNode) -> None:
+        handler = getattr(self, f"_{node.op}", None)
+        if handler is None:
+            raise UnsupportedLayer(f"op '{node.op}' is not supported by the converter yet",
+                                   node=node.name)
+        handler(node)
+
+    def finish(self) -> nir.NIRGraph:
+        out = self.ann.node(self.ann.output)
+        if out.op != "linear":
+            raise UnsupportedLayer(f"the network must end with a Linear layer (the readout), "
+                                   f"it ends with '{out.op}'", node=out.name)
+        shape = self.shapes[out.name]
+        bias = self.pending_bias.get(self.produced[out.name], np.zeros(shape))
+        readout = with_node_meta(nir.I(r=np.ones(shape)), PopulationMeta(
+            kind="readout", bias=np.asarray(bias, np.float64), v_init=np.array(0.0),
+            source=out.name))
+        self._emit(READOUT, readout, [out.name])
+        self._emit("output", nir.Output({"output": np.array(shape)}), [READOUT])
+        return nir.NIRGraph(self.nodes, self.edges)
+
+    def _input(self, node: AnnNode) -> None:
+        shape = np.array(self.shapes[node.name])
+        self._emit(node.name, with_node_meta(nir.Input({"input": shape}), InputMeta()), [])
+
+    def _linear(self, node: AnnNode) -> None:
+        self._require_spikes(node)
+        self._emit(node.name, nir.Linear(weight=np.asarray(node.params["weight"], np.float64)),
+                   node.inputs)
+        self._keep_bias(node)
+
+    def _conv2d(self, node: AnnNode) -> None:
+        self._require_spikes(node)
+        p = node.params
+        weight = np.asarray(p["weight"], np.float64)
+        in_shape = self.shapes[node.inputs[0]]
+        conv = nir.Conv2d(input_shape=tuple(in_shape[1:]), weight=weight,
+                          stride=tuple(p["stride"]), padding=tuple(p["padding"]),
+                          dilation=tuple(p["dilation"]), groups=int(p["groups"]),
+                          bias=np.zeros(weight.shape[0]))
+        self._emit(node.name, conv, node.inputs)
+        self._keep_bias(node)
+
+    def _activation(self, node: AnnNode) -> None:
+        source = self.ann.node(node.inputs[0])
+        if source.op not in ("linear", "conv2d"):
+            raise UnsupportedLayer(f"{node.op} must directly follow a Linear or Conv2d layer, "
+                                   f"it follows '{source.op}'", node=node.name,
+                                   hint="Put pooling and flattening after the activation")
+        shape = self.shapes[node.name]
+        theta = np.asarray(self.thresholds[node.name], np.float64)
+        o = self.options
+        bias = self.pending_bias[self.produced[source.name]]
+        meta = PopulationMeta(kind="if", theta=theta, bias=np.asarray(bias, np.float64),
+                              v_init=o.v_init_ratio * theta, theta_neg=-o.theta_neg_ratio * theta,
+                              max_burst=o.max_burst, dual=o.dual, source=node.name)
+        population = nir.IF(r=np.ones(shape), v_threshold=np.broadcast_to(
+            _per_channel(theta, shape), shape).astype(np.float64))
+        self._emit(node.name, with_node_meta(population, meta), node.inputs)
+
+    _relu = _activation
+    _clip = _activation
+
+    def _avgpool2d(self, node: AnnNode) -> None:
+        self._require_spikes(node)
+        p = node.params
+        self._emit(node.name, nir.SumPool2d(kernel_size=np.array(p["kernel_size"]),
+                                            stride=np.array(p["stride"]),
+                                            padding=np.array(p["padding"])), node.inputs)
+
+    def _flatten(self, node: AnnNode) -> None:
+        self._require_spikes(node)
+        shape = np.array(self.shapes[node.inputs[0]])
+        self._emit(node.name, nir.Flatten(input_type={"input": shape}, start_dim=0),
+                   node.inputs)
+
+    def _emit(self, name: str, nir_node: nir.NIRNode, inputs) -> None:
+        key = name.replace("/", "_")  # HDF5 group names cannot hold '/'
+        self.nodes[key] = nir_node
+        self.edges.extend((self.produced.get(i, i), key) for i in inputs)
+        self.produced[name] = key
+
+    def _keep_bias(self, node: AnnNode) -> None:
+        out_channels = np.asarray(node.params["weight"]).shape[0]
+        bias = node.params.get("bias")
+        self.pending_bias[self.produced[node.name]] = (
+            np.zeros(out_channels) if bias is None else np.asarray(bias, np.float64))
+
+    def _require_spikes(self, node: AnnNode) -> None:
+        for name in node.inputs:
+            source = self.ann.node(name)
+            if source.op in ("linear", "conv2d") and source.name != self.ann.output:
+                raise UnsupportedLayer(
+                    f"'{node.op}' follows '{source.op}' ({source.name}) without an activation "
+                    "in between; consecutive linear layers have no spiking equivalent here",
+                    node=node.name, hint="Insert a ReLU or merge the layers")
+
+
+def _per_channel(theta: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
+    if theta.ndim == 1 and len(shape) == 3:
+        return theta.reshape(-1, 1, 1)
+    return theta
+
+
+def _infer_shapes(ann: AnnGraph) -> dict[str, tuple[int, ...]]:
+    """Per-node output shapes (no batch dimension), by running the graph once on zeros."""
+    names = {n.name for n in ann.nodes}
+    values = ann.run(torch.zeros((1, *ann.input_shape)), keep=names)
+    return {name: tuple(values[name].shape[1:]) for name in names}

@@ -1,0 +1,56 @@
+"""One error family; each kind names what is wrong, where, and what to do.
+
+The CLI turns any NeurodeployError into one line on stderr and exit code 2, so messages
+must read well on their own: "<where>: <what>. <hint>".
+"""
+
+from __future__ import annotations
+
+
+class NeurodeployError(Exception):
+    """Base class: a user-facing problem with an input, a model, a target or a file."""
+
+    def __init__(self, message: str, *, node: str | None = None, hint: str | None = None):
+        self.node = node
+        self.hint = hint
+        text = f"{node}: {message}" if node else message
+        if hint:
+            text = f"{text}. {hint}" if not text.endswith(".") else f"{text} {hint}"
+        super().__init__(text)
+
+
+class InputError(NeurodeployError):
+    """A file, argument or array the user gave cannot be used."""
+
+
+class TrustError(NeurodeployError):
+    """Loading would run arbitrary code (pickle) and the user did not allow it."""
+
+
+class UnsupportedLayer(NeurodeployError):
+    """A model node has no mapping to the spiking network."""
+
+
+class TargetError(NeurodeployError):
+    """A target file is missing, malformed or unknown."""
+
+
+class TargetLimitExceeded(NeurodeployError):
+    """The network does not fit a target's bit widths or resources."""
+
+    def __init__(self, *, node: str, limit: str, value: object, allowed: object, hint: str = ""):
+        self.limit, self.value, self.allowed = limit, value, allowed
+        super().__init__(f"{limit} is {value}, the target allows {allowed}", node=node,
+                         hint=hint or None)
+
+
+class MetadataError(NeurodeployError):
+    """A NIR file is not one of ours, is damaged, or has an unknown schema."""
+
+
+class BackendUnavailable(NeurodeployError):
+    """A backend's optional dependency is not installed."""
+
+
+class BitExactMismatch(NeurodeployError):
+    """Two backends disagree; carries the first divergence."""

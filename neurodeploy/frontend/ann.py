@@ -1,0 +1,93 @@
+"""The frontend's output: a small, closed-op ANN graph that conversion consumes.
+
+Every loader (TorchScript, torch.export, state dict, trusted pickle) produces this same
+form, after BatchNorm folding and after Dropout/Identity are dropped, so conversion never
+sees torch's many spellings of the same layer. ``run`` executes it in torch; calibration and
+ANN accuracy use it, so they measure exactly the network that is converted.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+#: op -> required params. Shapes exclude the batch dimension; weights are float32 numpy.
+OPS: dict[str, tuple[str, ...]] = {
+    "input": ("shape",),
+    "linear": ("weight", "bias"),  # weight (out, in); bias (out,) or None
+    "conv2d": ("weight", "bias", "stride", "padding", "dilation", "groups"),
+    "relu": (),
+    "clip": ("threshold",),  # learned clipping activation: min(max(x, 0), threshold)
+    "avgpool2d": ("kernel_size", "stride", "padding"),
+    "flatten": (),  # flattens everything but the batch dimension
+    "add": (),  # elementwise sum of its inputs (residual merge)
+}
+ACTIVATIONS = ("relu", "clip")
+
+
+@dataclass
+class AnnNode:
+    name: str  #: unique; the source model's name for it (e.g. "features.3") where it has one
+    op: str  #: one of OPS
+    inputs: tuple[str, ...] = ()
+    params: dict[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if self.op not in OPS:
+            raise ValueError(f"unknown ANN op '{self.op}'")
+        missing = [p for p in OPS[self.op] if p not in self.params]
+        if missing:
+            raise ValueError(f"{self.name}: op '{self.op}' needs params {missing}")
+
+
+@dataclass
+class AnnGraph:
+    nodes: list[AnnNode]  #: topological order; nodes[0] is the input
+    output: str  #: name of the node whose value is the network output (logits)
+
+    def node(self, name: str) -> AnnNode:
+        for node in self.nodes:
+            if node.name == name:
+                return node
+        raise KeyError(name)
+
+    @property
+    def input_shape(self) -> tuple[int, ...]:
+        return tuple(int(d) for d in self.nodes[0].params["shape"])
+
+    def consumers(self, name: str) -> list[AnnNode]:
+        return [n for n in self.nodes if name in n.inputs]
+
+    @torch.no_grad()
+    def run(self, x: torch.Tensor, keep: set[str] | None = None) -> dict[str, torch.Tensor]:
+        """Evaluate on a batch; returns the output under "output" and every node in ``keep``."""
+        values: dict[str, torch.Tensor] = {}
+        kept: dict[str, torch.Tensor] = {}
+        for node in self.nodes:
+            args = [values[i] for i in node.inputs]
+            values[node.name] = x if node.op == "input" else _EXEC[node.op](node.params, *args)
+            if keep and node.name in keep:
+                kept[node.name] = values[node.name]
+        kept["output"] = values[self.output]
+        return kept
+
+
+def _t(a: np.ndarray | None) -> torch.Tensor | None:
+    return None if a is None else torch.as_tensor(np.asarray(a, dtype=np.float32))
+
+
+_EXEC = {
+    "linear": lambda p, x: F.linear(x, _t(p["weight"]), _t(p["bias"])),
+    "conv2d": lambda p, x: F.conv2d(x, _t(p["weight"]), _t(p["bias"]), tuple(p["stride"]),
+                                    tuple(p["padding"]), tuple(p["dilation"]), int(p["groups"])),
+    "relu": lambda p, x: F.relu(x),
+    "clip": lambda p, x: x.clamp(0.0, float(p["threshold"])),
+    "avgpool2d": lambda p, x: F.avg_pool2d(x, tuple(p["kernel_size"]), tuple(p["stride"]),
+                                           tuple(p["padding"]), count_include_pad=True),
+    "flatten": lambda p, x: x.flatten(1),
+    "add": lambda p, *xs: sum(xs[1:], xs[0]),
+}

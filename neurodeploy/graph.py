@@ -1,0 +1,90 @@
+"""Derived views of a NIR graph that several modules need: order, roles, hop offsets.
+
+Nothing here is stored; each view is recomputed from the graph on demand, so passes can
+never leave a stale copy behind.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+
+import nir
+
+from neurodeploy.errors import MetadataError
+from neurodeploy.meta import SYNAPSE_TYPES
+
+NEURON_TYPES = (nir.IF, nir.I)
+
+
+def predecessors(graph: nir.NIRGraph) -> dict[str, list[str]]:
+    preds: dict[str, list[str]] = defaultdict(list)
+    for src, dst in graph.edges:
+        preds[dst].append(src)
+    return preds
+
+
+def topological_order(graph: nir.NIRGraph) -> list[str]:
+    """Kahn's algorithm; ties keep insertion order so the result is deterministic."""
+    preds = predecessors(graph)
+    remaining = {name: len(set(preds[name])) for name in graph.nodes}
+    succs: dict[str, list[str]] = defaultdict(list)
+    for src, dst in set(graph.edges):
+        succs[src].append(dst)
+    order = []
+    ready = [n for n in graph.nodes if remaining[n] == 0]
+    while ready:
+        name = ready.pop(0)
+        order.append(name)
+        for nxt in sorted(succs[name], key=list(graph.nodes).index):
+            remaining[nxt] -= 1
+            if remaining[nxt] == 0:
+                ready.append(nxt)
+    if len(order) != len(graph.nodes):
+        raise MetadataError("graph has a cycle; recurrent networks are not supported")
+    return order
+
+
+def input_name(graph: nir.NIRGraph) -> str:
+    return _single(graph, nir.Input, "input")
+
+
+def output_name(graph: nir.NIRGraph) -> str:
+    return _single(graph, nir.Output, "output")
+
+
+def populations(graph: nir.NIRGraph) -> list[str]:
+    """Neuron populations (incl. the readout) in topological order."""
+    return [n for n in topological_order(graph) if isinstance(graph.nodes[n], NEURON_TYPES)]
+
+
+def readout_name(graph: nir.NIRGraph) -> str:
+    return predecessors(graph)[output_name(graph)][0]
+
+
+def hop_offsets(graph: nir.NIRGraph, hop_delay: int) -> dict[str, int]:
+    """Step at which each node's first value appears on a pipelined target (design.md §3).
+
+    Every synapse node adds ``hop_delay``; a ``nir.Delay`` adds its delay; neurons, flatten
+    and the input add none. All paths into one node must arrive together.
+    """
+    preds = predecessors(graph)
+    offsets: dict[str, int] = {}
+    for name in topological_order(graph):
+        node = graph.nodes[name]
+        incoming = {offsets[p] for p in preds[name]} or {0}
+        if len(incoming) > 1:
+            raise MetadataError(f"paths into this node arrive at different steps "
+                                f"{sorted(incoming)}", node=name,
+                                hint="Run the align_delays pass to insert nir.Delay nodes")
+        own = hop_delay if isinstance(node, SYNAPSE_TYPES) else 0
+        if isinstance(node, nir.Delay):
+            own = int(node.delay.max())
+        offsets[name] = incoming.pop() + own
+    return offsets
+
+
+def _single(graph: nir.NIRGraph, cls: type, what: str) -> str:
+    names = [n for n, node in graph.nodes.items() if isinstance(node, cls)]
+    if len(names) != 1:
+        raise MetadataError(f"graph must have exactly one {what} node, found {len(names)}")
+    return names[0]

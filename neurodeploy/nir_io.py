@@ -1,0 +1,49 @@
+"""Read and write compiled networks as NIR files (HDF5) with neurodeploy metadata."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import h5py
+import nir
+
+from neurodeploy.errors import InputError, MetadataError
+from neurodeploy.fileio import atomic_write
+from neurodeploy.graph import populations
+from neurodeploy.meta import InputMeta, get_graph_meta, get_node_meta, population_meta
+
+
+def write(graph: nir.NIRGraph, path: str | Path) -> None:
+    """Validate the metadata, then write atomically (no partial file on failure)."""
+    validate(graph)
+    atomic_write(path, lambda tmp: nir.write(tmp, graph))
+
+
+def read(path: str | Path) -> nir.NIRGraph:
+    """Read a file we wrote; anything else fails with one readable line."""
+    path = Path(path)
+    if not path.is_file():
+        raise InputError(f"{path}: file not found")
+    if not h5py.is_hdf5(path):
+        raise MetadataError(f"{path}: not a NIR file (not HDF5)",
+                            hint="Compile a model with `neurodeploy compile` to make one")
+    try:
+        graph = nir.read(path)
+    except (OSError, KeyError, ValueError, TypeError, AttributeError) as exc:
+        raise MetadataError(f"{path}: unreadable NIR file ({type(exc).__name__}: {exc})",
+                            hint="The file may be truncated; recompile it") from None
+    try:
+        validate(graph)
+    except MetadataError as exc:
+        raise MetadataError(f"{path}: {exc}") from None
+    return graph
+
+
+def validate(graph: nir.NIRGraph) -> None:
+    """Every piece of neurodeploy metadata must parse through its typed view."""
+    get_graph_meta(graph)
+    for name, node in graph.nodes.items():
+        if isinstance(node, nir.Input):
+            get_node_meta(node, InputMeta, name)
+    for name in populations(graph):
+        population_meta(graph, name)

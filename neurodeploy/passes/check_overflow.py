@@ -1,0 +1,91 @@
+"""check_overflow: static bounds of every synaptic sum and membrane (design.md §2).
+
+Synaptic sums must fit the target's sum width in every step (a wrapped sum would be a
+different network); they also decide whether float32 GEMMs are exact in the reference
+simulator. The membrane saturates by definition of the neuron rule, which keeps all
+backends equal, but saturation changes the rate code, so the largest T for which no
+membrane can reach its limit is computed and a compile for a longer window is refused
+(or, with ``allow_saturation``, reported).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+import nir
+import numpy as np
+
+from neurodeploy.errors import TargetLimitExceeded
+from neurodeploy.graph import populations, predecessors
+from neurodeploy.meta import get_graph_meta, param_for_shape, population_meta, set_graph_meta
+from neurodeploy.passes.base import PassContext, copy_graph, graph_pass
+from neurodeploy.passes.sources import synapse_source
+
+HORIZON = 1024  #: the longest window the bound is followed for
+
+
+@graph_pass("check_overflow")
+def check_overflow(graph: nir.NIRGraph, ctx: PassContext) -> nir.NIRGraph:
+    preds = predecessors(graph)
+    sum_limit = (1 << (ctx.target.limits.synaptic_sum_bits - 1)) - 1
+    membrane = ctx.target.neuron.membrane
+    largest_sum, safe, notes = 0, HORIZON, {}
+    for name in populations(graph):
+        shape = tuple(int(d) for d in graph.nodes[name].input_type["input"])
+        high, low, magnitude = _input_bounds(graph, preds[name], shape)
+        if magnitude.max() > sum_limit:
+            raise TargetLimitExceeded(node=name, limit="synaptic sum per step",
+                                      value=int(magnitude.max()), allowed=sum_limit,
+                                      hint="Lower the input width or the weights' fan-in")
+        largest_sum = max(largest_sum, int(magnitude.max()))
+        steps = _safe_steps(population_meta(graph, name), shape, high, low, membrane)
+        notes[name] = steps
+        safe = min(safe, steps)
+        if steps < ctx.timesteps and not ctx.allow_saturation:
+            raise TargetLimitExceeded(
+                node=name, limit=f"{membrane.bits}-bit membrane",
+                value=f"possible saturation after {steps} steps", allowed=f"T={ctx.timesteps}",
+                hint="Compile for fewer timesteps or pass --allow-saturation")
+    ctx.notes["check_overflow"] = {"safe_timesteps": notes, "max_abs_synaptic_sum": largest_sum}
+    out = copy_graph(graph, {})
+    meta = get_graph_meta(out)
+    set_graph_meta(out, dataclasses.replace(
+        meta, safe_timesteps=safe, notes={**meta.notes, "max_abs_synaptic_sum": largest_sum}))
+    return out
+
+
+def _input_bounds(graph: nir.NIRGraph, synapses: list[str], shape: tuple[int, ...]):
+    """Per-step (max, min, max |.|) of the population's summed synaptic input."""
+    high = low = magnitude = np.zeros(())
+    for name in synapses:
+        node = graph.nodes[name]
+        src = synapse_source(graph, name)
+        weight = np.asarray(node.weight, np.float64)
+        axes = tuple(range(1, weight.ndim))
+        pos, neg = np.maximum(weight, 0), np.minimum(weight, 0)
+        high = high + param_for_shape((pos * src.high + neg * src.low).sum(axes), shape)
+        low = low + param_for_shape((pos * src.low + neg * src.high).sum(axes), shape)
+        reach = max(abs(src.low), abs(src.high))
+        magnitude = magnitude + param_for_shape(np.abs(weight).sum(axes) * reach, shape)
+    return high, low, magnitude
+
+
+def _safe_steps(meta, shape, high, low, membrane) -> int:
+    """Follow worst-case upper and lower membrane bounds step by step (see module doc)."""
+    theta = param_for_shape(np.asarray(meta.theta, np.float64), shape)
+    bias = param_for_shape(np.asarray(meta.bias, np.float64), shape)
+    upper = lower = param_for_shape(np.asarray(meta.v_init, np.float64), shape)
+    for step in range(HORIZON):
+        peak, trough = upper + high + bias, lower + low + bias
+        if peak.max() > membrane.max or trough.min() < membrane.min:
+            return step
+        if meta.fires:
+            new_upper = np.maximum(np.minimum(peak, theta - 1), peak - meta.max_burst * theta)
+            new_upper = np.maximum(new_upper, theta) if meta.dual else new_upper
+            new_lower = np.minimum(trough, 0)
+        else:
+            new_upper, new_lower = peak, trough
+        if np.array_equal(new_upper, upper) and np.array_equal(new_lower, lower):
+            return HORIZON  # the bounds stopped moving: they hold for any window
+        upper, lower = new_upper, new_lower
+    return HORIZON

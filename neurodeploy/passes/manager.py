@@ -1,0 +1,46 @@
+"""Run a pipeline of passes: copy, run, check, hook, time, and record it in the artifact."""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+import nir
+
+from neurodeploy.errors import InputError
+from neurodeploy.meta import get_graph_meta, set_graph_meta
+from neurodeploy.passes.base import PASSES, PassContext
+
+AfterEach = Callable[[str, nir.NIRGraph], None]
+
+
+def run_pipeline(graph: nir.NIRGraph, names: Sequence[str], ctx: PassContext, *,
+                 stop_after: str | None = None, dump_dir: str | Path | None = None,
+                 after_each: AfterEach | None = None) -> nir.NIRGraph:
+    """Run ``names`` in order. After each pass: NIR type check, metadata check (reading
+    the graph metadata back), the optional hook, and ``dump_dir/NN_<pass>.nir``."""
+    unknown = [n for n in names if n not in PASSES]
+    if unknown or (stop_after and stop_after not in names):
+        bad = unknown[0] if unknown else stop_after
+        raise InputError(f"unknown pass '{bad}'", hint=f"Passes: {', '.join(names)}")
+    seconds: dict[str, float] = {}
+    for index, name in enumerate(names, start=1):
+        start = time.perf_counter()
+        graph = PASSES[name](graph, ctx)
+        seconds[name] = time.perf_counter() - start
+        graph.check_types()
+        meta = get_graph_meta(graph)
+        set_graph_meta(graph, dataclasses.replace(
+            meta, pipeline=[*meta.pipeline, name],
+            pass_seconds={**meta.pass_seconds, name: round(seconds[name], 6)}))
+        if after_each:
+            after_each(name, graph)
+        if dump_dir:
+            from neurodeploy.nir_io import write
+
+            write(graph, Path(dump_dir) / f"{index:02d}_{name}.nir")
+        if name == stop_after:
+            break
+    return graph

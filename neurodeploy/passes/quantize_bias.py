@@ -1,0 +1,50 @@
+"""quantize_bias: biases in membrane units, representable as mantissa << exponent."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import nir
+import numpy as np
+
+from neurodeploy.errors import TargetLimitExceeded
+from neurodeploy.passes.base import PassContext, graph_pass, unit, update_populations
+
+
+@graph_pass("quantize_bias")
+def quantize_bias(graph: nir.NIRGraph, ctx: PassContext) -> nir.NIRGraph:
+    """Loihi stores a bias as a signed mantissa shifted by a small exponent; values too large
+    for the mantissa lose low bits. The worst rounding error is recorded per population."""
+    spec = ctx.target.neuron
+    errors = {}
+
+    def update(name, meta):
+        exact = np.asarray(meta.bias, np.float64) / unit(meta, name)
+        bias = representable(exact, spec.bias_mantissa_bits, spec.bias_exponent_bits, name)
+        errors[name] = float(np.abs(bias - exact).max(initial=0.0))
+        return dataclasses.replace(meta, bias=bias.astype(np.int32))
+
+    graph = update_populations(graph, update)
+    ctx.notes["quantize_bias"] = {"max_abs_error_units": errors}
+    return graph
+
+
+def representable(values: np.ndarray, mantissa_bits: int, exponent_bits: int,
+                  node: str) -> np.ndarray:
+    """Round to the nearest mantissa << shift with the smallest shift that fits."""
+    limit = (1 << (mantissa_bits - 1)) - 1
+    result = np.round(values)
+    unresolved = np.abs(result) > limit
+    for shift in range(1, 1 << exponent_bits):
+        if not unresolved.any():
+            break
+        candidate = np.round(values / 2.0**shift)
+        fits = unresolved & (np.abs(candidate) <= limit)
+        result = np.where(fits, candidate * 2.0**shift, result)
+        unresolved &= ~fits
+    if unresolved.any():
+        worst = float(np.abs(values).max())
+        raise TargetLimitExceeded(node=node, limit="bias", value=f"{worst:.0f} membrane units",
+                                  allowed=f"{limit} << {(1 << exponent_bits) - 1}",
+                                  hint="The bias is large relative to the weights")
+    return result

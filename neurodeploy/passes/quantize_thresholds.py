@@ -1,0 +1,47 @@
+"""quantize_thresholds: integer thresholds (positive and negative) in membrane units."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import nir
+import numpy as np
+
+from neurodeploy.errors import TargetLimitExceeded
+from neurodeploy.passes.base import PassContext, graph_pass, unit, update_populations
+
+
+@graph_pass("quantize_thresholds")
+def quantize_thresholds(graph: nir.NIRGraph, ctx: PassContext) -> nir.NIRGraph:
+    """theta is rounded on the grid the weight exponent fixed (at least 1); the readout never
+    fires, so its threshold is 1 by convention. The relative rounding error is recorded: it
+    scales every spike this population sends."""
+    limit = (1 << ctx.target.neuron.threshold_bits) - 1
+    errors = {}
+
+    def update(name, meta):
+        if not meta.fires:
+            return dataclasses.replace(meta, theta=np.array(1, np.int32),
+                                       theta_neg=np.array(0, np.int32))
+        exact = np.asarray(meta.theta, np.float64) / unit(meta, name)
+        theta = np.maximum(np.round(exact), 1)
+        if theta.max() > limit:
+            raise TargetLimitExceeded(node=name, limit="threshold", value=int(theta.max()),
+                                      allowed=limit, hint="Thresholds are large relative to "
+                                      "the weights feeding this layer")
+        errors[name] = float(np.abs(theta / exact - 1).max())
+        theta_neg = np.minimum(np.round(np.asarray(meta.theta_neg) / unit(meta, name)), 0)
+        return dataclasses.replace(meta, theta=theta.astype(np.int32),
+                                   theta_neg=theta_neg.astype(np.int32))
+
+    def node_update(node, meta):
+        if isinstance(node, nir.IF):
+            theta = meta.theta.reshape(-1, 1, 1) if meta.theta.ndim == 1 and node.r.ndim == 3 \
+                else meta.theta
+            return dataclasses.replace(node, v_threshold=np.broadcast_to(
+                theta, node.r.shape).astype(np.float64))
+        return node
+
+    graph = update_populations(graph, update, node_update)
+    ctx.notes["quantize_thresholds"] = {"max_relative_error": errors}
+    return graph

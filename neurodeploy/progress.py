@@ -1,0 +1,14 @@
+"""Progress bars for long work, on stderr and only when it is a terminal."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import TypeVar
+
+from tqdm import tqdm
+
+T = TypeVar("T")
+
+
+def progress(items: Iterable[T], description: str, enabled: bool = True) -> Iterable[T]:
+    return tqdm(items, desc=description, disable=None if enabled else True, leave=False)

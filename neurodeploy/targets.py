@@ -1,0 +1,144 @@
+"""Targets are data: `targets/NAME.toml` loaded strictly into frozen dataclasses.
+
+Unknown keys, missing keys and wrong types are errors naming the file and the key path, so
+a typo in a chip description can never silently fall back to a default.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import tomllib
+import typing
+from dataclasses import dataclass
+from pathlib import Path
+
+from neurodeploy.dtypes import IntSpec
+from neurodeploy.errors import TargetError
+
+SCHEMA_VERSION = 1
+TARGETS_DIR = Path(__file__).resolve().parent.parent / "targets"
+
+
+@dataclass(frozen=True)
+class WeightSpec:
+    mantissa_bits: int  #: signed weight mantissa width; the per-layer power-of-two exponent
+    #: only fixes the membrane unit, so it needs no hardware shift and has no range limit
+
+
+@dataclass(frozen=True)
+class NeuronSpec:
+    membrane_bits: int  #: width of v; the neuron saturates there (as Loihi's voltage does)
+    threshold_bits: int  #: unsigned threshold mantissa width
+    bias_mantissa_bits: int  #: signed bias mantissa; bias = mantissa << exponent
+    bias_exponent_bits: int  #: unsigned bias exponent width
+    soft_reset: bool  #: reset by subtraction is available
+    dual_threshold: bool  #: negative spikes with a net-count guard are available
+    max_burst: int  #: largest spike count one neuron may send in one step
+    per_neuron_v_init: bool  #: the membrane can start from a per-neuron value each sample
+    bias_table: bool  #: a per-timestep bias table is available (FTBC)
+
+    @property
+    def membrane(self) -> IntSpec:
+        return IntSpec(self.membrane_bits, signed=True)
+
+
+@dataclass(frozen=True)
+class SpikeSpec:
+    graded: bool  #: spikes carry an integer payload (burst counts), not just an event
+    signed: bool  #: negative payloads are allowed (dual-threshold neurons)
+    payload_bits: int  #: width of a graded payload
+
+
+@dataclass(frozen=True)
+class InputSpec:
+    bits: int  #: unsigned width of the direct-encoded input injected every step
+
+
+@dataclass(frozen=True)
+class TimingSpec:
+    hop_delay: int  #: timesteps a spike needs to cross one synapse layer
+
+
+@dataclass(frozen=True)
+class LimitSpec:
+    cores: int  #: cores per chip (0: not modelled)
+    neurons_per_core: int  #: (0: not modelled)
+    synapses_per_core: int  #: synaptic weights stored per core (0: not modelled)
+    fan_in_per_neuron: int  #: (0: not modelled)
+    synaptic_sum_bits: int  #: width of one step's synaptic input sum; larger sums wrap
+
+
+@dataclass(frozen=True)
+class EnergySpec:
+    synop_pj: float  #: energy per synaptic operation (one spike event times one fan-out)
+    neuron_update_pj: float  #: energy per neuron state update
+    source: str  #: where the two numbers come from
+
+
+@dataclass(frozen=True)
+class Target:
+    name: str
+    description: str
+    weights: WeightSpec
+    neuron: NeuronSpec
+    spikes: SpikeSpec
+    input: InputSpec
+    timing: TimingSpec
+    limits: LimitSpec
+    energy: EnergySpec
+
+
+def available_targets() -> list[str]:
+    return sorted(p.stem for p in TARGETS_DIR.glob("*.toml"))
+
+
+def load_target(name_or_path: str | Path) -> Target:
+    """Load a target by name (targets/NAME.toml) or by path to a .toml file."""
+    path = Path(name_or_path)
+    if path.suffix != ".toml":
+        path = TARGETS_DIR / f"{name_or_path}.toml"
+        if not path.is_file():
+            raise TargetError(f"unknown target '{name_or_path}'",
+                              hint=f"Known targets: {', '.join(available_targets())}")
+    if not path.is_file():
+        raise TargetError(f"target file not found: {path}")
+    try:
+        raw = tomllib.loads(path.read_text())
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        raise TargetError(f"{path.name}: not valid TOML ({exc})") from None
+    schema = raw.pop("schema", None)
+    if schema != SCHEMA_VERSION:
+        raise TargetError(f"{path.name}: schema must be {SCHEMA_VERSION}, got {schema!r}")
+    return _build(Target, raw, path.name, "")
+
+
+def _build(cls: type, raw: object, fname: str, where: str):
+    if not isinstance(raw, dict):
+        raise TargetError(f"{fname}: [{where}] must be a table")
+    hints = typing.get_type_hints(cls)
+    names = [f.name for f in dataclasses.fields(cls)]
+    unknown = sorted(set(raw) - set(names))
+    if unknown:
+        raise TargetError(f"{fname}: unknown key {_path(where, unknown[0])}",
+                          hint=f"Allowed keys here: {', '.join(names)}")
+    values = {}
+    for name in names:
+        key = _path(where, name)
+        if name not in raw:
+            raise TargetError(f"{fname}: missing key {key}")
+        values[name] = _convert(hints[name], raw[name], fname, key)
+    return cls(**values)
+
+
+def _convert(hint: object, value: object, fname: str, key: str):
+    if dataclasses.is_dataclass(hint):
+        return _build(hint, value, fname, key)
+    ok = {int: type(value) is int, bool: type(value) is bool, str: isinstance(value, str),
+          float: type(value) in (int, float)}[hint]
+    if not ok:
+        raise TargetError(f"{fname}: {key} must be {hint.__name__}, got {value!r}")
+    return float(value) if hint is float else value
+
+
+def _path(where: str, key: str) -> str:
+    return f"{where}.{key}" if where else key

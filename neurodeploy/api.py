@@ -13,9 +13,7 @@ import numpy as np
 from neurodeploy import nir_io
 from neurodeploy.backends import Record, Trace, get_backend
 from neurodeploy.convert import ConvertOptions
-from neurodeploy.data import calibration_set, load_dataset
 from neurodeploy.errors import InputError
-from neurodeploy.frontend import load_model
 from neurodeploy.frontend.ann import AnnGraph
 from neurodeploy.graph import input_name
 from neurodeploy.meta import InputMeta, get_graph_meta, get_node_meta, set_graph_meta
@@ -51,8 +49,11 @@ def compile(model: str | Path | AnnGraph, *, target: str = "loihi2", method: str
     calib_x = _calibration_data(calib, calib_samples) if conversion.needs_calibration else None
     if input_shape is None and calib_x is not None:
         input_shape = tuple(calib_x.shape[1:])
-    ann = model if isinstance(model, AnnGraph) else load_model(
-        model, arch=arch, trust_pickle=trust_pickle, input_shape=input_shape)
+    if not isinstance(model, AnnGraph):
+        from neurodeploy.frontend import load_model
+
+        model = load_model(model, arch=arch, trust_pickle=trust_pickle, input_shape=input_shape)
+    ann = model
     if calib_x is not None and tuple(calib_x.shape[1:]) != ann.input_shape:
         raise InputError(f"calibration data has shape {tuple(calib_x.shape[1:])}, the model "
                          f"expects {ann.input_shape}")
@@ -130,6 +131,8 @@ def ann_accuracy(ann: AnnGraph, images: np.ndarray, labels: np.ndarray) -> float
 def _calibration_data(calib: str | np.ndarray | None, samples: int) -> np.ndarray | None:
     if calib is None or isinstance(calib, np.ndarray):
         return calib
+    from neurodeploy.data import calibration_set
+
     return calibration_set(calib, samples)
 
 
@@ -140,6 +143,8 @@ def _eval_batch_size(graph: nir.NIRGraph, timesteps: int) -> int:
 
 def dataset(name: str, split: str = "test", limit: int | None = None):
     """Images and labels of a built-in dataset or an .npz file (see neurodeploy.data)."""
+    from neurodeploy.data import load_dataset
+
     x, y = load_dataset(name, split=split, limit=limit)
     if y is None:
         raise InputError(f"{name}: has no labels (array 'y'), needed for accuracy")

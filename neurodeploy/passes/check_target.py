@@ -9,7 +9,7 @@ from neurodeploy.errors import TargetLimitExceeded
 from neurodeploy.graph import populations
 from neurodeploy.meta import MAX_PARAM_DIMS_PER_CHANNEL, population_meta
 from neurodeploy.neuron import MAX_MEMBRANE_BITS
-from neurodeploy.passes.base import PassContext, graph_pass
+from neurodeploy.passes.base import PassContext, copy_graph, graph_pass
 
 
 @graph_pass("check_target")
@@ -40,4 +40,4 @@ def check_target(graph: nir.NIRGraph, ctx: PassContext) -> nir.NIRGraph:
         if meta.bias_table is not None and not target.neuron.bias_table:
             raise TargetLimitExceeded(node=name, limit="bias_table", value="needed",
                                       allowed="no", hint="FTBC needs a per-step bias table")
-    return graph
+    return copy_graph(graph, {})

@@ -1,0 +1,46 @@
+# Two entry points (see README): `make run` (set-up + demo) and `make test` (set-up + tests).
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV := .venv
+PY := $(VENV)/bin/python
+ND := $(VENV)/bin/neurodeploy
+STAMP := $(VENV)/.setup-done
+DEMO := examples/digits_mlp
+
+.PHONY: setup run test test-slow bench lint clean
+
+setup: $(STAMP)
+
+# torch first, from the local CPU build (a plain `torch` would pull a multi-GB CUDA build);
+# lava-nc/lava-dl declare Python <3.11, so they go in without dependency resolution and
+# their real dependencies (with their pins) come from the [lava] extra.
+$(STAMP): pyproject.toml Makefile
+	$(PYTHON) -m venv $(VENV)
+	$(VENV)/bin/pip install -q torch==2.13.0
+	$(VENV)/bin/pip install -q -e '.[dev,lava]'
+	$(VENV)/bin/pip install -q --no-deps --ignore-requires-python lava-nc==0.10.0 lava-dl==0.6.0
+	bash scripts/install-fashion-mnist.sh
+	touch $(STAMP)
+
+run: setup
+	$(PY) $(DEMO)/train.py --out $(DEMO)/model.pt
+	$(ND) compile $(DEMO)/model.pt --target loihi --calib digits --timesteps 4 -o $(DEMO)/model.nir
+	$(ND) evaluate $(DEMO)/model.nir --dataset digits --timesteps 1,2,4,8 --ann $(DEMO)/model.pt
+
+# pytest exits 5 when it collects nothing; make would hide that code, so say it here.
+test: setup
+	$(PY) -m pytest -q; code=$$?; \
+	if [ $$code -eq 5 ]; then echo "error: pytest collected no tests" >&2; exit 1; fi; \
+	exit $$code
+
+test-slow: setup
+	$(PY) -m pytest -q -m slow
+
+bench: setup
+	$(PY) benchmarks/accuracy.py
+	$(PY) benchmarks/sim_speed.py
+
+lint: setup
+	$(VENV)/bin/ruff check neurodeploy tests benchmarks examples
+
+clean:
+	rm -rf $(VENV) build *.egg-info .pytest_cache .hypothesis

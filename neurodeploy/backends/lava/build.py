@@ -1,0 +1,242 @@
+"""NIR graph -> network of Lava processes: one process per NIR node, plus I/O.
+
+Mapping (docs/backends/lava.md):
+    nir.Input      -> io.source.RingBuffer holding every sample's input for its whole window
+    nir.Linear     -> Dense, W = 2*w, weight_exp = -1, sign_mode MIXED (exact 8-bit signed)
+    nir.Conv2d     -> Conv, kernel flipped and moved to (Cout, kw, kh, Cin/groups)
+    nir.SumPool2d  -> Conv with a depthwise ones kernel (groups = C)
+    nir.Flatten    -> a flattened view of the Lava port; the next Dense permutes its columns
+    nir.IF / nir.I -> NeuronProcess (fires=False for the readout); inputs summed at a_in
+Every Dense/Conv delays by one step (lava-notes §2), so a population's window starts at its
+hop count; the run lasts batch*T + max offset steps. All messages are graded (24 bits).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any, NamedTuple
+
+import nir
+import numpy as np
+from lava.magma.core.process.process import AbstractProcess
+from lava.proc.conv.process import Conv
+from lava.proc.dense.process import Dense
+from lava.proc.io.sink import RingBuffer as SinkBuffer
+from lava.proc.io.source import RingBuffer as SourceBuffer
+from lava.proc.monitor.process import Monitor
+from lava.utils.weightutils import SignMode
+
+from neurodeploy.backends.base import Record
+from neurodeploy.backends.lava.layout import Layout
+from neurodeploy.backends.lava.procs.process import NeuronProcess
+from neurodeploy.backends.reference import neuron_params
+from neurodeploy.dtypes import IntSpec
+from neurodeploy.errors import InputError, MetadataError, TargetLimitExceeded, UnsupportedLayer
+from neurodeploy.graph import (
+    NEURON_TYPES,
+    hop_offsets,
+    predecessors,
+    readout_name,
+    topological_order,
+)
+from neurodeploy.meta import GraphMeta, population_meta
+
+LAVA_HOP_DELAY = 1  #: every Dense/Conv in lava-nc 0.10 delivers one step later
+MESSAGE_BITS = 24  #: graded spikes; Dense/Conv pass any payload through when this is > 0
+DENSE_WEIGHT = IntSpec(8)  #: exact in Dense's MIXED mode as 2*w with weight_exp=-1
+CONV_GEOMETRY = IntSpec(8)  #: Conv keeps kernel size, stride, padding, dilation, groups as int8
+MESSAGE = IntSpec(MESSAGE_BITS)
+
+
+class _Signal(NamedTuple):
+    """What flows out of a node: a Lava OutPort (or a view of it) and its layout."""
+
+    port: Any
+    layout: Layout
+
+
+@dataclass
+class LavaNetwork:
+    """The processes of one run and where to read its records."""
+
+    steps: int
+    readout: str
+    source: SourceBuffer | None = None
+    populations: dict[str, NeuronProcess] = field(default_factory=dict)
+    layouts: dict[str, Layout] = field(default_factory=dict)
+    offsets: dict[str, int] = field(default_factory=dict)
+    spike_sinks: dict[str, SinkBuffer] = field(default_factory=dict)
+    membrane_monitors: dict[str, Monitor] = field(default_factory=dict)
+
+
+def build_network(graph: nir.NIRGraph, gmeta: GraphMeta, inputs: np.ndarray, timesteps: int,
+                  record: Record) -> LavaNetwork:
+    """Create and connect the processes for ``inputs`` (batch, *shape) run back to back."""
+    builder = _Builder(graph, gmeta, inputs, timesteps)
+    preds = predecessors(graph)
+    for name in topological_order(graph):
+        builder.add(name, [builder.signals[p] for p in preds[name]])
+    builder.attach_probes(record)
+    return builder.network
+
+
+class _Builder:
+    def __init__(self, graph: nir.NIRGraph, gmeta: GraphMeta, inputs: np.ndarray,
+                 timesteps: int) -> None:
+        self.graph, self.gmeta, self.inputs, self.timesteps = graph, gmeta, inputs, timesteps
+        self.hops = hop_offsets(graph, LAVA_HOP_DELAY)  # also rejects unaligned merges
+        depth = max(hop for name, hop in self.hops.items()
+                    if isinstance(graph.nodes[name], NEURON_TYPES))
+        self.steps = len(inputs) * timesteps + depth
+        self.signals: dict[str, _Signal] = {}
+        self.network = LavaNetwork(steps=self.steps, readout=readout_name(graph))
+        self._synapses: dict[type, Callable[[str, Any, Layout], tuple[Any, Layout]]] = {
+            nir.Linear: _dense, nir.Conv2d: _conv2d, nir.SumPool2d: _sum_pool}
+
+    def add(self, name: str, incoming: list[_Signal]) -> None:
+        node = self.graph.nodes[name]
+        if isinstance(node, nir.Input):
+            self.signals[name] = self._source(node)
+        elif isinstance(node, nir.Output):
+            return
+        elif isinstance(node, NEURON_TYPES):
+            self.signals[name] = self._population(name, node, incoming)
+        elif isinstance(node, nir.Flatten):
+            port, layout = _single(name, incoming)
+            flat = port.flatten() if len(layout.lava_shape) > 1 else port
+            self.signals[name] = _Signal(flat, layout.flattened())
+        elif type(node) in self._synapses:
+            port, layout = _single(name, incoming)
+            proc, out_layout = self._synapses[type(node)](name, node, layout)
+            port.connect(proc.s_in)
+            self.signals[name] = _Signal(proc.a_out, out_layout)
+        else:
+            raise UnsupportedLayer(f"the Lava backend has no process for a "
+                                   f"{type(node).__name__} node", node=name)
+
+    def _source(self, node: nir.Input) -> _Signal:
+        layout = Layout.native(tuple(node.input_type["input"]))
+        if not MESSAGE.allowed(self.inputs):
+            raise InputError(f"inputs must fit {MESSAGE} graded spikes on Lava")
+        per_step = np.repeat(layout.to_lava(self.inputs), self.timesteps, axis=0)
+        data = np.zeros((self.steps, *layout.lava_shape), np.int32)
+        data[:len(per_step)] = per_step  # sample k fills steps [k*T, (k+1)*T), then zeros
+        self.network.source = SourceBuffer(data=np.moveaxis(data, 0, -1))
+        return _Signal(self.network.source.s_out, layout)
+
+    def _population(self, name: str, node: nir.NIRNode, incoming: list[_Signal]) -> _Signal:
+        shape = tuple(int(d) for d in node.input_type["input"])
+        if not incoming:
+            raise MetadataError("population has no input", node=name)
+        layout = incoming[0].layout
+        if layout.nir_shape != shape or not all(s.layout.matches(layout) for s in incoming):
+            raise MetadataError(f"inputs of shapes {[s.layout.nir_shape for s in incoming]} do "
+                                f"not fit the population's shape {shape}", node=name)
+        p = neuron_params(population_meta(self.graph, name), shape, self.gmeta.membrane_bits)
+
+        def lava(value: np.ndarray, lead: tuple[int, ...] = ()) -> np.ndarray:
+            return layout.to_lava(np.broadcast_to(value, lead + shape))
+
+        proc = NeuronProcess(
+            shape=layout.lava_shape, theta=lava(p.theta), bias=lava(p.bias),
+            v_init=lava(p.v_init), theta_neg=lava(p.theta_neg), max_burst=int(p.max_burst),
+            window=self.timesteps, offset=self.hops[name], dual=p.dual, fires=p.fires,
+            membrane_bits=p.membrane_bits, name=name,
+            bias_table=None if p.bias_table is None else
+            lava(p.bias_table, p.bias_table.shape[:1]))
+        for signal in incoming:
+            signal.port.connect(proc.a_in)
+        net = self.network
+        net.populations[name], net.layouts[name], net.offsets[name] = proc, layout, self.hops[name]
+        return _Signal(proc.s_out, layout)
+
+    def attach_probes(self, record: Record) -> None:
+        """Sinks on spikes (SPIKES, ALL), monitors on membranes (readout; ALL: every one)."""
+        net = self.network
+        for name, proc in net.populations.items():
+            if record is not Record.OUTPUT and name != net.readout:
+                sink = SinkBuffer(shape=proc.s_out.shape, buffer=net.steps)
+                proc.s_out.connect(sink.a_in)
+                net.spike_sinks[name] = sink
+            if record is Record.ALL or name == net.readout:
+                monitor = Monitor()
+                monitor.probe(proc.v, net.steps)
+                net.membrane_monitors[name] = monitor
+
+
+def _dense(name: str, node: nir.Linear, layout: Layout) -> tuple[AbstractProcess, Layout]:
+    weight = _integers(name, node.weight)
+    if weight.ndim != 2 or layout.nir_shape != (weight.shape[1],):
+        raise MetadataError(f"Linear weight {weight.shape} does not fit its input of shape "
+                            f"{layout.nir_shape}", node=name)
+    if not DENSE_WEIGHT.allowed(weight):
+        raise TargetLimitExceeded(node=name, limit="Dense weight", value=(
+            int(weight.min()), int(weight.max())), allowed=(DENSE_WEIGHT.min, DENSE_WEIGHT.max))
+    dense = Dense(weights=2 * weight[:, layout.order], weight_exp=-1, num_weight_bits=8,
+                  sign_mode=SignMode.MIXED, num_message_bits=MESSAGE_BITS, name=name)
+    return dense, Layout.native((weight.shape[0],))
+
+
+def _conv2d(name: str, node: nir.Conv2d, layout: Layout) -> tuple[AbstractProcess, Layout]:
+    weight = _integers(name, node.weight)  # (Cout, Cin/groups, kh, kw)
+    if isinstance(node.padding, str):
+        raise UnsupportedLayer(f"padding '{node.padding}' is not supported on Lava", node=name,
+                               hint="Give the padding as numbers")
+    # Lava convolves (kernel flipped) over (X, Y, C): flip and move to (Cout, kw, kh, Cin/g)
+    kernel = weight.transpose(0, 3, 2, 1)[:, ::-1, ::-1, :]
+    return _conv(name, layout, kernel, node.stride, node.padding, node.dilation,
+                 int(node.groups))
+
+
+def _sum_pool(name: str, node: nir.SumPool2d, layout: Layout) -> tuple[AbstractProcess, Layout]:
+    """A sum pool is a depthwise convolution with a ones kernel (zero padding counts too)."""
+    kw, kh = _xy(name, "kernel_size", node.kernel_size)
+    channels = layout.nir_shape[0]
+    return _conv(name, layout, np.ones((channels, kw, kh, 1), np.int64), node.stride,
+                 node.padding, 1, channels)
+
+
+def _conv(name: str, layout: Layout, kernel: np.ndarray, stride: Any, padding: Any,
+          dilation: Any, groups: int) -> tuple[AbstractProcess, Layout]:
+    if len(layout.nir_shape) != 3 or not layout.matches(Layout.native(layout.nir_shape)):
+        raise MetadataError(f"a convolution needs a (C, H, W) input, got {layout.nir_shape}",
+                            node=name)
+    if kernel.shape[3] * groups != layout.nir_shape[0]:
+        raise MetadataError(f"kernel for {kernel.shape[3]} x {groups} input channels on a "
+                            f"{layout.nir_shape[0]}-channel input", node=name)
+    _check_geometry(name, "groups", groups)
+    _check_geometry(name, "kernel size", kernel.shape[1:3])
+    conv = Conv(weight=np.ascontiguousarray(kernel), input_shape=layout.lava_shape,
+                stride=_xy(name, "stride", stride), padding=_xy(name, "padding", padding),
+                dilation=_xy(name, "dilation", dilation), groups=groups,
+                num_message_bits=MESSAGE_BITS, name=name)
+    x, y, channels = (int(d) for d in conv.output_shape)
+    return conv, Layout.native((channels, y, x))
+
+
+def _xy(name: str, what: str, value: Any) -> tuple[int, int]:
+    """A NIR (H, W) pair (or one number for both) as Lava's (X, Y) = (W, H)."""
+    h, w = np.broadcast_to(np.asarray(value, dtype=np.int64), (2,))
+    _check_geometry(name, what, (h, w))
+    return int(w), int(h)
+
+
+def _check_geometry(name: str, what: str, value: Any) -> None:
+    if not CONV_GEOMETRY.allowed(np.asarray(value)):
+        raise TargetLimitExceeded(node=name, limit=f"Conv {what}", value=value,
+                                  allowed=f"at most {CONV_GEOMETRY.max} (Lava keeps it in int8)")
+
+
+def _integers(name: str, value: np.ndarray) -> np.ndarray:
+    array = np.asarray(value)
+    rounded = np.rint(array).astype(np.int64)
+    if not np.array_equal(rounded, array):
+        raise MetadataError("weights are not integers; quantize the graph first", node=name)
+    return rounded
+
+
+def _single(name: str, incoming: list[_Signal]) -> _Signal:
+    if len(incoming) != 1:
+        raise MetadataError(f"node needs exactly one input, it has {len(incoming)}", node=name)
+    return incoming[0]

@@ -1,0 +1,42 @@
+"""The neurodeploy neuron as a Lava Process: its interface (ports and state), no behaviour.
+
+The behaviour is ``neurodeploy.neuron.step`` (see that module for the equations), run by the
+``fixed_pt`` model in ``models.py``. On top of the rule the process knows its place in a
+pipelined run of many samples, each ``window`` steps long: the population processes sample
+k during Lava steps [k*window + offset, (k+1)*window + offset) (0-based), restarts from
+(v_init, c=0) at the first step of each window, and stays silent before its first window.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from lava.magma.core.process.ports.ports import InPort, OutPort
+from lava.magma.core.process.process import AbstractProcess
+from lava.magma.core.process.variable import Var
+
+
+class NeuronProcess(AbstractProcess):
+    """A population of integer neurons with graded, signed spikes.
+
+    Array parameters must already have the process ``shape`` (Lava's XYC layout for
+    feature maps). ``fires=False`` makes the readout integrator, which never spikes.
+    ``bias_table`` (window, *shape), when given, is subtracted at each step of a window.
+    """
+
+    def __init__(self, *, shape: tuple[int, ...], theta: np.ndarray, bias: np.ndarray,
+                 v_init: np.ndarray, theta_neg: np.ndarray, max_burst: int, window: int,
+                 offset: int, dual: bool, fires: bool, membrane_bits: int,
+                 bias_table: np.ndarray | None = None, name: str | None = None) -> None:
+        super().__init__(shape=shape, dual=dual, fires=fires, membrane_bits=membrane_bits,
+                         bias_table=bias_table, name=name)
+        self.a_in = InPort(shape=shape)
+        self.s_out = OutPort(shape=shape)
+        self.v = Var(shape=shape, init=v_init)
+        self.c = Var(shape=shape, init=0)  #: net spike count, guards negative spikes
+        self.theta = Var(shape=shape, init=theta)
+        self.theta_neg = Var(shape=shape, init=theta_neg)
+        self.bias = Var(shape=shape, init=bias)
+        self.v_init = Var(shape=shape, init=v_init)
+        self.max_burst = Var(shape=(1,), init=max_burst)
+        self.window = Var(shape=(1,), init=window)
+        self.offset = Var(shape=(1,), init=offset)

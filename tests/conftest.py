@@ -1,0 +1,66 @@
+"""Shared fixtures: small ANN graphs built directly (no files) and their compiled SNNs."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from neurodeploy.frontend.ann import AnnGraph, AnnNode
+
+
+def random_mlp(seed: int = 0, sizes=(16, 24, 12, 5)) -> AnnGraph:
+    rng = np.random.default_rng(seed)
+    nodes = [AnnNode("input", "input", (), {"shape": (1, 4, 4)}),
+             AnnNode("flat", "flatten", ("input",))]
+    prev = "flat"
+    for i, (n_in, n_out) in enumerate(zip(sizes[:-1], sizes[1:], strict=True)):
+        w = rng.normal(0, 1 / np.sqrt(n_in), (n_out, n_in)).astype(np.float32)
+        b = rng.normal(0, 0.1, n_out).astype(np.float32)
+        nodes.append(AnnNode(f"fc{i}", "linear", (prev,), {"weight": w, "bias": b}))
+        prev = f"fc{i}"
+        if i < len(sizes) - 2:
+            nodes.append(AnnNode(f"relu{i}", "relu", (prev,)))
+            prev = f"relu{i}"
+    return AnnGraph(nodes, prev)
+
+
+def random_cnn(seed: int = 0) -> AnnGraph:
+    rng = np.random.default_rng(seed)
+
+    def conv(name, src, cin, cout, stride=1, padding=1):
+        w = rng.normal(0, 1 / np.sqrt(9 * cin), (cout, cin, 3, 3)).astype(np.float32)
+        return AnnNode(name, "conv2d", (src,), {
+            "weight": w, "bias": rng.normal(0, 0.05, cout).astype(np.float32),
+            "stride": (stride, stride), "padding": (padding, padding), "dilation": (1, 1),
+            "groups": 1})
+
+    pool = {"kernel_size": (2, 2), "stride": (2, 2), "padding": (0, 0)}
+    nodes = [AnnNode("input", "input", (), {"shape": (1, 8, 8)}),
+             conv("conv1", "input", 1, 4), AnnNode("relu1", "relu", ("conv1",)),
+             AnnNode("pool1", "avgpool2d", ("relu1",), pool),
+             conv("conv2", "pool1", 4, 6, stride=2), AnnNode("relu2", "relu", ("conv2",)),
+             AnnNode("flat", "flatten", ("relu2",)),
+             AnnNode("fc", "linear", ("flat",), {
+                 "weight": rng.normal(0, 0.2, (5, 24)).astype(np.float32),
+                 "bias": np.zeros(5, np.float32)})]
+    return AnnGraph(nodes, "fc")
+
+
+def images(shape, n: int = 64, seed: int = 1) -> np.ndarray:
+    return np.random.default_rng(seed).random((n, *shape)).astype(np.float32)
+
+
+def compile_ann(ann: AnnGraph, target: str = "loihi2", **kwargs):
+    from neurodeploy import api
+
+    return api.compile(ann, target=target, calib=images(ann.input_shape), **kwargs).graph
+
+
+@pytest.fixture(scope="session")
+def mlp_graph():
+    return compile_ann(random_mlp())
+
+
+@pytest.fixture(scope="session")
+def cnn_graph():
+    return compile_ann(random_cnn())

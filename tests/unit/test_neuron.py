@@ -1,0 +1,111 @@
+"""The neuron rule's invariants, on numpy and torch alike (the same lines run on both)."""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from neurodeploy.dtypes import IntSpec
+from neurodeploy.neuron import NeuronParams, initial_state, run, step
+
+
+@st.composite
+def populations(draw, fires=True):
+    theta = draw(st.integers(1, 300))
+    dual = draw(st.booleans())
+    params = NeuronParams(
+        theta=np.int32(theta), bias=np.int32(draw(st.integers(-50, 50))),
+        v_init=np.int32(draw(st.integers(0, theta))),
+        theta_neg=np.int32(-draw(st.integers(0, theta))),
+        max_burst=draw(st.integers(1, 4)), dual=dual, fires=fires, membrane_bits=24)
+    steps = draw(st.integers(1, 16))
+    currents = np.array(draw(st.lists(st.lists(st.integers(-400, 400), min_size=3, max_size=3),
+                                      min_size=steps, max_size=steps)), np.int32)
+    return params, currents
+
+
+@settings(max_examples=300, deadline=None)
+@given(populations())
+def test_reset_by_subtraction_conserves_charge(case):
+    """v_T = v_init + sum(I + b) - theta * sum(s): every unit of input is accounted for."""
+    p, currents = case
+    spikes, membranes = run(currents, p)
+    total_in = currents.astype(np.int64).sum(0) + len(currents) * int(p.bias)
+    expected = int(p.v_init) + total_in - int(p.theta) * spikes.astype(np.int64).sum(0)
+    np.testing.assert_array_equal(membranes[-1], expected)
+
+
+@settings(max_examples=300, deadline=None)
+@given(populations())
+def test_spikes_bounded_and_net_output_non_negative(case):
+    p, currents = case
+    spikes, _ = run(currents, p)
+    assert np.abs(spikes).max(initial=0) <= p.max_burst
+    assert (np.cumsum(spikes, axis=0) >= 0).all(), "net output went negative"
+    if not p.dual:
+        assert spikes.min(initial=0) >= 0
+
+
+@settings(max_examples=300, deadline=None)
+@given(populations())
+def test_residual_stays_below_threshold_when_not_saturated(case):
+    """After a step that fired fewer than max_burst spikes, 0 <= v < theta."""
+    p, currents = case
+    spikes, membranes = run(currents, p)
+    positive = (spikes > 0) & (spikes < p.max_burst)
+    assert ((membranes[positive] >= 0) & (membranes[positive] < p.theta)).all()
+
+
+@settings(max_examples=200, deadline=None)
+@given(populations())
+def test_numpy_and_torch_agree(case):
+    p, currents = case
+    s_np, v_np = run(currents, p)
+    p_t = p.map_arrays(lambda a: torch.as_tensor(a) if isinstance(a, np.ndarray | np.generic)
+                       else a)
+    s_t, v_t = run(torch.as_tensor(currents), p_t)
+    np.testing.assert_array_equal(s_np, s_t.numpy())
+    np.testing.assert_array_equal(v_np, v_t.numpy())
+
+
+@settings(max_examples=200, deadline=None)
+@given(populations(fires=False))
+def test_readout_only_integrates(case):
+    p, currents = case
+    spikes, membranes = run(currents, p)
+    assert not spikes.any()
+    expected = int(p.v_init) + np.cumsum(currents.astype(np.int64) + int(p.bias), axis=0)
+    np.testing.assert_array_equal(membranes, expected)
+
+
+def test_membrane_saturates_at_its_width():
+    p = NeuronParams(theta=np.int32(10), bias=np.int32(0), v_init=np.int32(0),
+                     theta_neg=np.int32(0), membrane_bits=8)
+    v, c = initial_state(p, np.zeros(1, np.int32))
+    v, c, s = step(v, c, np.array([-1000], np.int32), p)
+    assert int(v[0]) == IntSpec(8).min and int(s[0]) == 0
+
+
+def test_dual_threshold_retracts_only_sent_spikes():
+    p = NeuronParams(theta=np.int32(10), bias=np.int32(0), v_init=np.int32(0),
+                     theta_neg=np.int32(-5), max_burst=1, dual=True)
+    spikes, membranes = run(np.array([[12], [-20], [-20]], np.int32), p)
+    assert spikes[:, 0].tolist() == [1, -1, 0]
+    assert membranes[:, 0].tolist() == [2, -8, -28]
+
+
+def test_burst_sends_several_spikes_in_one_step():
+    p = NeuronParams(theta=np.int32(10), bias=np.int32(0), v_init=np.int32(5),
+                     theta_neg=np.int32(0), max_burst=3)
+    spikes, membranes = run(np.array([[27], [100]], np.int32), p)
+    assert spikes[:, 0].tolist() == [3, 3]
+    assert membranes[:, 0].tolist() == [2, 72]
+
+
+def test_bias_table_is_subtracted_per_step():
+    p = NeuronParams(theta=np.int32(100), bias=np.int32(10), v_init=np.int32(0),
+                     theta_neg=np.int32(0), bias_table=np.array([3, -4], np.int32))
+    _, membranes = run(np.zeros((2, 1), np.int32), p)
+    assert membranes[:, 0].tolist() == [7, 21]

@@ -1,0 +1,127 @@
+"""Every registered pass is pure, and the integer passes do what their docstrings say."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import nir
+import numpy as np
+import pytest
+
+from neurodeploy.convert import ConvertOptions
+from neurodeploy.errors import TargetLimitExceeded
+from neurodeploy.graph import populations
+from neurodeploy.meta import get_graph_meta, population_meta, set_graph_meta
+from neurodeploy.methods import get_method
+from neurodeploy.passes import DEFAULT_PIPELINE, PASSES, PassContext, run_pipeline
+from neurodeploy.passes.quantize_bias import representable
+from neurodeploy.targets import load_target
+from tests.conftest import compile_ann, images, random_cnn, random_mlp
+
+
+def float_graph(ann=None, **options):
+    ann = ann or random_cnn()
+    graph = get_method("p99.99").convert(ann, images(ann.input_shape),
+                                         ConvertOptions(**options))
+    meta = get_graph_meta(graph)
+    set_graph_meta(graph, dataclasses.replace(meta, target="loihi2", membrane_bits=24))
+    return graph
+
+
+def snapshot(graph: nir.NIRGraph):
+    return {name: {k: np.array(v, copy=True) if isinstance(v, np.ndarray) else v
+                   for k, v in vars(node).items() if k != "metadata"} |
+            {"meta": repr(node.metadata)} for name, node in graph.nodes.items()}
+
+
+def assert_same(a, b):
+    assert a.keys() == b.keys()
+    for name in a:
+        for key in a[name]:
+            left, right = a[name][key], b[name][key]
+            if isinstance(left, np.ndarray):
+                np.testing.assert_array_equal(left, right, err_msg=f"{name}.{key}")
+            else:
+                assert left == right, f"{name}.{key}"
+
+
+def test_every_registered_pass_leaves_its_input_untouched():
+    ctx = PassContext(load_target("loihi2"), timesteps=4)
+    graph = float_graph()
+    assert set(DEFAULT_PIPELINE) == set(PASSES), "a registered pass is missing from the tests"
+    for name in DEFAULT_PIPELINE:
+        before = snapshot(graph)
+        out = PASSES[name](graph, ctx)
+        assert_same(before, snapshot(graph))
+        assert out is not graph
+        graph = out
+
+
+def test_weights_are_integer_mantissas_of_the_target_width():
+    graph = compile_ann(random_cnn())
+    for node in graph.nodes.values():
+        if isinstance(node, nir.Linear | nir.Conv2d):
+            assert np.issubdtype(node.weight.dtype, np.integer)
+            assert node.weight.min() >= -128 and node.weight.max() <= 127
+            assert np.abs(node.weight).max() >= 64, "exponent should use the full range"
+
+
+def test_folding_keeps_the_layer_function():
+    """W_int * 2**e equals W * theta_prev up to half a unit per weight."""
+    ann = random_mlp()
+    fg = float_graph(ann)
+    graph = compile_ann(ann)
+    theta0 = float(population_meta(fg, "relu0").theta)
+    exponent = population_meta(graph, "relu1").exponent
+    expected = fg.nodes["fc1"].weight * theta0
+    np.testing.assert_allclose(graph.nodes["fc1"].weight * 2.0**exponent, expected,
+                               atol=2.0**exponent / 2 + 1e-12)
+
+
+def test_thresholds_and_v_init_are_rounded_in_the_membrane_unit():
+    ann = random_mlp()
+    fg, graph = float_graph(ann), compile_ann(ann)
+    for name in populations(graph)[:-1]:
+        exact, quant = population_meta(fg, name), population_meta(graph, name)
+        unit = 2.0 ** quant.exponent
+        assert abs(int(quant.theta) - float(exact.theta) / unit) <= 0.5
+        assert abs(int(quant.v_init) - float(exact.v_init) / unit) <= 0.5
+
+
+def test_bias_representable_uses_the_smallest_shift():
+    out = representable(np.array([5.0, 4095.0, 5002.2, -9000.0, 40001.0]), 13, 3, "n")
+    assert out.tolist() == [5.0, 4095.0, 5002.0, -9000.0, 40000.0]
+    with pytest.raises(TargetLimitExceeded, match="bias"):
+        representable(np.array([1e9]), 13, 3, "n")
+
+
+def test_dual_threshold_is_refused_on_binary_spike_targets():
+    with pytest.raises(TargetLimitExceeded, match="relu0: dual_threshold"):
+        compile_ann(random_mlp(), target="loihi", options=ConvertOptions(dual=True))
+
+
+def test_burst_is_refused_on_binary_spike_targets():
+    with pytest.raises(TargetLimitExceeded, match="max_burst"):
+        compile_ann(random_mlp(), target="loihi", options=ConvertOptions(max_burst=3))
+
+
+def test_overflow_risk_is_refused_and_can_be_allowed():
+    with pytest.raises(TargetLimitExceeded, match="membrane"):
+        compile_ann(random_mlp(), timesteps=1000)
+    graph = compile_ann(random_mlp(), timesteps=1000, allow_saturation=True)
+    assert 0 < get_graph_meta(graph).safe_timesteps < 1000
+
+
+def test_pipeline_is_recorded_with_times():
+    meta = get_graph_meta(compile_ann(random_mlp()))
+    assert meta.pipeline == list(DEFAULT_PIPELINE)
+    assert set(meta.pass_seconds) == set(DEFAULT_PIPELINE) and meta.quantized
+
+
+def test_stop_after_and_dump_dir(tmp_path):
+    ctx = PassContext(load_target("loihi2"), timesteps=4)
+    graph = run_pipeline(float_graph(), DEFAULT_PIPELINE, ctx, stop_after="quantize_bias",
+                         dump_dir=tmp_path)
+    assert get_graph_meta(graph).pipeline[-1] == "quantize_bias"
+    assert sorted(p.name for p in tmp_path.iterdir()) == [
+        "01_quantize_input.nir", "02_quantize_weights.nir", "03_quantize_bias.nir"]

@@ -1,0 +1,100 @@
+"""The batched reference simulator against a naive per-step loop over the same graph."""
+
+from __future__ import annotations
+
+import nir
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as F
+
+from neurodeploy import neuron
+from neurodeploy.backends import Record, get_backend
+from neurodeploy.backends.reference import neuron_params
+from neurodeploy.graph import predecessors, readout_name, topological_order
+from neurodeploy.meta import get_graph_meta, population_meta
+
+
+def naive_run(graph: nir.NIRGraph, x: np.ndarray, timesteps: int) -> dict[str, np.ndarray]:
+    """One sample at a time, one step at a time, float64 synapses (exact for small ints)."""
+    preds = predecessors(graph)
+    bits = get_graph_meta(graph).membrane_bits
+    results = {}
+    for sample in x:
+        state, values = {}, {}
+        for t in range(timesteps):
+            for name in topological_order(graph):
+                node = graph.nodes[name]
+                ins = [values[p] for p in preds[name]]
+                if isinstance(node, nir.Input):
+                    values[name] = torch.as_tensor(sample, dtype=torch.float64)
+                elif isinstance(node, nir.Linear):
+                    values[name] = torch.as_tensor(node.weight, dtype=torch.float64) @ ins[0]
+                elif isinstance(node, nir.Conv2d):
+                    values[name] = F.conv2d(ins[0][None], torch.as_tensor(
+                        node.weight, dtype=torch.float64), None, tuple(node.stride),
+                        tuple(node.padding), tuple(node.dilation), node.groups)[0]
+                elif isinstance(node, nir.SumPool2d):
+                    values[name] = F.avg_pool2d(ins[0][None], tuple(node.kernel_size),
+                                                tuple(node.stride), divisor_override=1)[0]
+                elif isinstance(node, nir.Flatten):
+                    values[name] = ins[0].flatten()
+                elif isinstance(node, nir.IF | nir.I):
+                    shape = tuple(int(d) for d in node.input_type["input"])
+                    p = neuron_params(population_meta(graph, name), shape, bits)
+                    current = sum(ins).numpy().astype(np.int32)
+                    if t == 0:
+                        state[name] = neuron.initial_state(p, current)
+                    v, c, s = neuron.step(*state[name], current, p, t)
+                    state[name] = (v, c)
+                    values[name] = torch.as_tensor(s, dtype=torch.float64)
+                    results.setdefault(name, []).append(v)
+                else:
+                    values[name] = ins[0]
+    return {k: np.array(v) for k, v in results.items()}
+
+
+@pytest.mark.parametrize("fixture", ["mlp_graph", "cnn_graph"])
+def test_reference_matches_naive_loop(fixture, request):
+    graph = request.getfixturevalue(fixture)
+    shape = tuple(graph.nodes["input"].input_type["input"])
+    x = np.random.default_rng(3).integers(0, 256, (3, *shape)).astype(np.int32)
+    trace = get_backend("reference").run(graph, x, 5, record=Record.ALL)
+    naive = naive_run(graph, x, 5)
+    for pop, v in trace.membranes.items():
+        per_sample = naive[pop].reshape(3, 5, *v.shape[2:]).swapaxes(0, 1)
+        np.testing.assert_array_equal(v, per_sample, err_msg=pop)
+    assert any(s.any() for s in trace.spikes.values()), "a test without spikes proves little"
+
+
+def test_output_only_run_gives_the_same_outputs(cnn_graph):
+    x = np.random.default_rng(4).integers(0, 256, (4, 1, 8, 8)).astype(np.int32)
+    backend = get_backend("reference")
+    full = backend.run(cnn_graph, x, 6, record=Record.ALL)
+    lean = backend.run(cnn_graph, x, 6)
+    np.testing.assert_array_equal(full.outputs, lean.outputs)
+    assert not lean.spikes and not lean.membranes
+
+
+def test_shorter_window_is_a_prefix_of_a_longer_one(mlp_graph):
+    x = np.random.default_rng(5).integers(0, 256, (4, 1, 4, 4)).astype(np.int32)
+    backend = get_backend("reference")
+    long = backend.run(mlp_graph, x, 8)
+    for t in (1, 3, 8):
+        np.testing.assert_array_equal(backend.run(mlp_graph, x, t).outputs,
+                                      long.output_steps[t - 1])
+
+
+def test_offsets_count_synapse_hops(cnn_graph):
+    trace = get_backend("reference").run(cnn_graph, np.zeros((1, 1, 8, 8), np.int32), 2)
+    assert trace.offsets == {"relu1": 1, "relu2": 3, readout_name(cnn_graph): 4}
+
+
+def test_float64_and_float32_gemms_agree(cnn_graph):
+    from neurodeploy.backends.reference import ReferenceBackend
+
+    x = np.random.default_rng(6).integers(0, 256, (2, 1, 8, 8)).astype(np.int32)
+    a = ReferenceBackend(exact_dtype=torch.float32).run(cnn_graph, x, 4, record=Record.ALL)
+    b = ReferenceBackend(exact_dtype=torch.float64).run(cnn_graph, x, 4, record=Record.ALL)
+    for pop in a.spikes:
+        np.testing.assert_array_equal(a.spikes[pop], b.spikes[pop])

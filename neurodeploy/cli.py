@@ -174,6 +174,55 @@ def simulate(network, input_path, timesteps, backend, out) -> None:
         click.echo(f"trace written to {out}")
 
 
+@main.command()
+@click.argument("network", type=click.Path())
+@click.option("--dataset", help="digits, fashion-mnist or .npz (default: random inputs).")
+@click.option("--samples", default=5, show_default=True, type=int)
+@click.option("--timesteps", "-T", type=int, help="Window length (default: as compiled).")
+@click.option("--backend", default="lava", show_default=True, help="Backend to check.")
+@click.option("--seed", default=0, show_default=True, type=int, help="For random inputs.")
+@click.option("--trace-dir", default=".", show_default=True, type=click.Path(),
+              help="Where both traces are written when they differ.")
+@click.option("--json", "as_json", is_flag=True)
+@_friendly
+def verify(network, dataset, samples, timesteps, backend, seed, trace_dir, as_json) -> None:
+    """Check that BACKEND matches the reference simulator bit for bit (exit 1 if not)."""
+    from dataclasses import asdict
+
+    from neurodeploy import api
+    from neurodeploy.graph import input_name
+    from neurodeploy.meta import get_graph_meta
+    from neurodeploy.verify import run_and_compare
+
+    graph = api.load(network)
+    if samples < 1:
+        raise InputError(f"--samples must be at least 1, got {samples}")
+    if dataset:
+        x = api.quantize_inputs(graph, api.dataset(dataset, limit=samples)[0])
+    else:
+        shape = tuple(int(d) for d in graph.nodes[input_name(graph)].input_type["input"])
+        high = api.quantize_inputs(graph, np.ones(1, np.float32))[0]
+        x = np.random.default_rng(seed).integers(0, high + 1, (samples, *shape)).astype(np.int32)
+    steps = timesteps or get_graph_meta(graph).timesteps
+    result, expected, actual = run_and_compare(graph, x, steps, backend=backend)
+    report = asdict(result) | {"backend": backend, "bit_exact": result.divergence is None}
+    if result.divergence:
+        stem = Path(trace_dir) / Path(network).stem
+        expected.save(f"{stem}.reference.npz")
+        actual.save(f"{stem}.{backend}.npz")
+        report["traces"] = [f"{stem}.reference.npz", f"{stem}.{backend}.npz"]
+    if as_json:
+        click.echo(json.dumps(report, indent=2))
+    elif result.divergence:
+        click.echo(f"MISMATCH: {result.divergence}", err=True)
+        click.echo(f"traces written to {report['traces'][0]} and {report['traces'][1]}", err=True)
+    else:
+        click.echo(f"bit-exact: {backend} == reference on {result.populations} populations, "
+                   f"{result.neurons} neurons, {result.timesteps} timesteps, {result.samples} "
+                   f"samples ({result.values} values compared)")
+    sys.exit(1 if result.divergence else 0)
+
+
 def _load_npy(path: str) -> np.ndarray:
     if not Path(path).is_file():
         raise InputError(f"{path}: file not found")

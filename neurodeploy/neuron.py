@@ -79,37 +79,48 @@ def initial_state(p: NeuronParams, like: Array) -> tuple[Array, Array]:
 
 def step(v: Array, c: Array, current: Array, p: NeuronParams, t: int = 0
          ) -> tuple[Array, Array, Array]:
-    """One timestep of the rule in the module docstring; returns the new (v, c, s)."""
+    """One timestep of the rule in the module docstring; returns the new (v, c, s).
+
+    ``v`` and ``c`` are updated in place (and returned): a batched simulation would
+    otherwise allocate several full-size temporaries per step.
+    """
     xp = _namespace(v)
-    m = v + current + p.bias
+    v += current
+    v += p.bias
     if p.bias_table is not None:
-        m = m - p.bias_table[t]
+        v -= p.bias_table[t]
     membrane = IntSpec(p.membrane_bits, signed=True)
-    m = xp.clip(m, membrane.min, membrane.max)
+    xp.clip(v, membrane.min, membrane.max, out=v)  # v now holds m
     if not p.fires:
-        return m, c, m * 0
+        return v, c, v * 0
     if _is_one(p.max_burst):
-        s = (m >= p.theta) * 1  # single-spike fast path: the general formula gives the same
+        s = _like(v >= p.theta, v)  # single-spike fast path: the general formula gives the same
     else:
-        s = xp.where(m >= p.theta, _minimum(xp, m // p.theta, p.max_burst), 0)
+        s = _like(xp.where(v >= p.theta, _minimum(xp, v // p.theta, p.max_burst), 0), v)
     if p.dual:
-        k = _minimum(xp, _minimum(xp, c, p.max_burst), (p.theta_neg - m) // p.theta + 1)
-        s = s - xp.where((m <= p.theta_neg) & (c > 0), k, 0)
-        c = c + s
-    return m - s * p.theta, c, s
+        k = _minimum(xp, _minimum(xp, c, p.max_burst), (p.theta_neg - v) // p.theta + 1)
+        s = s - _like(xp.where((v <= p.theta_neg) & (c > 0), k, 0), v)
+        c += s
+    v -= s * p.theta
+    return v, c, s
 
 
-def run(currents: Array, p: NeuronParams, keep_membranes: bool = True
-        ) -> tuple[Array, Array | None]:
-    """Run one sample window: currents (T, ...) -> (spikes, membranes), both (T, ...)."""
+def run(currents: Array, p: NeuronParams, keep_membranes: bool = True,
+        spikes_out: Array | None = None) -> tuple[Array, Array | None]:
+    """Run one sample window: currents (T, ...) -> (spikes, membranes), both (T, ...).
+
+    ``spikes_out`` may be a preallocated buffer of another dtype (the reference simulator
+    passes float32, the next layer's GEMM input, to save a conversion pass).
+    """
     xp = _namespace(currents)
     v, c = initial_state(p, currents[0])
-    spikes, membranes = [], []
+    spikes = xp.empty_like(currents) if spikes_out is None else spikes_out
+    membranes = xp.empty_like(currents) if keep_membranes else None
     for t in range(currents.shape[0]):
-        v, c, s = step(v, c, currents[t], p, t)
-        spikes.append(s)
-        membranes.append(v)
-    return xp.stack(spikes), (xp.stack(membranes) if keep_membranes else None)
+        v, c, spikes[t] = step(v, c, currents[t], p, t)
+        if membranes is not None:
+            membranes[t] = v
+    return spikes, membranes
 
 
 def _namespace(x: Array):
@@ -122,6 +133,12 @@ def _namespace(x: Array):
 
 def _minimum(xp, a: Array, b: Array) -> Array:
     return xp.where(a < b, a, b)
+
+
+def _like(x: Array, like: Array) -> Array:
+    """Cast to ``like``'s integer dtype: numpy and torch promote bools and scalars to int64,
+    which would double the memory traffic of every later step."""
+    return x.astype(like.dtype) if isinstance(x, np.ndarray) else x.to(like.dtype)
 
 
 def _is_one(x: int | Array) -> bool:

@@ -78,11 +78,11 @@ class ReferenceBackend:
             incoming = [signals[p] for p in preds[name]]
             if isinstance(node, (nir.IF, nir.I)):
                 keep_v = record is Record.ALL or name == readout
-                s, v = _run_population(graph, name, gmeta, incoming, timesteps, keep_v)
-                signals[name] = _Signal(s.to(dtype), False)
+                s, v = _run_population(graph, name, gmeta, incoming, timesteps, keep_v, dtype)
+                signals[name] = _Signal(s, False)
                 counts[name] = int(torch.count_nonzero(s))
                 if record is not Record.OUTPUT and name != readout:
-                    spikes[name] = s.numpy()
+                    spikes[name] = s.to(torch.int32).numpy()
                 if keep_v:
                     membranes[name] = v.numpy()
             elif isinstance(node, nir.Output):
@@ -119,16 +119,20 @@ def neuron_params(meta: PopulationMeta, shape: tuple[int, ...], membrane_bits: i
 
 
 def _run_population(graph, name, gmeta: GraphMeta, incoming: list[_Signal], timesteps: int,
-                    keep_membranes: bool) -> tuple[torch.Tensor, torch.Tensor | None]:
+                    keep_membranes: bool, dtype: torch.dtype
+                    ) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """Spikes come back in the GEMM dtype, ready for the next synapse layer."""
     shape = tuple(int(d) for d in graph.nodes[name].input_type["input"])
     params = neuron_params(population_meta(graph, name), shape, gmeta.membrane_bits)
     params = params.map_arrays(lambda a: torch.as_tensor(a) if isinstance(a, np.ndarray) else a)
-    if all(sig.constant for sig in incoming):
-        current = sum(sig.value for sig in incoming).to(torch.int32)
-        currents = current.unsqueeze(0).expand(timesteps, *current.shape)
-    else:
-        currents = sum(sig.over_time(timesteps) for sig in incoming).to(torch.int32)
-    return neuron.run(currents, params, keep_membranes=keep_membranes)
+    total = incoming[0]
+    for sig in incoming[1:]:
+        total = _Signal(total.over_time(timesteps) + sig.over_time(timesteps), False)
+    currents = total.value.to(torch.int32)
+    if total.constant:
+        currents = currents.unsqueeze(0).expand(timesteps, *currents.shape)
+    spikes = torch.empty(currents.shape, dtype=dtype)
+    return neuron.run(currents, params, keep_membranes=keep_membranes, spikes_out=spikes)
 
 
 def _synapse(node: nir.NIRNode, x: torch.Tensor) -> torch.Tensor:

@@ -48,7 +48,7 @@ def naive_run(graph: nir.NIRGraph, x: np.ndarray, timesteps: int) -> dict[str, n
                     v, c, s = neuron.step(*state[name], current, p, t)
                     state[name] = (v, c)
                     values[name] = torch.as_tensor(s, dtype=torch.float64)
-                    results.setdefault(name, []).append(v)
+                    results.setdefault(name, []).append(v.copy())
                 else:
                     values[name] = ins[0]
     return {k: np.array(v) for k, v in results.items()}

@@ -1,0 +1,125 @@
+"""Reference simulator throughput against a plain float PyTorch loop over timesteps.
+
+    python benchmarks/sim_speed.py [--model examples/fashion_cnn/model.pt] [--batch 500] [-T 8]
+
+The float loop is how SNNs are usually simulated: for each step, run every layer on that
+step's spikes and update float membranes (single-spike IF, reset by subtraction). It uses the
+compiled network's own integer weights and thresholds as float32, so both compute the same
+network (the script checks that their predictions agree). Throughput is samples x timesteps
+per second; the ratio is measured in one run on the same inputs.
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+
+import nir
+import numpy as np
+import torch
+import torch.nn.functional as F
+from common import ROOT, print_table, write_result
+
+from neurodeploy import api
+from neurodeploy.backends import Record, get_backend
+from neurodeploy.graph import predecessors, readout_name, topological_order
+from neurodeploy.meta import param_for_shape, population_meta
+
+
+def float_loop(graph: nir.NIRGraph, x: np.ndarray, timesteps: int) -> np.ndarray:
+    """Step-by-step float32 SNN simulation of a single-spike network; returns readout v."""
+    preds = predecessors(graph)
+    order = topological_order(graph)
+    params = {}
+    for name in order:
+        node = graph.nodes[name]
+        if isinstance(node, nir.IF | nir.I):
+            meta = population_meta(graph, name)
+            shape = tuple(int(d) for d in node.input_type["input"])
+
+            def p(v, shape=shape):
+                return torch.as_tensor(param_for_shape(np.asarray(v, np.float32), shape))
+
+            params[name] = (p(meta.theta), p(meta.bias), p(meta.v_init), meta.fires)
+    weights = {n: torch.as_tensor(np.asarray(graph.nodes[n].weight, np.float32))
+               for n in order if isinstance(graph.nodes[n], nir.Linear | nir.Conv2d)}
+    inputs = torch.as_tensor(x, dtype=torch.float32)
+    state: dict[str, torch.Tensor] = {}
+    with torch.no_grad():
+        for _ in range(timesteps):
+            values: dict[str, torch.Tensor] = {}
+            for name in order:
+                node = graph.nodes[name]
+                ins = [values[p] for p in preds[name]]
+                if isinstance(node, nir.Input):
+                    values[name] = inputs
+                elif isinstance(node, nir.Linear):
+                    values[name] = ins[0] @ weights[name].T
+                elif isinstance(node, nir.Conv2d):
+                    values[name] = F.conv2d(ins[0], weights[name], None, tuple(node.stride),
+                                            tuple(node.padding), tuple(node.dilation), node.groups)
+                elif isinstance(node, nir.SumPool2d):
+                    values[name] = F.avg_pool2d(ins[0], tuple(node.kernel_size),
+                                                tuple(node.stride), divisor_override=1)
+                elif isinstance(node, nir.Flatten):
+                    values[name] = ins[0].flatten(1)
+                elif isinstance(node, nir.IF | nir.I):
+                    theta, bias, v_init, fires = params[name]
+                    v = state.get(name, v_init.expand_as(ins[0])) + ins[0] + bias
+                    spikes = (v >= theta).float() if fires else v * 0
+                    state[name] = v - spikes * theta
+                    values[name] = spikes
+                else:
+                    values[name] = ins[0]
+    return state[readout_name(graph)].numpy()
+
+
+def throughput(fn, samples: int, timesteps: int, repeats: int) -> tuple[float, object]:
+    fn()  # warm-up
+    best = float("inf")
+    for _ in range(repeats):
+        start = time.perf_counter()
+        result = fn()
+        best = min(best, time.perf_counter() - start)
+    return samples * timesteps / best, result
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--model", default=str(ROOT / "examples/fashion_cnn/model.pt"))
+    parser.add_argument("--dataset", default="fashion-mnist")
+    parser.add_argument("--target", default="loihi")
+    parser.add_argument("--batch", type=int, default=500)
+    parser.add_argument("-T", "--timesteps", type=int, default=8)
+    parser.add_argument("--repeats", type=int, default=3)
+    args = parser.parse_args()
+    torch.set_num_threads(2)
+    compiled = api.compile(args.model, target=args.target, calib=args.dataset,
+                           timesteps=args.timesteps)
+    images, _ = api.dataset(args.dataset, limit=args.batch)
+    x = api.quantize_inputs(compiled.graph, images)
+    reference = get_backend("reference")
+    ref_speed, trace = throughput(
+        lambda: reference.run(compiled.graph, x, args.timesteps, record=Record.OUTPUT),
+        len(x), args.timesteps, args.repeats)
+    loop_speed, loop_v = throughput(lambda: float_loop(compiled.graph, x, args.timesteps),
+                                    len(x), args.timesteps, args.repeats)
+    agree = bool(np.array_equal(trace.outputs, loop_v.astype(np.int64)))
+    ratio = ref_speed / loop_speed
+    rows = [["reference (exact int)", f"{ref_speed:,.0f}", "1.00"],
+            ["float PyTorch loop", f"{loop_speed:,.0f}", f"{loop_speed / ref_speed:.2f}"]]
+    print(f"{args.model}: batch {len(x)}, T={args.timesteps}, {torch.get_num_threads()} threads;"
+          f" outputs identical: {agree}")
+    print_table(["simulator", "samples*steps/s", "time vs reference"], rows)
+    print(f"reference / float loop speed ratio: {ratio:.2f} (goal >= {1 / 1.5:.2f})")
+    path = write_result("sim_speed", {
+        "model": args.model, "batch": len(x), "timesteps": args.timesteps,
+        "reference_samples_steps_per_s": ref_speed, "float_loop_samples_steps_per_s": loop_speed,
+        "reference_over_float_loop": ratio, "outputs_identical": agree,
+        "compile_seconds": compiled.seconds})
+    print(f"compile time (excluding data loading): {compiled.seconds:.2f} s")
+    print(f"written {path}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,36 @@
+"""compare() names the earliest divergence and counts what it compared."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+
+from neurodeploy.backends import Record, get_backend
+from neurodeploy.meta import population_meta, with_node_meta
+from neurodeploy.verify import compare
+
+
+def _run(graph, x, t=4):
+    return get_backend("reference").run(graph, x, t, record=Record.ALL)
+
+
+def test_identical_traces_have_no_divergence(cnn_graph):
+    x = np.random.default_rng(0).integers(0, 256, (2, 1, 8, 8)).astype(np.int32)
+    result = compare(cnn_graph, _run(cnn_graph, x), _run(cnn_graph, x))
+    assert result.divergence is None
+    assert result.samples == 2 and result.timesteps == 4 and result.populations == 3
+    assert result.neurons == 4 * 8 * 8 + 6 * 2 * 2 + 5
+
+
+def test_corrupted_threshold_is_found_in_its_population(cnn_graph):
+    x = np.random.default_rng(0).integers(0, 256, (2, 1, 8, 8)).astype(np.int32)
+    meta = population_meta(cnn_graph, "relu2")
+    corrupted = dataclasses.replace(meta, theta=meta.theta + 1)
+    nodes = dict(cnn_graph.nodes)
+    nodes["relu2"] = with_node_meta(nodes["relu2"], corrupted)
+    bad = type(cnn_graph)(nodes, list(cnn_graph.edges), metadata=cnn_graph.metadata)
+    result = compare(cnn_graph, _run(cnn_graph, x), _run(bad, x))
+    assert result.divergence is not None
+    assert result.divergence.population == "relu2"
+    assert "relu2" in str(result.divergence)

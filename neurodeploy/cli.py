@@ -79,6 +79,10 @@ def targets() -> None:
 @click.option("--arch", help="module:ClassName, to load a state dict.")
 @click.option("--trust-pickle", is_flag=True, help="Allow loading a pickled nn.Module.")
 @click.option("--input-shape", help="Input shape without batch, e.g. 1,28,28.")
+@click.option("--max-burst", default=1, show_default=True, type=int,
+              help="Most spikes a neuron may send per step (graded spikes, loihi2).")
+@click.option("--dual-threshold", is_flag=True,
+              help="Neurons may retract sent spikes with negative spikes (loihi2).")
 @click.option("--allow-saturation", is_flag=True,
               help="Report, instead of refusing, membranes that may saturate within T.")
 @click.option("--stop-after", help="Stop after this pass (see --list-passes).")
@@ -88,10 +92,11 @@ def targets() -> None:
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
 @_friendly
 def compile_cmd(model, target, method, calib, calib_samples, timesteps, arch, trust_pickle,
-                input_shape, allow_saturation, stop_after, dump_dir, list_passes, output,
-                as_json) -> None:
+                input_shape, max_burst, dual_threshold, allow_saturation, stop_after, dump_dir,
+                list_passes, output, as_json) -> None:
     """Compile MODEL (TorchScript, .pt2 export, or state dict) into a quantized SNN (.nir)."""
     from neurodeploy import api
+    from neurodeploy.convert import ConvertOptions
     from neurodeploy.passes import DEFAULT_PIPELINE
     from neurodeploy.summary import compile_summary
 
@@ -101,6 +106,7 @@ def compile_cmd(model, target, method, calib, calib_samples, timesteps, arch, tr
     result = api.compile(model, target=target, method=method, calib=calib,
                          calib_samples=calib_samples, timesteps=timesteps, arch=arch,
                          trust_pickle=trust_pickle, input_shape=_shape(input_shape),
+                         options=ConvertOptions(max_burst=max_burst, dual=dual_threshold),
                          allow_saturation=allow_saturation, stop_after=stop_after,
                          dump_dir=dump_dir)
     out = Path(output) if output else Path(model).with_suffix(".nir")

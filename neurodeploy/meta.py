@@ -53,6 +53,10 @@ class PopulationMeta:
     max_burst: int = 1
     dual: bool = False
     exponent: int | None = None
+    #: the synaptic input is right-shifted (rounding) by this many bits before it is
+    #: integrated, so a threshold far above any single weight still fits the threshold width
+    #: (Loihi's weight exponent plays this role); the weights' own unit is 2**(exponent-shift)
+    input_shift: int = 0
     bias_table: np.ndarray | None = None
     source: str = ""  #: the ANN node this population replaces
 

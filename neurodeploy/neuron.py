@@ -12,11 +12,13 @@ Per population (parameters broadcast per layer, per channel or per neuron):
     max_burst >= 1   most spikes a neuron sends in one step (graded payload)
     dual, theta_neg  negative spikes (theta_neg <= 0) guarded by the net count c
     fires            False for the readout integrator
+    input_shift      the synaptic input is divided by 2**input_shift, rounding half up
 
 Per step t of a sample (state v, c; synaptic input I[t]):
 
 .. math::
-    m &= \mathrm{sat}_{B}(v + I[t] + b - b_t[t]) \\
+    m &= \mathrm{sat}_{B}(v + \lfloor (I[t] + h) / 2^k \rfloor + b - b_t[t]),
+         \quad h = \lfloor 2^{k-1} \rfloor \\
     n^+ &= \min(B_{max}, \lfloor m / \theta \rfloor) \quad \text{if } m \ge \theta \\
     n^- &= \min(c, B_{max}, \lfloor (\theta_n - m)/\theta \rfloor + 1)
            \quad \text{if dual and } m \le \theta_n \text{ and } c > 0 \\
@@ -56,6 +58,7 @@ class NeuronParams:
     dual: bool = False
     fires: bool = True
     membrane_bits: int = 24
+    input_shift: int = 0
     bias_table: Array | None = None  #: shape (T, *broadcastable); row t is used at step t
 
     def __post_init__(self) -> None:
@@ -85,6 +88,8 @@ def step(v: Array, c: Array, current: Array, p: NeuronParams, t: int = 0
     otherwise allocate several full-size temporaries per step.
     """
     xp = _namespace(v)
+    if p.input_shift:
+        current = (current + (1 << (p.input_shift - 1))) >> p.input_shift
     v += current
     v += p.bias
     if p.bias_table is not None:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import itertools
+
 import numpy as np
 import pytest
 
@@ -13,7 +15,7 @@ def random_mlp(seed: int = 0, sizes=(16, 24, 12, 5)) -> AnnGraph:
     nodes = [AnnNode("input", "input", (), {"shape": (1, 4, 4)}),
              AnnNode("flat", "flatten", ("input",))]
     prev = "flat"
-    for i, (n_in, n_out) in enumerate(zip(sizes[:-1], sizes[1:], strict=True)):
+    for i, (n_in, n_out) in enumerate(itertools.pairwise(sizes)):
         w = rng.normal(0, 1 / np.sqrt(n_in), (n_out, n_in)).astype(np.float32)
         b = rng.normal(0, 0.1, n_out).astype(np.float32)
         nodes.append(AnnNode(f"fc{i}", "linear", (prev,), {"weight": w, "bias": b}))

@@ -113,7 +113,7 @@ def neuron_params(meta: PopulationMeta, shape: tuple[int, ...], membrane_bits: i
     return neuron.NeuronParams(
         theta=arr(meta.theta), bias=arr(meta.bias), v_init=arr(meta.v_init),
         theta_neg=arr(meta.theta_neg), max_burst=int(meta.max_burst), dual=meta.dual,
-        fires=meta.fires, membrane_bits=membrane_bits,
+        fires=meta.fires, membrane_bits=membrane_bits, input_shift=meta.input_shift,
         bias_table=None if meta.bias_table is None else
         np.stack([arr(row) for row in meta.bias_table]))
 

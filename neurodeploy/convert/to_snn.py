@@ -16,7 +16,7 @@ import numpy as np
 import torch
 
 from neurodeploy import __version__
-from neurodeploy.errors import UnsupportedLayer
+from neurodeploy.errors import InputError, UnsupportedLayer
 from neurodeploy.frontend.ann import AnnGraph, AnnNode
 from neurodeploy.meta import GraphMeta, InputMeta, PopulationMeta, set_graph_meta, with_node_meta
 
@@ -31,6 +31,12 @@ class ConvertOptions:
     dual: bool = False
     theta_neg_ratio: float = 0.5  #: negative threshold = -ratio * theta (dual threshold)
     v_init_ratio: float = 0.5  #: v_init = ratio * theta; 1/2 turns floor into round
+
+    def __post_init__(self) -> None:
+        if self.max_burst < 1:
+            raise InputError(f"max_burst must be at least 1, got {self.max_burst}")
+        if self.theta_neg_ratio < 0:
+            raise InputError("theta_neg_ratio must be >= 0 (theta_neg = -ratio * theta)")
 
 
 def to_snn(ann: AnnGraph, thresholds: dict[str, float | np.ndarray],

@@ -38,7 +38,10 @@ def check_overflow(graph: nir.NIRGraph, ctx: PassContext) -> nir.NIRGraph:
                                       value=int(magnitude.max()), allowed=sum_limit,
                                       hint="Lower the input width or the weights' fan-in")
         largest_sum = max(largest_sum, int(magnitude.max()))
-        steps = _safe_steps(population_meta(graph, name), shape, high, low, membrane)
+        meta = population_meta(graph, name)
+        half = (1 << meta.input_shift) // 2
+        high, low = [np.floor((b + half) / 2.0**meta.input_shift) for b in (high, low)]
+        steps = _safe_steps(meta, shape, high, low, membrane)
         notes[name] = steps
         safe = min(safe, steps)
         if steps < ctx.timesteps and not ctx.allow_saturation:

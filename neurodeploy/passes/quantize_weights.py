@@ -24,6 +24,7 @@ def quantize_weights(graph: nir.NIRGraph, ctx: PassContext) -> nir.NIRGraph:
     unit (2**e), so no hardware shift is needed and theta, bias and v_init are later
     rounded in the same unit. All synapses into one population share its exponent."""
     limit = (1 << (ctx.target.weights.mantissa_bits - 1)) - 1
+    theta_limit = (1 << ctx.target.neuron.threshold_bits) - 1
     folded: dict[str, np.ndarray] = {}
     inbound: dict[str, list[str]] = {}
     for name in topological_order(graph):
@@ -43,10 +44,24 @@ def quantize_weights(graph: nir.NIRGraph, ctx: PassContext) -> nir.NIRGraph:
             mantissa = np.clip(np.round(folded[s] / 2.0**exponent), -limit - 1, limit)
             new_nodes[s] = dataclasses.replace(graph.nodes[s], weight=mantissa.astype(np.int32))
             errors[s] = _relative_error(folded[s], mantissa * 2.0**exponent)
-        meta = dataclasses.replace(population_meta(graph, population), exponent=exponent)
+        meta = population_meta(graph, population)
+        shift = _input_shift(meta, exponent, theta_limit)
+        meta = dataclasses.replace(meta, exponent=exponent + shift, input_shift=shift)
         new_nodes[population] = with_node_meta(graph.nodes[population], meta)
     ctx.notes["quantize_weights"] = {"relative_rms_error": errors}
     return copy_graph(graph, new_nodes)
+
+
+def _input_shift(meta, weight_exponent: int, theta_limit: int) -> int:
+    """Bits to drop from the synaptic sum so theta fits the target's threshold width.
+
+    A first layer sees 8-bit inputs, so its threshold can be hundreds of thousands of weight
+    units; shifting the sum (as Loihi's weight exponent does) coarsens the membrane unit
+    instead of the weights."""
+    if not meta.fires:
+        return 0
+    theta = float(np.max(meta.theta)) / 2.0**weight_exponent
+    return max(0, math.ceil(math.log2(theta / theta_limit))) if theta > theta_limit else 0
 
 
 def _relative_error(exact: np.ndarray, rounded: np.ndarray) -> float:

@@ -19,11 +19,18 @@ def populations(draw, fires=True):
         theta=np.int32(theta), bias=np.int32(draw(st.integers(-50, 50))),
         v_init=np.int32(draw(st.integers(0, theta))),
         theta_neg=np.int32(-draw(st.integers(0, theta))),
-        max_burst=draw(st.integers(1, 4)), dual=dual, fires=fires, membrane_bits=24)
+        max_burst=draw(st.integers(1, 4)), dual=dual, fires=fires, membrane_bits=24,
+        input_shift=draw(st.integers(0, 3)))
     steps = draw(st.integers(1, 16))
     currents = np.array(draw(st.lists(st.lists(st.integers(-400, 400), min_size=3, max_size=3),
                                       min_size=steps, max_size=steps)), np.int32)
     return params, currents
+
+
+def integrated(currents: np.ndarray, p: NeuronParams) -> np.ndarray:
+    """The input as the membrane sees it: divided by 2**input_shift, rounding half up."""
+    half = (1 << p.input_shift) >> 1
+    return (currents.astype(np.int64) + half) >> p.input_shift
 
 
 @settings(max_examples=300, deadline=None)
@@ -31,8 +38,8 @@ def populations(draw, fires=True):
 def test_reset_by_subtraction_conserves_charge(case):
     """v_T = v_init + sum(I + b) - theta * sum(s): every unit of input is accounted for."""
     p, currents = case
-    spikes, membranes = run(currents, p)
-    total_in = currents.astype(np.int64).sum(0) + len(currents) * int(p.bias)
+    spikes, membranes = run(currents.copy(), p)
+    total_in = integrated(currents, p).sum(0) + len(currents) * int(p.bias)
     expected = int(p.v_init) + total_in - int(p.theta) * spikes.astype(np.int64).sum(0)
     np.testing.assert_array_equal(membranes[-1], expected)
 
@@ -76,7 +83,7 @@ def test_readout_only_integrates(case):
     p, currents = case
     spikes, membranes = run(currents, p)
     assert not spikes.any()
-    expected = int(p.v_init) + np.cumsum(currents.astype(np.int64) + int(p.bias), axis=0)
+    expected = int(p.v_init) + np.cumsum(integrated(currents, p) + int(p.bias), axis=0)
     np.testing.assert_array_equal(membranes, expected)
 
 
@@ -102,6 +109,13 @@ def test_burst_sends_several_spikes_in_one_step():
     spikes, membranes = run(np.array([[27], [100]], np.int32), p)
     assert spikes[:, 0].tolist() == [3, 3]
     assert membranes[:, 0].tolist() == [2, 72]
+
+
+def test_input_shift_rounds_half_up():
+    p = NeuronParams(theta=np.int32(1000), bias=np.int32(0), v_init=np.int32(0),
+                     theta_neg=np.int32(0), input_shift=2)
+    _, membranes = run(np.array([[1], [2], [-2], [-3], [6]], np.int32), p)
+    assert membranes[:, 0].tolist() == [0, 1, 1, 0, 2]
 
 
 def test_bias_table_is_subtracted_per_step():

@@ -72,7 +72,8 @@ def test_folding_keeps_the_layer_function():
     fg = float_graph(ann)
     graph = compile_ann(ann)
     theta0 = float(population_meta(fg, "relu0").theta)
-    exponent = population_meta(graph, "relu1").exponent
+    meta = population_meta(graph, "relu1")
+    exponent = meta.exponent - meta.input_shift
     expected = fg.nodes["fc1"].weight * theta0
     np.testing.assert_allclose(graph.nodes["fc1"].weight * 2.0**exponent, expected,
                                atol=2.0**exponent / 2 + 1e-12)

@@ -1,0 +1,130 @@
+"""PyTorch model file -> AnnGraph: load, capture, fold BatchNorm, then check by running.
+
+Every captured graph is run twice before it is returned: on zeros, to turn a wrong input
+shape into a readable error at the layer that rejects it, and on random data against the
+source model, so a layer the frontend misread fails here instead of in conversion.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from neurodeploy.errors import InputError, UnsupportedLayer
+from neurodeploy.frontend.ann import AnnGraph, AnnNode
+from neurodeploy.frontend.capture import Capture, one_line
+from neurodeploy.frontend.capture_export import capture_export
+from neurodeploy.frontend.capture_fx import capture_module
+from neurodeploy.frontend.capture_script import capture_script
+from neurodeploy.frontend.load import load_file
+
+__all__ = ["AnnGraph", "AnnNode", "load_model"]
+
+CAPTURES: dict[str, Callable[..., Capture]] = {
+    "module": capture_module, "script": capture_script, "export": capture_export}
+SHAPE_HINT = ("Pass the shape of one sample without the batch dimension, e.g. --input-shape "
+              "1,28,28 (input_shape=(1, 28, 28))")
+TOLERANCE = 1e-4  #: relative to the output's magnitude; BatchNorm folding changes rounding only
+
+
+def load_model(path: str | Path, *, arch: str | None = None, trust_pickle: bool = False,
+               input_shape: tuple[int, ...] | None = None) -> AnnGraph:
+    """Read a PyTorch model file as an AnnGraph that computes what the model computes.
+
+    ``arch`` ("module:Class" or "file.py:Class") rebuilds a state dict; ``trust_pickle``
+    allows unpickling a whole module; ``input_shape`` is one sample's shape (a torch.export
+    program records it, other formats need it).
+    """
+    loaded = load_file(Path(path), arch=arch, trust_pickle=trust_pickle)
+    capture = CAPTURES[loaded.kind](loaded.model)
+    shape = _input_shape(input_shape, capture.input_shape)
+    graph = capture.builder.graph(capture.output, shape)
+    _check_finite(graph)
+    _check_runs(graph)
+    _check_matches(graph, capture)
+    return graph
+
+
+def _input_shape(given: Sequence[int] | None,
+                 recorded: tuple[int, ...] | None) -> tuple[int, ...]:
+    if given is None:
+        if recorded is None:
+            raise InputError("the model's input shape is unknown", hint=SHAPE_HINT)
+        return tuple(recorded)
+    shape = tuple(int(d) for d in given)
+    if not shape or min(shape) < 1:
+        raise InputError(f"input shape {shape} must be a non-empty list of positive sizes",
+                         hint=SHAPE_HINT)
+    if recorded is not None and shape != tuple(recorded):
+        raise InputError(f"the exported program expects input shape {tuple(recorded)}, "
+                         f"but input shape {shape} was given",
+                         hint="Omit --input-shape for torch.export programs")
+    return shape
+
+
+def _check_finite(graph: AnnGraph) -> None:
+    for node in graph.nodes:
+        for key in ("weight", "bias"):
+            value = node.params.get(key)
+            if value is not None and not np.isfinite(value).all():
+                raise InputError(f"{key} contains NaN or Inf values", node=node.name,
+                                 hint="The checkpoint is damaged or its training diverged")
+
+
+def _check_runs(graph: AnnGraph) -> None:
+    """Run on zeros; on failure name the first layer that rejects its input, and why."""
+    x = torch.zeros(2, *graph.input_shape)
+    try:
+        graph.run(x)
+        return
+    except RuntimeError:
+        pass
+    for k, node in enumerate(graph.nodes[1:], start=1):
+        try:
+            AnnGraph(graph.nodes[:k + 1], node.name).run(x)
+        except RuntimeError as err:
+            before = AnnGraph(graph.nodes[:k], graph.nodes[k - 1].name).run(
+                x, keep=set(node.inputs))
+            got = [tuple(before[name].shape[1:]) for name in node.inputs]
+            raise InputError(f"input shape {graph.input_shape} does not fit the model: "
+                             f"{_expectation(node, got, err)}", node=node.name,
+                             hint=SHAPE_HINT) from err
+
+
+def _expectation(node: AnnNode, got: list[tuple[int, ...]], err: RuntimeError) -> str:
+    weight = node.params.get("weight")
+    if node.op == "linear":
+        shape = f" (a sample of shape {got[0]})" if len(got[0]) > 1 else ""
+        return (f"it expects {weight.shape[1]} input features, but gets "
+                f"{int(np.prod(got[0]))}{shape}")
+    if node.op == "conv2d":
+        channels = weight.shape[1] * int(node.params["groups"])
+        return f"it expects a (C, H, W) input with C = {channels}, but gets shape {got[0]}"
+    return f"it gets shapes {got} ({one_line(err)})"
+
+
+def _check_matches(graph: AnnGraph, capture: Capture) -> None:
+    """Compare with the source model on random data: a misread layer must not pass silently."""
+    x = torch.rand(capture.batch, *graph.input_shape, generator=torch.Generator().manual_seed(0))
+    try:
+        with torch.no_grad():
+            expected = capture.reference(x)
+    except Exception as err:  # the user's forward(); any error can come out
+        raise InputError(f"the model fails on input shape {graph.input_shape}: {one_line(err)}",
+                         hint=SHAPE_HINT) from err
+    got = graph.run(x)["output"]
+    if not isinstance(expected, torch.Tensor) or expected.shape != got.shape:
+        raise UnsupportedLayer("the captured graph's output does not have the model's output "
+                               f"shape ({tuple(got.shape)} vs "
+                               f"{getattr(expected, 'shape', type(expected).__name__)})",
+                               node=graph.output, hint="Please report this model")
+    expected = expected.to(torch.float32)
+    scale = max(1.0, float(expected.abs().max()))
+    diff = float((got - expected).abs().max())
+    if diff > TOLERANCE * scale:
+        raise UnsupportedLayer(f"the captured graph differs from the model by up to {diff:.3g}",
+                               hint="The model computes something the frontend reads "
+                                    "differently; please report this model")

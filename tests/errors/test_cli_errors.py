@@ -1,0 +1,82 @@
+"""Every bad input: exit code 2, one readable line, no traceback, no partial output file."""
+
+from __future__ import annotations
+
+import pickle
+
+import numpy as np
+import pytest
+import torch
+from click.testing import CliRunner
+
+from neurodeploy.cli import main
+from neurodeploy.targets import TARGETS_DIR
+from tests.models import MaxPoolNet, save_torchscript, trained_digits_mlp
+
+
+@pytest.fixture(scope="module")
+def files(tmp_path_factory):
+    d = tmp_path_factory.mktemp("bad")
+    model = trained_digits_mlp(steps=20)
+    save_torchscript(model, d / "model.pt")
+    torch.save(model, d / "pickled.pt")
+    save_torchscript(MaxPoolNet(), d / "maxpool.pt")
+    nan_model = trained_digits_mlp(steps=1)
+    with torch.no_grad():
+        nan_model.net[1].weight[0, 0] = float("nan")
+    save_torchscript(nan_model, d / "nan.pt")
+    (d / "notes.txt").write_text("not a model")
+    (d / "broken.toml").write_text((TARGETS_DIR / "loihi2.toml").read_text().replace(
+        "membrane_bits = 24", "membrane_bitz = 24"))
+    with open(d / "data.pkl", "wb") as f:
+        pickle.dump({"a": 1}, f)
+    np.save(d / "wrong.npy", np.zeros((2, 3, 3), np.float32))
+    CliRunner().invoke(main, ["compile", str(d / "model.pt"), "--calib", "digits", "-o",
+                              str(d / "model.nir")])
+    return d
+
+
+CASES = {
+    "missing model": (["compile", "{d}/nope.pt", "--calib", "digits"], "not found"),
+    "not a model": (["compile", "{d}/notes.txt", "--calib", "digits"], "not a PyTorch model"),
+    "pickle without trust": (["compile", "{d}/pickled.pt", "--calib", "digits"],
+                             "--trust-pickle"),
+    "unsupported op": (["compile", "{d}/maxpool.pt", "--input-shape", "1,8,8", "--calib",
+                        "digits"], "pool: max_pool2d is not supported"),
+    "wrong input shape": (["compile", "{d}/model.pt", "--input-shape", "1,9,9", "--method",
+                           "max", "--calib", "digits"], "shape"),
+    "unknown target": (["compile", "{d}/model.pt", "--calib", "digits", "--target", "tpu"],
+                       "unknown target 'tpu'"),
+    "bad target file": (["compile", "{d}/model.pt", "--calib", "digits", "--target",
+                         "{d}/broken.toml"], "broken.toml: unknown key neuron.membrane_bitz"),
+    "NaN weights": (["compile", "{d}/nan.pt", "--calib", "digits"], "NaN"),
+    "overflow risk": (["compile", "{d}/model.pt", "--calib", "digits", "--timesteps", "5000"],
+                      "saturation"),
+    "unknown method": (["compile", "{d}/model.pt", "--calib", "digits", "--method", "p200"],
+                       "unknown method"),
+    "bad NIR file": (["evaluate", "{d}/notes.txt", "--dataset", "digits"], "not a NIR file"),
+    "unknown dataset": (["evaluate", "{d}/model.nir", "--dataset", "imagenet"], "imagenet"),
+    "bad timesteps": (["evaluate", "{d}/model.nir", "--timesteps", "a,b"], "--timesteps"),
+    "simulate wrong shape": (["simulate", "{d}/model.nir", "--input", "{d}/wrong.npy"],
+                             "shape"),
+    "simulate not npy": (["simulate", "{d}/model.nir", "--input", "{d}/data.pkl"],
+                         "not a .npy"),
+    "unknown backend": (["simulate", "{d}/model.nir", "--input", "{d}/wrong.npy", "--backend",
+                         "gpu"], "unknown backend"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(CASES))
+def test_bad_input_exits_2_with_one_line(case, files):
+    args, expected = CASES[case]
+    out = files / "out.nir"
+    argv = [a.format(d=files) for a in args]
+    if argv[0] == "compile":
+        argv += ["-o", str(out)]
+    result = CliRunner().invoke(main, argv)
+    assert result.exit_code == 2, (result.exit_code, result.output, result.stderr)
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, result.stderr
+    assert lines[0].startswith("error: ") and expected in lines[0], lines[0]
+    assert "Traceback" not in result.stderr
+    assert not out.exists(), "a failed command left an output file"

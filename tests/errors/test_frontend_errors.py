@@ -1,0 +1,224 @@
+"""Frontend errors: each names the file or layer at fault and says what to do."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import torch
+from torch import nn
+
+from neurodeploy.errors import InputError, TrustError, UnsupportedLayer
+from neurodeploy.frontend import load_model
+
+SHAPE = (1, 8, 8)
+
+
+class PoolNet(nn.Module):
+    """MaxPool2d is not in the closed op set."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.features = nn.Sequential(nn.Conv2d(1, 2, 3, padding=1), nn.MaxPool2d(2))
+        self.fc = nn.Linear(32, 3)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.fc(torch.flatten(self.features(x), 1))
+
+
+class SigmoidNet(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.fc = nn.Linear(64, 3)
+        self.act = nn.Sigmoid()
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.act(self.fc(torch.flatten(x, 1)))
+
+
+class FunctionalSigmoidNet(SigmoidNet):
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return torch.sigmoid(self.fc(torch.flatten(x, 1)))
+
+
+class MLP(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.fc1 = nn.Linear(64, 10)
+        self.fc2 = nn.Linear(10, 3)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.fc2(torch.relu(self.fc1(torch.flatten(x, 1))))
+
+
+class BatchNormAfterReLU(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.conv = nn.Conv2d(1, 2, 3)
+        self.relu = nn.ReLU()
+        self.bn = nn.BatchNorm2d(2)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.bn(self.relu(self.conv(x)))
+
+
+class BatchNormOnBranch(nn.Module):
+    """The conv output is used both before and after the BatchNorm, so it cannot be folded."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.conv = nn.Conv2d(1, 2, 3)
+        self.bn = nn.BatchNorm2d(2)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        y = self.conv(x)
+        return self.bn(y) + y
+
+
+class BatchNormAfterBranch(BatchNormOnBranch):
+    """Here the other reader of the conv output comes first."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        y = self.conv(x)
+        z = torch.relu(y)
+        return self.bn(y) + z
+
+
+class CeilPool(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.pool = nn.AvgPool2d(3, ceil_mode=True)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.pool(x)
+
+
+def save_state_dict(model: nn.Module, folder: Path) -> tuple[Path, str]:
+    path = folder / "weights.pt"
+    torch.save(model.state_dict(), path)
+    return path, f"{__name__}:{type(model).__name__}"
+
+
+def save_format(model: nn.Module, fmt: str, folder: Path) -> dict:
+    """Save ``model.eval()`` as ``fmt``; return load_model keywords (path included)."""
+    model.eval()
+    if fmt == "state_dict":
+        path, arch = save_state_dict(model, folder)
+        return {"path": path, "arch": arch, "input_shape": SHAPE}
+    if fmt == "script":
+        path = folder / "model.pt"
+        torch.jit.save(torch.jit.script(model), path)
+        return {"path": path, "input_shape": SHAPE}
+    path = folder / "model.pt2"
+    torch.export.save(torch.export.export(model, (torch.zeros(1, *SHAPE),)), path)
+    return {"path": path}
+
+
+def test_missing_file(tmp_path):
+    with pytest.raises(InputError, match="not found"):
+        load_model(tmp_path / "nope.pt", input_shape=SHAPE)
+
+
+@pytest.mark.parametrize("content", [b"hello, this is not a model\n", bytes(range(256)) * 8, b""])
+def test_not_a_model(tmp_path, content):
+    path = tmp_path / "junk.pt"
+    path.write_bytes(content)
+    with pytest.raises(InputError) as info:
+        load_model(path, input_shape=SHAPE)
+    message = str(info.value)
+    assert "not a PyTorch model" in message
+    assert "TorchScript" in message and "state dict" in message and "torch.export" in message
+
+
+def test_pickle_needs_trust(tmp_path):
+    path = tmp_path / "full.pt"
+    torch.save(MLP(), path)
+    with pytest.raises(TrustError) as info:
+        load_model(path, input_shape=SHAPE)
+    assert "arbitrary code" in str(info.value)
+    assert "--trust-pickle" in str(info.value)
+    assert load_model(path, input_shape=SHAPE, trust_pickle=True).output == "fc2"
+
+
+def test_state_dict_needs_arch(tmp_path):
+    path, _ = save_state_dict(MLP(), tmp_path)
+    with pytest.raises(InputError, match="--arch module:ClassName"):
+        load_model(path, input_shape=SHAPE)
+
+
+def test_state_dict_of_another_class_names_the_key(tmp_path):
+    path, _ = save_state_dict(MLP(), tmp_path)
+    with pytest.raises(InputError, match="missing key 'features.0.weight'"):
+        load_model(path, arch=f"{__name__}:PoolNet", input_shape=SHAPE)
+
+
+@pytest.mark.parametrize("arch, message", [
+    ("no_colon", "must look like module.path:ClassName"),
+    ("no.such.module:Net", "cannot import 'no.such.module'"),
+    (f"{__name__}:Nope", "has no 'Nope'"),
+])
+def test_bad_arch(tmp_path, arch, message):
+    path, _ = save_state_dict(MLP(), tmp_path)
+    with pytest.raises(InputError, match=message):
+        load_model(path, arch=arch, input_shape=SHAPE)
+
+
+@pytest.mark.parametrize("fmt, op", [("state_dict", "MaxPool2d"), ("script", "max_pool2d"),
+                                     ("export", "max_pool2d")])
+def test_unsupported_layer_names_node_and_op(tmp_path, fmt, op):
+    with pytest.raises(UnsupportedLayer) as info:
+        load_model(**save_format(PoolNet(), fmt, tmp_path))
+    message = str(info.value)
+    assert message.startswith("features.1: ")
+    assert f"{op} is not supported" in message
+    assert "Supported: Linear, Conv2d" in message
+
+
+@pytest.mark.parametrize("cls, node, op", [(SigmoidNet, "act", "Sigmoid"),
+                                           (FunctionalSigmoidNet, "sigmoid", "sigmoid")])
+def test_unsupported_activation(tmp_path, cls, node, op):
+    with pytest.raises(UnsupportedLayer, match=f"^{node}: {op} is not supported"):
+        load_model(**save_format(cls(), "state_dict", tmp_path))
+
+
+@pytest.mark.parametrize("fmt", ["state_dict", "script"])
+def test_wrong_input_shape_names_layer_and_sizes(tmp_path, fmt):
+    kwargs = save_format(MLP(), fmt, tmp_path) | {"input_shape": (1, 4, 4)}
+    with pytest.raises(InputError) as info:
+        load_model(**kwargs)
+    message = str(info.value)
+    assert message.startswith("fc1: input shape (1, 4, 4) does not fit the model")
+    assert "expects 64 input features, but gets 16" in message
+
+
+def test_wrong_channel_count(tmp_path):
+    kwargs = save_format(PoolNet().features[0:1], "script", tmp_path) | {"input_shape": (3, 8, 8)}
+    with pytest.raises(InputError, match=r"0: .*C = 1, but gets shape \(3, 8, 8\)"):
+        load_model(**kwargs)
+
+
+def test_script_model_needs_an_input_shape(tmp_path):
+    kwargs = save_format(MLP(), "script", tmp_path)
+    del kwargs["input_shape"]
+    with pytest.raises(InputError, match="input shape is unknown.*--input-shape"):
+        load_model(**kwargs)
+
+
+def test_nan_weights_name_the_layer(tmp_path):
+    model = MLP()
+    with torch.no_grad():
+        model.fc2.weight[0, 0] = float("nan")
+    with pytest.raises(InputError, match="^fc2: weight contains NaN or Inf"):
+        load_model(**save_format(model, "script", tmp_path))
+
+
+@pytest.mark.parametrize("cls, message", [
+    (BatchNormAfterReLU, r"^bn: BatchNorm after 'relu' \(relu\) cannot be folded"),
+    (BatchNormOnBranch, "^add: uses the output of 'conv' from before the BatchNorm"),
+    (BatchNormAfterBranch, "^bn: the output of 'conv' is used both before and after"),
+    (CeilPool, "^pool: AvgPool2d with ceil_mode=True"),
+])
+@pytest.mark.parametrize("fmt", ["state_dict", "script"])
+def test_unfoldable_or_unsupported_options(tmp_path, cls, message, fmt):
+    with pytest.raises(UnsupportedLayer, match=message):
+        load_model(**save_format(cls(), fmt, tmp_path))

@@ -1,0 +1,88 @@
+"""The CLI end to end on the digits MLP, as a user runs it."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+from click.testing import CliRunner
+
+from neurodeploy.backends import Trace
+from neurodeploy.cli import main
+from tests.models import digits_batch, save_torchscript, trained_digits_mlp
+
+
+@pytest.fixture(scope="module")
+def workdir(tmp_path_factory):
+    path = tmp_path_factory.mktemp("cli")
+    save_torchscript(trained_digits_mlp(), path / "model.pt")
+    return path
+
+
+def invoke(*args: str):
+    result = CliRunner().invoke(main, [str(a) for a in args])
+    assert result.exit_code == 0, result.stderr or result.output
+    return result
+
+
+def test_targets_lists_the_shipped_chips():
+    out = invoke("targets").output
+    assert "loihi2" in out and "loihi " in out and "reference" in out
+
+
+@pytest.fixture(scope="module")
+def compiled(workdir):
+    out = workdir / "model.nir"
+    summary = json.loads(invoke("compile", workdir / "model.pt", "--target", "loihi", "--calib",
+                                "digits", "--timesteps", "8", "-o", out, "--json").output)
+    assert summary["quantized"] and summary["target"] == "loihi"
+    assert [layer["kind"] for layer in summary["layers"]] == ["if", "readout"]
+    return out
+
+
+def test_evaluate_tracks_the_ann(compiled, workdir):
+    result = json.loads(invoke("evaluate", compiled, "--dataset", "digits", "--timesteps",
+                               "1,4,8", "--ann", workdir / "model.pt", "--json").output)
+    ann, snn = result["ann_accuracy"], result["snn_accuracy"]
+    assert ann > 0.9
+    assert snn["8"] > ann - 0.05, "the integer SNN should track its ANN at T=8"
+    assert snn["1"] < snn["8"], "one timestep should be visibly worse than eight"
+
+
+def test_evaluate_prints_a_table(compiled):
+    out = invoke("evaluate", compiled, "--dataset", "digits", "--timesteps", "2,4",
+                 "--limit", "50").output
+    assert "SNN (int)" in out and "50 samples" in out
+
+
+def test_simulate_writes_a_full_trace(compiled, workdir):
+    np.save(workdir / "x.npy", digits_batch(3))
+    out = invoke("simulate", compiled, "--input", workdir / "x.npy", "--out",
+                 workdir / "trace.npz").output
+    assert "predictions" in out
+    trace = Trace.load(str(workdir / "trace.npz"))
+    assert trace.timesteps == 8 and trace.outputs.shape == (3, 10)
+    assert len(trace.spikes) == 1
+    (spikes,) = trace.spikes.values()
+    assert spikes.shape[:2] == (8, 3) and spikes.any()
+    assert trace.offsets[next(iter(trace.spikes))] == 1
+
+
+def test_single_sample_input_is_accepted(compiled, workdir):
+    np.save(workdir / "one.npy", digits_batch(1)[0])
+    assert "1 sample(s)" in invoke("simulate", compiled, "--input", workdir / "one.npy").output
+
+
+def test_dump_dir_and_stop_after(workdir):
+    dump = workdir / "dump"
+    out = invoke("compile", workdir / "model.pt", "--calib", "digits", "--dump-dir", dump,
+                 "--stop-after", "quantize_weights", "-o", workdir / "partial.nir").output
+    assert "not fully quantized" in out
+    assert sorted(p.name for p in dump.iterdir()) == ["01_quantize_input.nir",
+                                                      "02_quantize_weights.nir"]
+
+
+def test_list_passes():
+    out = invoke("compile", "unused.pt", "--list-passes").output.split()
+    assert out[0] == "quantize_input" and out[-1] == "check_overflow"

@@ -1,0 +1,203 @@
+"""Frontend: every model, saved in every format, loads to an AnnGraph computing the same outputs."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from neurodeploy.errors import InputError
+from neurodeploy.frontend import load_model
+from neurodeploy.frontend.ann import OPS
+
+FORMATS = ("script", "trace", "export", "state_dict", "pickle")
+
+
+class SmallMLP(nn.Module):
+    input_shape = (16,)
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.fc1 = nn.Linear(16, 24)
+        self.bn = nn.BatchNorm1d(24)
+        self.relu = nn.ReLU()
+        self.drop = nn.Dropout(0.3)
+        self.fc2 = nn.Linear(24, 5)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.fc2(self.drop(self.relu(self.bn(self.fc1(x)))))
+
+
+class SmallCNN(nn.Module):
+    input_shape = (1, 8, 8)
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.features = nn.Sequential(
+            nn.Conv2d(1, 4, 3, padding=1, bias=False), nn.BatchNorm2d(4), nn.ReLU(inplace=True),
+            nn.AvgPool2d(2), nn.Conv2d(4, 6, 3, stride=2, padding=1), nn.ReLU())
+        self.flatten = nn.Flatten()
+        self.fc = nn.Linear(24, 5)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.fc(self.flatten(self.features(x)))
+
+
+class FunctionalNet(nn.Module):
+    """Functional spellings: F.relu, F.avg_pool2d, torch.flatten, Tensor.relu, reshape."""
+
+    input_shape = (2, 6, 6)
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.conv = nn.Conv2d(2, 4, 3, padding="same", groups=2)
+        self.bn = nn.BatchNorm2d(4)
+        self.fc1 = nn.Linear(36, 10)
+        self.fc2 = nn.Linear(10, 3)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = F.avg_pool2d(F.relu(self.bn(self.conv(x))), 2)
+        x = self.fc1(torch.flatten(x, 1)).relu()
+        return self.fc2(x.reshape(x.shape[0], -1))
+
+
+class ResidualNet(nn.Module):
+    """x.view(x.size(0), -1), `+` and torch.add of two layer outputs."""
+
+    input_shape = (1, 4, 4)
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.fc1 = nn.Linear(16, 12)
+        self.fc2 = nn.Linear(12, 12)
+        self.out = nn.Linear(12, 4)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = x.view(x.size(0), -1)
+        h = torch.relu(self.fc1(x))
+        y = torch.add(self.fc2(h) + h, h)
+        return self.out(F.relu(y))
+
+
+MODELS = (SmallMLP, SmallCNN, FunctionalNet, ResidualNet)
+
+
+def make(cls: type[nn.Module], seed: int = 0) -> nn.Module:
+    """An eval-mode model whose BatchNorms have non-trivial statistics, so folding matters."""
+    torch.manual_seed(seed)
+    model = cls()
+    for module in model.modules():
+        if isinstance(module, nn.BatchNorm1d | nn.BatchNorm2d):
+            module.running_mean.uniform_(-1, 1)
+            module.running_var.uniform_(0.5, 2)
+            nn.init.uniform_(module.weight, 0.5, 1.5)
+            nn.init.uniform_(module.bias, -0.5, 0.5)
+    return model.eval()
+
+
+def save(model: nn.Module, fmt: str, folder: Path) -> tuple[Path, dict]:
+    """Write ``model`` in format ``fmt``; return the path and the load_model keywords it needs."""
+    shape = type(model).input_shape
+    example = (torch.rand(1, *shape),)
+    path = folder / f"model_{fmt}.pt"
+    needs_shape = {"input_shape": shape}
+    if fmt == "script":
+        torch.jit.save(torch.jit.script(model), path)
+    elif fmt == "trace":
+        torch.jit.save(torch.jit.trace(model, example), path)
+    elif fmt == "export":
+        path = path.with_suffix(".pt2")
+        torch.export.save(torch.export.export(model, example), path)
+        needs_shape = {}
+    elif fmt == "state_dict":
+        torch.save(model.state_dict(), path)
+        needs_shape["arch"] = f"{__name__}:{type(model).__name__}"
+    else:
+        torch.save(model, path)
+        needs_shape["trust_pickle"] = True
+    return path, needs_shape
+
+
+def assert_matches(graph, model: nn.Module) -> None:
+    x = torch.rand(5, *type(model).input_shape)
+    with torch.no_grad():
+        expected = model(x)
+    got = graph.run(x)["output"]
+    assert got.shape == expected.shape
+    assert torch.allclose(got, expected, atol=1e-4), float((got - expected).abs().max())
+
+
+@pytest.mark.parametrize("fmt", FORMATS)
+@pytest.mark.parametrize("cls", MODELS, ids=lambda c: c.__name__)
+def test_every_format_reproduces_the_model(cls, fmt, tmp_path):
+    model = make(cls)
+    path, kwargs = save(model, fmt, tmp_path)
+    graph = load_model(path, **kwargs)
+    assert graph.input_shape == cls.input_shape
+    assert graph.nodes[0].name == "input"
+    assert {n.op for n in graph.nodes} <= set(OPS) - {"clip"}
+    assert_matches(graph, model)
+
+
+@pytest.mark.parametrize("fmt", FORMATS)
+def test_cnn_layers_keep_their_module_names(fmt, tmp_path):
+    path, kwargs = save(make(SmallCNN), fmt, tmp_path)
+    graph = load_model(path, **kwargs)
+    assert [(n.name, n.op) for n in graph.nodes] == [
+        ("input", "input"), ("features.0", "conv2d"), ("features.2", "relu"),
+        ("features.3", "avgpool2d"), ("features.4", "conv2d"), ("features.5", "relu"),
+        ("flatten", "flatten"), ("fc", "linear")]
+    assert graph.output == "fc"
+    pool = graph.node("features.3").params
+    assert (pool["kernel_size"], pool["stride"], pool["padding"]) == ((2, 2), (2, 2), (0, 0))
+
+
+def test_batchnorm_folds_into_the_conv_weights(tmp_path):
+    model = make(SmallCNN)
+    path, kwargs = save(model, "state_dict", tmp_path)
+    conv = load_model(path, **kwargs).node("features.0")
+    bn = model.features[1]
+    scale = (bn.weight / torch.sqrt(bn.running_var + bn.eps)).detach().numpy()
+    expected_w = model.features[0].weight.detach().numpy() * scale[:, None, None, None]
+    expected_b = (-bn.running_mean * bn.weight / torch.sqrt(bn.running_var + bn.eps)
+                  + bn.bias).detach().numpy()
+    assert conv.params["weight"].dtype == np.float32
+    np.testing.assert_allclose(conv.params["weight"], expected_w, rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(conv.params["bias"], expected_b, rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize("fmt", ("script", "state_dict"))
+def test_conv_options_are_kept(fmt, tmp_path):
+    path, kwargs = save(make(FunctionalNet), fmt, tmp_path)
+    conv = load_model(path, **kwargs).node("conv")
+    assert conv.params["padding"] == (1, 1)  # 'same' with a 3x3 kernel
+    assert conv.params["groups"] == 2
+    assert conv.params["weight"].shape == (4, 1, 3, 3)
+
+
+def test_arch_may_name_a_python_file(tmp_path):
+    model = make(SmallCNN)
+    path = tmp_path / "weights.pt"
+    torch.save({"epoch": 3, "state_dict": model.state_dict()}, path)
+    graph = load_model(path, arch=f"{Path(__file__)}:SmallCNN", input_shape=(1, 8, 8))
+    assert_matches(graph, model)
+
+
+def test_decomposed_export_program_loads(tmp_path):
+    model = make(FunctionalNet)
+    program = torch.export.export(model, (torch.rand(3, *FunctionalNet.input_shape),))
+    path = tmp_path / "decomposed.pt2"
+    torch.export.save(program.run_decompositions(), path)
+    graph = load_model(path)
+    assert [n.op for n in graph.nodes].count("linear") == 2
+    assert_matches(graph, model)
+
+
+def test_export_program_rejects_a_different_input_shape(tmp_path):
+    path, _ = save(make(SmallCNN), "export", tmp_path)
+    with pytest.raises(InputError, match=r"expects input shape \(1, 8, 8\)"):
+        load_model(path, input_shape=(1, 9, 9))

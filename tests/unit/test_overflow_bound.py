@@ -1,0 +1,49 @@
+"""The static membrane bound is sound: within the proven window, no membrane saturates."""
+
+from __future__ import annotations
+
+import numpy as np
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from neurodeploy.dtypes import IntSpec
+from neurodeploy.meta import PopulationMeta
+from neurodeploy.neuron import NeuronParams, run
+from neurodeploy.passes.check_overflow import _safe_steps
+
+NARROW = 12  # a narrow membrane so that saturation is reachable in a few steps
+
+
+@st.composite
+def cases(draw):
+    theta = draw(st.integers(1, 200))
+    meta = PopulationMeta(
+        kind=draw(st.sampled_from(["if", "readout"])), theta=np.array(theta),
+        bias=np.array(draw(st.integers(-30, 30))), v_init=np.array(draw(st.integers(0, theta))),
+        theta_neg=np.array(-draw(st.integers(0, theta))), max_burst=draw(st.integers(1, 3)),
+        dual=draw(st.booleans()))
+    low = -draw(st.integers(0, 300))
+    high = draw(st.integers(0, 300))
+    steps = draw(st.integers(1, 40))
+    picks = draw(st.lists(st.sampled_from([0, 1, 2]), min_size=steps * 4, max_size=steps * 4))
+    extremes = np.array([low, high, (low + high) // 2])[np.array(picks)].reshape(steps, 4)
+    return meta, np.array(low), np.array(high), extremes.astype(np.int32)
+
+
+def params(meta: PopulationMeta, bits: int) -> NeuronParams:
+    return NeuronParams(theta=np.int32(meta.theta), bias=np.int32(meta.bias),
+                        v_init=np.int32(meta.v_init), theta_neg=np.int32(meta.theta_neg),
+                        max_burst=meta.max_burst, dual=meta.dual, fires=meta.fires,
+                        membrane_bits=bits)
+
+
+@settings(max_examples=400, deadline=None)
+@given(cases())
+def test_no_saturation_within_the_proven_window(case):
+    meta, low, high, currents = case
+    safe = _safe_steps(meta, (4,), high, low, IntSpec(NARROW))
+    window = min(safe, len(currents))
+    narrow = run(currents[:window].copy(), params(meta, NARROW))
+    wide = run(currents[:window].copy(), params(meta, 28))
+    np.testing.assert_array_equal(narrow[1], wide[1])
+    np.testing.assert_array_equal(narrow[0], wide[0])

@@ -24,7 +24,7 @@ import nir
 import numpy as np
 
 
-class Record(str, enum.Enum):
+class Record(enum.StrEnum):
     """What a run keeps besides the outputs (full traces cost memory)."""
 
     OUTPUT = "output"

@@ -1,14 +1,16 @@
-"""Built-in datasets: images are float32 in [0, 1], NCHW; labels int64.
+"""Datasets for calibration and evaluation: images float32 in [0, 1], NCHW; labels int64.
 
 - ``digits``: scikit-learn's bundled 8x8 digits (no install), a fixed stratified 75/25 split.
 - ``fashion-mnist``: the Debian package ``dataset-fashion-mnist`` (IDX files, no download).
-- a path to an ``.npz`` file with array ``x`` (and optionally ``y``).
+- a path to an ``.npz`` file with array ``x`` and optionally ``y``; it has no splits, so
+  ``split`` only selects between train and test for the named datasets.
 """
 
 from __future__ import annotations
 
 import functools
 import gzip
+import zipfile
 from pathlib import Path
 
 import numpy as np
@@ -23,32 +25,42 @@ FASHION_PACKAGE = "dataset-fashion-mnist"
 
 def load_dataset(name: str, split: str = "test", limit: int | None = None
                  ) -> tuple[np.ndarray, np.ndarray | None]:
-    """(images, labels) of a split; ``limit`` keeps the first samples (deterministic)."""
-    if split not in SPLITS:
-        raise InputError(f"unknown split '{split}'", hint=f"Use one of: {', '.join(SPLITS)}")
-    if name == "digits":
-        x, y = _digits(split)
-    elif name == "fashion-mnist":
-        x, y = _fashion(split)
-    elif name.endswith(".npz"):
-        x, y = _npz(Path(name))
-    else:
-        raise InputError(f"unknown dataset '{name}'",
-                         hint=f"Use one of: {', '.join(DATASETS)}, or a path to an .npz file "
-                              "with arrays x (and y)")
-    if limit is not None:
-        x, y = x[:limit], (None if y is None else y[:limit])
-    return x, y
+    """(images, labels) of a split; ``limit`` keeps the first samples (deterministic).
+
+    Labels are None only for an .npz file without ``y`` (enough for calibration). The arrays
+    are copies, so callers may modify them without corrupting the in-memory cache.
+    """
+    if limit is not None and limit < 1:
+        raise InputError(f"limit must be at least 1, got {limit}")
+    x, y = _cached(name, split)
+    return x[:limit].copy(), (None if y is None else y[:limit].copy())
 
 
 def calibration_set(name: str, samples: int, seed: int = 0) -> np.ndarray:
-    """``samples`` unlabelled training images, a fixed random subset (no labels are used)."""
-    split = "test" if name.endswith(".npz") else "train"
-    x, _ = load_dataset(name, split=split)
+    """``samples`` unlabelled training images: a seeded random subset, kept in dataset order.
+
+    Thresholds are chosen on training data so the test split stays an honest measurement.
+    """
     if samples < 1:
         raise InputError(f"calibration needs at least one sample, got {samples}")
+    x, _ = _cached(name, "train")
     index = np.random.default_rng(seed).permutation(len(x))[:samples]
     return x[np.sort(index)]
+
+
+def _cached(name: str, split: str) -> tuple[np.ndarray, np.ndarray | None]:
+    """The shared (not copied) arrays of a dataset split; validates the name and the split."""
+    if split not in SPLITS:
+        raise InputError(f"unknown split '{split}'", hint=f"Use one of: {', '.join(SPLITS)}")
+    if name == "digits":
+        return _digits(split)
+    if name == "fashion-mnist":
+        return _fashion(FASHION_DIR, split)
+    if name.endswith(".npz"):
+        return _npz(Path(name))
+    raise InputError(f"unknown dataset '{name}'",
+                     hint=f"Use one of: {', '.join(DATASETS)}, or a path to an .npz file "
+                          "with arrays x (and y)")
 
 
 @functools.cache
@@ -64,46 +76,63 @@ def _digits(split: str) -> tuple[np.ndarray, np.ndarray]:
     return (x_train, y_train) if split == "train" else (x_test, y_test)
 
 
-@functools.cache
-def _fashion(split: str) -> tuple[np.ndarray, np.ndarray]:
+@functools.cache  # keyed by directory too, so tests can point elsewhere
+def _fashion(directory: Path, split: str) -> tuple[np.ndarray, np.ndarray]:
     prefix = "train" if split == "train" else "t10k"
-    images = FASHION_DIR / f"{prefix}-images-idx3-ubyte.gz"
-    labels = FASHION_DIR / f"{prefix}-labels-idx1-ubyte.gz"
+    images = directory / f"{prefix}-images-idx3-ubyte.gz"
+    labels = directory / f"{prefix}-labels-idx1-ubyte.gz"
     if not images.is_file() or not labels.is_file():
-        raise InputError(f"Fashion-MNIST not found in {FASHION_DIR}",
-                         hint=f"Install the Debian package: apt-get install -y {FASHION_PACKAGE}")
+        raise InputError(f"Fashion-MNIST not found in {directory}",
+                         hint=f"Install the Debian package {FASHION_PACKAGE}: "
+                              f"apt-get install -y {FASHION_PACKAGE}")
     x = _idx(images).reshape(-1, 1, 28, 28).astype(np.float32) / 255.0
     return x, _idx(labels).astype(np.int64)
 
 
 def _idx(path: Path) -> np.ndarray:
-    """Parse an IDX file: magic (2 zero bytes, type, ndim), big-endian dims, then uint8 data."""
-    with gzip.open(path, "rb") as f:
-        data = f.read()
+    """Parse an IDX file: magic (2 zero bytes, type 0x08 = uint8, ndim), big-endian dims, data."""
+    try:
+        with gzip.open(path, "rb") as f:
+            data = f.read()
+    except (OSError, EOFError) as exc:
+        raise InputError(f"{path}: not a readable gzip file ({exc})") from None
+    if len(data) < 4 or data[:3] != b"\x00\x00\x08":
+        raise InputError(f"{path}: not an IDX file of uint8",
+                         hint=f"Reinstall the Debian package {FASHION_PACKAGE}")
     ndim = data[3]
-    dims = np.frombuffer(data, ">u4", count=ndim, offset=4)
-    return np.frombuffer(data, np.uint8, offset=4 + 4 * ndim).reshape(dims)
+    dims = np.frombuffer(data, ">u4", count=ndim, offset=4).astype(np.int64)
+    values = np.frombuffer(data, np.uint8, offset=4 + 4 * ndim)
+    if values.size != np.prod(dims):
+        raise InputError(f"{path}: header says {tuple(dims)}, file holds {values.size} values",
+                         hint=f"Reinstall the Debian package {FASHION_PACKAGE}")
+    return values.reshape(dims)
 
 
 def _npz(path: Path) -> tuple[np.ndarray, np.ndarray | None]:
+    """Not cached: the file may change between calls."""
     if not path.is_file():
         raise InputError(f"{path}: file not found")
     try:
         with np.load(path, allow_pickle=False) as data:
             if "x" not in data.files:
-                raise InputError(f"{path}: no array 'x' (found: {', '.join(data.files)})")
+                raise InputError(f"{path}: no array 'x' (found: {', '.join(data.files) or 'none'})")
             x = data["x"]
-            y = data["y"].astype(np.int64) if "y" in data.files else None
-    except (ValueError, OSError) as exc:
+            y = data["y"] if "y" in data.files else None
+    except (ValueError, OSError, zipfile.BadZipFile) as exc:
         raise InputError(f"{path}: not a readable .npz file ({exc})") from None
     if x.dtype == np.uint8:
-        x = x.astype(np.float32) / 255.0
-    x = x.astype(np.float32)
-    if x.ndim not in (2, 4):
-        raise InputError(f"{path}: x must be (N, features) or NCHW (N, C, H, W), "
+        x = x.astype(np.float32) / 255
+    elif x.dtype.kind == "f":
+        x = x.astype(np.float32)
+    else:
+        raise InputError(f"{path}: x has dtype {x.dtype}; use floats in [0, 1] or uint8")
+    if x.ndim not in (2, 4) or len(x) == 0:
+        raise InputError(f"{path}: x must be (N, features) or NCHW (N, C, H, W) with N >= 1, "
                          f"got shape {x.shape}")
-    if not np.isfinite(x).all() or x.min() < 0 or x.max() > 1:
-        raise InputError(f"{path}: x must hold values in [0, 1] (or uint8)")
-    if y is not None and len(y) != len(x):
-        raise InputError(f"{path}: x has {len(x)} samples but y has {len(y)}")
-    return x, y
+    if not np.isfinite(x).all() or x.min(initial=0) < 0 or x.max(initial=0) > 1:
+        raise InputError(f"{path}: x must hold values in [0, 1] (or be uint8)")
+    if y is None:
+        return x, None
+    if y.dtype.kind not in "iu" or y.shape != (len(x),):
+        raise InputError(f"{path}: y must be {len(x)} integer labels, got {y.dtype} {y.shape}")
+    return x, y.astype(np.int64)

@@ -1,0 +1,133 @@
+"""Datasets: shapes, ranges, fixed splits, .npz round trips and one-line errors."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from neurodeploy import data
+from neurodeploy.data import calibration_set, load_dataset
+from neurodeploy.errors import InputError
+
+FASHION_MISSING = not (data.FASHION_DIR / "t10k-images-idx3-ubyte.gz").is_file()
+
+
+def test_digits_split_is_stratified_75_25_and_float_in_unit_range() -> None:
+    x_train, y_train = load_dataset("digits", split="train")
+    x_test, y_test = load_dataset("digits", split="test")
+    assert (len(x_train), len(x_test)) == (1347, 450)  # 1797 samples, test_size=0.25
+    for x, y in ((x_train, y_train), (x_test, y_test)):
+        assert x.shape[1:] == (1, 8, 8) and x.dtype == np.float32 and y.dtype == np.int64
+        assert x.min() == 0.0 and x.max() == 1.0
+        assert np.array_equal(np.unique(y), np.arange(10))
+    # stratified: every class holds about a quarter of its samples in the test split
+    counts = np.bincount(y_test) / (np.bincount(y_train) + np.bincount(y_test))
+    assert np.all(np.abs(counts - 0.25) < 0.02)
+
+
+def test_digits_split_is_deterministic_and_train_test_are_disjoint() -> None:
+    from sklearn.datasets import load_digits
+
+    x_train, _ = load_dataset("digits", split="train")
+    x_test, y_test = load_dataset("digits", split="test")
+    again_x, again_y = load_dataset("digits", split="test")
+    assert np.array_equal(x_test, again_x) and np.array_equal(y_test, again_y)
+    # identify rows of the original data set: the two splits partition it exactly
+    original = {row.tobytes() for row in (load_digits().data / 16.0).astype(np.float32)}
+    train_rows = {row.tobytes() for row in x_train.reshape(len(x_train), -1)}
+    test_rows = {row.tobytes() for row in x_test.reshape(len(x_test), -1)}
+    assert not train_rows & test_rows
+    assert train_rows | test_rows == original
+
+
+def test_limit_keeps_the_first_samples_and_results_are_copies() -> None:
+    x, y = load_dataset("digits", limit=5)
+    full_x, full_y = load_dataset("digits")
+    assert np.array_equal(x, full_x[:5]) and np.array_equal(y, full_y[:5])
+    x[:] = 7  # a caller's edit must not reach the cache
+    assert load_dataset("digits", limit=5)[0].max() <= 1.0
+
+
+def test_calibration_set_is_seeded_from_the_train_split() -> None:
+    calib = calibration_set("digits", samples=32)
+    assert calib.shape == (32, 1, 8, 8) and calib.dtype == np.float32
+    assert np.array_equal(calib, calibration_set("digits", samples=32))
+    assert not np.array_equal(calib, calibration_set("digits", samples=32, seed=1))
+    train_rows = {row.tobytes() for row in load_dataset("digits", split="train")[0]}
+    assert all(row.tobytes() in train_rows for row in calib)
+
+
+@pytest.mark.skipif(FASHION_MISSING, reason="Debian package dataset-fashion-mnist not installed")
+def test_fashion_mnist_test_split() -> None:
+    x, y = load_dataset("fashion-mnist", split="test")
+    assert x.shape == (10000, 1, 28, 28) and x.dtype == np.float32 and y.dtype == np.int64
+    assert x.min() == 0.0 and x.max() == 1.0
+    assert np.array_equal(np.unique(y), np.arange(10))
+    assert np.array_equal(np.bincount(y), np.full(10, 1000))  # the official test split
+    assert np.array_equal(load_dataset("fashion-mnist", limit=3)[1], y[:3])
+
+
+def test_fashion_mnist_missing_names_the_debian_package(tmp_path: Path,
+                                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(data, "FASHION_DIR", tmp_path / "fashion-mnist")
+    with pytest.raises(InputError, match="apt-get install -y dataset-fashion-mnist"):
+        load_dataset("fashion-mnist", limit=1)
+
+
+@pytest.mark.parametrize("labels", [True, False])
+def test_npz_round_trip_float(tmp_path: Path, labels: bool) -> None:
+    x = np.random.default_rng(0).random((6, 20)).astype(np.float64)
+    y = np.arange(6)
+    path = tmp_path / "set.npz"
+    np.savez(path, **({"x": x, "y": y} if labels else {"x": x}))
+    got_x, got_y = load_dataset(str(path))
+    assert got_x.dtype == np.float32 and np.array_equal(got_x, x.astype(np.float32))
+    if labels:
+        assert got_y.dtype == np.int64 and np.array_equal(got_y, y)
+    else:
+        assert got_y is None
+
+
+def test_npz_uint8_is_scaled_to_unit_range(tmp_path: Path) -> None:
+    x = np.array([0, 51, 255], dtype=np.uint8).reshape(3, 1, 1, 1)
+    path = tmp_path / "set.npz"
+    np.savez(path, x=x, y=np.zeros(3, dtype=np.int32))
+    got_x, got_y = load_dataset(str(path), limit=2)
+    assert got_x.dtype == np.float32 and np.allclose(got_x.ravel(), [0.0, 0.2])
+    assert got_y.dtype == np.int64 and got_y.shape == (2,)
+
+
+@pytest.mark.parametrize(("arrays", "message"), [
+    ({"images": np.zeros((2, 4))}, r"no array 'x' \(found: images\)"),
+    ({"x": np.zeros((2, 3, 4))}, r"\(N, features\) or NCHW"),
+    ({"x": np.full((2, 4), 2.0)}, r"values in \[0, 1\]"),
+    ({"x": np.zeros((2, 4), dtype=np.int64)}, "dtype int64"),
+    ({"x": np.zeros((2, 4)), "y": np.zeros(3, dtype=int)}, "2 integer labels"),
+])
+def test_npz_bad_content(tmp_path: Path, arrays: dict[str, np.ndarray], message: str) -> None:
+    path = tmp_path / "bad.npz"
+    np.savez(path, **arrays)
+    with pytest.raises(InputError, match=message):
+        load_dataset(str(path))
+
+
+def test_npz_missing_or_unreadable(tmp_path: Path) -> None:
+    with pytest.raises(InputError, match="file not found"):
+        load_dataset(str(tmp_path / "absent.npz"))
+    (tmp_path / "junk.npz").write_text("not a zip")
+    with pytest.raises(InputError, match="not a readable .npz file"):
+        load_dataset(str(tmp_path / "junk.npz"))
+
+
+@pytest.mark.parametrize(("call", "message"), [
+    (lambda: load_dataset("cifar10"), "unknown dataset 'cifar10'. Use one of: digits, "
+                                      "fashion-mnist, or a path to an .npz file"),
+    (lambda: load_dataset("digits", split="val"), "unknown split 'val'. Use one of: train, test"),
+    (lambda: load_dataset("digits", limit=0), "limit must be at least 1"),
+    (lambda: calibration_set("digits", samples=0), "at least one sample"),
+])
+def test_bad_arguments_raise_input_error(call, message: str) -> None:
+    with pytest.raises(InputError, match=message):
+        call()

@@ -22,9 +22,8 @@ import numpy as np
 from lava.magma.core.process.process import AbstractProcess
 from lava.proc.conv.process import Conv
 from lava.proc.dense.process import Dense
-from lava.proc.io.sink import RingBuffer as SinkBuffer
+from lava.proc.io.extractor import Extractor
 from lava.proc.io.source import RingBuffer as SourceBuffer
-from lava.proc.monitor.process import Monitor
 from lava.utils.weightutils import SignMode
 
 from neurodeploy.backends.base import Record
@@ -47,6 +46,7 @@ MESSAGE_BITS = 24  #: graded spikes; Dense/Conv pass any payload through when th
 DENSE_WEIGHT = IntSpec(8)  #: exact in Dense's MIXED mode as 2*w with weight_exp=-1
 CONV_GEOMETRY = IntSpec(8)  #: Conv keeps kernel size, stride, padding, dilation, groups as int8
 MESSAGE = IntSpec(MESSAGE_BITS)
+RECORD_BUFFER = 128  #: steps a recorder holds; the host drains them after each chunk
 
 
 class _Signal(NamedTuple):
@@ -66,8 +66,9 @@ class LavaNetwork:
     populations: dict[str, NeuronProcess] = field(default_factory=dict)
     layouts: dict[str, Layout] = field(default_factory=dict)
     offsets: dict[str, int] = field(default_factory=dict)
-    spike_sinks: dict[str, SinkBuffer] = field(default_factory=dict)
-    membrane_monitors: dict[str, Monitor] = field(default_factory=dict)
+    #: ("spikes" | "membranes", population) -> Extractor streaming it to the host each step
+    recorders: dict[tuple[str, str], Extractor] = field(default_factory=dict)
+    processes: list[AbstractProcess] = field(default_factory=list)  #: one OS process each
 
 
 def build_network(graph: nir.NIRGraph, gmeta: GraphMeta, inputs: np.ndarray, timesteps: int,
@@ -91,8 +92,6 @@ class _Builder:
         self.steps = len(inputs) * timesteps + depth
         self.signals: dict[str, _Signal] = {}
         self.network = LavaNetwork(steps=self.steps, readout=readout_name(graph))
-        self._synapses: dict[type, Callable[[str, Any, Layout], tuple[Any, Layout]]] = {
-            nir.Linear: _dense, nir.Conv2d: _conv2d, nir.SumPool2d: _sum_pool}
 
     def add(self, name: str, incoming: list[_Signal]) -> None:
         node = self.graph.nodes[name]
@@ -106,9 +105,10 @@ class _Builder:
             port, layout = _single(name, incoming)
             flat = port.flatten() if len(layout.lava_shape) > 1 else port
             self.signals[name] = _Signal(flat, layout.flattened())
-        elif type(node) in self._synapses:
+        elif type(node) in _SYNAPSES:
             port, layout = _single(name, incoming)
-            proc, out_layout = self._synapses[type(node)](name, node, layout)
+            proc, out_layout = _SYNAPSES[type(node)](name, node, layout)
+            self.network.processes.append(proc)
             port.connect(proc.s_in)
             self.signals[name] = _Signal(proc.a_out, out_layout)
         else:
@@ -123,6 +123,7 @@ class _Builder:
         data = np.zeros((self.steps, *layout.lava_shape), np.int32)
         data[:len(per_step)] = per_step  # sample k fills steps [k*T, (k+1)*T), then zeros
         self.network.source = SourceBuffer(data=np.moveaxis(data, 0, -1))
+        self.network.processes.append(self.network.source)
         return _Signal(self.network.source.s_out, layout)
 
     def _population(self, name: str, node: nir.NIRNode, incoming: list[_Signal]) -> _Signal:
@@ -134,8 +135,15 @@ class _Builder:
             raise MetadataError(f"inputs of shapes {[s.layout.nir_shape for s in incoming]} do "
                                 f"not fit the population's shape {shape}", node=name)
         p = neuron_params(population_meta(self.graph, name), shape, self.gmeta.membrane_bits)
+        if p.bias_table is not None and len(p.bias_table) < self.timesteps:
+            # checked here: an exception inside a Lava process hangs lava-nc 0.10's runtime
+            raise MetadataError(f"bias table has {len(p.bias_table)} rows for "
+                                f"{self.timesteps} timesteps", node=name)
 
         def lava(value: np.ndarray, lead: tuple[int, ...] = ()) -> np.ndarray:
+            """Broadcast a parameter (after ``lead`` axes) to the population, in Lava layout."""
+            row = value.shape[len(lead):]
+            value = value.reshape(lead + (1,) * (len(shape) - len(row)) + row)
             return layout.to_lava(np.broadcast_to(value, lead + shape))
 
         proc = NeuronProcess(
@@ -149,20 +157,23 @@ class _Builder:
             signal.port.connect(proc.a_in)
         net = self.network
         net.populations[name], net.layouts[name], net.offsets[name] = proc, layout, self.hops[name]
+        net.processes.append(proc)
         return _Signal(proc.s_out, layout)
 
     def attach_probes(self, record: Record) -> None:
-        """Sinks on spikes (SPIKES, ALL), monitors on membranes (readout; ALL: every one)."""
+        """Recorders on spikes (SPIKES, ALL) and membranes (the readout's; ALL: every one)."""
         net = self.network
         for name, proc in net.populations.items():
             if record is not Record.OUTPUT and name != net.readout:
-                sink = SinkBuffer(shape=proc.s_out.shape, buffer=net.steps)
-                proc.s_out.connect(sink.a_in)
-                net.spike_sinks[name] = sink
+                self._record("spikes", name, proc.s_out)
             if record is Record.ALL or name == net.readout:
-                monitor = Monitor()
-                monitor.probe(proc.v, net.steps)
-                net.membrane_monitors[name] = monitor
+                self._record("membranes", name, proc.v_out)
+
+    def _record(self, kind: str, name: str, port: Any) -> None:
+        recorder = Extractor(shape=port.shape, buffer_size=RECORD_BUFFER)
+        port.connect(recorder.in_port)
+        self.network.recorders[kind, name] = recorder
+        self.network.processes.append(recorder)
 
 
 def _dense(name: str, node: nir.Linear, layout: Layout) -> tuple[AbstractProcess, Layout]:
@@ -213,6 +224,11 @@ def _conv(name: str, layout: Layout, kernel: np.ndarray, stride: Any, padding: A
                 num_message_bits=MESSAGE_BITS, name=name)
     x, y, channels = (int(d) for d in conv.output_shape)
     return conv, Layout.native((channels, y, x))
+
+
+#: NIR synapse node type -> maker of its Lava process and output layout
+_SYNAPSES: dict[type, Callable[[str, Any, Layout], tuple[AbstractProcess, Layout]]] = {
+    nir.Linear: _dense, nir.Conv2d: _conv2d, nir.SumPool2d: _sum_pool}
 
 
 def _xy(name: str, what: str, value: Any) -> tuple[int, int]:

@@ -18,7 +18,8 @@ from collections.abc import Sequence
 from types import ModuleType
 
 _TARGET = "lava.magma.compiler.var_model"
-_MUTABLE_DEFAULT = re.compile(r"^(\s+\w+\s*:\s*ByteEncoder\s*=\s*)ByteEncoder\(\)\s*$", re.MULTILINE)
+_MUTABLE_DEFAULT = re.compile(r"^(\s+\w+\s*:\s*ByteEncoder\s*=\s*)ByteEncoder\(\)\s*$",
+                              re.MULTILINE)
 
 
 class _PatchingLoader(importlib.machinery.SourceFileLoader):

@@ -48,13 +48,13 @@ class Layout:
     def to_lava(self, array: np.ndarray) -> np.ndarray:
         """(..., *nir_shape) -> (..., *lava_shape)."""
         lead = array.shape[:array.ndim - len(self.nir_shape)]
-        flat = array.reshape(lead + (-1,))
+        flat = array.reshape((*lead, -1))
         return flat[..., self.order].reshape(lead + self.lava_shape)
 
     def to_nir(self, array: np.ndarray) -> np.ndarray:
         """(..., *lava_shape) -> (..., *nir_shape)."""
         lead = array.shape[:array.ndim - len(self.lava_shape)]
-        flat = array.reshape(lead + (-1,))
+        flat = array.reshape((*lead, -1))
         out = np.empty_like(flat)
         out[..., self.order] = flat
         return out.reshape(lead + self.nir_shape)

@@ -29,6 +29,7 @@ class PyNeuronModelFixed(PyLoihiProcessModel):
 
     a_in: PyInPort = LavaPyType(PyInPort.VEC_DENSE, np.int32, precision=24)
     s_out: PyOutPort = LavaPyType(PyOutPort.VEC_DENSE, np.int32, precision=24)
+    v_out: PyOutPort = LavaPyType(PyOutPort.VEC_DENSE, np.int32, precision=24)
     v: np.ndarray = _int_var()
     c: np.ndarray = _int_var()
     theta: np.ndarray = _int_var()
@@ -51,6 +52,7 @@ class PyNeuronModelFixed(PyLoihiProcessModel):
         t = self.time_step - 1 - int(self.offset[0])  # step since the first window began
         if t < 0:  # the first sample has not reached this population yet
             self.s_out.send(np.zeros_like(self.v))
+            self.v_out.send(self.v)
             return
         params = self._params()
         step_in_window = t % int(self.window[0])
@@ -60,6 +62,7 @@ class PyNeuronModelFixed(PyLoihiProcessModel):
         self.v[:] = v
         self.c[:] = c
         self.s_out.send(s)
+        self.v_out.send(self.v)
 
     def _params(self) -> neuron.NeuronParams:
         return neuron.NeuronParams(

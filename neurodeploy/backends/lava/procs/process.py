@@ -5,6 +5,8 @@ The behaviour is ``neurodeploy.neuron.step`` (see that module for the equations)
 pipelined run of many samples, each ``window`` steps long: the population processes sample
 k during Lava steps [k*window + offset, (k+1)*window + offset) (0-based), restarts from
 (v_init, c=0) at the first step of each window, and stays silent before its first window.
+``v_out`` sends the membrane every step so that a recorder can stream it to the host
+(reading a Var back through Lava's management pipe goes element by element: too slow).
 """
 
 from __future__ import annotations
@@ -31,6 +33,7 @@ class NeuronProcess(AbstractProcess):
                          bias_table=bias_table, name=name)
         self.a_in = InPort(shape=shape)
         self.s_out = OutPort(shape=shape)
+        self.v_out = OutPort(shape=shape)  #: membrane after each step, for recording only
         self.v = Var(shape=shape, init=v_init)
         self.c = Var(shape=shape, init=0)  #: net spike count, guards negative spikes
         self.theta = Var(shape=shape, init=theta)

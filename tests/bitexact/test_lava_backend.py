@@ -1,0 +1,181 @@
+"""Deterministic Lava backend tests: hand-computed spikes, pipeline timing, the reset between
+samples, a deliberately corrupted threshold, record modes and unsupported graphs."""
+
+from __future__ import annotations
+
+import dataclasses
+import itertools
+import sys
+
+import nir
+import numpy as np
+import pytest
+
+from neurodeploy.backends import Record, get_backend
+from neurodeploy.errors import BackendUnavailable, MetadataError, NeurodeployError
+from neurodeploy.meta import PopulationMeta, population_meta, with_node_meta
+from neurodeploy.verify import compare
+from tests.bitexact.checks import assert_identical, run_both
+from tests.bitexact.netgen import NetBuilder
+
+READOUT = PopulationMeta(kind="readout", v_init=np.array(0))
+
+
+def chain(layers: list[tuple[np.ndarray, PopulationMeta]], timesteps: int,
+          membrane_bits: int = 24) -> nir.NIRGraph:
+    """Input -> (Linear -> population) per layer; the last population must be the readout."""
+    builder = NetBuilder(np.random.default_rng(0), timesteps)
+    src = builder.input((layers[0][0].shape[1],))
+    for i, (weight, meta) in enumerate(layers):
+        fc = builder.add(f"fc{i}", nir.Linear(weight=weight), [src], weight.shape[:1])
+        src = builder.population("readout" if i == len(layers) - 1 else f"if{i}", [fc], meta)
+    return builder.graph(src, membrane_bits)
+
+
+def if_params(**values) -> PopulationMeta:
+    arrays = {k: np.array(v) for k, v in values.items() if k not in ("max_burst", "dual")}
+    return PopulationMeta(kind="if", **{**values, **arrays})
+
+
+def random_chain(seed: int, sizes: tuple[int, ...], timesteps: int) -> nir.NIRGraph:
+    """Dense chain with random weights and per-neuron dual-threshold parameters."""
+    rng = np.random.default_rng(seed)
+    layers = []
+    for i, (n_in, n_out) in enumerate(itertools.pairwise(sizes)):
+        weight = rng.integers(-40, 100, (n_out, n_in)).astype(np.float64)
+        theta = rng.integers(200, 400, n_out)
+        meta = READOUT if i == len(sizes) - 2 else if_params(
+            theta=theta, bias=rng.integers(-50, 50, n_out), v_init=theta // 2,
+            theta_neg=-(theta // 2), max_burst=2, dual=True)
+        layers.append((weight, meta))
+    return chain(layers, timesteps)
+
+
+# (input, theta, bias, v_init, max_burst, dual, theta_neg) -> spikes, membranes (T = 4)
+HAND_CASES = {
+    "single": ((7, 3, 0, 0, 1, False, 0), [1, 1, 1, 1], [4, 8, 12, 16]),
+    "burst": ((7, 3, 0, 0, 4, False, 0), [2, 2, 3, 2], [1, 2, 0, 1]),
+    # 9-3=6 fires once (c=1); -1 sits above theta_neg; -4 retracts the spike (c=0);
+    # -3 cannot retract again because c=0
+    "dual": ((0, 4, -3, 9, 2, True, -2), [1, 0, -1, 0], [2, -1, 0, -3]),
+}
+
+
+@pytest.mark.lava
+@pytest.mark.parametrize("case", HAND_CASES.values(), ids=HAND_CASES.keys())
+def test_single_neuron_hand_computed(lava_backend, case) -> None:
+    (x, theta, bias, v_init, burst, dual, theta_neg), spikes, membranes = case
+    meta = if_params(theta=theta, bias=bias, v_init=v_init, max_burst=burst, dual=dual,
+                   theta_neg=theta_neg)
+    graph = chain([(np.ones((1, 1)), meta), (np.ones((1, 1)), READOUT)], timesteps=4)
+    trace = lava_backend.run(graph, np.array([[x]]), 4, record=Record.ALL)
+    assert trace.spikes["if0"][:, 0, 0].tolist() == spikes
+    assert trace.membranes["if0"][:, 0, 0].tolist() == membranes
+    # the readout integrates the spikes (weight 1) and never fires
+    assert trace.output_steps[:, 0, 0].tolist() == np.cumsum(spikes).tolist()
+    assert trace.outputs.tolist() == [[sum(spikes)]]
+
+
+@pytest.mark.lava
+def test_windows_follow_hop_offsets(reference_backend, lava_backend) -> None:
+    graph = random_chain(1, (3, 4, 4, 2), timesteps=5)
+    inputs = np.random.default_rng(2).integers(0, 256, (3, 3))
+    expected, actual = run_both(reference_backend, lava_backend, graph, inputs, 5)
+    assert actual.offsets == {"if0": 1, "if1": 2, "readout": 3}  # one step per Dense
+    assert lava_backend.last_steps == 3 * 5 + 3  # batch * T + pipeline depth
+    assert_identical(graph, expected, actual)
+
+
+@pytest.mark.lava
+def test_each_sample_starts_from_reset_state(lava_backend) -> None:
+    graph = random_chain(3, (3, 5, 2), timesteps=6)
+    strong, weak = np.full((1, 3), 255), np.array([[0, 9, 1]])
+    pair = lava_backend.run(graph, np.concatenate([strong, weak]), 6, record=Record.ALL)
+    alone = lava_backend.run(graph, weak, 6, record=Record.ALL)
+    assert np.count_nonzero(pair.spikes["if0"][:, 0]) > 0  # the first sample leaves state
+    for kind in ("spikes", "membranes"):
+        for name, value in getattr(alone, kind).items():
+            assert np.array_equal(getattr(pair, kind)[name][:, 1], value[:, 0]), (kind, name)
+    assert np.array_equal(pair.outputs[1], alone.outputs[0])
+
+
+@pytest.mark.lava
+def test_corrupted_threshold_diverges_in_that_population_first(reference_backend,
+                                                               lava_backend) -> None:
+    graph = random_chain(4, (4, 5, 5, 3), timesteps=8)
+    inputs = np.random.default_rng(5).integers(100, 256, (2, 4))
+    expected = reference_backend.run(graph, inputs, 8, record=Record.ALL)
+    assert np.count_nonzero(expected.spikes["if1"]) > 0  # theta matters only if it fires
+
+    meta = population_meta(graph, "if1")
+    nodes = dict(graph.nodes)
+    nodes["if1"] = with_node_meta(nodes["if1"], dataclasses.replace(meta, theta=meta.theta + 1))
+    corrupted = nir.NIRGraph(nodes, list(graph.edges), metadata=graph.metadata,
+                             type_check=False)
+    actual = lava_backend.run(corrupted, inputs, 8, record=Record.ALL)
+
+    divergence = compare(graph, expected, actual).divergence
+    assert divergence is not None and divergence.population == "if1"
+    assert np.array_equal(expected.spikes["if0"], actual.spikes["if0"])
+
+
+@pytest.mark.lava
+@pytest.mark.parametrize("record", [Record.OUTPUT, Record.SPIKES])
+def test_record_modes(reference_backend, lava_backend, record: Record) -> None:
+    graph = random_chain(6, (3, 4, 2), timesteps=3)
+    inputs = np.random.default_rng(7).integers(0, 256, (2, 3))
+    expected, actual = run_both(reference_backend, lava_backend, graph, inputs, 3, record)
+    assert actual.membranes == {}
+    assert actual.spikes.keys() == ({"if0"} if record is Record.SPIKES else set())
+    assert_identical(graph, expected, actual)
+    assert lava_backend.last_setup_seconds > 0 and lava_backend.last_run_seconds > 0
+
+
+@pytest.mark.lava
+def test_compiled_networks_match_reference(reference_backend, lava_backend, mlp_graph,
+                                           cnn_graph) -> None:
+    for graph in (mlp_graph, cnn_graph):
+        shape = tuple(graph.nodes["input"].input_type["input"])
+        inputs = np.random.default_rng(8).integers(0, 256, (2, *shape))
+        expected, actual = run_both(reference_backend, lava_backend, graph, inputs, 6)
+        assert_identical(graph, expected, actual)
+
+
+def test_unsupported_node_is_named(lava_backend) -> None:
+    graph = chain([(np.ones((2, 2)), READOUT)], timesteps=2)
+    nodes = dict(graph.nodes)
+    nodes["fc0"] = nir.Affine(weight=np.ones((2, 2)), bias=np.ones(2))
+    graph = nir.NIRGraph(nodes, list(graph.edges), metadata=graph.metadata, type_check=False)
+    with pytest.raises(NeurodeployError, match="fc0.*Affine"):
+        lava_backend.run(graph, np.zeros((1, 2), np.int64), 2)
+
+
+def test_weight_beyond_dense_mantissa_is_refused(lava_backend) -> None:
+    graph = chain([(np.full((1, 2), 200.0), READOUT)], timesteps=2)
+    with pytest.raises(NeurodeployError, match="fc0.*Dense weight"):
+        lava_backend.run(graph, np.zeros((1, 2), np.int64), 2)
+
+
+def test_unquantized_graph_is_refused(lava_backend) -> None:
+    graph = chain([(np.ones((1, 2)), READOUT)], timesteps=2)
+    graph.metadata["neurodeploy"]["quantized"] = False
+    with pytest.raises(MetadataError, match="not quantized"):
+        lava_backend.run(graph, np.zeros((1, 2), np.int64), 2)
+
+
+def test_missing_lava_gives_backend_unavailable(monkeypatch) -> None:
+    monkeypatch.setattr(sys, "meta_path", list(sys.meta_path))  # the shim re-registers
+    for name in [m for m in sys.modules
+                 if m == "lava" or m.startswith(("lava.", "neurodeploy.backends.lava"))]:
+        monkeypatch.delitem(sys.modules, name)
+    monkeypatch.setitem(sys.modules, "lava", None)  # makes `import lava` fail
+    with pytest.raises(BackendUnavailable, match="lava"):
+        get_backend("lava")
+
+
+def test_short_bias_table_is_refused(lava_backend) -> None:
+    meta = if_params(theta=3, bias=0, v_init=0, theta_neg=0, max_burst=1, dual=False)
+    meta = dataclasses.replace(meta, bias_table=np.zeros((2, 1), np.int64))
+    graph = chain([(np.ones((1, 1)), meta), (np.ones((1, 1)), READOUT)], timesteps=3)
+    with pytest.raises(MetadataError, match="if0.*bias table"):
+        lava_backend.run(graph, np.zeros((1, 1), np.int64), 3)

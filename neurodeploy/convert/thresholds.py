@@ -3,6 +3,12 @@
 ``max`` takes the largest activation seen; ``pNN.N`` takes that percentile of all values of
 the layer (zeros included, as in Rueckauer et al. 2017), which ignores rare outliers and
 so spends the neuron's few rate levels on the bulk of the distribution.
+
+``per_channel`` takes the statistic per output channel (per neuron for Linear) instead of
+per layer (channel-wise normalization, Kim et al. 2020): channels of one conv layer differ
+in scale by an order of magnitude, and a layer-wide threshold leaves the small ones only a
+few of their rate levels. On the neuron it is just a per-channel ``theta``; a chip with one
+threshold per layer gets the same network by scaling each channel's input weights.
 """
 
 from __future__ import annotations
@@ -31,8 +37,10 @@ def parse_statistic(name: str) -> float:
     return float(match.group(1))
 
 
-def activation_thresholds(ann: AnnGraph, calib: np.ndarray, statistic: str) -> dict[str, float]:
-    """Per ReLU node: the statistic of its output over at most a few calibration batches."""
+def activation_thresholds(ann: AnnGraph, calib: np.ndarray, statistic: str,
+                          per_channel: bool = False) -> dict[str, float | np.ndarray]:
+    """Per ReLU node: the statistic of its output over at most a few calibration batches;
+    a float, or a (C,) array with ``per_channel``."""
     percentile = parse_statistic(statistic)
     relus = [n.name for n in ann.nodes if n.op == "relu"]
     batches = [calib[i:i + BATCH_SIZE] for i in range(0, len(calib), BATCH_SIZE)]
@@ -40,10 +48,20 @@ def activation_thresholds(ann: AnnGraph, calib: np.ndarray, statistic: str) -> d
     for batch in batches[:MAX_CALIBRATION_BATCHES]:
         acts = ann.run(torch.as_tensor(batch, dtype=torch.float32), keep=set(relus))
         for name in relus:
-            values[name].append(acts[name].flatten().numpy())
-    thresholds = {}
+            values[name].append(acts[name].transpose(0, 1).flatten(1).numpy())
+    thresholds: dict[str, float | np.ndarray] = {}
     for name in relus:
-        data = np.concatenate(values[name])
-        theta = float(data.max() if percentile == 100.0 else np.percentile(data, percentile))
-        thresholds[name] = theta if theta > 0 else float(max(data.max(), 1.0))
+        data = np.concatenate(values[name], axis=1)  # (channels, samples * positions)
+        layer = _statistic(data.ravel(), percentile)
+        if layer <= 0:  # the percentile falls on zeros: fall back to the largest value seen
+            layer = float(max(data.max(), 1.0))
+        if per_channel:
+            channels = np.array([_statistic(row, percentile) for row in data])
+            thresholds[name] = np.where(channels > 0, channels, layer)  # (nearly) silent
+        else:
+            thresholds[name] = layer
     return thresholds
+
+
+def _statistic(values: np.ndarray, percentile: float) -> float:
+    return float(values.max() if percentile == 100.0 else np.percentile(values, percentile))

@@ -31,6 +31,7 @@ class ConvertOptions:
     dual: bool = False
     theta_neg_ratio: float = 0.5  #: negative threshold = -ratio * theta (dual threshold)
     v_init_ratio: float = 0.5  #: v_init = ratio * theta; 1/2 turns floor into round
+    per_channel: bool = True  #: thresholds per output channel (per layer when False)
 
     def __post_init__(self) -> None:
         if self.max_burst < 1:

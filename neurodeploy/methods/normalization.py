@@ -30,5 +30,5 @@ class Normalization:
         if calib is None:
             raise InputError(f"method '{self.name}' needs calibration data",
                              hint="Pass --calib DATASET (e.g. digits, fashion-mnist, x.npz)")
-        thresholds = activation_thresholds(ann, calib, self.statistic)
+        thresholds = activation_thresholds(ann, calib, self.statistic, options.per_channel)
         return to_snn(ann, thresholds, replace(options, method=self.name))

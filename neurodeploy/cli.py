@@ -81,6 +81,8 @@ def targets() -> None:
 @click.option("--input-shape", help="Input shape without batch, e.g. 1,28,28.")
 @click.option("--max-burst", default=1, show_default=True, type=int,
               help="Most spikes a neuron may send per step (graded spikes, loihi2).")
+@click.option("--granularity", type=click.Choice(["channel", "layer"]), default="channel",
+              show_default=True, help="Thresholds per output channel or per layer.")
 @click.option("--dual-threshold", is_flag=True,
               help="Neurons may retract sent spikes with negative spikes (loihi2).")
 @click.option("--allow-saturation", is_flag=True,
@@ -92,8 +94,8 @@ def targets() -> None:
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
 @_friendly
 def compile_cmd(model, target, method, calib, calib_samples, timesteps, arch, trust_pickle,
-                input_shape, max_burst, dual_threshold, allow_saturation, stop_after, dump_dir,
-                list_passes, output, as_json) -> None:
+                input_shape, max_burst, granularity, dual_threshold, allow_saturation, stop_after,
+                dump_dir, list_passes, output, as_json) -> None:
     """Compile MODEL (TorchScript, .pt2 export, or state dict) into a quantized SNN (.nir)."""
     from neurodeploy import api
     from neurodeploy.convert import ConvertOptions
@@ -106,7 +108,8 @@ def compile_cmd(model, target, method, calib, calib_samples, timesteps, arch, tr
     result = api.compile(model, target=target, method=method, calib=calib,
                          calib_samples=calib_samples, timesteps=timesteps, arch=arch,
                          trust_pickle=trust_pickle, input_shape=_shape(input_shape),
-                         options=ConvertOptions(max_burst=max_burst, dual=dual_threshold),
+                         options=ConvertOptions(max_burst=max_burst, dual=dual_threshold,
+                                                per_channel=granularity == "channel"),
                          allow_saturation=allow_saturation, stop_after=stop_after,
                          dump_dir=dump_dir)
     out = Path(output) if output else Path(model).with_suffix(".nir")
@@ -173,8 +176,8 @@ def simulate(network, input_path, timesteps, backend, out) -> None:
     if out:
         trace.save(out)
     click.echo(f"{len(x)} sample(s), T={trace.timesteps}, backend {backend}")
-    for pop, count in trace.spike_counts.items():
-        click.echo(f"  {pop:<24} {count:>10} spike events")
+    for pop, events in trace.events.items():
+        click.echo(f"  {pop:<24} {int(events.sum()):>10} spike events")
     click.echo(f"predictions: {trace.outputs.argmax(axis=1).tolist()}")
     if out:
         click.echo(f"trace written to {out}")

@@ -1,8 +1,9 @@
 r"""THE integer neuron rule (design.md §2, algorithms.md §8), written once.
 
-Every backend runs these functions: the reference simulator on batched torch tensors, the
-Lava process model on its numpy Vars. The functions only use operators and ``where`` /
-``clip`` that numpy and torch share, so the same lines execute in both.
+``rule`` below is the rule for one neuron and one step, in plain integer arithmetic. It is
+compiled (numba) into two loops around it: ``run`` advances whole windows of a batch (the
+reference simulator), ``step`` advances one step of one population (the Lava process
+model). There is no other implementation: every backend executes ``rule``.
 
 Per population (parameters broadcast per layer, per channel or per neuron):
     theta > 0        threshold, in membrane units
@@ -29,122 +30,220 @@ by subtraction keeps every sub-threshold residual, so the spike count tracks the
 (algorithms.md §0). With the guard ``c > 0`` a neuron only retracts spikes it has sent, so
 its net output never goes negative. A readout integrator never fires: it only accumulates.
 
-All arithmetic is int32: with |v| < 2^27 (membrane width <= 28 bits), synaptic sums proven
-below 2^27 by the static bound check, and n * theta <= |m| + theta, nothing can overflow.
+The arithmetic is 64-bit inside ``rule``; state is stored as int32, which holds it because
+``|v| < 2^27`` (membrane width <= 28 bits) and ``|c| <= T * max_burst``. Synaptic inputs may
+arrive as floats holding exact integers (the reference simulator's GEMM output).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
-from typing import Any
+from dataclasses import dataclass
+from math import prod
 
+import numba
 import numpy as np
 
 from neurodeploy.dtypes import IntSpec
 
-Array = Any  # numpy.ndarray or torch.Tensor: the rule below runs unchanged on both
 MAX_MEMBRANE_BITS = 28
+#: numba's own thread pool: GNU OpenMP (numba's default when present) aborts any process
+#: forked after it started, and the Lava backend forks its workers after the reference ran
+numba.config.THREADING_LAYER = "workqueue"
 
 
 @dataclass(frozen=True)
 class NeuronParams:
-    """Integer parameters of one population, already shaped to broadcast against ``v``."""
+    """Integer parameters of one population (numpy), each broadcastable against the state
+    (e.g. scalar, ``(C, 1, 1)`` per channel, or the full population shape)."""
 
-    theta: Array
-    bias: Array
-    v_init: Array
-    theta_neg: Array
-    max_burst: int | Array = 1
+    theta: np.ndarray
+    bias: np.ndarray
+    v_init: np.ndarray
+    theta_neg: np.ndarray
+    max_burst: int = 1
     dual: bool = False
     fires: bool = True
     membrane_bits: int = 24
     input_shift: int = 0
-    bias_table: Array | None = None  #: shape (T, *broadcastable); row t is used at step t
+    bias_table: np.ndarray | None = None  #: shape (T, *broadcastable); row t is used at step t
 
     def __post_init__(self) -> None:
         if not 2 <= self.membrane_bits <= MAX_MEMBRANE_BITS:
             raise ValueError(f"membrane_bits must be in 2..{MAX_MEMBRANE_BITS}")
+        if int(self.max_burst) < 1:
+            raise ValueError("max_burst must be at least 1")
 
-    def map_arrays(self, fn) -> NeuronParams:
-        """Apply ``fn`` to every array parameter (e.g. to move them into torch)."""
-        changes = {name: fn(getattr(self, name))
-                   for name in ("theta", "bias", "v_init", "theta_neg", "max_burst")}
-        if self.bias_table is not None:
-            changes["bias_table"] = fn(self.bias_table)
-        return replace(self, **changes)
-
-
-def initial_state(p: NeuronParams, like: Array) -> tuple[Array, Array]:
-    """(v, c) at the start of a sample: v = v_init, c = 0, shaped and typed like ``like``."""
-    zeros = like * 0
-    return zeros + p.v_init, zeros
+    @property
+    def per_neuron(self) -> tuple[np.ndarray, ...]:
+        """The arrays that may differ between neurons (bias_table rows included)."""
+        arrays = (self.theta, self.bias, self.v_init, self.theta_neg)
+        return arrays if self.bias_table is None else (*arrays, self.bias_table[0])
 
 
-def step(v: Array, c: Array, current: Array, p: NeuronParams, t: int = 0
-         ) -> tuple[Array, Array, Array]:
-    """One timestep of the rule in the module docstring; returns the new (v, c, s).
-
-    ``v`` and ``c`` are updated in place (and returned): a batched simulation would
-    otherwise allocate several full-size temporaries per step.
-    """
-    xp = _namespace(v)
-    if p.input_shift:
-        current = (current + (1 << (p.input_shift - 1))) >> p.input_shift
-    v += current
-    v += p.bias
-    if p.bias_table is not None:
-        v -= p.bias_table[t]
-    membrane = IntSpec(p.membrane_bits, signed=True)
-    xp.clip(v, membrane.min, membrane.max, out=v)  # v now holds m
-    if not p.fires:
-        return v, c, v * 0
-    if _is_one(p.max_burst):
-        s = _like(v >= p.theta, v)  # single-spike fast path: the general formula gives the same
-    else:
-        s = _like(xp.where(v >= p.theta, _minimum(xp, v // p.theta, p.max_burst), 0), v)
-    if p.dual:
-        k = _minimum(xp, _minimum(xp, c, p.max_burst), (p.theta_neg - v) // p.theta + 1)
-        s = s - _like(xp.where((v <= p.theta_neg) & (c > 0), k, 0), v)
+@numba.njit(inline="always")
+def rule(v, c, current, theta, bias, bias_t, theta_neg, max_burst, dual, fires, low, high,
+         shift):
+    """One neuron, one step: (v, c, I[t]) -> (v, c, s). See the module docstring."""
+    if shift > 0:
+        current = (current + (1 << (shift - 1))) >> shift
+    m = min(max(v + current + bias - bias_t, low), high)
+    if not fires:
+        return m, c, 0
+    s = 0
+    if m >= theta:  # the division is only needed for bursts (the common single spike skips it)
+        s = 1 if max_burst == 1 else min(max_burst, m // theta)
+    elif dual and m <= theta_neg and c > 0:
+        s = -min(c, max_burst, (theta_neg - m) // theta + 1)
+    if dual:
         c += s
-    v -= s * p.theta
-    return v, c, s
+    return m - s * theta, c, s
 
 
-def run(currents: Array, p: NeuronParams, keep_membranes: bool = True,
-        spikes_out: Array | None = None) -> tuple[Array, Array | None]:
-    """Run one sample window: currents (T, ...) -> (spikes, membranes), both (T, ...).
+@numba.njit(inline="always")
+def _neurons(currents, v, c, theta, bias, bias_t, theta_neg, max_burst, dual, fires, low, high,
+             shift, spikes):
+    """``rule`` over one step of one sample's neurons, in place."""
+    for j in range(currents.shape[0]):
+        vj, cj, s = rule(np.int64(v[j]), np.int64(c[j]), np.int64(currents[j]), theta[j],
+                         bias[j], bias_t[j], theta_neg[j], max_burst, dual, fires, low, high,
+                         shift)
+        v[j] = vj
+        c[j] = cj
+        spikes[j] = s
 
-    ``spikes_out`` may be a preallocated buffer of another dtype (the reference simulator
-    passes float32, the next layer's GEMM input, to save a conversion pass).
+
+def _advance(currents, v, c, theta, bias, bias_table, first_row, theta_neg, max_burst, dual,
+             fires, low, high, shift, spikes, membranes):
+    """Advance state (B, n) through currents (T, B, n); outputs (T, B, n) or (0, 0, 0).
+
+    Time is the middle loop so the inner loop streams over contiguous neurons. The common
+    case (single spikes, no dual threshold, no input shift) calls ``rule`` with literal flags:
+    the compiler then drops its other branches and vectorizes the loop (about 4x faster).
     """
-    xp = _namespace(currents)
-    v, c = initial_state(p, currents[0])
-    spikes = xp.empty_like(currents) if spikes_out is None else spikes_out
-    membranes = xp.empty_like(currents) if keep_membranes else None
-    for t in range(currents.shape[0]):
-        v, c, spikes[t] = step(v, c, currents[t], p, t)
-        if membranes is not None:
-            membranes[t] = v
+    steps, batch, neurons = currents.shape
+    keep = membranes.shape[0] > 0
+    no_table = np.zeros(neurons, np.int64)
+    simple = max_burst == 1 and not dual and fires and shift == 0
+    for b in numba.prange(batch):
+        for t in range(steps):
+            table = bias_table[first_row + t] if bias_table.shape[0] > 0 else no_table
+            if simple:
+                _neurons(currents[t, b], v[b], c[b], theta, bias, table, theta_neg, 1, False,
+                         True, low, high, 0, spikes[t, b])
+            else:
+                _neurons(currents[t, b], v[b], c[b], theta, bias, table, theta_neg, max_burst,
+                         dual, fires, low, high, shift, spikes[t, b])
+            if keep:
+                membranes[t, b] = v[b]
+
+
+#: whole windows of a batch, on all cores (the reference simulator)
+_advance_parallel = numba.njit(parallel=True, cache=True)(_advance)
+#: one step inside a Lava process: serial, because Lava forks its workers and numba's thread
+#: pool must not be used in a forked child
+_advance_serial = numba.njit(cache=True)(_advance)
+
+
+def initial_state(p: NeuronParams, like: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(v, c) at the start of a sample: v = v_init, c = 0; int32, with the shape and memory
+    layout of ``like``."""
+    v = np.empty_like(like, dtype=np.int32)
+    v[...] = p.v_init
+    c = np.empty_like(like, dtype=np.int32)
+    c[...] = 0
+    return v, c
+
+
+def step(v: np.ndarray, c: np.ndarray, current: np.ndarray, p: NeuronParams, t: int = 0
+         ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """One timestep for state ``v``, ``c`` (updated in place and returned) and the spikes."""
+    spikes = np.empty_like(v, dtype=np.int32)
+    _call(_advance_serial, np.asarray(current)[None], v, c, p, t, spikes[None], None)
+    return v, c, spikes
+
+
+def run(currents: np.ndarray, p: NeuronParams, keep_membranes: bool = True,
+        spikes_out: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray | None]:
+    """Run one window from ``v_init``: currents (T, *state) -> (spikes, membranes), both
+    (T, *state); spikes are written into ``spikes_out`` when given (any numeric dtype: the
+    reference simulator passes its next GEMM's float input buffer)."""
+    spikes = _empty_window(currents) if spikes_out is None else spikes_out
+    membranes = _empty_window(spikes) if keep_membranes else None
+    v, c = initial_state(p, spikes[0])
+    _call(_advance_parallel, currents, v, c, p, 0, spikes, membranes)
     return spikes, membranes
 
 
-def _namespace(x: Array):
-    if type(x).__module__.startswith("torch"):
-        import torch
+def _call(kernel, currents, v, c, p, first_row, spikes, membranes) -> None:
+    """Map (T, *state) arrays onto the kernel's (T, B, n) views.
 
-        return torch
-    return np
+    Neurons are taken in the memory order of the output buffer ``spikes`` (channels-last
+    maps stay channels-last); state and membranes share its layout, and currents in another
+    layout are copied. The leading state axes along which no parameter varies become the
+    kernel's batch axis, so per-neuron parameters are (n,) vectors, never copied per sample.
+    """
+    state = currents.shape[1:]
+    if p.bias_table is not None and len(p.bias_table) < first_row + currents.shape[0]:
+        raise ValueError(f"bias table has {len(p.bias_table)} rows, steps up to "
+                         f"{first_row + currents.shape[0]} need one each")
+    axes = _strides_rank(spikes)
+    # the outermost axis (samples, in the reference) is the batch unless a parameter varies
+    # along it; everything else is one long neuron axis, which keeps the inner loop long
+    lead = 1 if len(axes) > 1 and axes[0] not in _varying_axes(p, state) else 0
+    batch = prod(state[a] for a in axes[:lead])
+    shape3 = (currents.shape[0], batch, prod(state) // max(batch, 1))
+    membrane = IntSpec(p.membrane_bits, signed=True)
+    params = [_per_neuron(x, state, axes, lead) for x in (p.theta, p.bias, p.theta_neg)]
+    table = (np.zeros((0, shape3[2]), np.int64) if p.bias_table is None else np.stack(
+        [_per_neuron(row, state, axes, lead) for row in p.bias_table]))
+    outputs = [_view(spikes, axes, shape3)]
+    outputs.append(np.zeros((0, 0, 0), np.int32) if membranes is None
+                   else _view(membranes, axes, shape3))
+    kernel(_view(currents, axes, shape3, writable=False),
+           _view(v[None], axes, (1, *shape3[1:]))[0], _view(c[None], axes, (1, *shape3[1:]))[0],
+           params[0], params[1], table, first_row, params[2], int(p.max_burst), bool(p.dual),
+           bool(p.fires), membrane.min, membrane.max, int(p.input_shift), *outputs)
 
 
-def _minimum(xp, a: Array, b: Array) -> Array:
-    return xp.where(a < b, a, b)
+def _empty_window(like: np.ndarray) -> np.ndarray:
+    """An int32 (T, *state) buffer whose every step has the memory layout of ``like``'s."""
+    axes = _strides_rank(like)
+    stored = np.empty((like.shape[0], *(like.shape[a + 1] for a in axes)), np.int32)
+    return stored.transpose(0, *(1 + axes.index(a) for a in range(len(axes))))
 
 
-def _like(x: Array, like: Array) -> Array:
-    """Cast to ``like``'s integer dtype: numpy and torch promote bools and scalars to int64,
-    which would double the memory traffic of every later step."""
-    return x.astype(like.dtype) if isinstance(x, np.ndarray) else x.to(like.dtype)
+def _strides_rank(x: np.ndarray) -> list[int]:
+    """The state axes of a (T, *state) array, outermost in memory first (ties: in order)."""
+    return sorted(range(x.ndim - 1), key=lambda a: -abs(x.strides[a + 1]))
 
 
-def _is_one(x: int | Array) -> bool:
-    return isinstance(x, (int, np.integer)) and int(x) == 1
+def _varying_axes(p: NeuronParams, state: tuple[int, ...]) -> set[int]:
+    """State axes along which some parameter takes different values."""
+    varying = set()
+    for x in p.per_neuron:
+        shape = np.shape(x)
+        for offset, size in enumerate(shape):
+            if size > 1:
+                varying.add(len(state) - len(shape) + offset)
+    return varying
+
+
+def _per_neuron(x: np.ndarray, state, axes, lead) -> np.ndarray:
+    """A parameter as an (n,) int64 vector over the kernel's neuron axis."""
+    full = np.broadcast_to(np.asarray(x), state).transpose(axes)
+    return np.ascontiguousarray(full[(0,) * lead]).reshape(-1).astype(np.int64)
+
+
+def _view(x: np.ndarray, axes: list[int], shape3: tuple[int, int, int],
+          writable: bool = True) -> np.ndarray:
+    """``x`` (T, *state) as (T, B, n) in memory order, sharing memory when it is written."""
+    moved = x.transpose(0, *(a + 1 for a in axes))
+    try:
+        flat = moved.view()
+        flat.shape = shape3  # raises instead of copying
+        return flat
+    except AttributeError:
+        if writable:
+            raise ValueError("output buffer layout cannot be viewed as (T, batch, neurons)") \
+                from None
+        return np.ascontiguousarray(moved).reshape(shape3)

@@ -28,8 +28,17 @@ class Record(enum.StrEnum):
     """What a run keeps besides the outputs (full traces cost memory)."""
 
     OUTPUT = "output"
+    COUNTS = "counts"  #: outputs + per-neuron spike event counts (synaptic operations)
     SPIKES = "spikes"
     ALL = "all"
+
+    @property
+    def counts(self) -> bool:
+        return self is not Record.OUTPUT
+
+    @property
+    def spikes(self) -> bool:
+        return self in (Record.SPIKES, Record.ALL)
 
 
 @dataclass(frozen=True)
@@ -48,16 +57,17 @@ class Trace:
     membranes: dict[str, np.ndarray] = field(default_factory=dict)
     #: population -> hop delay of its window on the target (design.md §3)
     offsets: dict[str, int] = field(default_factory=dict)
-    #: population -> total spike events (nonzero payloads) over the batch, when counted
-    spike_counts: dict[str, int] = field(default_factory=dict)
+    #: population -> (*shape) spike events (nonzero payloads, a graded spike is one event) per
+    #: neuron, summed over the window and the batch; recorded unless ``Record.OUTPUT``
+    events: dict[str, np.ndarray] = field(default_factory=dict)
 
     def save(self, path: str) -> None:
-        """Write an .npz: outputs, logits, spikes/<pop>, membranes/<pop>, offsets/<pop>."""
+        """Write an .npz: outputs, logits, {spikes,membranes,events,offsets}/<pop>."""
         from neurodeploy.fileio import atomic_write
 
         arrays = {"outputs": self.outputs, "logits": self.logits,
                   "output_steps": self.output_steps, "timesteps": np.array(self.timesteps)}
-        for kind in ("spikes", "membranes", "offsets"):
+        for kind in _PER_POPULATION:
             for pop, value in getattr(self, kind).items():
                 arrays[f"{kind}/{pop}"] = np.asarray(value)
         atomic_write(path, lambda tmp: np.savez_compressed(tmp, **arrays))
@@ -65,13 +75,16 @@ class Trace:
     @classmethod
     def load(cls, path: str) -> Trace:
         with np.load(path) as data:
-            parts: dict[str, dict] = {"spikes": {}, "membranes": {}, "offsets": {}}
+            parts: dict[str, dict] = {kind: {} for kind in _PER_POPULATION}
             for key in data.files:
                 if "/" in key:
                     kind, pop = key.split("/", 1)
                     parts[kind][pop] = data[key] if kind != "offsets" else int(data[key])
             return cls(timesteps=int(data["timesteps"]), outputs=data["outputs"],
                        logits=data["logits"], output_steps=data["output_steps"], **parts)
+
+
+_PER_POPULATION = ("spikes", "membranes", "events", "offsets")
 
 
 class Backend(Protocol):

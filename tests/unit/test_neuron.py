@@ -1,9 +1,9 @@
-"""The neuron rule's invariants, on numpy and torch alike (the same lines run on both)."""
+"""The neuron rule's invariants, and the two compiled loops around it agreeing."""
 
 from __future__ import annotations
 
 import numpy as np
-import torch
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -67,14 +67,42 @@ def test_residual_stays_below_threshold_when_not_saturated(case):
 
 @settings(max_examples=200, deadline=None)
 @given(populations())
-def test_numpy_and_torch_agree(case):
+def test_stepwise_and_windowed_loops_agree(case):
+    """``step`` (the Lava model's loop) and ``run`` (the reference's) execute the same rule."""
     p, currents = case
-    s_np, v_np = run(currents, p)
-    p_t = p.map_arrays(lambda a: torch.as_tensor(a) if isinstance(a, np.ndarray | np.generic)
-                       else a)
-    s_t, v_t = run(torch.as_tensor(currents), p_t)
-    np.testing.assert_array_equal(s_np, s_t.numpy())
-    np.testing.assert_array_equal(v_np, v_t.numpy())
+    s_run, v_run = run(currents, p)
+    v, c = initial_state(p, currents[0])
+    for t, current in enumerate(currents):
+        v, c, s = step(v, c, current, p, t)
+        np.testing.assert_array_equal(s, s_run[t])
+        np.testing.assert_array_equal(v, v_run[t])
+
+
+def test_memory_layout_does_not_change_results():
+    """Channels-last windows (the reference's layout) and per-channel parameters."""
+    rng = np.random.default_rng(0)
+    currents = rng.integers(-300, 300, (5, 2, 3, 4, 6)).astype(np.int32)  # (T, B, C, H, W)
+    p = NeuronParams(theta=rng.integers(50, 200, (3, 1, 1)), bias=np.int32(4),
+                     v_init=rng.integers(0, 50, (3, 4, 6)), theta_neg=np.int32(-30),
+                     max_burst=2, dual=True, bias_table=rng.integers(-9, 9, (5, 3, 1, 1)))
+    channels_last = np.ascontiguousarray(currents.transpose(0, 1, 3, 4, 2)).transpose(
+        0, 1, 4, 2, 3)
+    floats = channels_last.astype(np.float32)
+    out = np.empty_like(floats)
+    s_c, v_c = run(currents, p)
+    s_l, v_l = run(floats, p, spikes_out=out)
+    assert s_l is out and not channels_last.flags.c_contiguous
+    np.testing.assert_array_equal(s_c, out)
+    np.testing.assert_array_equal(v_c, v_l)
+    per_sample = [run(currents[:, b], p)[0] for b in range(2)]
+    np.testing.assert_array_equal(s_c, np.stack(per_sample, axis=1))
+
+
+def test_short_bias_table_is_refused():
+    p = NeuronParams(theta=np.int32(9), bias=np.int32(0), v_init=np.int32(0),
+                     theta_neg=np.int32(0), bias_table=np.zeros((2, 1), np.int32))
+    with pytest.raises(ValueError, match="bias table"):
+        run(np.zeros((3, 1), np.int32), p)
 
 
 @settings(max_examples=200, deadline=None)

@@ -56,11 +56,11 @@ class LavaBackend:
         if record is not Record.ALL:
             del windows["membranes"][net.readout]
         outputs = output_steps[-1]
-        counts = {name: int(np.count_nonzero(s)) for name, s in windows["spikes"].items()}
+        events = {name: np.count_nonzero(s, axis=(0, 1)) for name, s in windows["spikes"].items()}
         return Trace(timesteps=timesteps, outputs=outputs,
                      logits=readout_logits(graph, outputs, timesteps), output_steps=output_steps,
-                     spikes=windows["spikes"], membranes=windows["membranes"],
-                     offsets=dict(net.offsets), spike_counts=counts)
+                     spikes=windows["spikes"] if record.spikes else {},
+                     membranes=windows["membranes"], offsets=dict(net.offsets), events=events)
 
     def _execute(self, net: LavaNetwork) -> dict[tuple[str, str], np.ndarray]:
         """Run all steps in chunks that fit the recorders' channel buffers, draining them

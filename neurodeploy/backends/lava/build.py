@@ -161,10 +161,11 @@ class _Builder:
         return _Signal(proc.s_out, layout)
 
     def attach_probes(self, record: Record) -> None:
-        """Recorders on spikes (SPIKES, ALL) and membranes (the readout's; ALL: every one)."""
+        """Recorders on spikes (counted for COUNTS, kept for SPIKES and ALL) and membranes
+        (the readout's; ALL: every one)."""
         net = self.network
         for name, proc in net.populations.items():
-            if record is not Record.OUTPUT and name != net.readout:
+            if record.counts and name != net.readout:
                 self._record("spikes", name, proc.s_out)
             if record is Record.ALL or name == net.readout:
                 self._record("membranes", name, proc.v_out)

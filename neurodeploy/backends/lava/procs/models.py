@@ -1,5 +1,5 @@
 """Bit-accurate ``fixed_pt`` model of ``NeuronProcess``: the arithmetic is one call to
-``neurodeploy.neuron.step``, so Lava and the reference simulator run the same lines."""
+``neurodeploy.neuron.step``, so Lava and the reference simulator run the same ``neuron.rule``."""
 
 from __future__ import annotations
 

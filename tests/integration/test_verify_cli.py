@@ -1,0 +1,103 @@
+"""`neurodeploy verify` end to end: bit-exact examples, a caught corruption, bad arguments."""
+
+from __future__ import annotations
+
+import dataclasses
+import importlib.util
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import nir
+import pytest
+import torch
+from click.testing import CliRunner
+
+from neurodeploy import api, verify
+from neurodeploy.backends import get_backend
+from neurodeploy.cli import main
+from neurodeploy.meta import population_meta, with_node_meta
+from tests.models import save_torchscript, trained_digits_mlp
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture(scope="module")
+def digits_nir(tmp_path_factory) -> Path:
+    path = tmp_path_factory.mktemp("verify")
+    model = save_torchscript(trained_digits_mlp(), path / "model.pt")
+    out = path / "model.nir"
+    api.save(api.compile(model, target="loihi", calib="digits", timesteps=4).graph, out)
+    return out
+
+
+@pytest.mark.lava
+def test_verify_in_a_fresh_process_is_bit_exact(digits_nir):
+    """A new process runs the reference (which starts numba's thread pool) before Lava is
+    imported: the order a user's `verify` takes."""
+    result = subprocess.run([sys.executable, "-m", "neurodeploy.cli", "verify", str(digits_nir),
+                             "--dataset", "digits", "--samples", "3"],
+                            capture_output=True, text=True, timeout=300, check=False)
+    assert result.returncode == 0, result.stderr
+    assert "bit-exact: lava == reference on 2 populations" in result.stdout
+
+
+def _corrupt_threshold(graph, name):
+    """A copy of ``graph`` whose population ``name`` has every threshold raised by one."""
+    nodes = dict(graph.nodes)
+    meta = population_meta(graph, name)
+    nodes[name] = with_node_meta(nodes[name], dataclasses.replace(meta, theta=meta.theta + 1))
+    return nir.NIRGraph(nodes, list(graph.edges), metadata=graph.metadata, type_check=False)
+
+
+@pytest.mark.lava
+def test_a_mismatch_exits_1_names_the_population_and_writes_both_traces(digits_nir, tmp_path,
+                                                                        monkeypatch):
+    """The Lava backend is handed a network with one threshold off by one, as a miscompiled
+    backend would run it; verify must say where the two first differ."""
+    lava = get_backend("lava")
+
+    class Miscompiled:
+        name = "lava"
+
+        def run(self, graph, *args, **kwargs):
+            return lava.run(_corrupt_threshold(graph, "net.2"), *args, **kwargs)
+
+    real = verify.get_backend
+    monkeypatch.setattr(verify, "get_backend",
+                        lambda name: Miscompiled() if name == "lava" else real(name))
+    result = CliRunner().invoke(main, ["verify", str(digits_nir), "--dataset", "digits",
+                                       "--samples", "3", "--trace-dir", str(tmp_path)])
+    assert result.exit_code == 1
+    assert "MISMATCH: first divergence in population 'net.2'" in result.stderr
+    assert (tmp_path / "model.reference.npz").is_file()
+    assert (tmp_path / "model.lava.npz").is_file()
+
+
+def _fashion_cnn() -> torch.nn.Module:
+    """The Fashion-MNIST example's architecture (untrained weights: exactness needs none)."""
+    spec = importlib.util.spec_from_file_location("fashion_train",
+                                                  ROOT / "examples/fashion_cnn/train.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    torch.manual_seed(0)
+    return module.build().eval()
+
+
+@pytest.mark.lava
+def test_fashion_cnn_on_real_images_is_bit_exact(tmp_path):
+    model = save_torchscript(_fashion_cnn(), tmp_path / "cnn.pt")
+    out = tmp_path / "cnn.nir"
+    api.save(api.compile(model, target="loihi2", calib="fashion-mnist", calib_samples=64,
+                         timesteps=3).graph, out)
+    result = CliRunner().invoke(main, ["verify", str(out), "--dataset", "fashion-mnist",
+                                       "--samples", "2", "--json"])
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.output)
+    assert report["bit_exact"] and report["populations"] == 5 and report["samples"] == 2
+
+
+def test_verify_refuses_zero_samples(digits_nir):
+    result = CliRunner().invoke(main, ["verify", str(digits_nir), "--samples", "0"])
+    assert result.exit_code == 2 and "--samples" in result.stderr

@@ -16,9 +16,9 @@ from neurodeploy.convert import ConvertOptions
 from neurodeploy.errors import InputError
 from neurodeploy.frontend.ann import AnnGraph
 from neurodeploy.graph import input_name
-from neurodeploy.meta import InputMeta, get_graph_meta, get_node_meta, set_graph_meta
-from neurodeploy.methods import get_method
-from neurodeploy.passes import DEFAULT_PIPELINE, PassContext, run_pipeline
+from neurodeploy.meta import InputMeta, get_graph_meta, get_node_meta
+from neurodeploy.methods import MethodContext, get_method
+from neurodeploy.passes import quantize
 from neurodeploy.progress import progress
 from neurodeploy.targets import load_target
 
@@ -40,13 +40,21 @@ def compile(model: str | Path | AnnGraph, *, target: str = "loihi2", method: str
             calib_samples: int = DEFAULT_CALIBRATION_SAMPLES, arch: str | None = None,
             trust_pickle: bool = False, input_shape: tuple[int, ...] | None = None,
             options: ConvertOptions | None = None, allow_saturation: bool = False,
-            stop_after: str | None = None, dump_dir: str | Path | None = None) -> CompileResult:
-    """PyTorch model -> quantized SNN as a NIR graph, checked against ``target``."""
+            stop_after: str | None = None, dump_dir: str | Path | None = None, seed: int = 0,
+            show_progress: bool = True) -> CompileResult:
+    """PyTorch model -> quantized SNN as a NIR graph, checked against ``target``.
+
+    ``method`` is a ``+``-joined list of method stages (see ``neurodeploy.methods``);
+    ``calib`` gives the unlabeled images methods calibrate on (a dataset name or an array).
+    """
     if timesteps < 1:
         raise InputError(f"--timesteps must be at least 1, got {timesteps}")
     chip = load_target(target)
     conversion = get_method(method)
-    calib_x = _calibration_data(calib, calib_samples) if conversion.needs_calibration else None
+    calib_x = _calibration_data(calib, calib_samples)
+    if conversion.needs_calibration and calib_x is None:
+        raise InputError(f"method '{conversion.name}' needs calibration data",
+                         hint="Pass --calib DATASET (e.g. digits, fashion-mnist, x.npz)")
     if input_shape is None and calib_x is not None:
         input_shape = tuple(calib_x.shape[1:])
     if not isinstance(model, AnnGraph):
@@ -59,15 +67,11 @@ def compile(model: str | Path | AnnGraph, *, target: str = "loihi2", method: str
                          f"expects {ann.input_shape}")
     start = time.perf_counter()
     opts = replace(options or ConvertOptions(), timesteps=timesteps)
-    graph = conversion.convert(ann, calib_x, opts)
-    meta = get_graph_meta(graph)
-    set_graph_meta(graph, replace(meta, target=chip.name, hop_delay=chip.timing.hop_delay,
-                                  membrane_bits=chip.neuron.membrane_bits))
-    ctx = PassContext(target=chip, timesteps=timesteps, allow_saturation=allow_saturation)
-    graph = run_pipeline(graph, DEFAULT_PIPELINE, ctx, stop_after=stop_after, dump_dir=dump_dir)
-    done = stop_after in (None, DEFAULT_PIPELINE[-1])
-    set_graph_meta(graph, replace(get_graph_meta(graph), quantized=done))
-    return CompileResult(graph, ann, time.perf_counter() - start, ctx.notes)
+    graph = conversion.convert(MethodContext(ann=ann, calib=calib_x, options=opts, target=chip,
+                                             seed=seed, show_progress=show_progress))
+    graph, notes = quantize(graph, chip, timesteps, allow_saturation=allow_saturation,
+                            stop_after=stop_after, dump_dir=dump_dir)
+    return CompileResult(graph, ann, time.perf_counter() - start, notes)
 
 
 def load(path: str | Path) -> nir.NIRGraph:

@@ -72,7 +72,8 @@ def targets() -> None:
 @click.argument("model", type=click.Path())
 @click.option("--target", default="loihi2", show_default=True, help="Target name or .toml path.")
 @click.option("--method", default="p99.99", show_default=True,
-              help="Threshold method: max, or a percentile such as p99.9.")
+              help="Conversion method: max, a percentile such as p99.9, or stages joined "
+                   "with '+' (see docs/methods.md).")
 @click.option("--calib", help="Calibration data: digits, fashion-mnist or an .npz file.")
 @click.option("--calib-samples", default=512, show_default=True, type=int)
 @click.option("--timesteps", "-T", default=4, show_default=True, type=int)

@@ -3,9 +3,9 @@
 It runs layer by layer over all timesteps at once: a synapse layer sees the whole spike
 history of its source as one (T * batch) GEMM or convolution, then the population runs the
 compiled neuron rule over T in one pass (``neuron.run``), reading the GEMM output and writing
-the next GEMM's input in place. Integer sums are exact in float32 while every partial sum stays below
-2^24, which the static bound check proves (float64 is used otherwise). A direct-encoded
-input is the same every step, so the first synapse layer is evaluated once, not T times.
+the next GEMM's input in place. Integer sums are exact in float32 while every partial sum
+stays below 2^24, which the static bound check proves (float64 is used otherwise). A
+direct-encoded input is the same every step, so the first synapse layer is evaluated once.
 Feature maps are kept channels-last in memory (same values, other strides): torch's CPU
 convolution runs about twice as fast that way, and the neuron rule is elementwise.
 Traces are in the ideal time frame; ``offsets`` records each window's pipeline shift.

@@ -25,7 +25,6 @@ READOUT = "readout"
 
 @dataclass(frozen=True)
 class ConvertOptions:
-    method: str = "p99.99"
     timesteps: int = 4
     max_burst: int = 1
     dual: bool = False
@@ -47,8 +46,7 @@ def to_snn(ann: AnnGraph, thresholds: dict[str, float | np.ndarray],
     for node in ann.nodes:
         builder.add(node)
     graph = builder.finish()
-    set_graph_meta(graph, GraphMeta(version=__version__, method=options.method,
-                                    timesteps=options.timesteps))
+    set_graph_meta(graph, GraphMeta(version=__version__, timesteps=options.timesteps))
     return graph
 
 

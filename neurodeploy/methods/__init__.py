@@ -1,36 +1,47 @@
-"""Conversion methods: each turns an ANN graph (plus calibration data) into a float SNN.
+"""Conversion methods: named stages that turn an ANN (plus calibration data) into a float SNN.
 
 A method only chooses parameters (thresholds, v_init, burst, dual threshold, corrections);
-the neuron rule and the integer passes are the same for all of them.
+the neuron rule and the integer passes are the same for all of them. The contract is in
+``methods/base.py``; ``get_method("calibrate+ftbc")`` parses a ``+``-joined list.
 """
 
 from __future__ import annotations
 
-from typing import Protocol
+from collections.abc import Callable
 
-import nir
-import numpy as np
-
-from neurodeploy.convert import ConvertOptions, parse_statistic
+from neurodeploy.convert import parse_statistic
 from neurodeploy.errors import InputError
-from neurodeploy.frontend.ann import AnnGraph
+from neurodeploy.methods.base import Method, MethodContext, Stage, compose
 from neurodeploy.methods.normalization import Normalization
 
+DEFAULT_METHOD = "p99.99"
 
-class Method(Protocol):
-    name: str
-    needs_calibration: bool
+#: stage name -> factory. Percentile statistics (p99.9, p99.99, ...) are parsed, not listed.
+STAGES: dict[str, Callable[[], Stage]] = {
+    "max": lambda: Normalization("max"),
+}
 
-    def convert(self, ann: AnnGraph, calib: np.ndarray | None,
-                options: ConvertOptions) -> nir.NIRGraph: ...
+__all__ = ["DEFAULT_METHOD", "STAGES", "Method", "MethodContext", "Stage", "available_methods",
+           "get_method"]
 
 
-def get_method(name: str) -> Method:
-    """'max' or a percentile such as 'p99.99' (the normalization baselines)."""
+def available_methods() -> list[str]:
+    return [*sorted(STAGES), "pNN.NN (any percentile, e.g. p99.99)"]
+
+
+def get_method(spec: str) -> Method:
+    """'p99.99', 'calibrate+ftbc', ...: validated, with the default builder when none is named."""
+    stages = [_stage(name.strip(), spec) for name in spec.split("+")]
+    return compose(stages, _stage(DEFAULT_METHOD, spec), spec)
+
+
+def _stage(name: str, spec: str) -> Stage:
+    if name in STAGES:
+        return STAGES[name]()
     try:
         parse_statistic(name)
     except InputError:
-        raise InputError(f"unknown method '{name}'",
-                         hint="Choose 'max' or a percentile such as 'p99.9' or 'p99.99'") \
-            from None
+        raise InputError(f"unknown method '{name}'" + (f" in '{spec}'" if spec != name else ""),
+                         hint=f"Choose from: {', '.join(available_methods())}; join stages "
+                              "with '+'") from None
     return Normalization(name)

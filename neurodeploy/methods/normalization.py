@@ -6,29 +6,21 @@ integrate-and-fire with reset by subtraction and v_init = theta/2.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 
 import nir
-import numpy as np
 
-from neurodeploy.convert import ConvertOptions, activation_thresholds, to_snn
-from neurodeploy.errors import InputError
-from neurodeploy.frontend.ann import AnnGraph
+from neurodeploy.convert import activation_thresholds, to_snn
+from neurodeploy.methods.base import MethodContext
 
 
 @dataclass(frozen=True)
 class Normalization:
-    statistic: str  #: "max" or "pNN.NN"
+    name: str  #: the statistic: "max" or "pNN.NN"
+    builds: bool = True
     needs_calibration: bool = True
 
-    @property
-    def name(self) -> str:
-        return self.statistic
-
-    def convert(self, ann: AnnGraph, calib: np.ndarray | None,
-                options: ConvertOptions) -> nir.NIRGraph:
-        if calib is None:
-            raise InputError(f"method '{self.name}' needs calibration data",
-                             hint="Pass --calib DATASET (e.g. digits, fashion-mnist, x.npz)")
-        thresholds = activation_thresholds(ann, calib, self.statistic, options.per_channel)
-        return to_snn(ann, thresholds, replace(options, method=self.name))
+    def __call__(self, graph: nir.NIRGraph | None, ctx: MethodContext) -> nir.NIRGraph:
+        thresholds = activation_thresholds(ctx.ann, ctx.calibration(self.name), self.name,
+                                           ctx.options.per_channel)
+        return to_snn(ctx.ann, thresholds, ctx.options)

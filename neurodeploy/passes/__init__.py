@@ -11,9 +11,6 @@ from neurodeploy.passes import (  # noqa: F401
 )
 from neurodeploy.passes.base import PASSES, PassContext, graph_pass
 from neurodeploy.passes.manager import run_pipeline
+from neurodeploy.passes.pipeline import DEFAULT_PIPELINE, quantize
 
-#: the order matters: the weight exponent fixes the unit every later pass rounds in
-DEFAULT_PIPELINE = ("quantize_input", "quantize_weights", "quantize_bias", "quantize_thresholds",
-                    "quantize_membrane_init", "check_target", "check_overflow")
-
-__all__ = ["DEFAULT_PIPELINE", "PASSES", "PassContext", "graph_pass", "run_pipeline"]
+__all__ = ["DEFAULT_PIPELINE", "PASSES", "PassContext", "graph_pass", "quantize", "run_pipeline"]

@@ -12,7 +12,7 @@ from neurodeploy.convert import ConvertOptions
 from neurodeploy.errors import TargetLimitExceeded
 from neurodeploy.graph import populations
 from neurodeploy.meta import get_graph_meta, population_meta, set_graph_meta
-from neurodeploy.methods import get_method
+from neurodeploy.methods import MethodContext, get_method
 from neurodeploy.passes import DEFAULT_PIPELINE, PASSES, PassContext, run_pipeline
 from neurodeploy.passes.quantize_bias import representable
 from neurodeploy.targets import load_target
@@ -21,8 +21,9 @@ from tests.conftest import compile_ann, images, random_cnn, random_mlp
 
 def float_graph(ann=None, **options):
     ann = ann or random_cnn()
-    graph = get_method("p99.99").convert(ann, images(ann.input_shape),
-                                         ConvertOptions(**options))
+    graph = get_method("p99.99").convert(MethodContext(
+        ann=ann, calib=images(ann.input_shape), options=ConvertOptions(**options),
+        target=load_target("loihi2")))
     meta = get_graph_meta(graph)
     set_graph_meta(graph, dataclasses.replace(meta, target="loihi2", membrane_bits=24))
     return graph

@@ -1,0 +1,102 @@
+"""The method contract: how a conversion method turns an ANN into a float SNN graph.
+
+A method is a sequence of *stages*, written on the command line as a ``+``-joined list
+(``calibrate+ftbc``, ``adafire+iat``). Rules every stage meets:
+
+1. The first stage *builds* the SNN from the ANN (``builds = True``): it chooses thresholds
+   and neuron options and returns a float neurodeploy NIR graph (``convert.to_snn``). Every
+   later stage *refines* a graph (``builds = False``): it returns a new graph with changed
+   parameters (bias, ``v_init``, ``max_burst``, thresholds, bias tables, metadata notes) and
+   leaves its input untouched, like a pass (``passes.base.copy_graph`` and
+   ``update_populations`` build the new graph). A method that names no builder starts from
+   the default threshold statistic.
+2. Stages take everything from the ``MethodContext``: the ANN, unlabeled calibration images,
+   conversion options, the target and a seed. They never read labels: calibration is
+   unsupervised, so it can use any unlabeled data the user has.
+3. To measure the SNN a stage uses ``methods.probe``, which quantizes the graph for the target
+   and runs the exact reference simulator: corrections computed that way also correct the
+   integer rounding the deployed network will have.
+4. A stage records what it chose (searched thresholds, burst sizes, calibration statistics)
+   under its name in the graph's ``GraphMeta.notes``, so an artifact says how it was made.
+5. Long work shows a progress bar (``neurodeploy.progress``) and is deterministic for a seed.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
+from typing import Protocol
+
+import nir
+import numpy as np
+
+from neurodeploy.convert import ConvertOptions
+from neurodeploy.errors import InputError
+from neurodeploy.frontend.ann import AnnGraph
+from neurodeploy.meta import get_graph_meta, set_graph_meta
+from neurodeploy.targets import Target
+
+
+@dataclass(frozen=True)
+class MethodContext:
+    ann: AnnGraph
+    calib: np.ndarray | None  #: unlabeled float images in [0, 1], NCHW (None: no data given)
+    options: ConvertOptions
+    target: Target
+    seed: int = 0
+    show_progress: bool = True
+
+    def calibration(self, stage: str) -> np.ndarray:
+        """The calibration images, or a readable error naming the stage that needs them."""
+        if self.calib is None:
+            raise InputError(f"method stage '{stage}' needs calibration data",
+                             hint="Pass --calib DATASET (e.g. digits, fashion-mnist, x.npz)")
+        return self.calib
+
+
+class Stage(Protocol):
+    name: str
+    builds: bool  #: chooses thresholds and builds the SNN (first stage only)
+    needs_calibration: bool
+
+    def __call__(self, graph: nir.NIRGraph | None, ctx: MethodContext) -> nir.NIRGraph: ...
+
+
+@dataclass(frozen=True)
+class Method:
+    """A validated sequence of stages; ``name`` is the canonical ``+``-joined spelling."""
+
+    stages: tuple[Stage, ...]
+
+    @property
+    def name(self) -> str:
+        return "+".join(stage.name for stage in self.stages)
+
+    @property
+    def needs_calibration(self) -> bool:
+        return any(stage.needs_calibration for stage in self.stages)
+
+    def convert(self, ctx: MethodContext) -> nir.NIRGraph:
+        graph = None
+        for stage in self.stages:
+            graph = stage(graph, ctx)
+        set_graph_meta(graph, replace(get_graph_meta(graph), method=self.name))
+        return graph
+
+
+def compose(stages: Sequence[Stage], default_builder: Stage, spec: str) -> Method:
+    """Check the order (one builder, first) and prepend ``default_builder`` if none."""
+    builders = [s.name for s in stages if s.builds]
+    if len(builders) > 1:
+        raise InputError(f"method '{spec}' chooses thresholds twice ({' and '.join(builders)})",
+                         hint="Name at most one of them, first")
+    if builders and not stages[0].builds:
+        raise InputError(f"method '{spec}': '{builders[0]}' chooses the thresholds, so it must "
+                         "come first", hint=f"Write {builders[0]}+... instead")
+    if not builders:
+        stages = (default_builder, *stages)
+    names = [s.name for s in stages]
+    repeated = sorted({n for n in names if names.count(n) > 1})
+    if repeated:
+        raise InputError(f"method '{spec}' names '{repeated[0]}' twice")
+    return Method(tuple(stages))

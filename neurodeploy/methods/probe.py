@@ -1,0 +1,72 @@
+"""Measure a float SNN graph as it will be deployed, for calibration stages.
+
+``simulate`` quantizes the graph for the context's target and runs the exact reference
+simulator; spikes come back in ANN units (a spike of population p is worth its float theta),
+so they compare directly with the ANN's activations (``ann_activations``). Calibrating
+against the integer network also corrects the rounding the deployed network will have.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import nir
+import numpy as np
+import torch
+
+from neurodeploy.api import quantize_inputs
+from neurodeploy.backends import Record, Trace
+from neurodeploy.backends.reference import ReferenceBackend
+from neurodeploy.graph import populations, readout_name
+from neurodeploy.meta import param_for_shape, population_meta
+from neurodeploy.methods.base import MethodContext
+from neurodeploy.passes import quantize
+
+
+@dataclass(frozen=True)
+class Probe:
+    """One reference run of a float graph's deployed (integer) version."""
+
+    float_graph: nir.NIRGraph
+    graph: nir.NIRGraph  #: the quantized graph that ran
+    trace: Trace  #: integer spikes of every firing population (record SPIKES or ALL)
+
+    def spike_values(self, population: str) -> np.ndarray:
+        """(T, batch, *shape) spikes times the population's float theta (ANN units)."""
+        spikes = self.trace.spikes[population]
+        shape = spikes.shape[2:]
+        theta = population_meta(self.float_graph, population).theta
+        return spikes * param_for_shape(np.asarray(theta, np.float64), shape)
+
+    def rates(self, population: str) -> np.ndarray:
+        """(batch, *shape) mean value sent per step: the SNN's estimate of the activation."""
+        return self.spike_values(population).mean(axis=0)
+
+    @property
+    def logits(self) -> np.ndarray:
+        """(batch, classes) readout in ANN units after the whole window."""
+        return self.trace.logits
+
+
+def simulate(graph: nir.NIRGraph, images: np.ndarray, ctx: MethodContext,
+             timesteps: int | None = None, record: Record = Record.SPIKES) -> Probe:
+    """Quantize ``graph`` for ``ctx.target`` and run it on float ``images`` for T steps.
+
+    Saturation is allowed here (this is a measurement; compile still checks the bound).
+    """
+    steps = timesteps or ctx.options.timesteps
+    quantized, _ = quantize(graph, ctx.target, steps, allow_saturation=True)
+    trace = ReferenceBackend().run(quantized, quantize_inputs(quantized, images), steps,
+                                   record=record)
+    return Probe(graph, quantized, trace)
+
+
+def ann_activations(ctx: MethodContext, images: np.ndarray,
+                    graph: nir.NIRGraph) -> dict[str, np.ndarray]:
+    """Per population of ``graph``: the ANN activation it replaces, (batch, *shape); the
+    readout gets the ANN's output (logits)."""
+    sources = {population_meta(graph, p).source: p for p in populations(graph)}
+    acts = ctx.ann.run(torch.as_tensor(images, dtype=torch.float32), keep=set(sources))
+    out = {pop: acts[src].numpy() for src, pop in sources.items() if src in acts}
+    out[readout_name(graph)] = acts["output"].numpy()
+    return out

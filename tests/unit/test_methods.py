@@ -1,0 +1,92 @@
+"""Method composition (``+``-joined stages) and the probe calibration stages measure with."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+
+import numpy as np
+import pytest
+
+from neurodeploy.convert import ConvertOptions
+from neurodeploy.errors import InputError
+from neurodeploy.graph import populations, readout_name
+from neurodeploy.meta import get_graph_meta, set_graph_meta
+from neurodeploy.methods import MethodContext, get_method
+from neurodeploy.methods.base import compose
+from neurodeploy.methods.normalization import Normalization
+from neurodeploy.methods.probe import ann_activations, simulate
+from neurodeploy.passes.base import copy_graph
+from neurodeploy.targets import load_target
+from tests.conftest import images, random_mlp
+
+
+@dataclass(frozen=True)
+class Refiner:
+    """A stand-in refining stage that records that it ran."""
+
+    name: str = "refine"
+    builds: bool = False
+    needs_calibration: bool = False
+
+    def __call__(self, graph, ctx):
+        out = copy_graph(graph, {})
+        meta = get_graph_meta(out)
+        set_graph_meta(out, replace(meta, notes={**meta.notes, self.name: True}))
+        return out
+
+
+def context(timesteps: int = 4) -> MethodContext:
+    ann = random_mlp()
+    return MethodContext(ann=ann, calib=images(ann.input_shape, n=128),
+                         options=ConvertOptions(timesteps=timesteps),
+                         target=load_target("reference"))
+
+
+def test_a_percentile_is_a_method_and_its_name_is_recorded():
+    graph = get_method("p99.9").convert(context())
+    assert get_graph_meta(graph).method == "p99.9"
+
+
+def test_refiners_alone_start_from_the_default_builder():
+    method = compose([Refiner()], Normalization("p99.99"), "refine")
+    assert method.name == "p99.99+refine"
+    assert get_graph_meta(method.convert(context())).notes["refine"] is True
+
+
+@pytest.mark.parametrize("stages, message", [
+    ([Normalization("max"), Normalization("p99")], "chooses thresholds twice"),
+    ([Refiner(), Normalization("max")], "must come first"),
+    ([Normalization("max"), Refiner(), Refiner()], "twice"),
+])
+def test_invalid_compositions_are_refused(stages, message):
+    with pytest.raises(InputError, match=message):
+        compose(stages, Normalization("p99.99"), "spec")
+
+
+def test_unknown_stage_is_named_with_the_choices():
+    with pytest.raises(InputError, match=r"unknown method 'bogus' in 'max\+bogus'.*p99\.99"):
+        get_method("max+bogus")
+
+
+def test_missing_calibration_names_the_stage():
+    ctx = context()
+    ctx = MethodContext(ann=ctx.ann, calib=None, options=ctx.options, target=ctx.target)
+    with pytest.raises(InputError, match="'max' needs calibration data"):
+        get_method("max").convert(ctx)
+
+
+def test_probe_rates_track_the_ann_with_a_long_window():
+    ctx = context(timesteps=64)
+    graph = get_method("p99.99").convert(ctx)
+    x = images(ctx.ann.input_shape, n=64, seed=3)
+    probe = simulate(graph, x, ctx)
+    acts = ann_activations(ctx, x, graph)
+    assert set(acts) == set(populations(graph))
+    for name in populations(graph):
+        if name == readout_name(graph):
+            continue
+        assert probe.spike_values(name).shape == (64, 64, *acts[name].shape[1:])
+        error = np.abs(probe.rates(name) - np.minimum(acts[name], probe.rates(name).max()))
+        assert error.mean() < 0.05 * acts[name].max()
+    correlation = np.corrcoef(probe.logits.ravel(), acts[readout_name(graph)].ravel())[0, 1]
+    assert correlation > 0.95

@@ -60,14 +60,18 @@ class Trace:
     #: population -> (*shape) spike events (nonzero payloads, a graded spike is one event) per
     #: neuron, summed over the window and the batch; recorded unless ``Record.OUTPUT``
     events: dict[str, np.ndarray] = field(default_factory=dict)
+    #: synapse node -> synaptic operations over the window and the batch: every nonzero value
+    #: entering the layer times the synapses it drives (reference simulator, unless
+    #: ``Record.OUTPUT``); a graded spike is one event
+    synops: dict[str, int] = field(default_factory=dict)
 
     def save(self, path: str) -> None:
-        """Write an .npz: outputs, logits, {spikes,membranes,events,offsets}/<pop>."""
+        """Write an .npz: outputs, logits, {spikes,membranes,events,offsets,synops}/<node>."""
         from neurodeploy.fileio import atomic_write
 
         arrays = {"outputs": self.outputs, "logits": self.logits,
                   "output_steps": self.output_steps, "timesteps": np.array(self.timesteps)}
-        for kind in _PER_POPULATION:
+        for kind in _PER_NODE:
             for pop, value in getattr(self, kind).items():
                 arrays[f"{kind}/{pop}"] = np.asarray(value)
         atomic_write(path, lambda tmp: np.savez_compressed(tmp, **arrays))
@@ -75,16 +79,17 @@ class Trace:
     @classmethod
     def load(cls, path: str) -> Trace:
         with np.load(path) as data:
-            parts: dict[str, dict] = {kind: {} for kind in _PER_POPULATION}
+            parts: dict[str, dict] = {kind: {} for kind in _PER_NODE}
             for key in data.files:
                 if "/" in key:
-                    kind, pop = key.split("/", 1)
-                    parts[kind][pop] = data[key] if kind != "offsets" else int(data[key])
+                    kind, node = key.split("/", 1)
+                    parts[kind][node] = int(data[key]) if kind in _SCALARS else data[key]
             return cls(timesteps=int(data["timesteps"]), outputs=data["outputs"],
                        logits=data["logits"], output_steps=data["output_steps"], **parts)
 
 
-_PER_POPULATION = ("spikes", "membranes", "events", "offsets")
+_PER_NODE = ("spikes", "membranes", "events", "offsets", "synops")
+_SCALARS = ("offsets", "synops")
 
 
 class Backend(Protocol):

@@ -13,6 +13,7 @@ Traces are in the ideal time frame; ``offsets`` records each window's pipeline s
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 from typing import ClassVar
 
@@ -26,6 +27,7 @@ from neurodeploy.backends.base import Record, Trace
 from neurodeploy.errors import InputError, MetadataError
 from neurodeploy.graph import hop_offsets, predecessors, readout_name, topological_order
 from neurodeploy.meta import (
+    SYNAPSE_TYPES,
     GraphMeta,
     PopulationMeta,
     get_graph_meta,
@@ -71,7 +73,7 @@ class ReferenceBackend:
         dtype = self.exact_dtype or _gemm_dtype(gmeta)
         preds = predecessors(graph)
         signals: dict[str, _Signal] = {}
-        spikes, membranes, events = {}, {}, {}
+        spikes, membranes, events, synops = {}, {}, {}, {}
         readout = readout_name(graph)
         for name in topological_order(graph):
             node = graph.nodes[name]
@@ -92,6 +94,8 @@ class ReferenceBackend:
             elif isinstance(node, nir.Output):
                 signals[name] = incoming[0]
             else:
+                if record.counts and isinstance(node, SYNAPSE_TYPES):
+                    synops[name] = _synaptic_ops(node, incoming[0], timesteps)
                 signals[name] = incoming[0].apply(
                     lambda x, node=node: _channels_last(_synapse(node, x)))
         output_steps = (membranes[readout] if record is Record.ALL
@@ -99,7 +103,8 @@ class ReferenceBackend:
         return Trace(timesteps=timesteps, outputs=output_steps[-1],
                      logits=readout_logits(graph, output_steps[-1], timesteps),
                      output_steps=output_steps, spikes=spikes, membranes=membranes,
-                     offsets=_population_offsets(graph, gmeta), events=events)
+                     offsets=_population_offsets(graph, gmeta), events=events,
+                     synops=synops)
 
 
 def readout_logits(graph: nir.NIRGraph, outputs: np.ndarray, timesteps: int) -> np.ndarray:
@@ -151,6 +156,26 @@ def _steps_like(x: torch.Tensor, timesteps: int, dtype: torch.dtype) -> torch.Te
               else torch.contiguous_format)
     flat = torch.empty((timesteps * x.shape[0], *x.shape[1:]), dtype=dtype, memory_format=layout)
     return flat.view(timesteps, *x.shape)
+
+
+def fan_out(node: nir.NIRNode, input_shape: tuple[int, ...]) -> np.ndarray:
+    """Synapses each input position of a synapse layer drives (its nonzero weights; every
+    window position for a sum pool): the gradient of the layer's summed output over a
+    0/1 pattern of its weights, so stride, padding, dilation and groups count exactly."""
+    if getattr(node, "weight", None) is not None:
+        node = dataclasses.replace(node, weight=(np.asarray(node.weight) != 0).astype(np.float64))
+    x = torch.ones((1, *input_shape), dtype=torch.float64, requires_grad=True)
+    _synapse(node, x).sum().backward()
+    return np.rint(x.grad[0].numpy()).astype(np.int64)
+
+
+def _synaptic_ops(node: nir.NIRNode, signal: _Signal, timesteps: int) -> int:
+    """Events entering the layer (nonzero values, per position, over window and batch) times
+    each position's fan-out."""
+    nonzero = signal.value != 0
+    events = nonzero.sum(0) * timesteps if signal.constant else nonzero.sum(dim=(0, 1))
+    counts = events.to(torch.int64).numpy()
+    return int((counts * fan_out(node, tuple(counts.shape))).sum())
 
 
 def _synapse(node: nir.NIRNode, x: torch.Tensor) -> torch.Tensor:

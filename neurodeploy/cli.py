@@ -88,6 +88,8 @@ def targets() -> None:
               help="Neurons may retract sent spikes with negative spikes (loihi2).")
 @click.option("--allow-saturation", is_flag=True,
               help="Report, instead of refusing, membranes that may saturate within T.")
+@click.option("--no-capacity-check", is_flag=True,
+              help="Compile a network the target's cores cannot hold (reported, not refused).")
 @click.option("--stop-after", help="Stop after this pass (see --list-passes).")
 @click.option("--dump-dir", type=click.Path(), help="Write the graph after each pass here.")
 @click.option("--list-passes", is_flag=True, help="Print the pass pipeline and exit.")
@@ -95,8 +97,8 @@ def targets() -> None:
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
 @_friendly
 def compile_cmd(model, target, method, calib, calib_samples, timesteps, arch, trust_pickle,
-                input_shape, max_burst, granularity, dual_threshold, allow_saturation, stop_after,
-                dump_dir, list_passes, output, as_json) -> None:
+                input_shape, max_burst, granularity, dual_threshold, allow_saturation,
+                no_capacity_check, stop_after, dump_dir, list_passes, output, as_json) -> None:
     """Compile MODEL (TorchScript, .pt2 export, or state dict) into a quantized SNN (.nir)."""
     from neurodeploy import api
     from neurodeploy.convert import ConvertOptions
@@ -111,7 +113,8 @@ def compile_cmd(model, target, method, calib, calib_samples, timesteps, arch, tr
                          trust_pickle=trust_pickle, input_shape=_shape(input_shape),
                          options=ConvertOptions(max_burst=max_burst, dual=dual_threshold,
                                                 per_channel=granularity == "channel"),
-                         allow_saturation=allow_saturation, stop_after=stop_after,
+                         allow_saturation=allow_saturation,
+                         capacity_check=not no_capacity_check, stop_after=stop_after,
                          dump_dir=dump_dir)
     out = Path(output) if output else Path(model).with_suffix(".nir")
     api.save(result.graph, out)

@@ -41,6 +41,25 @@ def compiled(workdir):
     return out
 
 
+def test_compile_prints_resources_and_capacity(workdir):
+    from neurodeploy import api
+
+    out = workdir / "resources.nir"
+    summary = json.loads(invoke("compile", workdir / "model.pt", "--target", "loihi", "--calib",
+                                "digits", "-o", out, "--json").output)
+    graph = api.load(out)
+    hidden, readout = summary["layers"]
+    weights = [node.weight for node in graph.nodes.values() if hasattr(node, "weight")]
+    assert [hidden["synapses"], readout["synapses"]] == [int(np.count_nonzero(w))
+                                                         for w in weights]
+    assert hidden["neurons"] == 48 and hidden["cores"] == readout["cores"] == 1
+    assert 0 < hidden["membrane_bound"] < hidden["membrane_limit"] == 2**23 - 1
+    assert summary["capacity"]["cores_used"] == 2 and summary["capacity"]["fits"]
+    assert summary["text"].splitlines()[-1] == (
+        "capacity on loihi: 2 cores of 128 (2%), neuron slots 3% full, synaptic memory "
+        f"{100 * (hidden['synapses'] + readout['synapses']) / (2 * 116480):.0f}% full")
+
+
 def test_evaluate_tracks_the_ann(compiled, workdir):
     result = json.loads(invoke("evaluate", compiled, "--dataset", "digits", "--timesteps",
                                "1,4,8", "--ann", workdir / "model.pt", "--json").output)

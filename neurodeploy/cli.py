@@ -236,6 +236,55 @@ def verify(network, dataset, samples, timesteps, backend, seed, trace_dir, as_js
     sys.exit(1 if result.divergence else 0)
 
 
+@main.command()
+@click.argument("network", type=click.Path())
+@click.option("--dataset", default="digits", show_default=True,
+              help="digits, fashion-mnist, or an .npz file with x and y (test split).")
+@click.option("--samples", default=256, show_default=True, type=int,
+              help="Measure on the first N test samples.")
+@click.option("--timesteps", "-T", help="Windows of the accuracy sweep, e.g. 1,2,4,8 "
+              "(default: powers of two up to twice the compiled T; it is always included).")
+@click.option("--ann", "ann_model", type=click.Path(),
+              help="The float model, to compare the SNN with (default: the rate network "
+                   "rebuilt from the compiled weights; see docs/report.md).")
+@click.option("--target", help="Target name or .toml path, when the compiled target's name is "
+                               "not a shipped target.")
+@click.option("-o", "--output", type=click.Path(),
+              help="Directory for report.json, report.md and the plots (default: "
+                   "NETWORK_report/).")
+@click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
+@_friendly
+def report(network, dataset, samples, timesteps, ann_model, target, output, as_json) -> None:
+    """Deployment report of a compiled NETWORK: per-layer diagnostics, capacity, operations
+    and energy, plots."""
+    from neurodeploy import api
+    from neurodeploy.meta import get_graph_meta
+    from neurodeploy.report.build import build_report
+    from neurodeploy.report.reference import EquivalentReference, ModelReference
+    from neurodeploy.targets import load_target
+
+    graph = api.load(network)
+    if samples < 1:
+        raise InputError(f"--samples must be at least 1, got {samples}")
+    steps = _int_list(timesteps) if timesteps else None
+    chip = load_target(target or get_graph_meta(graph).target)
+    x, y = api.dataset(dataset, limit=samples)
+    if ann_model:
+        from neurodeploy.frontend import load_model
+
+        ann = load_model(ann_model, input_shape=tuple(x.shape[1:]))
+        reference = ModelReference(ann, graph, f"the float model {ann_model}")
+    else:
+        reference = EquivalentReference(graph)
+    result = build_report(graph, x, y, target=chip, reference=reference, timesteps=steps,
+                          network=str(network), dataset=dataset)
+    directory = Path(output) if output else Path(network).with_name(
+        f"{Path(network).stem}_report")
+    written = result.write(directory)
+    click.echo(json.dumps(result.data, indent=2) if as_json else
+               f"{result.text}\nwritten: {', '.join(str(p) for p in written)}")
+
+
 def _load_npy(path: str) -> np.ndarray:
     if not Path(path).is_file():
         raise InputError(f"{path}: file not found")

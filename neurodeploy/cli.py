@@ -10,7 +10,7 @@ from pathlib import Path
 import click
 import numpy as np
 
-from neurodeploy.errors import InputError, NeurodeployError
+from neurodeploy.errors import InputError, NeurodeployError, TargetError
 
 
 def _friendly(fn):
@@ -53,19 +53,27 @@ def main() -> None:
 
 
 @main.command()
+@click.option("--json", "as_json", is_flag=True, help="Print every target in full as JSON.")
 @_friendly
-def targets() -> None:
+def targets(as_json) -> None:
     """List the hardware targets and their main limits."""
+    from dataclasses import asdict
+
     from neurodeploy.targets import available_targets, load_target
 
-    click.echo(f"{'target':<10} {'weights':>7} {'membrane':>8} {'spikes':<16} {'hop':>3}  "
-               "description")
-    for name in available_targets():
-        t = load_target(name)
+    chips = [load_target(name) for name in available_targets()]
+    if as_json:
+        click.echo(json.dumps([asdict(t) for t in chips], indent=2))
+        return
+    click.echo(f"{'target':<10} {'weights':>7} {'membrane':>8} {'spikes':<16} {'hop':>3} "
+               f"{'cores':>11}  description")
+    for t in chips:
         spikes = ("graded" if t.spikes.graded else "binary") + (
             ", signed" if t.spikes.signed else "")
+        cores = (f"{t.limits.cores}x{t.limits.neurons_per_core}" if t.limits.cores
+                 and t.limits.neurons_per_core else "-")
         click.echo(f"{t.name:<10} {t.weights.mantissa_bits:>5}b {t.neuron.membrane_bits:>7}b "
-                   f"{spikes:<16} {t.timing.hop_delay:>3}  {t.description}")
+                   f"{spikes:<16} {t.timing.hop_delay:>3} {cores:>11}  {t.description}")
 
 
 @main.command(name="compile")
@@ -165,8 +173,9 @@ def evaluate(network, dataset, timesteps, backend, limit, ann_model, as_json) ->
 @click.option("--timesteps", "-T", type=int, help="Window length (default: as compiled).")
 @click.option("--backend", default="reference", show_default=True)
 @click.option("--out", type=click.Path(), help="Write the full trace (.npz).")
+@click.option("--json", "as_json", is_flag=True)
 @_friendly
-def simulate(network, input_path, timesteps, backend, out) -> None:
+def simulate(network, input_path, timesteps, backend, out, as_json) -> None:
     """Run NETWORK on inputs and print predictions; optionally save every spike and membrane."""
     from neurodeploy import api
     from neurodeploy.graph import input_name
@@ -179,6 +188,12 @@ def simulate(network, input_path, timesteps, backend, out) -> None:
     trace = api.simulate(graph, x, timesteps, backend=backend)
     if out:
         trace.save(out)
+    if as_json:
+        click.echo(json.dumps({
+            "samples": len(x), "timesteps": trace.timesteps, "backend": backend,
+            "spike_events": {pop: int(e.sum()) for pop, e in trace.events.items()},
+            "predictions": trace.outputs.argmax(axis=1).tolist(), "trace": out}, indent=2))
+        return
     click.echo(f"{len(x)} sample(s), T={trace.timesteps}, backend {backend}")
     for pop, events in trace.events.items():
         click.echo(f"  {pop:<24} {int(events.sum()):>10} spike events")
@@ -267,7 +282,15 @@ def report(network, dataset, samples, timesteps, ann_model, target, output, as_j
     if samples < 1:
         raise InputError(f"--samples must be at least 1, got {samples}")
     steps = _int_list(timesteps) if timesteps else None
-    chip = load_target(target or get_graph_meta(graph).target)
+    compiled_for = get_graph_meta(graph).target
+    try:
+        chip = load_target(target or compiled_for)
+    except TargetError:
+        if target:
+            raise
+        raise TargetError(f"the network was compiled for target '{compiled_for}', which is "
+                          "not a shipped target",
+                          hint="Pass --target with the .toml file it was compiled for") from None
     x, y = api.dataset(dataset, limit=samples)
     if ann_model:
         from neurodeploy.frontend import load_model

@@ -52,9 +52,12 @@ class Report:
             raise InputError(f"{directory}: exists and is not a directory")
         files = {"report.json": json.dumps(self.data, indent=2).encode(),
                  "report.md": self.markdown.encode(), **self.plots}
-        for name, content in files.items():
-            atomic_write(directory / name, lambda tmp, content=content:
-                         Path(tmp).write_bytes(content))
+        try:
+            for name, content in files.items():
+                atomic_write(directory / name, lambda tmp, content=content:
+                             Path(tmp).write_bytes(content))
+        except OSError as exc:
+            raise InputError(f"{directory}: cannot write the report ({exc.strerror})") from None
         return [directory / name for name in files]
 
 

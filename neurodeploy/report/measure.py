@@ -120,7 +120,8 @@ def measure(graph: nir.NIRGraph, images: np.ndarray, labels: np.ndarray, timeste
 
 def membrane_traces(graph: nir.NIRGraph, image: np.ndarray, timesteps: int) -> dict[str, dict]:
     """One sample: per population the membrane and spikes of its most active neurons (the
-    readout: its largest logits) at every step, with their thresholds."""
+    readout: its largest logits) at every step, with their thresholds; neurons are named by
+    their index in the population's (C, H, W) or (N,) shape."""
     trace = ReferenceBackend().run(graph, quantize_inputs(graph, image[None]), timesteps,
                                    record=Record.ALL)
     out = {}
@@ -135,7 +136,9 @@ def membrane_traces(graph: nir.NIRGraph, image: np.ndarray, timesteps: int) -> d
         chosen = np.argsort(-score, kind="stable")[:TRACED_NEURONS]
         shape = tuple(int(d) for d in graph.nodes[name].input_type["input"])
         theta = np.broadcast_to(param_for_shape(np.asarray(meta.theta), shape), shape)
-        out[name] = {"neurons": chosen.tolist(), "membrane": membrane[:, chosen],
+        out[name] = {"neurons": [tuple(int(i) for i in np.unravel_index(n, shape))
+                                 for n in chosen],
+                     "membrane": membrane[:, chosen],
                      "spikes": spikes[:, chosen], "theta": theta.reshape(-1)[chosen],
                      "fires": meta.fires}
     return out

@@ -83,11 +83,12 @@ def membrane_plot(traces: dict[str, dict], compiled: int) -> bytes:
         for k, neuron in enumerate(trace["neurons"]):
             color = COLORS[k % len(COLORS)]
             ax.step(steps, trace["membrane"][:, k], where="mid", color=color,
-                    label=f"neuron {neuron}")
+                    label="neuron " + ",".join(map(str, neuron)))
             if trace["fires"]:
                 ax.axhline(trace["theta"][k], color=color, linestyle="--", linewidth=0.8)
-                fired = trace["spikes"][:, k] != 0
-                ax.plot(steps[fired], trace["membrane"][fired, k], "^", color=color)
+                for sign, marker in ((1, "^"), (-1, "v")):
+                    sent = np.sign(trace["spikes"][:, k]) == sign
+                    ax.plot(steps[sent], trace["membrane"][sent, k], marker, color=color)
         ax.axvline(compiled + 0.5, color="tab:red", linestyle=":", linewidth=0.8)
         ax.set_title(name if trace["fires"] else f"{name} (integrates, never fires)")
         ax.set_xlabel("step")
@@ -96,8 +97,8 @@ def membrane_plot(traces: dict[str, dict], compiled: int) -> bytes:
         ax.grid(alpha=0.3)
     for ax in list(axes.flat)[len(traces):]:
         ax.set_visible(False)
-    fig.suptitle("Membrane after each step (dashed: threshold, ^: spike sent; dotted: end of "
-                 "the compiled window)")
+    fig.suptitle("Membrane after each step (dashed: threshold; ^ / v: positive / negative "
+                 "spike sent; dotted: end of the compiled window)")
     return _png(fig)
 
 

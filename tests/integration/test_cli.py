@@ -29,6 +29,10 @@ def invoke(*args: str):
 def test_targets_lists_the_shipped_chips():
     out = invoke("targets").output
     assert "loihi2" in out and "loihi " in out and "reference" in out
+    assert "128x1024" in out
+    chips = {t["name"]: t for t in json.loads(invoke("targets", "--json").output)}
+    assert chips["loihi"]["limits"]["synapses_per_core"] == 116480
+    assert chips["loihi2"]["energy"]["synop_pj"] == 23.6
 
 
 @pytest.fixture(scope="module")
@@ -86,6 +90,14 @@ def test_simulate_writes_a_full_trace(compiled, workdir):
     (spikes,) = trace.spikes.values()
     assert spikes.shape[:2] == (8, 3) and spikes.any()
     assert trace.offsets[next(iter(trace.spikes))] == 1
+
+
+def test_simulate_json(compiled, workdir):
+    np.save(workdir / "x2.npy", digits_batch(2))
+    data = json.loads(invoke("simulate", compiled, "--input", workdir / "x2.npy",
+                             "--json").output)
+    assert data["samples"] == 2 and data["timesteps"] == 8 and len(data["predictions"]) == 2
+    assert sum(data["spike_events"].values()) > 0 and data["trace"] is None
 
 
 def test_single_sample_input_is_accepted(compiled, workdir):

@@ -71,6 +71,22 @@ def test_bad_input_fails_cleanly_without_output(workdir, args, message):
     assert not out.exists()
 
 
+def test_a_custom_target_needs_its_file(workdir):
+    from neurodeploy.targets import TARGETS_DIR
+
+    custom = workdir / "mychip.toml"
+    custom.write_text((TARGETS_DIR / "loihi.toml").read_text().replace(
+        'name = "loihi"', 'name = "mychip"'))
+    assert run("compile", workdir / "model.pt", "--target", custom, "--calib", "digits",
+               "-o", workdir / "mychip.nir").exit_code == 0
+    result = run("report", workdir / "mychip.nir", "--samples", "8", "-o", workdir / "never")
+    assert result.exit_code == 2 and "Pass --target with the .toml file" in result.stderr
+    result = run("report", workdir / "mychip.nir", "--samples", "8", "--target", custom,
+                 "-o", workdir / "mychip_out", "--json")
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.output)["capacity"]["target"] == "mychip"
+
+
 def test_a_partial_network_is_refused(workdir):
     result = run("report", workdir / "partial.nir", "-o", workdir / "never")
     assert result.exit_code == 2 and "not fully quantized" in result.stderr

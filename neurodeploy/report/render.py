@@ -71,7 +71,7 @@ def _table(data: dict, plain: bool) -> str:
 
 def _resources(data: dict) -> str:
     columns = ("population", "shape", "synapses", "fan-in max", "weights (int)", "weight exp",
-               "theta (int)", "spike value", "v_init", "burst", "dual", "|v| bound", "limit",
+               "theta (int)", "spike value", "v_init", "burst", "dual", "\\|v\\| bound", "limit",
                "safe T", "cores")
     rows = [[layer["population"], "x".join(map(str, layer["shape"])), layer["synapses"],
              layer["fan_in_max"], _range(layer["weight_mantissa"]), layer["weight_exponent"],

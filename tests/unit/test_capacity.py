@@ -52,7 +52,8 @@ def residual_graph(delay: bool = False) -> nir.NIRGraph:
 
 def nonzero_jacobian(fn, shape) -> np.ndarray:
     """(outputs, inputs) count of inputs each output depends on, by autograd."""
-    jac = torch.autograd.functional.jacobian(fn, torch.zeros(shape, dtype=torch.float64))
+    jac = torch.autograd.functional.jacobian(fn, torch.zeros(shape, dtype=torch.float64),
+                                             vectorize=True)
     return (jac.reshape(-1, int(np.prod(shape))) != 0).sum(1).numpy()
 
 

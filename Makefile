@@ -38,6 +38,7 @@ test-slow: setup
 bench: setup
 	$(PY) benchmarks/accuracy.py
 	$(PY) benchmarks/sim_speed.py
+	$(PY) benchmarks/report.py
 
 lint: setup
 	$(VENV)/bin/ruff check neurodeploy tests benchmarks examples

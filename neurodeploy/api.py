@@ -20,7 +20,7 @@ from neurodeploy.meta import InputMeta, get_graph_meta, get_node_meta
 from neurodeploy.methods import MethodContext, get_method
 from neurodeploy.passes import quantize
 from neurodeploy.progress import progress
-from neurodeploy.targets import load_target
+from neurodeploy.targets import Target, load_target
 
 DEFAULT_CALIBRATION_SAMPLES = 512
 #: evaluation batches are sized so one population's (T, batch, neurons) spikes stay this small
@@ -33,23 +33,28 @@ class CompileResult:
     ann: AnnGraph
     seconds: float  #: conversion + passes, excluding model and data loading
     notes: dict
+    target: Target
 
 
-def compile(model: str | Path | AnnGraph, *, target: str = "loihi2", method: str = "p99.99",
+def compile(model: str | Path | AnnGraph, *, target: str | Target = "loihi2",
+            method: str = "p99.99",
             calib: str | np.ndarray | None = None, timesteps: int = 4,
             calib_samples: int = DEFAULT_CALIBRATION_SAMPLES, arch: str | None = None,
             trust_pickle: bool = False, input_shape: tuple[int, ...] | None = None,
             options: ConvertOptions | None = None, allow_saturation: bool = False,
-            stop_after: str | None = None, dump_dir: str | Path | None = None, seed: int = 0,
+            capacity_check: bool = True, stop_after: str | None = None,
+            dump_dir: str | Path | None = None, seed: int = 0,
             show_progress: bool = True) -> CompileResult:
     """PyTorch model -> quantized SNN as a NIR graph, checked against ``target``.
 
     ``method`` is a ``+``-joined list of method stages (see ``neurodeploy.methods``);
     ``calib`` gives the unlabeled images methods calibrate on (a dataset name or an array).
+    ``capacity_check=False`` records, instead of refusing, a network the target's cores
+    cannot hold (``neurodeploy.capacity``).
     """
     if timesteps < 1:
         raise InputError(f"--timesteps must be at least 1, got {timesteps}")
-    chip = load_target(target)
+    chip = target if isinstance(target, Target) else load_target(target)
     conversion = get_method(method)
     calib_x = _calibration_data(calib, calib_samples)
     if conversion.needs_calibration and calib_x is None:
@@ -70,8 +75,9 @@ def compile(model: str | Path | AnnGraph, *, target: str = "loihi2", method: str
     graph = conversion.convert(MethodContext(ann=ann, calib=calib_x, options=opts, target=chip,
                                              seed=seed, show_progress=show_progress))
     graph, notes = quantize(graph, chip, timesteps, allow_saturation=allow_saturation,
-                            stop_after=stop_after, dump_dir=dump_dir)
-    return CompileResult(graph, ann, time.perf_counter() - start, notes)
+                            capacity_check=capacity_check, stop_after=stop_after,
+                            dump_dir=dump_dir)
+    return CompileResult(graph, ann, time.perf_counter() - start, notes, chip)
 
 
 def load(path: str | Path) -> nir.NIRGraph:

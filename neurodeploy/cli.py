@@ -10,7 +10,7 @@ from pathlib import Path
 import click
 import numpy as np
 
-from neurodeploy.errors import InputError, NeurodeployError
+from neurodeploy.errors import InputError, NeurodeployError, TargetError
 
 
 def _friendly(fn):
@@ -53,19 +53,27 @@ def main() -> None:
 
 
 @main.command()
+@click.option("--json", "as_json", is_flag=True, help="Print every target in full as JSON.")
 @_friendly
-def targets() -> None:
+def targets(as_json) -> None:
     """List the hardware targets and their main limits."""
+    from dataclasses import asdict
+
     from neurodeploy.targets import available_targets, load_target
 
-    click.echo(f"{'target':<10} {'weights':>7} {'membrane':>8} {'spikes':<16} {'hop':>3}  "
-               "description")
-    for name in available_targets():
-        t = load_target(name)
+    chips = [load_target(name) for name in available_targets()]
+    if as_json:
+        click.echo(json.dumps([asdict(t) for t in chips], indent=2))
+        return
+    click.echo(f"{'target':<10} {'weights':>7} {'membrane':>8} {'spikes':<16} {'hop':>3} "
+               f"{'cores':>11}  description")
+    for t in chips:
         spikes = ("graded" if t.spikes.graded else "binary") + (
             ", signed" if t.spikes.signed else "")
+        cores = (f"{t.limits.cores}x{t.limits.neurons_per_core}" if t.limits.cores
+                 and t.limits.neurons_per_core else "-")
         click.echo(f"{t.name:<10} {t.weights.mantissa_bits:>5}b {t.neuron.membrane_bits:>7}b "
-                   f"{spikes:<16} {t.timing.hop_delay:>3}  {t.description}")
+                   f"{spikes:<16} {t.timing.hop_delay:>3} {cores:>11}  {t.description}")
 
 
 @main.command(name="compile")
@@ -88,6 +96,8 @@ def targets() -> None:
               help="Neurons may retract sent spikes with negative spikes (loihi2).")
 @click.option("--allow-saturation", is_flag=True,
               help="Report, instead of refusing, membranes that may saturate within T.")
+@click.option("--no-capacity-check", is_flag=True,
+              help="Compile a network the target's cores cannot hold (reported, not refused).")
 @click.option("--stop-after", help="Stop after this pass (see --list-passes).")
 @click.option("--dump-dir", type=click.Path(), help="Write the graph after each pass here.")
 @click.option("--list-passes", is_flag=True, help="Print the pass pipeline and exit.")
@@ -95,8 +105,8 @@ def targets() -> None:
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
 @_friendly
 def compile_cmd(model, target, method, calib, calib_samples, timesteps, arch, trust_pickle,
-                input_shape, max_burst, granularity, dual_threshold, allow_saturation, stop_after,
-                dump_dir, list_passes, output, as_json) -> None:
+                input_shape, max_burst, granularity, dual_threshold, allow_saturation,
+                no_capacity_check, stop_after, dump_dir, list_passes, output, as_json) -> None:
     """Compile MODEL (TorchScript, .pt2 export, or state dict) into a quantized SNN (.nir)."""
     from neurodeploy import api
     from neurodeploy.convert import ConvertOptions
@@ -111,7 +121,8 @@ def compile_cmd(model, target, method, calib, calib_samples, timesteps, arch, tr
                          trust_pickle=trust_pickle, input_shape=_shape(input_shape),
                          options=ConvertOptions(max_burst=max_burst, dual=dual_threshold,
                                                 per_channel=granularity == "channel"),
-                         allow_saturation=allow_saturation, stop_after=stop_after,
+                         allow_saturation=allow_saturation,
+                         capacity_check=not no_capacity_check, stop_after=stop_after,
                          dump_dir=dump_dir)
     out = Path(output) if output else Path(model).with_suffix(".nir")
     api.save(result.graph, out)
@@ -162,8 +173,9 @@ def evaluate(network, dataset, timesteps, backend, limit, ann_model, as_json) ->
 @click.option("--timesteps", "-T", type=int, help="Window length (default: as compiled).")
 @click.option("--backend", default="reference", show_default=True)
 @click.option("--out", type=click.Path(), help="Write the full trace (.npz).")
+@click.option("--json", "as_json", is_flag=True)
 @_friendly
-def simulate(network, input_path, timesteps, backend, out) -> None:
+def simulate(network, input_path, timesteps, backend, out, as_json) -> None:
     """Run NETWORK on inputs and print predictions; optionally save every spike and membrane."""
     from neurodeploy import api
     from neurodeploy.graph import input_name
@@ -176,6 +188,12 @@ def simulate(network, input_path, timesteps, backend, out) -> None:
     trace = api.simulate(graph, x, timesteps, backend=backend)
     if out:
         trace.save(out)
+    if as_json:
+        click.echo(json.dumps({
+            "samples": len(x), "timesteps": trace.timesteps, "backend": backend,
+            "spike_events": {pop: int(e.sum()) for pop, e in trace.events.items()},
+            "predictions": trace.outputs.argmax(axis=1).tolist(), "trace": out}, indent=2))
+        return
     click.echo(f"{len(x)} sample(s), T={trace.timesteps}, backend {backend}")
     for pop, events in trace.events.items():
         click.echo(f"  {pop:<24} {int(events.sum()):>10} spike events")
@@ -231,6 +249,63 @@ def verify(network, dataset, samples, timesteps, backend, seed, trace_dir, as_js
                    f"{result.neurons} neurons, {result.timesteps} timesteps, {result.samples} "
                    f"samples ({result.values} values compared)")
     sys.exit(1 if result.divergence else 0)
+
+
+@main.command()
+@click.argument("network", type=click.Path())
+@click.option("--dataset", default="digits", show_default=True,
+              help="digits, fashion-mnist, or an .npz file with x and y (test split).")
+@click.option("--samples", default=256, show_default=True, type=int,
+              help="Measure on the first N test samples.")
+@click.option("--timesteps", "-T", help="Windows of the accuracy sweep, e.g. 1,2,4,8 "
+              "(default: powers of two up to twice the compiled T; it is always included).")
+@click.option("--ann", "ann_model", type=click.Path(),
+              help="The float model, to compare the SNN with (default: the rate network "
+                   "rebuilt from the compiled weights; see docs/report.md).")
+@click.option("--target", help="Target name or .toml path, when the compiled target's name is "
+                               "not a shipped target.")
+@click.option("-o", "--output", type=click.Path(),
+              help="Directory for report.json, report.md and the plots (default: "
+                   "NETWORK_report/).")
+@click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
+@_friendly
+def report(network, dataset, samples, timesteps, ann_model, target, output, as_json) -> None:
+    """Deployment report of a compiled NETWORK: per-layer diagnostics, capacity, operations
+    and energy, plots."""
+    from neurodeploy import api
+    from neurodeploy.meta import get_graph_meta
+    from neurodeploy.report.build import build_report
+    from neurodeploy.report.reference import EquivalentReference, ModelReference
+    from neurodeploy.targets import load_target
+
+    graph = api.load(network)
+    if samples < 1:
+        raise InputError(f"--samples must be at least 1, got {samples}")
+    steps = _int_list(timesteps) if timesteps else None
+    compiled_for = get_graph_meta(graph).target
+    try:
+        chip = load_target(target or compiled_for)
+    except TargetError:
+        if target:
+            raise
+        raise TargetError(f"the network was compiled for target '{compiled_for}', which is "
+                          "not a shipped target",
+                          hint="Pass --target with the .toml file it was compiled for") from None
+    x, y = api.dataset(dataset, limit=samples)
+    if ann_model:
+        from neurodeploy.frontend import load_model
+
+        ann = load_model(ann_model, input_shape=tuple(x.shape[1:]))
+        reference = ModelReference(ann, graph, f"the float model {ann_model}")
+    else:
+        reference = EquivalentReference(graph)
+    result = build_report(graph, x, y, target=chip, reference=reference, timesteps=steps,
+                          network=str(network), dataset=dataset)
+    directory = Path(output) if output else Path(network).with_name(
+        f"{Path(network).stem}_report")
+    written = result.write(directory)
+    click.echo(json.dumps(result.data, indent=2) if as_json else
+               f"{result.text}\nwritten: {', '.join(str(p) for p in written)}")
 
 
 def _load_npy(path: str) -> np.ndarray:

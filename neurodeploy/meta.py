@@ -59,6 +59,11 @@ class PopulationMeta:
     input_shift: int = 0
     bias_table: np.ndarray | None = None
     source: str = ""  #: the ANN node this population replaces
+    #: check_overflow: the largest |v| the worst-case bounds reach within the compiled window
+    #: (0: not checked), and the longest window in which no membrane can saturate
+    membrane_bound: int = 0
+    safe_timesteps: int = 0
+    cores: int = 0  #: check_capacity: cores allocated to this population (0: not allocated)
 
     @property
     def fires(self) -> bool:
@@ -78,6 +83,11 @@ class GraphMeta:
     membrane_bits: int = 24
     quantized: bool = False
     safe_timesteps: int = 0  #: largest T for which no membrane can saturate (0: unchecked)
+    cores_used: int = 0  #: check_capacity (0: not checked, or no per-core limit modelled)
+    #: check_capacity: "cores", "neurons", "synapses" used / available (modelled limits only)
+    utilisation: dict[str, float] = field(default_factory=dict)
+    #: check_capacity: the limits the network exceeds (kept when the check does not refuse)
+    capacity_violations: list[str] = field(default_factory=list)
     pipeline: list[str] = field(default_factory=list)
     pass_seconds: dict[str, float] = field(default_factory=dict)
     notes: dict[str, Any] = field(default_factory=dict)

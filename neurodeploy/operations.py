@@ -47,9 +47,7 @@ class Operations:
         return sum(layer.ann_macs for layer in self.layers)
 
     def energy_pj(self, target: Target) -> float:
-        """Synaptic operations and neuron updates times the target's per-operation energy."""
-        return (self.synops * target.energy.synop_pj
-                + self.neuron_updates * target.energy.neuron_update_pj)
+        return energy_pj(self.synops, self.neuron_updates, target)
 
     def as_dict(self, target: Target) -> dict:
         return {"timesteps": self.timesteps, "synops": self.synops,
@@ -60,16 +58,27 @@ class Operations:
 
 def operations(graph: nir.NIRGraph, trace: Trace) -> Operations:
     """Per-sample operations of ``trace`` (a reference run that counted, e.g. Record.COUNTS)."""
+    return count_operations(graph, trace.synops, len(trace.outputs), trace.timesteps)
+
+
+def count_operations(graph: nir.NIRGraph, synops: dict[str, int], samples: int,
+                     timesteps: int) -> Operations:
+    """Per-sample operations from synaptic-operation counts summed over ``samples`` samples
+    (e.g. several reference runs of ``timesteps`` steps, their ``Trace.synops`` added)."""
     synapses = [n for n, node in graph.nodes.items() if isinstance(node, SYNAPSE_TYPES)]
-    missing = [n for n in synapses if n not in trace.synops]
+    missing = [n for n in synapses if n not in synops]
     if missing:
         raise InputError(f"the trace has no synaptic-operation counts for '{missing[0]}'",
                          hint="Run the reference backend with record=Record.COUNTS (or more)")
-    samples = len(trace.outputs)
-    layers = tuple(LayerOperations(n, trace.synops[n] / samples, ann_macs(graph.nodes[n]))
+    layers = tuple(LayerOperations(n, synops[n] / samples, ann_macs(graph.nodes[n]))
                    for n in synapses)
     neurons = sum(int(np.prod(graph.nodes[p].input_type["input"])) for p in populations(graph))
-    return Operations(layers, neurons * trace.timesteps, trace.timesteps)
+    return Operations(layers, neurons * timesteps, timesteps)
+
+
+def energy_pj(synops: float, neuron_updates: float, target: Target) -> float:
+    """Synaptic operations and neuron updates times the target's per-operation energy."""
+    return synops * target.energy.synop_pj + neuron_updates * target.energy.neuron_update_pj
 
 
 def ann_macs(node: nir.NIRNode) -> int:

@@ -162,11 +162,26 @@ def fan_out(node: nir.NIRNode, input_shape: tuple[int, ...]) -> np.ndarray:
     """Synapses each input position of a synapse layer drives (its nonzero weights; every
     window position for a sum pool): the gradient of the layer's summed output over a
     0/1 pattern of its weights, so stride, padding, dilation and groups count exactly."""
-    if getattr(node, "weight", None) is not None:
-        node = dataclasses.replace(node, weight=(np.asarray(node.weight) != 0).astype(np.float64))
     x = torch.ones((1, *input_shape), dtype=torch.float64, requires_grad=True)
-    _synapse(node, x).sum().backward()
+    _synapse(nonzero_pattern(node), x).sum().backward()
     return np.rint(x.grad[0].numpy()).astype(np.int64)
+
+
+def nonzero_pattern(node: nir.NIRNode) -> nir.NIRNode:
+    """``node`` with every nonzero weight replaced by 1 (nodes without weights unchanged):
+    propagating counts through it counts synapses."""
+    if getattr(node, "weight", None) is None:
+        return node
+    return dataclasses.replace(node, weight=(np.asarray(node.weight) != 0).astype(np.float64))
+
+
+def propagate(node: nir.NIRNode, values: np.ndarray) -> np.ndarray:
+    """Float values (batch, *shape) of one step through a synapse layer, flatten or delay,
+    computed as the simulator computes them (a delay only shifts time, so one step passes
+    through unchanged). For analyses that must agree with the simulator."""
+    if isinstance(node, nir.Delay):
+        return values
+    return _synapse(node, torch.as_tensor(values, dtype=torch.float64)).numpy()
 
 
 def _synaptic_ops(node: nir.NIRNode, signal: _Signal, timesteps: int) -> int:

@@ -17,6 +17,7 @@ import torch
 from neurodeploy.api import quantize_inputs
 from neurodeploy.backends import Record, Trace
 from neurodeploy.backends.reference import ReferenceBackend
+from neurodeploy.frontend.ann import AnnGraph
 from neurodeploy.graph import populations, readout_name
 from neurodeploy.meta import param_for_shape, population_meta
 from neurodeploy.methods.base import MethodContext
@@ -52,10 +53,12 @@ def simulate(graph: nir.NIRGraph, images: np.ndarray, ctx: MethodContext,
              timesteps: int | None = None, record: Record = Record.SPIKES) -> Probe:
     """Quantize ``graph`` for ``ctx.target`` and run it on float ``images`` for T steps.
 
-    Saturation is allowed here (this is a measurement; compile still checks the bound).
+    Saturation and a network too large for the chip are allowed here (this is a measurement;
+    compile still checks both).
     """
     steps = timesteps or ctx.options.timesteps
-    quantized, _ = quantize(graph, ctx.target, steps, allow_saturation=True)
+    quantized, _ = quantize(graph, ctx.target, steps, allow_saturation=True,
+                            capacity_check=False)
     trace = ReferenceBackend().run(quantized, quantize_inputs(quantized, images), steps,
                                    record=record)
     return Probe(graph, quantized, trace)
@@ -63,10 +66,16 @@ def simulate(graph: nir.NIRGraph, images: np.ndarray, ctx: MethodContext,
 
 def ann_activations(ctx: MethodContext, images: np.ndarray,
                     graph: nir.NIRGraph) -> dict[str, np.ndarray]:
+    """Per population of ``graph``: the activation of the context's ANN it replaces."""
+    return population_activations(ctx.ann, images, graph)
+
+
+def population_activations(ann: AnnGraph, images: np.ndarray,
+                           graph: nir.NIRGraph) -> dict[str, np.ndarray]:
     """Per population of ``graph``: the ANN activation it replaces, (batch, *shape); the
     readout gets the ANN's output (logits)."""
     sources = {population_meta(graph, p).source: p for p in populations(graph)}
-    acts = ctx.ann.run(torch.as_tensor(images, dtype=torch.float32), keep=set(sources))
+    acts = ann.run(torch.as_tensor(images, dtype=torch.float32), keep=set(sources))
     out = {pop: acts[src].numpy() for src, pop in sources.items() if src in acts}
     out[readout_name(graph)] = acts["output"].numpy()
     return out

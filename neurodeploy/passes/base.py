@@ -33,6 +33,7 @@ class PassContext:
     target: Target
     timesteps: int
     allow_saturation: bool = False  #: report, instead of refusing, a membrane that may saturate
+    capacity_check: bool = True  #: refuse (instead of recording) a network the cores cannot hold
     notes: dict[str, dict[str, Any]] = field(default_factory=dict)
 
 

@@ -5,7 +5,9 @@ different network); they also decide whether float32 GEMMs are exact in the refe
 simulator. The membrane saturates by definition of the neuron rule, which keeps all
 backends equal, but saturation changes the rate code, so the largest T for which no
 membrane can reach its limit is computed and a compile for a longer window is refused
-(or, with ``allow_saturation``, reported).
+(or, with ``allow_saturation``, reported). Each population records its safe window and the
+largest |v| its worst-case bounds reach within the compiled one (the report shows both
+against the membrane width).
 """
 
 from __future__ import annotations
@@ -17,7 +19,13 @@ import numpy as np
 
 from neurodeploy.errors import TargetLimitExceeded
 from neurodeploy.graph import populations, predecessors
-from neurodeploy.meta import get_graph_meta, param_for_shape, population_meta, set_graph_meta
+from neurodeploy.meta import (
+    get_graph_meta,
+    param_for_shape,
+    population_meta,
+    set_graph_meta,
+    with_node_meta,
+)
 from neurodeploy.passes.base import PassContext, copy_graph, graph_pass
 from neurodeploy.passes.sources import synapse_source
 
@@ -29,7 +37,7 @@ def check_overflow(graph: nir.NIRGraph, ctx: PassContext) -> nir.NIRGraph:
     preds = predecessors(graph)
     sum_limit = (1 << (ctx.target.limits.synaptic_sum_bits - 1)) - 1
     membrane = ctx.target.neuron.membrane
-    largest_sum, safe, notes = 0, HORIZON, {}
+    largest_sum, safe, notes, new_nodes = 0, HORIZON, {}, {}
     for name in populations(graph):
         shape = tuple(int(d) for d in graph.nodes[name].input_type["input"])
         high, low, magnitude = _input_bounds(graph, preds[name], shape)
@@ -41,7 +49,9 @@ def check_overflow(graph: nir.NIRGraph, ctx: PassContext) -> nir.NIRGraph:
         meta = population_meta(graph, name)
         half = (1 << meta.input_shift) // 2
         high, low = [np.floor((b + half) / 2.0**meta.input_shift) for b in (high, low)]
-        steps = _safe_steps(meta, shape, high, low, membrane)
+        steps, bound = _follow_bounds(meta, shape, high, low, membrane, ctx.timesteps)
+        new_nodes[name] = with_node_meta(graph.nodes[name], dataclasses.replace(
+            meta, safe_timesteps=steps, membrane_bound=bound))
         notes[name] = steps
         safe = min(safe, steps)
         if steps < ctx.timesteps and not ctx.allow_saturation:
@@ -50,7 +60,7 @@ def check_overflow(graph: nir.NIRGraph, ctx: PassContext) -> nir.NIRGraph:
                 value=f"possible saturation after {steps} steps", allowed=f"T={ctx.timesteps}",
                 hint="Compile for fewer timesteps or pass --allow-saturation")
     ctx.notes["check_overflow"] = {"safe_timesteps": notes, "max_abs_synaptic_sum": largest_sum}
-    out = copy_graph(graph, {})
+    out = copy_graph(graph, new_nodes)
     meta = get_graph_meta(out)
     set_graph_meta(out, dataclasses.replace(
         meta, safe_timesteps=safe, notes={**meta.notes, "max_abs_synaptic_sum": largest_sum}))
@@ -73,15 +83,19 @@ def _input_bounds(graph: nir.NIRGraph, synapses: list[str], shape: tuple[int, ..
     return high, low, magnitude
 
 
-def _safe_steps(meta, shape, high, low, membrane) -> int:
-    """Follow worst-case upper and lower membrane bounds step by step (see module doc)."""
+def _follow_bounds(meta, shape, high, low, membrane, timesteps: int) -> tuple[int, int]:
+    """Follow worst-case upper and lower membrane bounds step by step (see module doc):
+    (safe steps, largest |v| the bounds reach within ``timesteps`` steps)."""
     theta = param_for_shape(np.asarray(meta.theta, np.float64), shape)
     bias = param_for_shape(np.asarray(meta.bias, np.float64), shape)
     upper = lower = param_for_shape(np.asarray(meta.v_init, np.float64), shape)
+    reach = int(max(np.abs(upper).max(), np.abs(lower).max()))
     for step in range(HORIZON):
         peak, trough = upper + high + bias, lower + low + bias
+        if step < timesteps:
+            reach = max(reach, int(max(peak.max(), -trough.min())))
         if peak.max() > membrane.max or trough.min() < membrane.min:
-            return step
+            return step, reach
         if meta.fires:
             new_upper = np.maximum(np.minimum(peak, theta - 1), peak - meta.max_burst * theta)
             new_upper = np.maximum(new_upper, theta) if meta.dual else new_upper
@@ -89,6 +103,6 @@ def _safe_steps(meta, shape, high, low, membrane) -> int:
         else:
             new_upper, new_lower = peak, trough
         if np.array_equal(new_upper, upper) and np.array_equal(new_lower, lower):
-            return HORIZON  # the bounds stopped moving: they hold for any window
+            return HORIZON, reach  # the bounds stopped moving: they hold for any window
         upper, lower = new_upper, new_lower
-    return HORIZON
+    return HORIZON, reach

@@ -29,6 +29,10 @@ def invoke(*args: str):
 def test_targets_lists_the_shipped_chips():
     out = invoke("targets").output
     assert "loihi2" in out and "loihi " in out and "reference" in out
+    assert "128x1024" in out
+    chips = {t["name"]: t for t in json.loads(invoke("targets", "--json").output)}
+    assert chips["loihi"]["limits"]["synapses_per_core"] == 116480
+    assert chips["loihi2"]["energy"]["synop_pj"] == 23.6
 
 
 @pytest.fixture(scope="module")
@@ -39,6 +43,25 @@ def compiled(workdir):
     assert summary["quantized"] and summary["target"] == "loihi"
     assert [layer["kind"] for layer in summary["layers"]] == ["if", "readout"]
     return out
+
+
+def test_compile_prints_resources_and_capacity(workdir):
+    from neurodeploy import api
+
+    out = workdir / "resources.nir"
+    summary = json.loads(invoke("compile", workdir / "model.pt", "--target", "loihi", "--calib",
+                                "digits", "-o", out, "--json").output)
+    graph = api.load(out)
+    hidden, readout = summary["layers"]
+    weights = [node.weight for node in graph.nodes.values() if hasattr(node, "weight")]
+    assert [hidden["synapses"], readout["synapses"]] == [int(np.count_nonzero(w))
+                                                         for w in weights]
+    assert hidden["neurons"] == 48 and hidden["cores"] == readout["cores"] == 1
+    assert 0 < hidden["membrane_bound"] < hidden["membrane_limit"] == 2**23 - 1
+    assert summary["capacity"]["cores_used"] == 2 and summary["capacity"]["fits"]
+    assert summary["text"].splitlines()[-1] == (
+        "capacity on loihi: 2 cores of 128 (2%), neuron slots 3% full, synaptic memory "
+        f"{100 * (hidden['synapses'] + readout['synapses']) / (2 * 116480):.0f}% full")
 
 
 def test_evaluate_tracks_the_ann(compiled, workdir):
@@ -67,6 +90,14 @@ def test_simulate_writes_a_full_trace(compiled, workdir):
     (spikes,) = trace.spikes.values()
     assert spikes.shape[:2] == (8, 3) and spikes.any()
     assert trace.offsets[next(iter(trace.spikes))] == 1
+
+
+def test_simulate_json(compiled, workdir):
+    np.save(workdir / "x2.npy", digits_batch(2))
+    data = json.loads(invoke("simulate", compiled, "--input", workdir / "x2.npy",
+                             "--json").output)
+    assert data["samples"] == 2 and data["timesteps"] == 8 and len(data["predictions"]) == 2
+    assert sum(data["spike_events"].values()) > 0 and data["trace"] is None
 
 
 def test_single_sample_input_is_accepted(compiled, workdir):

@@ -1,4 +1,5 @@
-"""The static membrane bound is sound: within the proven window, no membrane saturates."""
+"""The static membrane bound is sound: within the proven window no membrane saturates, and
+no membrane (before its reset) exceeds the recorded worst-case magnitude."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ from hypothesis import strategies as st
 from neurodeploy.dtypes import IntSpec
 from neurodeploy.meta import PopulationMeta
 from neurodeploy.neuron import NeuronParams, run
-from neurodeploy.passes.check_overflow import _safe_steps
+from neurodeploy.passes.check_overflow import _follow_bounds
 
 NARROW = 12  # a narrow membrane so that saturation is reachable in a few steps
 
@@ -41,9 +42,11 @@ def params(meta: PopulationMeta, bits: int) -> NeuronParams:
 @given(cases())
 def test_no_saturation_within_the_proven_window(case):
     meta, low, high, currents = case
-    safe = _safe_steps(meta, (4,), high, low, IntSpec(NARROW))
+    safe, reach = _follow_bounds(meta, (4,), high, low, IntSpec(NARROW), len(currents))
     window = min(safe, len(currents))
     narrow = run(currents[:window].copy(), params(meta, NARROW))
     wide = run(currents[:window].copy(), params(meta, 28))
     np.testing.assert_array_equal(narrow[1], wide[1])
     np.testing.assert_array_equal(narrow[0], wide[0])
+    before_reset = wide[1].astype(np.int64) + wide[0] * int(meta.theta)
+    assert np.abs(before_reset).max(initial=0) <= reach

@@ -1,0 +1,56 @@
+"""check_capacity: place the network on the target's cores and refuse one that cannot fit.
+
+The allocator and what it models are in ``neurodeploy.capacity``. The pass records the cores
+of every population and the chip's utilisation in the metadata (the report shows them); with
+``capacity_check`` off (``--no-capacity-check``) it records what does not fit instead of
+refusing, so the report can say by how much.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+import nir
+
+from neurodeploy.capacity import Allocation, Violation, allocate
+from neurodeploy.errors import TargetLimitExceeded
+from neurodeploy.meta import get_graph_meta, population_meta, set_graph_meta, with_node_meta
+from neurodeploy.passes.base import PassContext, copy_graph, graph_pass
+
+LARGEST_SHOWN = 3  #: populations named in the hint when the chip runs out of cores
+
+
+@graph_pass("check_capacity")
+def check_capacity(graph: nir.NIRGraph, ctx: PassContext) -> nir.NIRGraph:
+    allocation = allocate(graph, ctx.target)
+    if allocation.violations and ctx.capacity_check:
+        first = allocation.violations[0]
+        raise TargetLimitExceeded(node=first.population, limit=first.limit, value=first.value,
+                                  allowed=first.allowed, hint=_hint(first, allocation))
+    out = copy_graph(graph, {
+        layer.population: with_node_meta(graph.nodes[layer.population], dataclasses.replace(
+            population_meta(graph, layer.population), cores=layer.cores))
+        for layer in allocation.layers})
+    violations = [describe(v) for v in allocation.violations]
+    set_graph_meta(out, dataclasses.replace(
+        get_graph_meta(out), cores_used=allocation.cores_used,
+        utilisation=allocation.utilisation(), capacity_violations=violations))
+    ctx.notes["check_capacity"] = {"cores_used": allocation.cores_used,
+                                   "violations": violations}
+    return out
+
+
+def describe(violation: Violation) -> str:
+    return (f"{violation.population}: {violation.limit} is {violation.value}, the target "
+            f"allows {violation.allowed}")
+
+
+def _hint(violation: Violation, allocation: Allocation) -> str:
+    escape = "or pass --no-capacity-check to compile anyway and see the report"
+    if violation.limit == "cores":
+        largest = sorted(allocation.layers, key=lambda layer: -layer.cores)[:LARGEST_SHOWN]
+        names = ", ".join(f"{layer.population} {layer.cores}" for layer in largest)
+        return (f"The network needs {violation.value} cores (largest: {names}); shrink it, "
+                f"choose a larger target, {escape}")
+    return (f"One neuron of this layer has {violation.value} synapses; reduce its fan-in "
+            f"(fewer input channels or features), {escape}")

@@ -1,0 +1,135 @@
+"""Build the deployment report of a compiled network on a labelled dataset, and write it.
+
+The report is one JSON-ready dict (validated against ``schema.json`` by the tests) plus PNG
+figures; ``report.md`` and the printed summary are rendered from that dict, so every output
+says the same thing. Files are written only once everything is built, each atomically.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import nir
+import numpy as np
+
+from neurodeploy import __version__, api
+from neurodeploy.errors import InputError, MetadataError
+from neurodeploy.fileio import atomic_write
+from neurodeploy.meta import get_graph_meta
+from neurodeploy.operations import LayerOperations, count_operations, energy_pj
+from neurodeploy.report import plots, render
+from neurodeploy.report.diagnose import hints
+from neurodeploy.report.measure import Stats, measure, membrane_traces
+from neurodeploy.report.reference import AnnReference
+from neurodeploy.report.static import LayerFacts, capacity_facts, layer_facts
+from neurodeploy.targets import Target
+
+SCHEMA_VERSION = 1
+SCHEMA = Path(__file__).with_name("schema.json")
+PLOTS = {"accuracy": "accuracy_vs_timesteps.png", "error": "layer_error.png",
+         "firing_rate": "firing_rate.png", "membrane": "membrane_traces.png"}
+
+
+@dataclass(frozen=True)
+class Report:
+    data: dict  #: the JSON content (report.json)
+    plots: dict[str, bytes]  #: file name -> PNG
+
+    @property
+    def markdown(self) -> str:
+        return render.markdown(self.data)
+
+    @property
+    def text(self) -> str:
+        return render.summary(self.data)
+
+    def write(self, directory: str | Path) -> list[Path]:
+        """report.json, report.md and the PNGs in ``directory`` (created if needed)."""
+        directory = Path(directory)
+        if directory.exists() and not directory.is_dir():
+            raise InputError(f"{directory}: exists and is not a directory")
+        files = {"report.json": json.dumps(self.data, indent=2).encode(),
+                 "report.md": self.markdown.encode(), **self.plots}
+        try:
+            for name, content in files.items():
+                atomic_write(directory / name, lambda tmp, content=content:
+                             Path(tmp).write_bytes(content))
+        except OSError as exc:
+            raise InputError(f"{directory}: cannot write the report ({exc.strerror})") from None
+        return [directory / name for name in files]
+
+
+def default_timesteps(compiled: int) -> list[int]:
+    """Powers of two up to twice the compiled window, and the window itself."""
+    steps = {compiled}
+    step = 1
+    while step <= 2 * compiled:
+        steps.add(step)
+        step *= 2
+    return sorted(steps)
+
+
+def build_report(graph: nir.NIRGraph, images: np.ndarray, labels: np.ndarray, *,
+                 target: Target, reference: AnnReference, timesteps: list[int] | None = None,
+                 network: str = "", dataset: str = "", show_progress: bool = True) -> Report:
+    """Measure ``graph`` on labelled float ``images`` against ``reference``. ``timesteps``
+    are the windows of the accuracy sweep (the compiled window is always included)."""
+    gmeta = get_graph_meta(graph)
+    if not gmeta.quantized:
+        raise MetadataError("the network is not fully quantized (compiled with --stop-after)",
+                            hint="Compile it without --stop-after")
+    if target.name != gmeta.target:
+        raise InputError(f"the network was compiled for target '{gmeta.target}', not "
+                         f"'{target.name}'", hint="Pass the target it was compiled for")
+    if len(images) == 0:
+        raise InputError("the report needs at least one sample")
+    compiled = gmeta.timesteps
+    sweep = sorted({compiled, *(timesteps or default_timesteps(compiled))})
+    facts = layer_facts(graph)
+    measured = measure(graph, images, labels, compiled, reference, show_progress)
+    ops = count_operations(graph, measured.synops, measured.samples, compiled)
+    by_synapse = {layer.name: layer for layer in ops.layers}
+    layers = [_layer(f, measured.stats[f.population], compiled, by_synapse, target)
+              for f in facts]
+    accuracy = api.evaluate(graph, images, labels, sweep, show_progress=show_progress)
+    ann_accuracy = measured.ann_correct / measured.samples
+    data = {
+        "schema_version": SCHEMA_VERSION,
+        "network": {"path": network, "target": gmeta.target, "method": gmeta.method,
+                    "timesteps": compiled, "membrane_bits": gmeta.membrane_bits,
+                    "hop_delay": gmeta.hop_delay, "compiled_with": gmeta.version,
+                    "reported_with": __version__},
+        "dataset": {"name": dataset, "split": "test", "samples": measured.samples},
+        "ann_reference": {"kind": reference.kind, "description": reference.description},
+        "accuracy": {"timesteps": sweep, "snn": {str(t): accuracy[t] for t in sweep},
+                     "ann": ann_accuracy},
+        "capacity": capacity_facts(graph, target),
+        "operations": ops.as_dict(target) | {"synop_pj": target.energy.synop_pj,
+                                             "neuron_update_pj": target.energy.neuron_update_pj},
+        "layers": layers,
+        "plots": dict(PLOTS),
+    }
+    ann_label = "float ANN" if reference.kind == "model" else "ANN equivalent (compiled weights)"
+    figures = {
+        PLOTS["accuracy"]: plots.accuracy_plot(accuracy, ann_accuracy, ann_label, compiled),
+        PLOTS["error"]: plots.error_plot(layers),
+        PLOTS["firing_rate"]: plots.rate_plot(layers),
+        PLOTS["membrane"]: plots.membrane_plot(
+            membrane_traces(graph, images[0], sweep[-1]), compiled)}
+    return Report(data, figures)
+
+
+def _layer(facts: LayerFacts, stats: Stats, timesteps: int,
+           by_synapse: dict[str, LayerOperations], target: Target) -> dict:
+    activity = stats.activity(timesteps)
+    comparison = stats.comparison()
+    synops = sum(by_synapse[s].synops for s in facts.synapse_layers)
+    updates = facts.neurons * timesteps
+    return asdict(facts) | {
+        "activity": activity, "ann_vs_snn": comparison,
+        "operations": {"synops": synops, "neuron_updates": updates,
+                       "ann_macs": sum(by_synapse[s].ann_macs for s in facts.synapse_layers),
+                       "energy_pj": energy_pj(synops, updates, target)},
+        "hints": hints(facts, activity, comparison, timesteps)}

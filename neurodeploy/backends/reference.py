@@ -215,7 +215,7 @@ def _pair(value) -> tuple[int, int]:
 
 
 def _gemm_dtype(gmeta: GraphMeta) -> torch.dtype:
-    bound = gmeta.notes.get("max_abs_synaptic_sum", FLOAT32_EXACT)
+    bound = gmeta.notes.get("check_overflow", {}).get("max_abs_synaptic_sum", FLOAT32_EXACT)
     return torch.float32 if bound < FLOAT32_EXACT else torch.float64
 
 

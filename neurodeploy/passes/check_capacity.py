@@ -35,8 +35,7 @@ def check_capacity(graph: nir.NIRGraph, ctx: PassContext) -> nir.NIRGraph:
     set_graph_meta(out, dataclasses.replace(
         get_graph_meta(out), cores_used=allocation.cores_used,
         utilisation=allocation.utilisation(), capacity_violations=violations))
-    ctx.notes["check_capacity"] = {"cores_used": allocation.cores_used,
-                                   "violations": violations}
+    ctx.notes["check_capacity"] = {"cores_used": allocation.cores_used}
     return out
 
 

@@ -62,8 +62,7 @@ def check_overflow(graph: nir.NIRGraph, ctx: PassContext) -> nir.NIRGraph:
     ctx.notes["check_overflow"] = {"safe_timesteps": notes, "max_abs_synaptic_sum": largest_sum}
     out = copy_graph(graph, new_nodes)
     meta = get_graph_meta(out)
-    set_graph_meta(out, dataclasses.replace(
-        meta, safe_timesteps=safe, notes={**meta.notes, "max_abs_synaptic_sum": largest_sum}))
+    set_graph_meta(out, dataclasses.replace(meta, safe_timesteps=safe))
     return out
 
 

@@ -20,7 +20,8 @@ def run_pipeline(graph: nir.NIRGraph, names: Sequence[str], ctx: PassContext, *,
                  stop_after: str | None = None, dump_dir: str | Path | None = None,
                  after_each: AfterEach | None = None) -> nir.NIRGraph:
     """Run ``names`` in order. After each pass: NIR type check, metadata check (reading
-    the graph metadata back), the optional hook, and ``dump_dir/NN_<pass>.nir``."""
+    the graph metadata back), the pass's ``ctx.notes`` copied into ``GraphMeta.notes`` (so the
+    artifact says what each pass changed), the optional hook, and ``dump_dir/NN_<pass>.nir``."""
     unknown = [n for n in names if n not in PASSES]
     if unknown or (stop_after and stop_after not in names):
         bad = unknown[0] if unknown else stop_after
@@ -32,9 +33,11 @@ def run_pipeline(graph: nir.NIRGraph, names: Sequence[str], ctx: PassContext, *,
         seconds[name] = time.perf_counter() - start
         graph.check_types()
         meta = get_graph_meta(graph)
+        notes = {name: ctx.notes[name]} if name in ctx.notes else {}
         set_graph_meta(graph, dataclasses.replace(
             meta, pipeline=[*meta.pipeline, name],
-            pass_seconds={**meta.pass_seconds, name: round(seconds[name], 6)}))
+            pass_seconds={**meta.pass_seconds, name: round(seconds[name], 6)},
+            notes={**meta.notes, **notes}))
         if after_each:
             after_each(name, graph)
         if dump_dir:

@@ -13,6 +13,7 @@ from neurodeploy.errors import TargetLimitExceeded
 from neurodeploy.graph import populations
 from neurodeploy.meta import get_graph_meta, population_meta, set_graph_meta
 from neurodeploy.methods import MethodContext, get_method
+from neurodeploy.nir_io import read, write
 from neurodeploy.passes import DEFAULT_PIPELINE, PASSES, PassContext, run_pipeline
 from neurodeploy.passes.quantize_bias import representable
 from neurodeploy.targets import load_target
@@ -118,6 +119,15 @@ def test_pipeline_is_recorded_with_times():
     meta = get_graph_meta(compile_ann(random_mlp()))
     assert meta.pipeline == list(DEFAULT_PIPELINE)
     assert set(meta.pass_seconds) == set(DEFAULT_PIPELINE) and meta.quantized
+
+
+def test_pass_notes_are_stored_in_the_artifact(tmp_path):
+    graph = compile_ann(random_mlp())
+    notes = get_graph_meta(graph).notes
+    assert notes["quantize_weights"]["relative_rms_error"]
+    assert "safe_timesteps" in notes["check_overflow"]
+    write(graph, tmp_path / "model.nir")
+    assert get_graph_meta(read(tmp_path / "model.nir")).notes == notes
 
 
 def test_stop_after_and_dump_dir(tmp_path):

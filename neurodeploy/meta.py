@@ -58,6 +58,10 @@ class PopulationMeta:
     #: (Loihi's weight exponent plays this role); the weights' own unit is 2**(exponent-shift)
     input_shift: int = 0
     bias_table: np.ndarray | None = None
+    #: leak per step in integer 1/4096ths of the membrane (neuron.DECAY_ONE); 0 for converted
+    #: networks, set by ``neurodeploy import`` from NIR's tau and dt
+    decay: np.ndarray = field(default_factory=lambda: np.array(0))
+    hard_reset: bool = False  #: reset to 0 after a spike instead of by subtraction
     source: str = ""  #: the ANN node this population replaces
     #: check_overflow: the largest |v| the worst-case bounds reach within the compiled window
     #: (0: not checked), and the longest window in which no membrane can saturate

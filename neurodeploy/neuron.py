@@ -14,21 +14,29 @@ Per population (parameters broadcast per layer, per channel or per neuron):
     dual, theta_neg  negative spikes (theta_neg <= 0) guarded by the net count c
     fires            False for the readout integrator
     input_shift      the synaptic input is divided by 2**input_shift, rounding half up
+    decay            leak in 1/4096 of v per step (0: none; Loihi's 12-bit dv), applied to
+                     the membrane left by the previous step, rounding toward zero
+    hard_reset       a spiking neuron resets to 0 instead of subtracting s * theta (NIR's
+                     reset to v_reset = 0, Loihi's LIF)
 
 Per step t of a sample (state v, c; synaptic input I[t]):
 
 .. math::
-    m &= \mathrm{sat}_{B}(v + \lfloor (I[t] + h) / 2^k \rfloor + b - b_t[t]),
-         \quad h = \lfloor 2^{k-1} \rfloor \\
+    m &= \mathrm{sat}_{B}(\lambda(v) + \lfloor (I[t] + h) / 2^k \rfloor + b - b_t[t]),
+         \quad h = \lfloor 2^{k-1} \rfloor, \quad
+         \lambda(v) = \mathrm{trunc}(v (4096 - d) / 4096) \\
     n^+ &= \min(B_{max}, \lfloor m / \theta \rfloor) \quad \text{if } m \ge \theta \\
     n^- &= \min(c, B_{max}, \lfloor (\theta_n - m)/\theta \rfloor + 1)
            \quad \text{if dual and } m \le \theta_n \text{ and } c > 0 \\
-    s &= n^+ - n^-, \qquad v = m - s\,\theta, \qquad c = c + s
+    s &= n^+ - n^-, \qquad v = m - s\,\theta \;(\text{hard reset: } v = 0 \text{ if } s \ne 0),
+         \qquad c = c + s
 
 ``sat_B`` saturates to the signed membrane width (as Loihi's voltage register does). Reset
 by subtraction keeps every sub-threshold residual, so the spike count tracks the input sum
 (algorithms.md §0). With the guard ``c > 0`` a neuron only retracts spikes it has sent, so
 its net output never goes negative. A readout integrator never fires: it only accumulates.
+The leak and the hard reset exist for networks imported from other tools (``neurodeploy
+import``); converted networks use neither, and the fast path below is compiled without them.
 
 The arithmetic is 64-bit inside ``rule``; state is stored as int32, which holds it because
 ``|v| < 2^27`` (membrane width <= 28 bits) and ``|c| <= T * max_burst``. Synaptic inputs may
@@ -46,6 +54,8 @@ import numpy as np
 from neurodeploy.dtypes import IntSpec
 
 MAX_MEMBRANE_BITS = 28
+DECAY_BITS = 12  #: Loihi's leak resolution (lava-notes §1: dv is 12 bits, unity 4096)
+DECAY_ONE = 1 << DECAY_BITS
 #: numba's own thread pool: GNU OpenMP (numba's default when present) aborts any process
 #: forked after it started, and the Lava backend forks its workers after the reference ran
 numba.config.THREADING_LAYER = "workqueue"
@@ -66,26 +76,33 @@ class NeuronParams:
     membrane_bits: int = 24
     input_shift: int = 0
     bias_table: np.ndarray | None = None  #: shape (T, *broadcastable); row t is used at step t
+    decay: np.ndarray | int = 0  #: leak per step in 1/4096 of v (DECAY_ONE: v forgotten)
+    hard_reset: bool = False
 
     def __post_init__(self) -> None:
         if not 2 <= self.membrane_bits <= MAX_MEMBRANE_BITS:
             raise ValueError(f"membrane_bits must be in 2..{MAX_MEMBRANE_BITS}")
         if int(self.max_burst) < 1:
             raise ValueError("max_burst must be at least 1")
+        if np.any(np.asarray(self.decay) < 0) or np.any(np.asarray(self.decay) > DECAY_ONE):
+            raise ValueError(f"decay must be in 0..{DECAY_ONE}")
 
     @property
     def per_neuron(self) -> tuple[np.ndarray, ...]:
         """The arrays that may differ between neurons (bias_table rows included)."""
-        arrays = (self.theta, self.bias, self.v_init, self.theta_neg)
+        arrays = (self.theta, self.bias, self.v_init, self.theta_neg, np.asarray(self.decay))
         return arrays if self.bias_table is None else (*arrays, self.bias_table[0])
 
 
 @numba.njit(inline="always")
 def rule(v, c, current, theta, bias, bias_t, theta_neg, max_burst, dual, fires, low, high,
-         shift):
+         shift, decay, hard_reset):
     """One neuron, one step: (v, c, I[t]) -> (v, c, s). See the module docstring."""
     if shift > 0:
         current = (current + (1 << (shift - 1))) >> shift
+    if decay > 0:  # Loihi's dv: v * (4096 - d) / 4096, rounded toward zero
+        kept = v * (DECAY_ONE - decay)
+        v = kept >> DECAY_BITS if kept >= 0 else -((-kept) >> DECAY_BITS)
     m = min(max(v + current + bias - bias_t, low), high)
     if not fires:
         return m, c, 0
@@ -96,43 +113,49 @@ def rule(v, c, current, theta, bias, bias_t, theta_neg, max_burst, dual, fires, 
         s = -min(c, max_burst, (theta_neg - m) // theta + 1)
     if dual:
         c += s
+    if hard_reset and s != 0:
+        return 0, c, s
     return m - s * theta, c, s
 
 
 @numba.njit(inline="always")
 def _neurons(currents, v, c, theta, bias, bias_t, theta_neg, max_burst, dual, fires, low, high,
-             shift, spikes):
+             shift, decay, hard_reset, spikes):
     """``rule`` over one step of one sample's neurons, in place."""
     for j in range(currents.shape[0]):
         vj, cj, s = rule(np.int64(v[j]), np.int64(c[j]), np.int64(currents[j]), theta[j],
                          bias[j], bias_t[j], theta_neg[j], max_burst, dual, fires, low, high,
-                         shift)
+                         shift, decay[j], hard_reset)
         v[j] = vj
         c[j] = cj
         spikes[j] = s
 
 
-def _advance(currents, v, c, theta, bias, bias_table, first_row, theta_neg, max_burst, dual,
-             fires, low, high, shift, spikes, membranes):
+def _advance(currents, v, c, theta, bias, bias_table, first_row, theta_neg, decay, max_burst,
+             dual, fires, low, high, shift, hard_reset, spikes, membranes):
     """Advance state (B, n) through currents (T, B, n); outputs (T, B, n) or (0, 0, 0).
 
     Time is the middle loop so the inner loop streams over contiguous neurons. The common
-    case (single spikes, no dual threshold, no input shift) calls ``rule`` with literal flags:
-    the compiler then drops its other branches and vectorizes the loop (about 4x faster).
+    case (single spikes, no dual threshold, no input shift, no leak, reset by subtraction)
+    calls ``rule`` with literal flags: the compiler then drops its other branches and
+    vectorizes the loop (about 4x faster).
     """
     steps, batch, neurons = currents.shape
     keep = membranes.shape[0] > 0
-    no_table = np.zeros(neurons, np.int64)
-    simple = max_burst == 1 and not dual and fires and shift == 0
+    zeros = np.zeros(neurons, np.int64)
+    leaks = decay.shape[0] > 0
+    simple = max_burst == 1 and not dual and fires and shift == 0 and not leaks \
+        and not hard_reset
     for b in numba.prange(batch):
         for t in range(steps):
-            table = bias_table[first_row + t] if bias_table.shape[0] > 0 else no_table
+            table = bias_table[first_row + t] if bias_table.shape[0] > 0 else zeros
             if simple:
                 _neurons(currents[t, b], v[b], c[b], theta, bias, table, theta_neg, 1, False,
-                         True, low, high, 0, spikes[t, b])
+                         True, low, high, 0, zeros, False, spikes[t, b])
             else:
                 _neurons(currents[t, b], v[b], c[b], theta, bias, table, theta_neg, max_burst,
-                         dual, fires, low, high, shift, spikes[t, b])
+                         dual, fires, low, high, shift, decay if leaks else zeros, hard_reset,
+                         spikes[t, b])
             if keep:
                 membranes[t, b] = v[b]
 
@@ -194,6 +217,8 @@ def _call(kernel, currents, v, c, p, first_row, spikes, membranes) -> None:
     shape3 = (currents.shape[0], batch, prod(state) // max(batch, 1))
     membrane = IntSpec(p.membrane_bits, signed=True)
     params = [_per_neuron(x, state, axes, lead) for x in (p.theta, p.bias, p.theta_neg)]
+    decay = (_per_neuron(np.asarray(p.decay), state, axes, lead) if np.any(p.decay)
+             else np.zeros(0, np.int64))
     table = (np.zeros((0, shape3[2]), np.int64) if p.bias_table is None else np.stack(
         [_per_neuron(row, state, axes, lead) for row in p.bias_table]))
     outputs = [_view(spikes, axes, shape3)]
@@ -201,8 +226,9 @@ def _call(kernel, currents, v, c, p, first_row, spikes, membranes) -> None:
                    else _view(membranes, axes, shape3))
     kernel(_view(currents, axes, shape3, writable=False),
            _view(v[None], axes, (1, *shape3[1:]))[0], _view(c[None], axes, (1, *shape3[1:]))[0],
-           params[0], params[1], table, first_row, params[2], int(p.max_burst), bool(p.dual),
-           bool(p.fires), membrane.min, membrane.max, int(p.input_shift), *outputs)
+           params[0], params[1], table, first_row, params[2], decay, int(p.max_burst),
+           bool(p.dual), bool(p.fires), membrane.min, membrane.max, int(p.input_shift),
+           bool(p.hard_reset), *outputs)
 
 
 def _empty_window(like: np.ndarray) -> np.ndarray:

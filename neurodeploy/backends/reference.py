@@ -125,7 +125,8 @@ def neuron_params(meta: PopulationMeta, shape: tuple[int, ...], membrane_bits: i
         theta_neg=arr(meta.theta_neg), max_burst=int(meta.max_burst), dual=meta.dual,
         fires=meta.fires, membrane_bits=membrane_bits, input_shift=meta.input_shift,
         bias_table=None if meta.bias_table is None else
-        np.stack([arr(row) for row in meta.bias_table]))
+        np.stack([arr(row) for row in meta.bias_table]),
+        decay=arr(meta.decay), hard_reset=meta.hard_reset)
 
 
 def _run_population(graph, name, gmeta: GraphMeta, incoming: list[_Signal], timesteps: int,

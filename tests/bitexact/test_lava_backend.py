@@ -33,7 +33,7 @@ def chain(layers: list[tuple[np.ndarray, PopulationMeta]], timesteps: int,
 
 
 def if_params(**values) -> PopulationMeta:
-    arrays = {k: np.array(v) for k, v in values.items() if k not in ("max_burst", "dual")}
+    arrays = {k: np.array(v) for k, v in values.items() if k not in ("max_burst", "dual", "input_shift")}
     return PopulationMeta(kind="if", **{**values, **arrays})
 
 
@@ -139,6 +139,29 @@ def test_compiled_networks_match_reference(reference_backend, lava_backend, mlp_
         inputs = np.random.default_rng(8).integers(0, 256, (2, *shape))
         expected, actual = run_both(reference_backend, lava_backend, graph, inputs, 6)
         assert_identical(graph, expected, actual)
+
+
+@pytest.mark.lava
+def test_leak_hard_reset_and_input_shift_match_reference(reference_backend,
+                                                          lava_backend) -> None:
+    """The rule's parameters for imported networks (per-neuron leak, hard reset, a leaky
+    readout) and the input shift all reach the Lava process: each changes the reference
+    trace, and Lava still matches it bit for bit."""
+    rng = np.random.default_rng(11)
+    leaky = if_params(theta=np.full(5, 300), bias=rng.integers(-20, 20, 5), v_init=0,
+                      theta_neg=0, decay=rng.integers(0, 1500, 5), input_shift=2)
+    leaky = dataclasses.replace(leaky, hard_reset=True)
+    readout = dataclasses.replace(READOUT, decay=np.array(200))
+    layers = [(rng.integers(-40, 100, (5, 3)).astype(np.float64), leaky),
+              (rng.integers(-60, 60, (2, 5)).astype(np.float64), readout)]
+    graph = chain(layers, timesteps=7)
+    inputs = rng.integers(0, 256, (3, 3))
+    expected, actual = run_both(reference_backend, lava_backend, graph, inputs, 7)
+    assert_identical(graph, expected, actual)
+    for change in ({"decay": np.array(0)}, {"hard_reset": False}, {"input_shift": 0}):
+        plain = chain([(layers[0][0], dataclasses.replace(leaky, **change)), layers[1]], 7)
+        other = reference_backend.run(plain, inputs, 7, record=Record.ALL)
+        assert not np.array_equal(other.membranes["if0"], expected.membranes["if0"]), change
 
 
 def test_unsupported_node_is_named(lava_backend) -> None:

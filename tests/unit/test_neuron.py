@@ -8,19 +8,23 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from neurodeploy.dtypes import IntSpec
-from neurodeploy.neuron import NeuronParams, initial_state, run, step
+from neurodeploy.neuron import DECAY_ONE, NeuronParams, initial_state, run, step
 
 
 @st.composite
-def populations(draw, fires=True):
+def populations(draw, fires=True, leaky=False):
+    """Random populations; ``leaky`` also draws the imported-network features (leak, hard
+    reset), which break the charge conservation of reset by subtraction."""
     theta = draw(st.integers(1, 300))
     dual = draw(st.booleans())
+    leak = {"decay": np.int32(draw(st.integers(0, DECAY_ONE))),
+            "hard_reset": draw(st.booleans())} if leaky else {}
     params = NeuronParams(
         theta=np.int32(theta), bias=np.int32(draw(st.integers(-50, 50))),
         v_init=np.int32(draw(st.integers(0, theta))),
         theta_neg=np.int32(-draw(st.integers(0, theta))),
         max_burst=draw(st.integers(1, 4)), dual=dual, fires=fires, membrane_bits=24,
-        input_shift=draw(st.integers(0, 3)))
+        input_shift=draw(st.integers(0, 3)), **leak)
     steps = draw(st.integers(1, 16))
     currents = np.array(draw(st.lists(st.lists(st.integers(-400, 400), min_size=3, max_size=3),
                                       min_size=steps, max_size=steps)), np.int32)
@@ -65,8 +69,8 @@ def test_residual_stays_below_threshold_when_not_saturated(case):
     assert ((membranes[positive] >= 0) & (membranes[positive] < p.theta)).all()
 
 
-@settings(max_examples=200, deadline=None)
-@given(populations())
+@settings(max_examples=300, deadline=None)
+@given(populations(leaky=True))
 def test_stepwise_and_windowed_loops_agree(case):
     """``step`` (the Lava model's loop) and ``run`` (the reference's) execute the same rule."""
     p, currents = case
@@ -151,3 +155,44 @@ def test_bias_table_is_subtracted_per_step():
                      theta_neg=np.int32(0), bias_table=np.array([3, -4], np.int32))
     _, membranes = run(np.zeros((2, 1), np.int32), p)
     assert membranes[:, 0].tolist() == [7, 21]
+
+
+def leaky_reference(currents: np.ndarray, theta: int, decay: int, hard_reset: bool
+                    ) -> tuple[list[int], list[int]]:
+    """Loihi's LIF voltage update in plain Python (lava-notes §1: v * (4096 - dv) >> 12
+    toward zero), with this project's ``v >= theta`` spike and either reset."""
+    v, spikes, membranes = 0, [], []
+    for current in currents:
+        kept = v * (4096 - decay)
+        v = (abs(kept) >> 12) * (1 if kept >= 0 else -1) + int(current)
+        s = int(v >= theta)
+        v = (0 if hard_reset else v - theta) if s else v
+        spikes.append(s)
+        membranes.append(v)
+    return spikes, membranes
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.integers(1, 200), st.integers(0, DECAY_ONE), st.booleans(),
+       st.lists(st.integers(-300, 300), min_size=1, max_size=20))
+def test_leak_and_hard_reset_follow_loihi(theta, decay, hard_reset, currents):
+    p = NeuronParams(theta=np.int32(theta), bias=np.int32(0), v_init=np.int32(0),
+                     theta_neg=np.int32(0), decay=np.int32(decay), hard_reset=hard_reset)
+    spikes, membranes = run(np.array(currents, np.int32)[:, None], p)
+    expected = leaky_reference(currents, theta, decay, hard_reset)
+    assert (spikes[:, 0].tolist(), membranes[:, 0].tolist()) == expected
+
+
+def test_full_decay_forgets_the_membrane():
+    """decay = 4096 keeps nothing: a stateless threshold unit (NIR's Threshold node)."""
+    p = NeuronParams(theta=np.int32(10), bias=np.int32(0), v_init=np.int32(0),
+                     theta_neg=np.int32(0), decay=np.int32(DECAY_ONE))
+    spikes, membranes = run(np.array([[9], [9], [-4], [15]], np.int32), p)
+    assert spikes[:, 0].tolist() == [0, 0, 0, 1]
+    assert membranes[:, 0].tolist() == [9, 9, -4, 5]
+
+
+def test_decay_out_of_range_is_refused():
+    with pytest.raises(ValueError, match="decay"):
+        NeuronParams(theta=np.int32(1), bias=np.int32(0), v_init=np.int32(0),
+                     theta_neg=np.int32(0), decay=np.int32(DECAY_ONE + 1))

@@ -150,7 +150,8 @@ class _Builder:
             shape=layout.lava_shape, theta=lava(p.theta), bias=lava(p.bias),
             v_init=lava(p.v_init), theta_neg=lava(p.theta_neg), max_burst=int(p.max_burst),
             window=self.timesteps, offset=self.hops[name], dual=p.dual, fires=p.fires,
-            membrane_bits=p.membrane_bits, name=name,
+            membrane_bits=p.membrane_bits, input_shift=p.input_shift, decay=lava(p.decay),
+            hard_reset=p.hard_reset, name=name,
             bias_table=None if p.bias_table is None else
             lava(p.bias_table, p.bias_table.shape[:1]))
         for signal in incoming:

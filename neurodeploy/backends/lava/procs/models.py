@@ -36,6 +36,7 @@ class PyNeuronModelFixed(PyLoihiProcessModel):
     theta_neg: np.ndarray = _int_var()
     bias: np.ndarray = _int_var()
     v_init: np.ndarray = _int_var()
+    decay: np.ndarray = _int_var(13)
     max_burst: np.ndarray = _int_var(8)
     window: np.ndarray = _int_var(16)
     offset: np.ndarray = _int_var(16)
@@ -45,6 +46,8 @@ class PyNeuronModelFixed(PyLoihiProcessModel):
         self.dual = bool(proc_params["dual"])
         self.fires = bool(proc_params["fires"])
         self.membrane_bits = int(proc_params["membrane_bits"])
+        self.input_shift = int(proc_params["input_shift"])
+        self.hard_reset = bool(proc_params["hard_reset"])
         self.bias_table = proc_params["bias_table"]
 
     def run_spk(self) -> None:
@@ -68,4 +71,5 @@ class PyNeuronModelFixed(PyLoihiProcessModel):
         return neuron.NeuronParams(
             theta=self.theta, bias=self.bias, v_init=self.v_init, theta_neg=self.theta_neg,
             max_burst=int(self.max_burst[0]), dual=self.dual, fires=self.fires,
-            membrane_bits=self.membrane_bits, bias_table=self.bias_table)
+            membrane_bits=self.membrane_bits, input_shift=self.input_shift,
+            bias_table=self.bias_table, decay=self.decay, hard_reset=self.hard_reset)

@@ -23,13 +23,16 @@ class NeuronProcess(AbstractProcess):
     Array parameters must already have the process ``shape`` (Lava's XYC layout for
     feature maps). ``fires=False`` makes the readout integrator, which never spikes.
     ``bias_table`` (window, *shape), when given, is subtracted at each step of a window.
+    ``input_shift``, ``decay`` and ``hard_reset`` are the rule's parameters of the same names.
     """
 
     def __init__(self, *, shape: tuple[int, ...], theta: np.ndarray, bias: np.ndarray,
                  v_init: np.ndarray, theta_neg: np.ndarray, max_burst: int, window: int,
                  offset: int, dual: bool, fires: bool, membrane_bits: int,
+                 input_shift: int = 0, decay: np.ndarray | int = 0, hard_reset: bool = False,
                  bias_table: np.ndarray | None = None, name: str | None = None) -> None:
         super().__init__(shape=shape, dual=dual, fires=fires, membrane_bits=membrane_bits,
+                         input_shift=input_shift, hard_reset=hard_reset,
                          bias_table=bias_table, name=name)
         self.a_in = InPort(shape=shape)
         self.s_out = OutPort(shape=shape)
@@ -40,6 +43,7 @@ class NeuronProcess(AbstractProcess):
         self.theta_neg = Var(shape=shape, init=theta_neg)
         self.bias = Var(shape=shape, init=bias)
         self.v_init = Var(shape=shape, init=v_init)
+        self.decay = Var(shape=shape, init=decay)  #: leak in 1/4096 per step (imported nets)
         self.max_burst = Var(shape=(1,), init=max_burst)
         self.window = Var(shape=(1,), init=window)
         self.offset = Var(shape=(1,), init=offset)

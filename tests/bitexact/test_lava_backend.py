@@ -33,7 +33,8 @@ def chain(layers: list[tuple[np.ndarray, PopulationMeta]], timesteps: int,
 
 
 def if_params(**values) -> PopulationMeta:
-    arrays = {k: np.array(v) for k, v in values.items() if k not in ("max_burst", "dual", "input_shift")}
+    scalars = ("max_burst", "dual", "input_shift")
+    arrays = {k: np.array(v) for k, v in values.items() if k not in scalars}
     return PopulationMeta(kind="if", **{**values, **arrays})
 
 

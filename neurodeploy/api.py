@@ -80,6 +80,40 @@ def compile(model: str | Path | AnnGraph, *, target: str | Target = "loihi2",
     return CompileResult(graph, ann, time.perf_counter() - start, notes, chip)
 
 
+@dataclass(frozen=True)
+class ImportResult:
+    graph: nir.NIRGraph
+    #: what the target cannot express exactly: the import's choices, then the passes' rounding
+    approximations: list
+    seconds: float  #: import + passes, excluding reading the file
+    notes: dict
+    target: Target
+
+
+def import_nir(path: str | Path | nir.NIRGraph, *, target: str | Target = "loihi2",
+               dt: float, timesteps: int = 4, reset: str = "zero",
+               allow_saturation: bool = False, capacity_check: bool = True) -> ImportResult:
+    """A NIR graph written by another tool -> quantized SNN for ``target``.
+
+    ``dt`` discretizes NIR's continuous-time neurons (use the step the exporting tool
+    simulates with); ``reset`` is "zero" (NIR's reset to v_reset = 0) or "subtract" (for
+    tools that export v_reset = 0 but reset by subtraction). See docs/interop.md.
+    """
+    from neurodeploy.interop.approximations import rounding_rows
+    from neurodeploy.interop.nir_import import import_graph, read_foreign
+
+    if timesteps < 1:
+        raise InputError(f"--timesteps must be at least 1, got {timesteps}")
+    chip = target if isinstance(target, Target) else load_target(target)
+    foreign = path if isinstance(path, nir.NIRGraph) else read_foreign(path)
+    start = time.perf_counter()
+    graph, approximations = import_graph(foreign, dt=dt, reset=reset, timesteps=timesteps)
+    graph, notes = quantize(graph, chip, timesteps, allow_saturation=allow_saturation,
+                            capacity_check=capacity_check)
+    rows = approximations + rounding_rows(notes, chip.weights.mantissa_bits)
+    return ImportResult(graph, rows, time.perf_counter() - start, notes, chip)
+
+
 def load(path: str | Path) -> nir.NIRGraph:
     return nir_io.read(path)
 

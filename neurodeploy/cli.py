@@ -130,6 +130,48 @@ def compile_cmd(model, target, method, calib, calib_samples, timesteps, arch, tr
     click.echo(json.dumps(summary, indent=2) if as_json else summary["text"])
 
 
+@main.command(name="import")
+@click.argument("model", type=click.Path())
+@click.option("--target", default="loihi2", show_default=True, help="Target name or .toml path.")
+@click.option("--dt", type=float, required=True,
+              help="Time step that discretizes NIR's neurons (the exporting tool's; "
+                   "snnTorch: 1e-4).")
+@click.option("--timesteps", "-T", default=4, show_default=True, type=int)
+@click.option("--reset", type=click.Choice(["zero", "subtract"]), default="zero",
+              show_default=True, help="NIR's reset to v_reset = 0, or reset by subtraction "
+                                      "(for tools that subtract but export v_reset = 0).")
+@click.option("--allow-saturation", is_flag=True,
+              help="Report, instead of refusing, membranes that may saturate within T.")
+@click.option("--no-capacity-check", is_flag=True,
+              help="Import a network the target's cores cannot hold (reported, not refused).")
+@click.option("-o", "--output", type=click.Path(),
+              help="Output .nir (default: MODEL.TARGET.nir).")
+@click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
+@_friendly
+def import_cmd(model, target, dt, timesteps, reset, allow_saturation, no_capacity_check,
+               output, as_json) -> None:
+    """Import MODEL, a NIR file written by another tool, and quantize it for a target; prints
+    what the target cannot express exactly and the error it introduces."""
+    from dataclasses import asdict
+
+    from neurodeploy import api
+    from neurodeploy.interop.approximations import table
+    from neurodeploy.summary import compile_summary
+
+    result = api.import_nir(model, target=target, dt=dt, timesteps=timesteps, reset=reset,
+                            allow_saturation=allow_saturation,
+                            capacity_check=not no_capacity_check)
+    out = Path(output) if output else Path(model).with_suffix(f".{result.target.name}.nir")
+    api.save(result.graph, out)
+    summary = compile_summary(result, out)
+    summary["approximations"] = [asdict(a) for a in result.approximations]
+    if as_json:
+        click.echo(json.dumps(summary, indent=2))
+        return
+    click.echo(f"{summary['text']}\napproximations on {result.target.name}:\n"
+               f"{table(result.approximations)}")
+
+
 @main.command()
 @click.argument("network", type=click.Path())
 @click.option("--dataset", default="digits", show_default=True,

@@ -1,0 +1,439 @@
+r"""A NIR graph written by another tool -> neurodeploy's float SNN graph.
+
+The result is the graph ``convert`` would have built (``nir.IF`` populations with
+``PopulationMeta``, synapses, a non-firing readout), so the usual integer passes quantize it
+for a target. NIR's neurons are continuous-time; with the step ``dt`` they are discretized
+by forward Euler, as the exporting simulators (snnTorch, Norse, ...) step them:
+
+.. math::
+    v[t] = v[t-1] + \frac{dt}{\tau}\,(v_{leak} - v[t-1] + R\,I[t])
+
+so a LIF population gets the leak ``decay = round(4096 dt / tau)`` (Loihi's 12-bit voltage
+decay), an input gain ``dt R / tau`` folded into the weights of its synapses, and a bias
+``dt v_leak / tau``. IF has no leak and gain ``dt R``; CubaLIF's synaptic filter has no
+counterpart in the neuron (its DC gain ``w_in`` is kept, its delay is dropped and reported);
+Threshold is a neuron that forgets its membrane every step. A spike is worth 1 in NIR;
+converted graphs say a spike is worth theta, so weights are divided by the source's
+threshold here and multiplied back by ``quantize_weights``.
+
+The network's output becomes the readout: an I or LI node at the end is the readout
+integrator; a spiking last layer is counted by an appended readout (identity weights), so
+the prediction is the class with the most output spikes.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+from pathlib import Path
+
+import h5py
+import nir
+import numpy as np
+
+from neurodeploy import __version__
+from neurodeploy.errors import InputError, MetadataError, UnsupportedLayer
+from neurodeploy.graph import predecessors, topological_order
+from neurodeploy.interop.approximations import Approximation
+from neurodeploy.meta import (
+    GraphMeta,
+    InputMeta,
+    PopulationMeta,
+    get_node_meta,
+    set_graph_meta,
+    with_node_meta,
+)
+from neurodeploy.neuron import DECAY_ONE
+from neurodeploy.passes.base import copy_graph
+from neurodeploy.passes.sources import per_input_channel, synapse_source
+
+METHOD = "nir-import"
+RESETS = ("zero", "subtract")
+READOUT = "readout"
+SPIKING = (nir.IF, nir.LIF, nir.CubaLIF, nir.Threshold)
+INTEGRATORS = (nir.I, nir.LI)
+SYNAPSES = (nir.Linear, nir.Conv2d)  #: what the imported graph's synapse layers become
+
+
+@dataclass
+class _Value:
+    """What a foreign node's output became: our node carrying it, its shape, and a factor
+    (from Scale and AvgPool2d nodes) still to be multiplied into whatever consumes it."""
+
+    name: str
+    shape: tuple[int, ...]
+    scale: np.ndarray
+
+
+def read_foreign(path: str | Path) -> nir.NIRGraph:
+    """``nir.read`` with one-line errors."""
+    path = Path(path)
+    if not path.is_file():
+        raise InputError(f"{path}: file not found")
+    if not h5py.is_hdf5(path):
+        raise InputError(f"{path}: not a NIR file (not HDF5)")
+    try:
+        return nir.read(path)
+    except (OSError, KeyError, ValueError, TypeError, AttributeError) as exc:
+        raise InputError(f"{path}: unreadable NIR file ({type(exc).__name__}: {exc})") \
+            from None
+
+
+def import_graph(foreign: nir.NIRGraph, *, dt: float, reset: str, timesteps: int
+                 ) -> tuple[nir.NIRGraph, list[Approximation]]:
+    """The float SNN graph for ``foreign`` and the approximations the import made."""
+    if not dt > 0:
+        raise InputError(f"--dt must be positive, got {dt}")
+    if reset not in RESETS:
+        raise InputError(f"--reset must be one of {', '.join(RESETS)}, got '{reset}'")
+    importer = _Importer(foreign, dt, reset)
+    for name in topological_order(foreign):
+        importer.add(name)
+    graph = _fold_source_units(importer.finish())
+    set_graph_meta(graph, GraphMeta(version=__version__, method=METHOD, timesteps=timesteps))
+    return graph, importer.approximations
+
+
+class _Importer:
+    def __init__(self, foreign: nir.NIRGraph, dt: float, reset: str) -> None:
+        self.foreign, self.dt, self.reset = foreign, dt, reset
+        self.preds = predecessors(foreign)
+        self.consumers = {name: [d for s, d in foreign.edges if s == name]
+                          for name in foreign.nodes}
+        self.nodes: dict[str, nir.NIRNode] = {}
+        self.edges: list[tuple[str, str]] = []
+        self.values: dict[str, _Value] = {}
+        self.bias: dict[str, np.ndarray] = {}  #: our synapse -> its bias, moved to the neuron
+        self.output: _Value | None = None
+        self.approximations: list[Approximation] = []
+
+    def add(self, name: str) -> None:
+        node = self.foreign.nodes[name]
+        handler = _HANDLERS.get(type(node))
+        if handler is None:
+            raise UnsupportedLayer(_unsupported(node), node=name)
+        incoming = [self.values[p] for p in self.preds[name]]
+        if not isinstance(node, nir.Input) and not incoming:
+            raise MetadataError("node has no input", node=name)
+        handler(self, name, node, incoming)
+
+    def finish(self) -> nir.NIRGraph:
+        if self.output is None:
+            raise MetadataError("the graph has no Output node")
+        value = self.output
+        if not isinstance(self.nodes.get(value.name), nir.I):
+            value = self._counting_readout(value)
+        self._emit("output", nir.Output({"output": np.array(value.shape)}), [value])
+        return nir.NIRGraph(self.nodes, self.edges)
+
+    # -- nodes --------------------------------------------------------------------------
+
+    def _input(self, name: str, node: nir.Input, incoming: list[_Value]) -> None:
+        shape = _shape(node.input_type["input"])
+        self._emit(name, with_node_meta(nir.Input({"input": np.array(shape)}), InputMeta()),
+                   [], shape)
+
+    def _output(self, name: str, node: nir.Output, incoming: list[_Value]) -> None:
+        if self.output is not None or len(incoming) != 1:
+            raise UnsupportedLayer("the graph must have one Output with one input", node=name)
+        (self.output,) = incoming
+        if not np.all(self.output.scale == 1):
+            raise UnsupportedLayer("a Scale right before the output is not supported",
+                                   node=name)
+
+    def _weighted(self, name: str, node: nir.NIRNode, incoming: list[_Value]) -> None:
+        (src,) = incoming
+        consumers = self.consumers[name]
+        if len(consumers) != 1:
+            raise UnsupportedLayer(f"a synapse layer must feed exactly one node, this one feeds "
+                                   f"{len(consumers)}", node=name)
+        weight = np.asarray(node.weight, np.float64)
+        groups = int(getattr(node, "groups", 1))
+        weight = weight * per_input_channel(weight, groups, _per_channel(name, src.scale))
+        if isinstance(node, nir.Conv2d):
+            if isinstance(node.padding, str):
+                raise UnsupportedLayer(f"padding '{node.padding}' is not supported", node=name,
+                                       hint="Export the padding as numbers")
+            ours: nir.NIRNode = nir.Conv2d(
+                input_shape=src.shape[1:], weight=weight, stride=node.stride,
+                padding=node.padding, dilation=node.dilation, groups=groups,
+                bias=np.zeros(weight.shape[0]))
+            shape = _conv_shape(src.shape, ours)
+            bias = np.asarray(node.bias, np.float64)
+        else:
+            if src.shape != (weight.shape[1],):
+                raise MetadataError(f"weight {weight.shape} does not fit its input of shape "
+                                    f"{src.shape}", node=name)
+            ours, shape = nir.Linear(weight=weight), (weight.shape[0],)
+            bias = np.asarray(getattr(node, "bias", np.zeros(weight.shape[0])), np.float64)
+        self.bias[self._emit(name, ours, [src], shape)] = np.broadcast_to(
+            bias.reshape(-1), (weight.shape[0],)).copy()
+
+    def _pool(self, name: str, node: nir.NIRNode, incoming: list[_Value]) -> None:
+        (src,) = incoming
+        kernel = np.broadcast_to(np.asarray(node.kernel_size, np.int64), (2,))
+        pool = nir.SumPool2d(kernel_size=kernel,
+                             stride=np.broadcast_to(np.asarray(node.stride, np.int64), (2,)),
+                             padding=np.broadcast_to(np.asarray(node.padding, np.int64), (2,)))
+        shape = _conv_shape(src.shape, pool)
+        out = self._emit(name, pool, [src], shape)
+        scale = _per_channel(name, src.scale).reshape(-1, 1, 1)
+        if isinstance(node, nir.AvgPool2d):
+            scale = scale / float(np.prod(kernel))
+        self.values[name] = _Value(out, shape, np.broadcast_to(scale, shape))
+
+    def _flatten(self, name: str, node: nir.Flatten, incoming: list[_Value]) -> None:
+        (src,) = incoming
+        start, end = int(node.start_dim), int(node.end_dim)
+        if start % len(src.shape) != 0 or end % len(src.shape) != len(src.shape) - 1:
+            raise UnsupportedLayer("only a flatten of every dimension is supported", node=name)
+        if len(src.shape) == 1:  # nothing to flatten: pass the value through
+            self.values[name] = src
+            return
+        shape = (int(np.prod(src.shape)),)
+        out = self._emit(name, nir.Flatten(input_type={"input": np.array(src.shape)},
+                                           start_dim=0), [src], shape)
+        self.values[name] = _Value(out, shape, np.asarray(src.scale).reshape(-1))
+
+    def _scale(self, name: str, node: nir.Scale, incoming: list[_Value]) -> None:
+        (src,) = incoming
+        factor = np.broadcast_to(np.asarray(node.scale, np.float64), src.shape)
+        self.values[name] = dataclasses.replace(src, scale=src.scale * factor)
+
+    def _neuron(self, name: str, node: nir.NIRNode, incoming: list[_Value]) -> None:
+        shape = incoming[0].shape
+        model = _model(name, node, self.dt, shape)
+        for src in incoming:
+            if src.shape != shape or not isinstance(self.nodes[src.name], SYNAPSES):
+                raise UnsupportedLayer("a neuron must be fed by synapse layers (Linear, "
+                                       "Affine or Conv2d) of its own shape", node=name)
+        bias = model.bias
+        for src in incoming:
+            gain = model.gain * np.broadcast_to(src.scale, shape)
+            self._scale_synapse(name, src.name, gain)
+            bias = bias + _channel_bias(self.bias[src.name], shape) * gain
+        self.approximations += model.approximations
+        theta = _compact(name, "v_threshold", model.theta, shape)
+        if isinstance(node, INTEGRATORS):
+            meta = PopulationMeta(kind="readout", bias=_compact(name, "bias", bias, shape),
+                                  decay=_compact(name, "tau", model.decay, shape),
+                                  source=name)
+            self._emit(name, with_node_meta(nir.I(r=np.ones(shape)), meta), incoming, shape)
+            return
+        if np.any(theta <= 0):
+            raise UnsupportedLayer("thresholds must be positive", node=name)
+        meta = PopulationMeta(kind="if", theta=theta, bias=_compact(name, "bias", bias, shape),
+                              v_init=np.array(0.0), theta_neg=np.array(0.0),
+                              decay=_compact(name, "tau", model.decay, shape),
+                              hard_reset=self._hard_reset(name, node), source=name)
+        population = nir.IF(r=np.ones(shape), v_threshold=np.broadcast_to(
+            np.asarray(theta).reshape(theta.shape + (1,) * (len(shape) - theta.ndim)),
+            shape).astype(np.float64))
+        self._emit(name, with_node_meta(population, meta), incoming, shape)
+
+    def _delay(self, name: str, node: nir.Delay, incoming: list[_Value]) -> None:
+        raise UnsupportedLayer("nir.Delay cannot be imported yet: the simulators do not run "
+                               "delay nodes", node=name)
+
+    # -- helpers ------------------------------------------------------------------------
+
+    def _hard_reset(self, name: str, node: nir.NIRNode) -> bool:
+        """NIR resets to v_reset; only 0 is expressible. ``--reset subtract`` follows tools
+        (snnTorch's default) that export v_reset = 0 but subtract the threshold."""
+        if isinstance(node, nir.Threshold):
+            return True  # the membrane is forgotten every step anyway
+        v_reset = getattr(node, "v_reset", None)
+        if self.reset == "subtract":
+            self.approximations.append(Approximation(
+                name, "reset", "to v_reset (NIR)", "by subtraction (--reset subtract)",
+                "as requested"))
+            return False
+        if v_reset is not None and np.any(np.asarray(v_reset) != 0):
+            raise UnsupportedLayer("v_reset other than 0 cannot be expressed", node=name,
+                                   hint="Only reset to 0 or --reset subtract are supported")
+        return True
+
+    def _scale_synapse(self, neuron: str, synapse: str, gain: np.ndarray) -> None:
+        node = self.nodes[synapse]
+        if isinstance(node, nir.Linear):
+            factor = np.asarray(gain).reshape(-1)[:, None]
+        else:
+            factor = _per_channel(neuron, gain).reshape(-1, 1, 1, 1)
+        self.nodes[synapse] = dataclasses.replace(node, weight=node.weight * factor)
+
+    def _counting_readout(self, value: _Value) -> _Value:
+        """Count the last layer's spikes: identity weights into a non-firing integrator."""
+        if not isinstance(self.nodes[value.name], nir.IF):
+            raise UnsupportedLayer("the output must come from a neuron population or an "
+                                   "integrator", node=value.name)
+        if len(value.shape) > 1:
+            flat = (int(np.prod(value.shape)),)
+            value = _Value(self._emit(f"{value.name}_flat", nir.Flatten(
+                input_type={"input": np.array(value.shape)}, start_dim=0), [value], flat),
+                flat, np.ones(flat))
+        size = value.shape[0]
+        counts = self._emit(f"{READOUT}_weights", nir.Linear(weight=np.eye(size)), [value],
+                            value.shape)
+        meta = PopulationMeta(kind="readout", v_init=np.array(0.0), source=value.name)
+        name = self._emit(READOUT, with_node_meta(nir.I(r=np.ones(size)), meta),
+                          [_Value(counts, value.shape, np.ones(1))], value.shape)
+        return _Value(name, value.shape, np.ones(1))
+
+    def _emit(self, name: str, node: nir.NIRNode, inputs: list[_Value],
+              shape: tuple[int, ...] | None = None) -> str:
+        key = name.replace("/", "_")
+        while key in self.nodes:
+            key = f"{key}_"
+        self.nodes[key] = node
+        self.edges.extend((v.name, key) for v in inputs)
+        if shape is not None:
+            self.values[name] = _Value(key, shape, np.ones(shape))
+        return key
+
+
+@dataclass
+class _Model:
+    """A NIR neuron in the integer rule's terms (arrays broadcast over the population)."""
+
+    gain: np.ndarray  #: multiplies the synaptic input (and the synapse bias)
+    decay: np.ndarray  #: integer leak in 1/4096 per step
+    bias: np.ndarray  #: constant input per step, membrane units
+    theta: np.ndarray
+    approximations: list[Approximation]
+
+
+def _model(name: str, node: nir.NIRNode, dt: float, shape: tuple[int, ...]) -> _Model:
+    def arr(value) -> np.ndarray:
+        try:
+            return np.broadcast_to(np.asarray(value, np.float64), shape)
+        except ValueError:
+            raise MetadataError(f"parameter of shape {np.shape(value)} does not fit the "
+                                f"population's shape {shape}", node=name) from None
+
+    notes: list[Approximation] = []
+    zero = np.zeros(shape)
+    if isinstance(node, nir.Threshold):
+        return _Model(np.ones(shape), np.full(shape, DECAY_ONE), zero, arr(node.threshold),
+                      notes)
+    if isinstance(node, (nir.IF, nir.I)):
+        theta = arr(node.v_threshold) if isinstance(node, nir.IF) else np.ones(shape)
+        return _Model(dt * arr(node.r), zero.astype(np.int64), zero, theta, notes)
+    tau = arr(node.tau_mem if isinstance(node, nir.CubaLIF) else node.tau)
+    if np.any(tau <= 0):
+        raise UnsupportedLayer("time constants must be positive", node=name)
+    leak = dt / tau
+    if np.any(leak > 1):
+        raise UnsupportedLayer(f"dt/tau = {leak.max():.3g} > 1: forward Euler is unstable at "
+                               f"this dt", node=name, hint="Pass a smaller --dt")
+    decay = np.rint(leak * DECAY_ONE).astype(np.int64)
+    error = float(np.abs(decay / DECAY_ONE - leak).max())
+    if error > 0:
+        notes.append(Approximation(name, "leak dt/tau", _range(leak),
+                                   _range(decay / DECAY_ONE), f"{error:.2e} per step"))
+    gain = leak * arr(node.r)
+    if isinstance(node, nir.CubaLIF):
+        gain = gain * arr(node.w_in)
+        synaptic = dt / arr(node.tau_syn)
+        if np.any(np.rint(np.minimum(synaptic, 1) * DECAY_ONE) != DECAY_ONE):
+            low = float(np.minimum(synaptic, 1).min())
+            notes.append(Approximation(
+                name, "synaptic filter dt/tau_syn", _range(synaptic), "1 (no filter)",
+                f"charge kept; input arrives up to {(1 - low) / low:.2g} steps earlier"))
+    theta = np.ones(shape) if isinstance(node, nir.LI) else arr(node.v_threshold)
+    return _Model(gain, decay, leak * arr(node.v_leak), theta, notes)
+
+
+def _fold_source_units(graph: nir.NIRGraph) -> nir.NIRGraph:
+    """Weights so far multiply what arrives (spike counts, or input values); converted graphs
+    hold weights per ANN unit of the source (a spike is worth theta), which quantize_weights
+    multiplies back. Divide by that unit here so it gets the imported weights exactly."""
+    new_nodes = {}
+    for name, node in graph.nodes.items():
+        if not isinstance(node, SYNAPSES):
+            continue
+        unit = synapse_source(graph, name).unit
+        value = _value_unit(graph, name)
+        groups = int(getattr(node, "groups", 1))
+        ratio = per_input_channel(node.weight, groups, value / np.asarray(unit, np.float64))
+        new_nodes[name] = dataclasses.replace(node, weight=node.weight * ratio)
+    return copy_graph(graph, new_nodes)
+
+
+def _value_unit(graph: nir.NIRGraph, synapse: str) -> float:
+    """What one integer reaching ``synapse`` is worth in the imported network's terms: a
+    spike counts 1; an input integer is worth the input scale."""
+    preds = predecessors(graph)
+    name = preds[synapse][0]
+    while not isinstance(graph.nodes[name], (nir.Input, nir.IF)):
+        name = preds[name][0]
+    if isinstance(graph.nodes[name], nir.Input):
+        return get_node_meta(graph.nodes[name], InputMeta, name).scale
+    return 1.0
+
+
+_HANDLERS = {
+    nir.Input: _Importer._input, nir.Output: _Importer._output,
+    nir.Linear: _Importer._weighted, nir.Affine: _Importer._weighted,
+    nir.Conv2d: _Importer._weighted, nir.SumPool2d: _Importer._pool,
+    nir.AvgPool2d: _Importer._pool, nir.Flatten: _Importer._flatten,
+    nir.Scale: _Importer._scale, nir.Delay: _Importer._delay,
+    **dict.fromkeys((*SPIKING, *INTEGRATORS), _Importer._neuron),
+}
+
+
+def _unsupported(node: nir.NIRNode) -> str:
+    if isinstance(node, nir.NIRGraph):
+        return "nested NIR graphs (recurrent layers) are not supported"
+    return f"NIR {type(node).__name__} nodes are not supported"
+
+
+def _shape(value) -> tuple[int, ...]:
+    return tuple(int(d) for d in np.asarray(value).reshape(-1))
+
+
+def _conv_shape(shape: tuple[int, ...], node: nir.NIRNode) -> tuple[int, ...]:
+    from neurodeploy.backends.reference import propagate
+
+    if len(shape) != 3:
+        raise MetadataError(f"needs a (C, H, W) input, got {shape}")
+    return tuple(propagate(node, np.zeros((1, *shape))).shape[1:])
+
+
+def _per_channel(name: str, value: np.ndarray) -> np.ndarray:
+    """A factor over a value's shape as a scalar or per-channel vector (what weights can
+    absorb); spatially varying factors on feature maps cannot be folded."""
+    arr = np.asarray(value, np.float64)
+    if arr.ndim == 0 or np.all(arr == arr.reshape(-1)[0]):
+        return np.asarray(arr.reshape(-1)[0] if arr.size else 1.0)
+    if arr.ndim == 1:
+        return arr
+    channels = arr.reshape(arr.shape[0], -1)
+    if np.all(channels == channels[:, :1]):
+        return channels[:, 0]
+    raise UnsupportedLayer("a factor that varies within a channel cannot be folded into "
+                           "convolution weights", node=name)
+
+
+def _compact(name: str, what: str, value: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
+    """A population parameter as scalar, per channel or per neuron (the metadata forms)."""
+    arr = np.broadcast_to(np.asarray(value), shape)
+    if np.all(arr == arr.reshape(-1)[0]):
+        return np.asarray(arr.reshape(-1)[0])
+    if len(shape) == 1:
+        return np.asarray(arr)
+    channels = arr.reshape(shape[0], -1)
+    if np.all(channels == channels[:, :1]):
+        return channels[:, 0].copy()
+    if what == "v_threshold":
+        raise UnsupportedLayer("thresholds that vary within a channel are not supported",
+                               node=name)
+    return np.asarray(arr).copy()
+
+
+def _channel_bias(bias: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
+    return np.asarray(bias).reshape((-1,) + (1,) * (len(shape) - 1))
+
+
+def _range(values: np.ndarray) -> str:
+    low, high = float(np.min(values)), float(np.max(values))
+    return f"{low:.6g}" if low == high else f"{low:.6g}..{high:.6g}"

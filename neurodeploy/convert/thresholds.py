@@ -40,7 +40,7 @@ def parse_statistic(name: str) -> float:
 def activation_thresholds(ann: AnnGraph, calib: np.ndarray, statistic: str,
                           per_channel: bool = False) -> dict[str, float | np.ndarray]:
     """Per ReLU node: the statistic of its output over at most a few calibration batches;
-    a float, or a (C,) array with ``per_channel``."""
+    a float, or a (C,) array with ``per_channel``. A learned clip keeps its own threshold."""
     percentile = parse_statistic(statistic)
     relus = [n.name for n in ann.nodes if n.op == "relu"]
     batches = [calib[i:i + BATCH_SIZE] for i in range(0, len(calib), BATCH_SIZE)]
@@ -60,7 +60,12 @@ def activation_thresholds(ann: AnnGraph, calib: np.ndarray, statistic: str,
             thresholds[name] = np.where(channels > 0, channels, layer)  # (nearly) silent
         else:
             thresholds[name] = layer
-    return thresholds
+    return {**thresholds, **learned_thresholds(ann)}
+
+
+def learned_thresholds(ann: AnnGraph) -> dict[str, float]:
+    """Per learned clip node (``neurodeploy.nn.ThresholdClip``): its trained threshold."""
+    return {n.name: float(n.params["threshold"]) for n in ann.nodes if n.op == "clip"}
 
 
 def _statistic(values: np.ndarray, percentile: float) -> float:

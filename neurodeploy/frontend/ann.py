@@ -15,13 +15,17 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from neurodeploy.nn import threshold_clip
+
 #: op -> required params. Shapes exclude the batch dimension; weights are float32 numpy.
 OPS: dict[str, tuple[str, ...]] = {
     "input": ("shape",),
     "linear": ("weight", "bias"),  # weight (out, in); bias (out,) or None
     "conv2d": ("weight", "bias", "stride", "padding", "dilation", "groups"),
     "relu": (),
-    "clip": ("threshold",),  # learned clipping activation: min(max(x, 0), threshold)
+    #: learned clip (neurodeploy.nn.ThresholdClip): threshold/levels * clip(floor(u + shift),
+    #: 0, levels) with u = levels * clip(x / threshold, 0, 1)
+    "clip": ("threshold", "levels", "shift"),
     "avgpool2d": ("kernel_size", "stride", "padding"),
     "flatten": (),  # flattens everything but the batch dimension
     "add": (),  # elementwise sum of its inputs (residual merge)
@@ -85,7 +89,8 @@ _EXEC = {
     "conv2d": lambda p, x: F.conv2d(x, _t(p["weight"]), _t(p["bias"]), tuple(p["stride"]),
                                     tuple(p["padding"]), tuple(p["dilation"]), int(p["groups"])),
     "relu": lambda p, x: F.relu(x),
-    "clip": lambda p, x: x.clamp(0.0, float(p["threshold"])),
+    "clip": lambda p, x: threshold_clip(x, torch.tensor(float(p["threshold"])),
+                                        int(p["levels"]), float(p["shift"]), 0.0),
     "avgpool2d": lambda p, x: F.avg_pool2d(x, tuple(p["kernel_size"]), tuple(p["stride"]),
                                            tuple(p["padding"]), count_include_pad=True),
     "flatten": lambda p, x: x.flatten(1),

@@ -19,8 +19,9 @@ from neurodeploy.errors import UnsupportedLayer
 from neurodeploy.frontend.ann import AnnGraph, AnnNode
 from neurodeploy.frontend.fold_bn import BatchNormStats, fold_batch_norm
 
-SUPPORTED = ("Linear, Conv2d, ReLU, AvgPool2d, Flatten (or view/reshape to (batch, -1)), "
-             "BatchNorm1d/2d directly after Linear/Conv2d, Dropout, Identity, add of two tensors")
+SUPPORTED = ("Linear, Conv2d, ReLU, neurodeploy.nn.ThresholdClip, AvgPool2d, Flatten (or "
+             "view/reshape to (batch, -1)), BatchNorm1d/2d directly after Linear/Conv2d, "
+             "Dropout, Identity, add of two tensors")
 
 
 @dataclass(frozen=True)
@@ -83,8 +84,13 @@ def bind(schema: torch._C.FunctionSchema, args: Sequence[Any],
     return bound
 
 
+#: module qualified-name prefixes whose modules are single layers (their path names the node)
+LAYER_MODULES = ("torch.nn.modules.", "neurodeploy.nn.")
+
+
 def node_name(path: str, torch_layer: bool, fallback: str) -> str:
-    """The module path when the op is a torch.nn layer's own work, else a readable op name."""
+    """The module path when the op is a layer's own work (torch.nn or neurodeploy.nn), else
+    a readable op name."""
     if path and torch_layer:
         return path
     return f"{path}.{fallback}" if path else fallback
@@ -265,6 +271,21 @@ def _relu(b: GraphBuilder, name: str, a: dict[str, Any]) -> Ref:
     return b.add(name, "relu", [a["input"]])
 
 
+def _threshold_clip(b: GraphBuilder, name: str, a: dict[str, Any]) -> Ref:
+    """neurodeploy.nn.ThresholdClip: the learned threshold is the neuron's threshold."""
+    if a["noise"]:
+        raise UnsupportedLayer("ThresholdClip is in training mode (noisy quantization)",
+                               node=name, hint="Call model.eval() before saving the model")
+    threshold = array(name, a["threshold"], "threshold")
+    if threshold.size != 1 or not threshold.item() > 0:
+        raise UnsupportedLayer(f"ThresholdClip needs one positive threshold, it has "
+                               f"{threshold.ravel()[:4].tolist()}", node=name,
+                               hint="The threshold went non-positive in training: lower the "
+                                    "learning rate or clamp it")
+    return b.add(name, "clip", [a["input"]], threshold=float(threshold.item()),
+                 levels=int(a["levels"]), shift=float(a["shift"]))
+
+
 def _batch_norm(b: GraphBuilder, name: str, a: dict[str, Any]) -> Ref:
     if a.get("training"):
         raise UnsupportedLayer("BatchNorm is in training mode", node=name,
@@ -343,7 +364,7 @@ HANDLERS: dict[str, Handler] = {
     "linear": _linear, "addmm": _addmm, "mm": _mm,
     "conv2d": _conv2d, "_convolution_mode": _conv2d,
     "_convolution": _convolution, "convolution": _convolution,
-    "relu": _relu, "relu_": _relu,
+    "relu": _relu, "relu_": _relu, "threshold_clip": _threshold_clip,
     "batch_norm": _batch_norm, "_native_batch_norm_legit_no_training": _native_batch_norm,
     "avg_pool2d": _avg_pool2d,
     "flatten": _flatten, "view": _reshape, "reshape": _reshape, "_unsafe_view": _reshape,

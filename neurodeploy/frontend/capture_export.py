@@ -20,6 +20,7 @@ from neurodeploy.errors import UnsupportedLayer
 from neurodeploy.frontend.capture import (
     HANDLERS,
     INPUT,
+    LAYER_MODULES,
     UNKNOWN,
     Capture,
     GraphBuilder,
@@ -98,4 +99,4 @@ def _call(builder: GraphBuilder, node: fx.Node, args: Any, kwargs: Any) -> Any:
 def _name(node: fx.Node) -> str:
     stack = list((node.meta.get("nn_module_stack") or {}).values())
     path, kind = stack[-1] if stack else ("", "")
-    return node_name(str(path), str(kind).startswith("torch.nn.modules."), node.name)
+    return node_name(str(path), str(kind).startswith(LAYER_MODULES), node.name)

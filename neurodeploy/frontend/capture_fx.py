@@ -26,6 +26,7 @@ from neurodeploy.frontend.capture import (
     one_line,
     unsupported,
 )
+from neurodeploy.nn import ThresholdClip
 
 aten = torch.ops.aten
 ModuleCall = tuple[str, dict[str, Any]]
@@ -51,8 +52,14 @@ def _avg_pool(m: nn.AvgPool2d, x: Any) -> ModuleCall:
                           "divisor_override": m.divisor_override}
 
 
+def _threshold_clip(m: ThresholdClip, x: Any) -> ModuleCall:
+    return "threshold_clip", {"input": x, "threshold": m.threshold, "levels": m.levels,
+                              "shift": m.shift, "noise": 0.0}
+
+
 #: Leaf module type -> its call in ATen terms.
 MODULES: dict[type[nn.Module], Callable[[Any, Any], ModuleCall]] = {
+    ThresholdClip: _threshold_clip,
     nn.Linear: lambda m, x: ("linear", {"input": x, "weight": m.weight, "bias": m.bias}),
     nn.Conv2d: _conv,
     nn.ReLU: lambda m, x: ("relu_" if m.inplace else "relu", {"input": x}),
@@ -72,6 +79,7 @@ FUNCTIONS: dict[Callable[..., Any], torch._ops.OpOverload] = {
     F.avg_pool2d: aten.avg_pool2d.default, torch.flatten: aten.flatten.using_ints,
     torch.reshape: aten.reshape.default, F.dropout: aten.dropout.default,
     operator.add: aten.add.Tensor, torch.add: aten.add.Tensor, operator.iadd: aten.add_.Tensor,
+    torch.ops.neurodeploy.threshold_clip: torch.ops.neurodeploy.threshold_clip.default,
 }
 
 #: Tensor method name -> ATen overload.
@@ -85,11 +93,18 @@ METHODS: dict[str, torch._ops.OpOverload] = {
 SHAPE_METHODS = ("size", "dim")  #: their results are run-time values, used only in reshapes
 
 
+class _Tracer(fx.Tracer):
+    """torch.fx's tracer, with neurodeploy's own layers kept whole like torch.nn's."""
+
+    def is_leaf_module(self, m: nn.Module, module_qualified_name: str) -> bool:
+        return isinstance(m, ThresholdClip) or super().is_leaf_module(m, module_qualified_name)
+
+
 def capture_module(module: nn.Module) -> Capture:
     """Trace ``module`` symbolically and translate each node."""
     module.eval()
     try:
-        traced = fx.symbolic_trace(module)
+        traced = fx.GraphModule(module, _Tracer().trace(module))
     except Exception as err:  # fx raises many types for untraceable Python code
         raise UnsupportedLayer(f"torch.fx cannot trace {type(module).__name__}: {one_line(err)}",
                                hint="Save the model with torch.export.save or "

@@ -17,6 +17,7 @@ from neurodeploy.errors import UnsupportedLayer
 from neurodeploy.frontend.capture import (
     HANDLERS,
     INPUT,
+    LAYER_MODULES,
     UNKNOWN,
     Capture,
     GraphBuilder,
@@ -85,7 +86,7 @@ class _Walker:
             return [ins[0]]
         if kind == "prim::If":
             return self.branch(node, ins[0])
-        if kind.startswith("aten::"):  # without network tensors: bookkeeping on buffers/sizes
+        if kind.startswith(("aten::", "neurodeploy::")):  # without network tensors: bookkeeping
             return self.aten(node, ins) if has_ref(ins) else [UNKNOWN] * n_out
         if has_ref(ins) or any(_is_tensor(v) for v in node.outputs()):
             raise UnsupportedLayer(f"{kind} is not supported", node=self.name(node, kind))
@@ -125,7 +126,8 @@ class _Walker:
             module = getattr(module, part, None)
         if not isinstance(module, torch.jit.ScriptModule):
             return False
-        return ".torch.nn.modules." in module._c._type().qualified_name()
+        qualified = module._c._type().qualified_name()
+        return any(f".{prefix}" in qualified for prefix in LAYER_MODULES)
 
 
 def _constant(value: torch._C.Value) -> Any:

@@ -12,6 +12,7 @@ from collections.abc import Callable
 from neurodeploy.convert import parse_statistic
 from neurodeploy.errors import InputError
 from neurodeploy.methods.base import Method, MethodContext, Stage, compose
+from neurodeploy.methods.learned import ecl, qcfs
 from neurodeploy.methods.normalization import Normalization
 
 DEFAULT_METHOD = "p99.99"
@@ -19,10 +20,19 @@ DEFAULT_METHOD = "p99.99"
 #: stage name -> factory. Percentile statistics (p99.9, p99.99, ...) are parsed, not listed.
 STAGES: dict[str, Callable[[], Stage]] = {
     "max": lambda: Normalization("max"),
+    "qcfs": qcfs,
+    "ecl": ecl,
+    "dual_phase": lambda: _dual_phase(),
 }
 
 __all__ = ["DEFAULT_METHOD", "STAGES", "Method", "MethodContext", "Stage", "available_methods",
            "get_method"]
+
+
+def _dual_phase() -> Stage:
+    from neurodeploy.methods.dual_phase import DualPhase  # its probe imports the API
+
+    return DualPhase()
 
 
 def available_methods() -> list[str]:

@@ -1,0 +1,74 @@
+"""Builders whose thresholds were learned in training: QCFS and error-compensation learning.
+
+Both read the thresholds from the model's ``neurodeploy.nn.ThresholdClip`` layers (the
+learned clip is the threshold, so there is no clipping error left to calibrate) and start
+every neuron at ``v_init = theta/2`` (the shift that turns the rate's floor into a round,
+algorithms.md §1.2). They differ in the neuron:
+
+- ``qcfs`` (Bu et al., ICLR 2022; algorithms.md §1): single positive spikes.
+- ``ecl`` (error-compensation learning, Liu et al., ICML 2025; algorithms.md §6): adds the
+  negative threshold ``theta_neg = -ratio * theta``. A neuron that fired on early input which
+  later input cancels sends a negative spike, retracting it (only spikes it has sent: the
+  net-count guard), so the count tracks the quantized ANN value instead of over-firing. The
+  default ratio was chosen by measurement (docs/methods.md, benchmarks/dual_threshold.py).
+
+Neither needs calibration data.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+
+import nir
+
+from neurodeploy.convert import learned_thresholds, to_snn
+from neurodeploy.errors import UnsupportedLayer
+from neurodeploy.frontend.ann import AnnGraph
+from neurodeploy.meta import get_graph_meta, set_graph_meta
+from neurodeploy.methods.base import MethodContext
+
+#: ECL's negative threshold as a fraction of theta (measured: docs/methods.md)
+ECL_THETA_NEG_RATIO = 0.5
+
+
+@dataclass(frozen=True)
+class LearnedClip:
+    name: str
+    dual: bool = False
+    theta_neg_ratio: float = ECL_THETA_NEG_RATIO
+    v_init_ratio: float = 0.5
+    builds: bool = True
+    needs_calibration: bool = False
+
+    def __call__(self, graph: nir.NIRGraph | None, ctx: MethodContext) -> nir.NIRGraph:
+        thresholds = require_clips(ctx.ann, self.name)
+        options = replace(ctx.options, dual=self.dual, theta_neg_ratio=self.theta_neg_ratio,
+                          v_init_ratio=self.v_init_ratio, max_burst=1)
+        snn = to_snn(ctx.ann, thresholds, options)
+        levels = {n.name: int(n.params["levels"]) for n in ctx.ann.nodes if n.op == "clip"}
+        note = {"thresholds": thresholds, "levels": levels, "v_init_ratio": self.v_init_ratio}
+        if self.dual:
+            note["theta_neg_ratio"] = self.theta_neg_ratio
+        meta = get_graph_meta(snn)
+        set_graph_meta(snn, replace(meta, notes={**meta.notes, self.name: note}))
+        return snn
+
+
+def qcfs() -> LearnedClip:
+    return LearnedClip("qcfs")
+
+
+def ecl() -> LearnedClip:
+    return LearnedClip("ecl", dual=True)
+
+
+def require_clips(ann: AnnGraph, stage: str) -> dict[str, float]:
+    """The learned thresholds; every activation must be a learned clip."""
+    relu = next((n.name for n in ann.nodes if n.op == "relu"), None)
+    if relu is not None:
+        raise UnsupportedLayer(
+            f"method '{stage}' needs thresholds learned in training, but this activation is a "
+            "plain ReLU", node=relu,
+            hint=f"Train with neurodeploy.nn.prepare(model, '{stage}') or run `neurodeploy "
+                 f"finetune MODEL --method {stage}` first")
+    return learned_thresholds(ann)

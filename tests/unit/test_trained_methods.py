@@ -1,0 +1,108 @@
+"""The methods that train: qcfs, ecl and dual_phase build from the learned clips."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+import neurodeploy.nn as ndnn
+from neurodeploy import api
+from neurodeploy.convert import ConvertOptions
+from neurodeploy.errors import UnsupportedLayer
+from neurodeploy.frontend import load_model
+from neurodeploy.graph import populations
+from neurodeploy.meta import get_graph_meta, population_meta
+from neurodeploy.methods import MethodContext, get_method
+from neurodeploy.methods.dual_phase import DualPhase, calibrate_potential, input_chain
+from neurodeploy.methods.probe import ann_activations, simulate
+from neurodeploy.targets import load_target
+from tests.models import digits_batch, save_torchscript, trained_digits_mlp
+from tests.unit.test_nn import ClipNet
+
+
+def clip_model(tmp_path, method: str = "ecl", levels: int = 4):
+    """The digits MLP with learned-clip activations, saved as TorchScript and loaded."""
+    model = ndnn.prepare(trained_digits_mlp(), method, levels=levels,
+                         calib=digits_batch(256)).eval()
+    return load_model(save_torchscript(model, tmp_path / f"{method}.pt"), input_shape=(1, 8, 8))
+
+
+def context(ann, timesteps: int = 4) -> MethodContext:
+    return MethodContext(ann=ann, calib=digits_batch(128), options=ConvertOptions(
+        timesteps=timesteps), target=load_target("loihi2"), show_progress=False)
+
+
+@pytest.mark.parametrize("method, dual", [("qcfs", False), ("ecl", True)])
+def test_learned_thresholds_become_the_neurons(method, dual, tmp_path):
+    ann = clip_model(tmp_path, method)
+    (clip,) = [n for n in ann.nodes if n.op == "clip"]
+    graph = get_method(method).convert(context(ann))
+    (pop,) = [p for p in populations(graph) if population_meta(graph, p).fires]
+    meta = population_meta(graph, pop)
+    theta = clip.params["threshold"]
+    assert float(meta.theta) == pytest.approx(theta)
+    assert float(meta.v_init) == pytest.approx(theta / 2)
+    assert meta.dual is dual
+    if dual:
+        assert float(meta.theta_neg) == pytest.approx(-0.5 * theta)
+    note = get_graph_meta(graph).notes[method]
+    assert note["levels"] == {clip.name: 4}
+    assert get_graph_meta(graph).method == method
+
+
+@pytest.mark.parametrize("method", ["qcfs", "ecl", "dual_phase"])
+def test_trained_methods_refuse_a_plain_relu_model(method):
+    from tests.conftest import random_mlp
+
+    with pytest.raises(UnsupportedLayer, match=f"method '{method}' needs thresholds learned"):
+        get_method(method).convert(context(random_mlp()))
+
+
+@pytest.mark.parametrize("method", ["qcfs", "ecl", "dual_phase"])
+def test_each_method_compiles_for_loihi2_and_keeps_the_ann_accuracy(method, tmp_path):
+    ann = clip_model(tmp_path, method)
+    x, y = api.dataset("digits", limit=300)
+    result = api.compile(ann, target="loihi2", method=method, calib="digits", timesteps=4,
+                         show_progress=False)
+    ann_acc = api.ann_accuracy(ann, x, y)
+    assert api.evaluate(result.graph, x, y, [4], show_progress=False)[4] > ann_acc - 0.03
+
+
+def test_potential_calibration_removes_the_mean_rate_error(tmp_path):
+    ann = load_model(save_torchscript(_clip_cnn(), tmp_path / "cnn.pt"), input_shape=(1, 8, 8))
+    ctx = context(ann, timesteps=2)
+    graph = get_method("qcfs").convert(ctx)
+    images = ctx.calib
+    pop = populations(graph)[1]  # the second layer: its input spikes are uneven in time
+    target = ann_activations(ctx, images, graph)[pop]
+
+    def error(g):
+        return float(np.abs(simulate(g, images, ctx).rates(pop).mean(0) - target.mean(0)).mean())
+
+    calibrated = calibrate_potential(graph, pop, images, target, ctx)
+    assert population_meta(calibrated, pop).v_init.shape == target.shape[1:]
+    assert error(calibrated) < 0.5 * error(graph)
+
+
+def test_weight_calibration_lowers_the_held_out_divergence(tmp_path):
+    ann = load_model(save_torchscript(_clip_cnn(), tmp_path / "cnn.pt"), input_shape=(1, 8, 8))
+    graph = DualPhase(weight_epochs=5)(None, context(ann, timesteps=2))
+    report = get_graph_meta(graph).notes["dual_phase"]["weight_calibration"]
+    assert set(report) == {p for p in populations(graph) if population_meta(graph, p).fires}
+    for layer in report.values():
+        assert layer["held_out_kl_after"] <= layer["held_out_kl_before"]
+
+
+def test_input_chain_walks_pooling_back_to_the_previous_activation(tmp_path):
+    ann = load_model(save_torchscript(_clip_cnn(), tmp_path / "cnn.pt"), input_shape=(1, 8, 8))
+    chain = input_chain(ann, "features.5")
+    assert chain.source == "features.2"
+    assert [n.op for n in chain.nodes] == ["avgpool2d", "conv2d"]
+    assert input_chain(ann, "features.2").source == "input"
+
+
+def _clip_cnn():
+    torch.manual_seed(0)
+    model = ClipNet()
+    return ndnn.prepare(model, "dual_phase", levels=2, calib=digits_batch(64)).eval()

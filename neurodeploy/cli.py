@@ -173,6 +173,43 @@ def import_cmd(model, target, dt, timesteps, reset, allow_saturation, no_capacit
 
 
 @main.command()
+@click.argument("model", type=click.Path())
+@click.option("--method", required=True, type=click.Choice(["ecl", "qcfs", "dual_phase"]),
+              help="The conversion method to train for (see docs/methods.md).")
+@click.option("--dataset", default="digits", show_default=True,
+              help="digits, fashion-mnist, or an .npz file with x and y (train split).")
+@click.option("--epochs", default=5, show_default=True, type=int)
+@click.option("--levels", default=4, show_default=True, type=int,
+              help="Quantization steps of each clip (dual_phase: the T you will deploy).")
+@click.option("--lr", default=1e-3, show_default=True, type=float)
+@click.option("--batch", default=128, show_default=True, type=int)
+@click.option("--optimizer", type=click.Choice(["adam", "sgd"]), default="adam",
+              show_default=True)
+@click.option("--flip", is_flag=True, help="Mirror half of each batch (clothing images).")
+@click.option("--seed", default=0, show_default=True, type=int)
+@click.option("--arch", help="module:ClassName, to load a state dict.")
+@click.option("--trust-pickle", is_flag=True, help="Allow loading a pickled nn.Module.")
+@click.option("--input-shape", help="Input shape without batch, e.g. 1,28,28.")
+@click.option("-o", "--output", type=click.Path(), required=True,
+              help="The fine-tuned model (TorchScript) to write.")
+@_friendly
+def finetune(model, method, dataset, epochs, levels, lr, batch, optimizer, flip, seed, arch,
+             trust_pickle, input_shape, output) -> None:
+    """Fine-tune a trained MODEL for a trained conversion method; writes TorchScript."""
+    from neurodeploy.train import TrainConfig, finetune, save_torchscript
+
+    config = TrainConfig(epochs=epochs, lr=lr, batch=batch, optimizer=optimizer, flip=flip,
+                         seed=seed)
+    result = finetune(model, method=method, dataset=dataset, levels=levels, config=config,
+                      arch=arch, trust_pickle=trust_pickle, input_shape=_shape(input_shape),
+                      log=click.echo)
+    save_torchscript(result.model, output, result.input_shape)
+    click.echo(f"test accuracy {100 * result.start_accuracy:.2f}% -> "
+               f"{100 * result.test_accuracy:.2f}% after {result.history.seconds:.0f} s; "
+               f"written {output}")
+
+
+@main.command()
 @click.argument("network", type=click.Path())
 @click.option("--dataset", default="digits", show_default=True,
               help="digits, fashion-mnist, or an .npz file with x and y.")

@@ -27,6 +27,8 @@ from neurodeploy.frontend.capture import (
     unsupported,
 )
 
+#: attribute holding one sample's shape in TorchScript files neurodeploy writes
+INPUT_SHAPE_ATTRIBUTE = "neurodeploy_input_shape"
 #: prim/aten ops that only convert a scalar's type; the value passes through unchanged.
 PASS_THROUGH = ("prim::NumToTensor", "aten::Int", "aten::IntImplicit", "aten::Float",
                 "aten::ScalarImplicit", "prim::unchecked_cast")
@@ -46,7 +48,16 @@ def capture_script(module: torch.jit.ScriptModule) -> Capture:
     walker.env[inputs[1].unique()] = INPUT
     walker.block(graph.nodes())
     outputs = [walker.env[v.unique()] for v in graph.return_node().inputs()]
-    return Capture(walker.builder, outputs[0] if len(outputs) == 1 else tuple(outputs), module)
+    return Capture(walker.builder, outputs[0] if len(outputs) == 1 else tuple(outputs), module,
+                   input_shape=_recorded_shape(module))
+
+
+def _recorded_shape(module: torch.jit.ScriptModule) -> tuple[int, ...] | None:
+    """The sample shape ``neurodeploy finetune`` stores in the files it writes."""
+    shape = getattr(module, INPUT_SHAPE_ATTRIBUTE, None)
+    if isinstance(shape, tuple | list) and shape and all(isinstance(d, int) for d in shape):
+        return tuple(shape)
+    return None
 
 
 def _is_tensor(value: torch._C.Value) -> bool:

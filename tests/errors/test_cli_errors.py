@@ -63,6 +63,13 @@ CASES = {
                          "not a .npy"),
     "unknown backend": (["simulate", "{d}/model.nir", "--input", "{d}/wrong.npy", "--backend",
                          "gpu"], "unknown backend"),
+    "finetune missing model": (["finetune", "{d}/nope.pt", "--method", "ecl"], "not found"),
+    "finetune no epochs": (["finetune", "{d}/model.pt", "--method", "ecl", "--epochs", "0"],
+                           "--epochs must be at least 1"),
+    "finetune unknown dataset": (["finetune", "{d}/model.pt", "--method", "qcfs", "--dataset",
+                                  "imagenet"], "imagenet"),
+    "finetune max pool": (["finetune", "{d}/maxpool.pt", "--method", "ecl"],
+                          "max_pool2d is not supported"),
 }
 
 
@@ -71,7 +78,7 @@ def test_bad_input_exits_2_with_one_line(case, files):
     args, expected = CASES[case]
     out = files / "out.nir"
     argv = [a.format(d=files) for a in args]
-    if argv[0] == "compile":
+    if argv[0] in ("compile", "finetune"):
         argv += ["-o", str(out)]
     result = CliRunner().invoke(main, argv)
     assert result.exit_code == 2, (result.exit_code, result.output, result.stderr)

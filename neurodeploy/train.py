@@ -1,0 +1,184 @@
+"""A small, honest training loop, and fine-tuning a trained model for a conversion method.
+
+``fit`` is plain supervised training (Adam or SGD with momentum, cosine or one-cycle
+schedule, a progress bar per epoch, held-out accuracy after every epoch); the examples train
+with it and ``finetune`` uses it. ``finetune`` loads any model file the frontend reads,
+rebuilds it as a trainable module (BatchNorm folded), swaps its activations for the method's
+learnable clip (``neurodeploy.nn.prepare``), trains, and returns the model to save as
+TorchScript, which ``neurodeploy compile`` loads with the learned thresholds.
+"""
+
+from __future__ import annotations
+
+import time
+import warnings
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import nn
+
+from neurodeploy.errors import InputError
+from neurodeploy.fileio import atomic_write
+from neurodeploy.progress import progress
+
+OPTIMIZERS = ("adam", "sgd")
+SCHEDULES = ("cosine", "one-cycle")
+HELD_OUT = 5000  #: training images kept aside to report accuracy while fine-tuning
+INIT_SAMPLES = 512  #: training images that set the clips' initial thresholds
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    epochs: int = 5
+    lr: float = 1e-3
+    batch: int = 128
+    optimizer: str = "adam"
+    schedule: str = "cosine"  #: cosine decay; "one-cycle" warms up first (training from scratch)
+    weight_decay: float = 0.0
+    flip: bool = False  #: mirror half of each batch horizontally (clothing images)
+    seed: int = 0
+    show_progress: bool = True
+
+    def __post_init__(self) -> None:
+        if self.epochs < 1:
+            raise InputError(f"--epochs must be at least 1, got {self.epochs}")
+        if not self.lr > 0:
+            raise InputError(f"--lr must be positive, got {self.lr}")
+        if self.batch < 1:
+            raise InputError(f"--batch must be at least 1, got {self.batch}")
+        if self.optimizer not in OPTIMIZERS:
+            raise InputError(f"unknown optimizer '{self.optimizer}'",
+                             hint=f"Use one of: {', '.join(OPTIMIZERS)}")
+        if self.schedule not in SCHEDULES:
+            raise InputError(f"unknown schedule '{self.schedule}'",
+                             hint=f"Use one of: {', '.join(SCHEDULES)}")
+
+
+@dataclass(frozen=True)
+class Epoch:
+    epoch: int
+    loss: float  #: mean training loss
+    accuracy: float  #: held-out accuracy after the epoch
+    seconds: float  #: since training started
+
+
+@dataclass
+class History:
+    epochs: list[Epoch] = field(default_factory=list)
+
+    @property
+    def seconds(self) -> float:
+        return self.epochs[-1].seconds if self.epochs else 0.0
+
+
+def fit(model: nn.Module, train_set: tuple[np.ndarray, np.ndarray],
+        held_out: tuple[np.ndarray, np.ndarray], config: TrainConfig,
+        log: Callable[[str], None] = print) -> History:
+    """Train ``model`` in place; ``log`` gets one line per epoch."""
+    torch.manual_seed(config.seed)
+    inputs, labels = torch.as_tensor(train_set[0]), torch.as_tensor(train_set[1])
+    optimizer = _optimizer(model, config)
+    steps = config.epochs * -(-len(inputs) // config.batch)
+    schedule = (torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=config.lr,
+                                                    total_steps=steps)
+                if config.schedule == "one-cycle"
+                else torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=steps))
+    history = History()
+    start = time.perf_counter()
+    for epoch in range(1, config.epochs + 1):
+        model.train()
+        total = 0.0
+        batches = torch.randperm(len(inputs)).split(config.batch)
+        for index in progress(batches, f"epoch {epoch}/{config.epochs}", config.show_progress):
+            xb = inputs[index]
+            if config.flip:
+                mirror = torch.rand(len(xb)) < 0.5
+                xb = torch.where(mirror[:, None, None, None], xb.flip(3), xb)
+            optimizer.zero_grad()
+            loss = nn.functional.cross_entropy(model(xb), labels[index])
+            loss.backward()
+            optimizer.step()
+            schedule.step()
+            total += loss.item() * len(index)
+        result = Epoch(epoch, total / len(inputs), accuracy(model, *held_out),
+                       time.perf_counter() - start)
+        history.epochs.append(result)
+        log(f"epoch {epoch:2d}  train loss {result.loss:.4f}  held-out accuracy "
+            f"{100 * result.accuracy:.2f}%  ({result.seconds:.0f} s)")
+    return history
+
+
+def _optimizer(model: nn.Module, config: TrainConfig) -> torch.optim.Optimizer:
+    if config.optimizer == "sgd":
+        return torch.optim.SGD(model.parameters(), lr=config.lr, momentum=0.9,
+                               weight_decay=config.weight_decay)
+    return torch.optim.Adam(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
+
+
+@torch.no_grad()
+def accuracy(model: nn.Module, x: np.ndarray, y: np.ndarray, batch: int = 1000) -> float:
+    """Top-1 accuracy in eval mode (BatchNorm running statistics, no Dropout)."""
+    model.eval()
+    hits = sum(int((model(torch.as_tensor(x[i:i + batch])).argmax(1).numpy()
+                    == y[i:i + batch]).sum()) for i in range(0, len(x), batch))
+    return hits / len(x)
+
+
+@dataclass
+class FinetuneResult:
+    model: nn.Module  #: eval mode, activations are neurodeploy.nn.ThresholdClip
+    input_shape: tuple[int, ...]
+    history: History
+    test_accuracy: float  #: the fine-tuned float ANN on the dataset's test split
+    start_accuracy: float  #: the model as loaded, on the test split
+
+
+def finetune(model: str | Path, *, method: str, dataset: str, levels: int = 4,
+             config: TrainConfig | None = None, arch: str | None = None,
+             trust_pickle: bool = False, input_shape: tuple[int, ...] | None = None,
+             log: Callable[[str], None] = print) -> FinetuneResult:
+    """Fine-tune a trained model for ``method`` (qcfs, ecl, dual_phase) on ``dataset``.
+
+    The last ``HELD_OUT`` training images (a tenth for small sets) are held out to report
+    accuracy per epoch; the test split is only measured at the end.
+    """
+    from neurodeploy.data import load_dataset
+    from neurodeploy.frontend import load_model
+    from neurodeploy.nn import from_ann, prepare
+
+    config = config or TrainConfig()
+    x, y = load_dataset(dataset, split="train")
+    if y is None:
+        raise InputError(f"{dataset}: fine-tuning needs labels (an .npz file with 'y')")
+    test = load_dataset(dataset, split="test")
+    ann = load_model(model, arch=arch, trust_pickle=trust_pickle,
+                     input_shape=input_shape or tuple(x.shape[1:]))
+    if tuple(x.shape[1:]) != ann.input_shape:
+        raise InputError(f"{dataset} images have shape {tuple(x.shape[1:])}, the model expects "
+                         f"{ann.input_shape}")
+    held = min(HELD_OUT, len(x) // 10)
+    torch.manual_seed(config.seed)
+    module = from_ann(ann)
+    start_accuracy = accuracy(module, *test)
+    init = np.random.default_rng(config.seed).permutation(len(x) - held)[:INIT_SAMPLES]
+    prepared = prepare(module, method, levels, calib=x[np.sort(init)])
+    history = fit(prepared, (x[:-held], y[:-held]), (x[-held:], y[-held:]), config, log)
+    return FinetuneResult(prepared.eval(), ann.input_shape, history, accuracy(prepared, *test),
+                          start_accuracy)
+
+
+def save_torchscript(model: nn.Module, path: str | Path,
+                     input_shape: tuple[int, ...] | None = None) -> None:
+    """TorchScript is what neurodeploy loads without trusting pickled code; written atomically.
+    ``input_shape`` (one sample) is recorded so compile needs no --input-shape."""
+    from neurodeploy.frontend.capture_script import INPUT_SHAPE_ATTRIBUTE
+
+    if input_shape is not None:
+        setattr(model, INPUT_SHAPE_ATTRIBUTE, tuple(int(d) for d in input_shape))
+    with warnings.catch_warnings():  # torch.fx modules script with a harmless annotation note
+        warnings.filterwarnings("ignore", message=".*instance-level annotations")
+        scripted = torch.jit.script(model.eval())
+    atomic_write(path, lambda tmp: torch.jit.save(scripted, tmp))

@@ -1,0 +1,56 @@
+"""`neurodeploy finetune` end to end: fine-tune, compile without --calib or --input-shape,
+evaluate; and neurodeploy.train's loop on its own."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from click.testing import CliRunner
+from torch import nn
+
+from neurodeploy.cli import main
+from neurodeploy.data import load_dataset
+from neurodeploy.frontend import load_model
+from neurodeploy.train import TrainConfig, fit
+from tests.models import save_torchscript, trained_digits_mlp
+
+
+def test_finetune_then_compile_and_evaluate(tmp_path):
+    model = save_torchscript(trained_digits_mlp(), tmp_path / "model.pt")
+    out = tmp_path / "model_ecl.pt"
+    result = CliRunner().invoke(main, ["finetune", str(model), "--method", "ecl", "--dataset",
+                                       "digits", "--epochs", "2", "--lr", "3e-4", "-o", str(out)])
+    assert result.exit_code == 0, result.output
+    assert "epoch  2" in result.output and "written" in result.output
+    ann = load_model(out)  # the input shape is recorded in the file
+    assert ann.input_shape == (1, 8, 8)
+    assert [n.op for n in ann.nodes].count("clip") == 1
+    nir_path = tmp_path / "model.nir"
+    result = CliRunner().invoke(main, ["compile", str(out), "--method", "ecl", "--timesteps",
+                                       "4", "-o", str(nir_path)])
+    assert result.exit_code == 0, result.output
+    result = CliRunner().invoke(main, ["evaluate", str(nir_path), "--timesteps", "4", "--ann",
+                                       str(out), "--json"])
+    assert result.exit_code == 0, result.output
+
+
+def test_fit_reports_held_out_accuracy_per_epoch():
+    x, y = load_dataset("digits", split="train")
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Flatten(), nn.Linear(64, 32), nn.ReLU(), nn.Linear(32, 10))
+    lines = []
+    history = fit(model, (x[:1000], y[:1000]), (x[1000:], y[1000:]),
+                  TrainConfig(epochs=3, lr=0.1, batch=64, optimizer="sgd",
+                              show_progress=False), log=lines.append)
+    assert [e.epoch for e in history.epochs] == [1, 2, 3] and len(lines) == 3
+    assert history.epochs[-1].accuracy > 0.8
+    assert history.epochs[-1].loss < history.epochs[0].loss
+
+
+@pytest.mark.parametrize("bad", [{"optimizer": "lbfgs"}, {"schedule": "step"}, {"lr": 0.0},
+                                 {"batch": 0}])
+def test_train_config_refuses_bad_settings(bad):
+    from neurodeploy.errors import InputError
+
+    with pytest.raises(InputError):
+        TrainConfig(**bad)

@@ -11,6 +11,7 @@ import torch
 
 RESULTS = Path(__file__).resolve().parent / "results"
 ROOT = Path(__file__).resolve().parent.parent
+CACHE = Path(__file__).resolve().parent / "cache"  #: fine-tuned models (gitignored)
 
 
 def write_result(name: str, payload: dict) -> Path:
@@ -32,3 +33,27 @@ def print_table(headers: list[str], rows: list[list]) -> None:
         print("  ".join(c.rjust(w) for c, w in zip(row, widths, strict=True)))
         if index == 0:
             print("  ".join("-" * w for w in widths))
+
+
+def finetuned(model: str, dataset: str, method: str, levels: int, epochs: int,
+              lr: float) -> tuple[str, dict]:
+    """``model`` fine-tuned for a trained method (neurodeploy.train.finetune), cached in
+    benchmarks/cache/ by everything that changes the result; returns the path and the
+    fine-tune record (time, epochs, per-epoch history)."""
+    from neurodeploy.nn import STYLES
+    from neurodeploy.train import TrainConfig, finetune, save_torchscript
+
+    style = STYLES[method]
+    key = (f"{Path(model).stem}_{dataset}_shift{style.shift}_noise{style.noise}_L{levels}"
+           f"_e{epochs}_lr{lr}")
+    path, info = CACHE / f"{key}.pt", CACHE / f"{key}.json"
+    if not path.exists():
+        result = finetune(model, method=method, dataset=dataset, levels=levels,
+                          config=TrainConfig(epochs=epochs, lr=lr,
+                                             flip=dataset == "fashion-mnist"))
+        save_torchscript(result.model, path, result.input_shape)
+        info.write_text(json.dumps({
+            "finetune_seconds": result.history.seconds, "finetune_epochs": epochs,
+            "finetune_lr": lr, "levels": levels, "finetune_test_accuracy": result.test_accuracy,
+            "finetune_history": [vars(e) for e in result.history.epochs]}, indent=2))
+    return str(path), json.loads(info.read_text())

@@ -5,7 +5,9 @@ different network); they also decide whether float32 GEMMs are exact in the refe
 simulator. The membrane saturates by definition of the neuron rule, which keeps all
 backends equal, but saturation changes the rate code, so the largest T for which no
 membrane can reach its limit is computed and a compile for a longer window is refused
-(or, with ``allow_saturation``, reported). Each population records its safe window and the
+(or, with ``allow_saturation``, reported). A per-step bias table (FTBC) enters the bounds
+row by row, and a window longer than the table cannot run at all, so it also caps the safe
+window. Each population records its safe window and the
 largest |v| its worst-case bounds reach within the compiled one (the report shows both
 against the membrane width).
 """
@@ -17,7 +19,7 @@ import dataclasses
 import nir
 import numpy as np
 
-from neurodeploy.errors import TargetLimitExceeded
+from neurodeploy.errors import MetadataError, TargetLimitExceeded
 from neurodeploy.graph import populations, predecessors
 from neurodeploy.meta import (
     get_graph_meta,
@@ -47,6 +49,10 @@ def check_overflow(graph: nir.NIRGraph, ctx: PassContext) -> nir.NIRGraph:
                                       hint="Lower the input width or the weights' fan-in")
         largest_sum = max(largest_sum, int(magnitude.max()))
         meta = population_meta(graph, name)
+        if meta.bias_table is not None and len(meta.bias_table) < ctx.timesteps:
+            raise MetadataError(f"bias table has {len(meta.bias_table)} rows, a window of "
+                                f"T={ctx.timesteps} needs one per step", node=name,
+                                hint="Compile (calibrate) for the window you run")
         half = (1 << meta.input_shift) // 2
         high, low = [np.floor((b + half) / 2.0**meta.input_shift) for b in (high, low)]
         steps, bound = _follow_bounds(meta, shape, high, low, membrane, ctx.timesteps)
@@ -86,10 +92,15 @@ def _follow_bounds(meta, shape, high, low, membrane, timesteps: int) -> tuple[in
     """Follow worst-case upper and lower membrane bounds step by step (see module doc):
     (safe steps, largest |v| the bounds reach within ``timesteps`` steps)."""
     theta = param_for_shape(np.asarray(meta.theta, np.float64), shape)
-    bias = param_for_shape(np.asarray(meta.bias, np.float64), shape)
+    constant = param_for_shape(np.asarray(meta.bias, np.float64), shape)
+    table = () if meta.bias_table is None else [
+        param_for_shape(np.asarray(row, np.float64), shape) for row in meta.bias_table]
     upper = lower = param_for_shape(np.asarray(meta.v_init, np.float64), shape)
     reach = int(max(np.abs(upper).max(), np.abs(lower).max()))
     for step in range(HORIZON):
+        if meta.bias_table is not None and step == len(table):
+            return step, reach
+        bias = constant - table[step] if table else constant
         peak, trough = upper + high + bias, lower + low + bias
         if step < timesteps:
             reach = max(reach, int(max(peak.max(), -trough.min())))
@@ -101,7 +112,7 @@ def _follow_bounds(meta, shape, high, low, membrane, timesteps: int) -> tuple[in
             new_lower = np.minimum(trough, 0)
         else:
             new_upper, new_lower = peak, trough
-        if np.array_equal(new_upper, upper) and np.array_equal(new_lower, lower):
+        if not table and np.array_equal(new_upper, upper) and np.array_equal(new_lower, lower):
             return HORIZON, reach  # the bounds stopped moving: they hold for any window
         upper, lower = new_upper, new_lower
     return HORIZON, reach

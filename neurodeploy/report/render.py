@@ -71,12 +71,13 @@ def _table(data: dict, plain: bool) -> str:
 
 def _resources(data: dict) -> str:
     columns = ("population", "shape", "synapses", "fan-in max", "weights (int)", "weight exp",
-               "theta (int)", "spike value", "v_init", "burst", "dual", "\\|v\\| bound", "limit",
-               "safe T", "cores")
+               "theta (int)", "spike value", "v_init", "burst", "dual", "bias table",
+               "\\|v\\| bound", "limit", "safe T", "cores")
     rows = [[layer["population"], "x".join(map(str, layer["shape"])), layer["synapses"],
              layer["fan_in_max"], _range(layer["weight_mantissa"]), layer["weight_exponent"],
              _range(layer["theta"]), _range(layer["spike_value"]), _range(layer["v_init"]),
-             layer["max_burst"], "yes" if layer["dual"] else "no", layer["membrane_bound"],
+             layer["max_burst"], "yes" if layer["dual"] else "no",
+             layer["bias_table_entries"] or "-", layer["membrane_bound"],
              layer["membrane_limit"], _safe(layer["safe_timesteps"]), layer["cores"]]
             for layer in data["layers"]]
     return _grid(columns, rows, plain=False)

@@ -66,6 +66,9 @@ class LayerFacts:
     v_init: Range
     max_burst: int
     dual: bool
+    #: integers of the per-step bias table (FTBC): steps x distinct values per step (per
+    #: channel or per neuron), the extra memory a chip holds for it (0: no table)
+    bias_table_entries: int
     membrane_bound: int  #: largest |v| the static worst case reaches within T (0: unchecked)
     membrane_limit: int  #: largest |v| the membrane width holds
     safe_timesteps: int  #: longest window without possible saturation (0: unchecked)
@@ -99,9 +102,15 @@ def layer_facts(graph: nir.NIRGraph) -> list[LayerFacts]:
             weight_exponent=None if exponent is None else exponent - meta.input_shift,
             exponent=exponent, input_shift=meta.input_shift, theta=Range.of(meta.theta),
             spike_value=spike, v_init=Range.of(meta.v_init), max_burst=meta.max_burst,
-            dual=meta.dual, membrane_bound=meta.membrane_bound, membrane_limit=limit,
+            dual=meta.dual, bias_table_entries=bias_table_entries(meta.bias_table),
+            membrane_bound=meta.membrane_bound, membrane_limit=limit,
             safe_timesteps=meta.safe_timesteps, cores=meta.cores))
     return rows
+
+
+def bias_table_entries(table: np.ndarray | None) -> int:
+    """Stored integers of a per-step bias table: rows times the values of one row."""
+    return 0 if table is None else int(np.asarray(table).size)
 
 
 LIMIT_KEYS = ("cores", "neurons_per_core", "synapses_per_core", "fan_in_per_neuron")

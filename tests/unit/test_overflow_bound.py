@@ -1,5 +1,6 @@
 """The static membrane bound is sound: within the proven window no membrane saturates, and
-no membrane (before its reset) exceeds the recorded worst-case magnitude."""
+no membrane (before its reset) exceeds the recorded worst-case magnitude; with or without a
+per-step bias table."""
 
 from __future__ import annotations
 
@@ -18,14 +19,16 @@ NARROW = 12  # a narrow membrane so that saturation is reachable in a few steps
 @st.composite
 def cases(draw):
     theta = draw(st.integers(1, 200))
+    steps = draw(st.integers(1, 40))
+    table = draw(st.one_of(st.none(), st.lists(st.integers(-40, 40), min_size=steps,
+                                               max_size=steps)))
     meta = PopulationMeta(
         kind=draw(st.sampled_from(["if", "readout"])), theta=np.array(theta),
         bias=np.array(draw(st.integers(-30, 30))), v_init=np.array(draw(st.integers(0, theta))),
         theta_neg=np.array(-draw(st.integers(0, theta))), max_burst=draw(st.integers(1, 3)),
-        dual=draw(st.booleans()))
+        dual=draw(st.booleans()), bias_table=None if table is None else np.array(table))
     low = -draw(st.integers(0, 300))
     high = draw(st.integers(0, 300))
-    steps = draw(st.integers(1, 40))
     picks = draw(st.lists(st.sampled_from([0, 1, 2]), min_size=steps * 4, max_size=steps * 4))
     extremes = np.array([low, high, (low + high) // 2])[np.array(picks)].reshape(steps, 4)
     return meta, np.array(low), np.array(high), extremes.astype(np.int32)
@@ -35,7 +38,8 @@ def params(meta: PopulationMeta, bits: int) -> NeuronParams:
     return NeuronParams(theta=np.int32(meta.theta), bias=np.int32(meta.bias),
                         v_init=np.int32(meta.v_init), theta_neg=np.int32(meta.theta_neg),
                         max_burst=meta.max_burst, dual=meta.dual, fires=meta.fires,
-                        membrane_bits=bits)
+                        membrane_bits=bits, bias_table=None if meta.bias_table is None
+                        else meta.bias_table.astype(np.int32))
 
 
 @settings(max_examples=400, deadline=None)

@@ -9,12 +9,13 @@ import numpy as np
 import pytest
 
 from neurodeploy.convert import ConvertOptions
-from neurodeploy.errors import TargetLimitExceeded
+from neurodeploy.errors import MetadataError, TargetLimitExceeded
 from neurodeploy.graph import populations
-from neurodeploy.meta import get_graph_meta, population_meta, set_graph_meta
+from neurodeploy.meta import get_graph_meta, population_meta, set_graph_meta, with_node_meta
 from neurodeploy.methods import MethodContext, get_method
 from neurodeploy.nir_io import read, write
 from neurodeploy.passes import DEFAULT_PIPELINE, PASSES, PassContext, run_pipeline
+from neurodeploy.passes.base import copy_graph
 from neurodeploy.passes.quantize_bias import representable
 from neurodeploy.targets import load_target
 from tests.conftest import compile_ann, images, random_cnn, random_mlp
@@ -96,6 +97,40 @@ def test_bias_representable_uses_the_smallest_shift():
     assert out.tolist() == [5.0, 4095.0, 5002.0, -9000.0, 40000.0]
     with pytest.raises(TargetLimitExceeded, match="bias"):
         representable(np.array([1e9]), 13, 3, "n")
+
+
+def with_bias_table(graph, rows: int):
+    """Every population gets a per-channel bias table of ``rows`` steps (in ANN units)."""
+    nodes = {}
+    for name in populations(graph)[:-1]:
+        meta = population_meta(graph, name)
+        channels = np.asarray(graph.nodes[name].input_type["input"])[0]
+        table = np.linspace(-0.3, 0.3, rows * channels).reshape(rows, channels)
+        nodes[name] = with_node_meta(graph.nodes[name], dataclasses.replace(
+            meta, bias_table=table))
+    return copy_graph(graph, nodes)
+
+
+def test_bias_table_is_rounded_like_the_bias_and_caps_the_safe_window():
+    fg = with_bias_table(float_graph(), rows=3)
+    ctx = PassContext(target=load_target("loihi2"), timesteps=3)
+    graph = run_pipeline(fg, DEFAULT_PIPELINE, ctx)
+    for name in populations(graph)[:-1]:
+        exact, quant = population_meta(fg, name), population_meta(graph, name)
+        assert quant.bias_table.dtype == np.int32 and quant.bias_table.shape == (3, len(
+            exact.bias))
+        error = np.abs(quant.bias_table - exact.bias_table / 2.0**quant.exponent).max()
+        assert error <= ctx.notes["quantize_bias"]["max_abs_error_units"][name] + 1e-9
+        assert quant.safe_timesteps <= 3
+    ctx = PassContext(target=load_target("loihi2"), timesteps=4)
+    with pytest.raises(MetadataError, match="bias table has 3 rows"):
+        run_pipeline(fg, DEFAULT_PIPELINE, ctx)
+
+
+def test_bias_table_is_refused_on_targets_without_one():
+    ctx = PassContext(target=load_target("loihi"), timesteps=2)
+    with pytest.raises(TargetLimitExceeded, match="bias_table"):
+        run_pipeline(with_bias_table(float_graph(), rows=2), DEFAULT_PIPELINE, ctx)
 
 
 def test_dual_threshold_is_refused_on_binary_spike_targets():

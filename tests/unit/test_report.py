@@ -211,7 +211,7 @@ def test_files_are_written_together(cnn_report, tmp_path):
         rows = [line for line in tables if line.startswith(block)]
         assert len(rows) == 1, "each table has one header"
     widths = {line.count("|") for line in tables}
-    assert widths == {11, 16}, "every row of a table has the header's columns"
+    assert widths == {11, 17}, "every row of a table has the header's columns"
 
 
 def test_a_file_in_the_way_is_refused(cnn_report, tmp_path):
@@ -230,3 +230,15 @@ def test_wrong_target_and_partial_graphs_are_refused(cnn_graph):
     with pytest.raises(MetadataError, match="not fully quantized"):
         build_report(partial, x, y, target=LOIHI2, reference=EquivalentReference(partial),
                      show_progress=False)
+
+
+def test_bias_table_size_is_a_resource_column():
+    from tests.unit.test_passes import float_graph, with_bias_table
+
+    graph = run_pipeline(with_bias_table(float_graph(), rows=4), ("quantize_input",
+                         "quantize_weights", "quantize_bias"), PassContext(LOIHI2, 4))
+    facts = layer_facts(graph)
+    channels = [int(np.asarray(graph.nodes[f.population].input_type["input"])[0])
+                for f in facts[:-1]]
+    assert [f.bias_table_entries for f in facts] == [4 * c for c in channels] + [0]
+    assert all(f.bias_table_entries == 0 for f in layer_facts(compile_ann(random_mlp())))

@@ -1,0 +1,86 @@
+"""Shared steps of the calibration stages: editing populations, the theta/(2T) rounding
+shift, and the layer-by-layer bias and potential correction (algorithms.md §2.3).
+
+Corrections are measured on the deployed integer network (``probe.simulate``), one layer at
+a time in network order, so every layer is corrected for the spikes its already-corrected
+inputs really send.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any
+
+import nir
+import numpy as np
+
+from neurodeploy.graph import populations, readout_name
+from neurodeploy.meta import get_graph_meta, population_meta, set_graph_meta, with_node_meta
+from neurodeploy.methods.base import MethodContext
+from neurodeploy.methods.probe import ann_activations, simulate
+from neurodeploy.passes.base import copy_graph
+from neurodeploy.progress import progress
+
+
+def firing(graph: nir.NIRGraph) -> list[str]:
+    """The spiking populations (the readout excluded), in network order."""
+    readout = readout_name(graph)
+    return [p for p in populations(graph) if p != readout]
+
+
+def with_population(graph: nir.NIRGraph, name: str, **changes: Any) -> nir.NIRGraph:
+    """A new graph whose population ``name`` has ``changes`` in its PopulationMeta (the NIR
+    node's ``v_threshold`` follows ``theta``)."""
+    node = graph.nodes[name]
+    meta = dataclasses.replace(population_meta(graph, name), **changes)
+    if "theta" in changes and isinstance(node, nir.IF):
+        theta = np.asarray(meta.theta, np.float64)
+        theta = theta.reshape(-1, 1, 1) if theta.ndim == 1 and node.r.ndim == 3 else theta
+        node = dataclasses.replace(node, v_threshold=np.broadcast_to(theta, node.r.shape)
+                                   .astype(np.float64))
+    return copy_graph(graph, {name: with_node_meta(node, meta)})
+
+
+def with_note(graph: nir.NIRGraph, stage: str, note: dict[str, Any]) -> nir.NIRGraph:
+    """A new graph recording ``note`` under ``stage`` in GraphMeta.notes."""
+    out = copy_graph(graph, {})
+    meta = get_graph_meta(out)
+    set_graph_meta(out, dataclasses.replace(meta, notes={**meta.notes, stage: note}))
+    return out
+
+
+def rounding_shift(graph: nir.NIRGraph, timesteps: int) -> nir.NIRGraph:
+    """v_init = 0 and theta/(2T) more bias every step: over the window the neuron gains
+    theta/2, which turns the rate code's floor into a round (algorithms.md §2.1)."""
+    for name in firing(graph):
+        meta = population_meta(graph, name)
+        shift = np.asarray(meta.theta, np.float64) / (2 * timesteps)
+        graph = with_population(graph, name, v_init=np.array(0.0),
+                                bias=np.asarray(meta.bias, np.float64) + shift)
+    return graph
+
+
+def correct(graph: nir.NIRGraph, ctx: MethodContext, images: np.ndarray, stage: str,
+            potential: bool) -> tuple[nir.NIRGraph, dict[str, float]]:
+    """Bias correction, and with ``potential`` potential correction, layer by layer.
+
+    The mean error (SNN rate - ANN activation, over the images) of each neuron splits into
+    its channel's mean, removed from the bias (per channel, every step), and the per-neuron
+    remainder, removed from ``v_init`` as T times the remainder (once per window). Returns
+    the graph and, per population, the mean |error| before its correction (ANN units).
+    """
+    timesteps = ctx.options.timesteps
+    ann = ann_activations(ctx, images, graph)
+    before = {}
+    for name in progress(firing(graph), stage, ctx.show_progress):
+        error = simulate(graph, images, ctx).rates(name).mean(axis=0) - ann[name].mean(axis=0)
+        before[name] = float(np.abs(error).mean())
+        channel = error.reshape(len(error), -1).mean(axis=1)
+        meta = population_meta(graph, name)
+        changes: dict[str, Any] = {"bias": np.asarray(meta.bias, np.float64) - channel}
+        if potential and error.ndim > 1:
+            remainder = error - channel.reshape(-1, *(1,) * (error.ndim - 1))
+            v_init = np.broadcast_to(np.asarray(meta.v_init, np.float64), error.shape)
+            changes["v_init"] = v_init - timesteps * remainder
+        graph = with_population(graph, name, **changes)
+    return graph, before

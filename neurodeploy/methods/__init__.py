@@ -12,6 +12,8 @@ from collections.abc import Callable
 from neurodeploy.convert import parse_statistic
 from neurodeploy.errors import InputError
 from neurodeploy.methods.base import Method, MethodContext, Stage, compose
+from neurodeploy.methods.calibration import Calibrate
+from neurodeploy.methods.ftbc import Ftbc
 from neurodeploy.methods.learned import ecl, qcfs
 from neurodeploy.methods.normalization import Normalization
 
@@ -23,6 +25,8 @@ STAGES: dict[str, Callable[[], Stage]] = {
     "qcfs": qcfs,
     "ecl": ecl,
     "dual_phase": lambda: _dual_phase(),
+    "calibrate": Calibrate,
+    "ftbc": Ftbc,
 }
 
 __all__ = ["DEFAULT_METHOD", "STAGES", "Method", "MethodContext", "Stage", "available_methods",

@@ -14,7 +14,6 @@ import nir
 import numpy as np
 import torch
 
-from neurodeploy.api import quantize_inputs
 from neurodeploy.backends import Record, Trace
 from neurodeploy.backends.reference import ReferenceBackend
 from neurodeploy.frontend.ann import AnnGraph
@@ -56,6 +55,8 @@ def simulate(graph: nir.NIRGraph, images: np.ndarray, ctx: MethodContext,
     Saturation and a network too large for the chip are allowed here (this is a measurement;
     compile still checks both).
     """
+    from neurodeploy.api import quantize_inputs  # the API imports the methods
+
     steps = timesteps or ctx.options.timesteps
     quantized, _ = quantize(graph, ctx.target, steps, allow_saturation=True,
                             capacity_check=False)

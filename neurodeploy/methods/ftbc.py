@@ -1,0 +1,100 @@
+"""FTBC: forward temporal bias correction (Wu et al. 2024; algorithms.md §5), a refiner.
+
+Each population gets a per-step, per-channel bias table ``b_t[c]``, subtracted from the
+membrane at step t (``neuron.py``). It is computed forward only, layer by layer in network
+order, on a few batches of unlabeled images: the layer's input at each step is recorded from
+the deployed integer network (with its upstream layers already corrected), then the neuron is
+replayed step by step; at each step the error ``e_t = s_t - a`` between the value it sends and
+the ANN activation ``a`` (clipped to what the neuron can send, ``max_burst * theta``) is pushed
+into ``b_t[c]`` with step ``alpha`` (its mean over the batch and positions), and the replay
+continues from the corrected membrane ``m - e_t``, as if the error had been removed.
+
+The replay runs the neuron rule itself (``neuron.step``) in the deployed integer units, so it
+covers bursts and the dual threshold; the table is stored in ANN units and rounded by the
+``quantize_bias`` pass like the bias.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+from dataclasses import dataclass
+
+import nir
+import numpy as np
+
+from neurodeploy import neuron
+from neurodeploy.backends import Record
+from neurodeploy.backends.reference import neuron_params
+from neurodeploy.meta import get_graph_meta, param_for_shape, population_meta
+from neurodeploy.methods.base import MethodContext
+from neurodeploy.methods.calibration import correction_images
+from neurodeploy.methods.corrections import firing, with_note, with_population
+from neurodeploy.methods.probe import ann_activations, simulate
+from neurodeploy.progress import progress
+
+ALPHA = 0.4  #: the authors' script (curr_t_alpha)
+BATCHES = 3  #: the authors' number of calibration batches
+
+
+@dataclass(frozen=True)
+class Ftbc:
+    name: str = "ftbc"
+    builds: bool = False
+    needs_calibration: bool = True
+    alpha: float = ALPHA
+    batches: int = BATCHES
+
+    def __call__(self, graph: nir.NIRGraph | None, ctx: MethodContext) -> nir.NIRGraph:
+        start = time.perf_counter()
+        steps = ctx.options.timesteps
+        for name in firing(graph):
+            meta = population_meta(graph, name)
+            channels = int(graph.nodes[name].input_type["input"][0])
+            table = np.zeros((steps, channels)) if meta.bias_table is None else \
+                np.asarray(meta.bias_table, np.float64)
+            graph = with_population(graph, name, bias_table=table)
+        images = correction_images(ctx, self.name)
+        work = [(b, name) for b in range(self.batches) for name in firing(graph)]
+        for batch, name in progress(work, self.name, ctx.show_progress):
+            x = images[batch::self.batches]
+            increment = _step_errors(graph, ctx, x, name)
+            meta = population_meta(graph, name)
+            graph = with_population(graph, name,
+                                    bias_table=meta.bias_table + self.alpha * increment)
+        tables = {n: float(np.abs(population_meta(graph, n).bias_table).max())
+                  for n in firing(graph)}
+        return with_note(graph, self.name, {"alpha": self.alpha, "batches": self.batches,
+                                            "max_abs_bias_table": tables,
+                                            "seconds": time.perf_counter() - start})
+
+
+def _step_errors(graph: nir.NIRGraph, ctx: MethodContext, images: np.ndarray, name: str
+                 ) -> np.ndarray:
+    """(T, C) per-step, per-channel mean error (ANN units) of population ``name`` on
+    ``images``, replaying its recorded inputs with each step's error removed."""
+    probe = simulate(graph, images, ctx, record=Record.ALL)
+    meta = population_meta(probe.graph, name)
+    shape = probe.trace.spikes[name].shape[2:]
+    unit = 2.0 ** meta.exponent
+    params = dataclasses.replace(
+        neuron_params(meta, shape, get_graph_meta(probe.graph).membrane_bits),
+        bias=np.zeros((), np.int32), bias_table=None, input_shift=0)
+    theta = param_for_shape(np.asarray(meta.theta, np.int64), shape)
+    spikes, membranes = probe.trace.spikes[name], probe.trace.membranes[name]
+    target = np.minimum(ann_activations(ctx, images, graph)[name] / unit,
+                        meta.max_burst * theta)
+    v_prev = np.broadcast_to(param_for_shape(np.asarray(meta.v_init), shape),
+                             spikes.shape[1:]).astype(np.int64)
+    v, c = neuron.initial_state(params, spikes[0])
+    errors = np.zeros((len(spikes), shape[0]))
+    for t in range(len(spikes)):
+        # the step's input (synapses, bias, table) as the deployed network integrated it
+        current = membranes[t] + spikes[t] * theta - v_prev
+        v_prev = membranes[t].astype(np.int64)
+        trial_v, trial_c = v.copy(), c.copy()
+        _, _, sent = neuron.step(trial_v, trial_c, current, params, t)
+        error = sent * theta - target
+        errors[t] = error.reshape(len(error), shape[0], -1).mean(axis=(0, 2))
+        neuron.step(v, c, np.rint(current - error).astype(np.int64), params, t)
+    return errors * unit

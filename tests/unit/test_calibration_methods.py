@@ -1,0 +1,147 @@
+"""The training-free calibration stages: calibrate, ftbc, adafire (with SSC) and iat; their
+composition, determinism, and that they never see labels."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from neurodeploy.convert import ConvertOptions
+from neurodeploy.errors import InputError
+from neurodeploy.meta import get_graph_meta, population_meta
+from neurodeploy.methods import MethodContext, get_method
+from neurodeploy.methods.corrections import firing
+from neurodeploy.methods.mmse import mmse_threshold, quantized
+from neurodeploy.methods.probe import ann_activations, simulate
+from neurodeploy.nir_io import read, write
+from neurodeploy.targets import load_target
+from tests.conftest import images, random_cnn
+
+T = 4
+
+
+def context(timesteps: int = T, seed: int = 0, **options) -> MethodContext:
+    ann = random_cnn()
+    return MethodContext(ann=ann, calib=images(ann.input_shape, n=96, seed=2),
+                         options=ConvertOptions(timesteps=timesteps, **options),
+                         target=load_target("loihi2"), seed=seed, show_progress=False)
+
+
+def mean_rate_error(graph, ctx) -> dict[str, float]:
+    """Per population: mean over neurons of |mean SNN rate - mean ANN activation| on the
+    calibration images (what the bias and potential corrections remove)."""
+    x = ctx.calib
+    probe, ann = simulate(graph, x, ctx), ann_activations(ctx, x, graph)
+    return {p: float(np.abs(probe.rates(p).mean(0) - ann[p].mean(0)).mean())
+            for p in firing(graph)}
+
+
+def equal_graphs(a, b) -> bool:
+    if a.nodes.keys() != b.nodes.keys():
+        return False
+    for name in firing(a):
+        ma, mb = population_meta(a, name), population_meta(b, name)
+        for field in ("theta", "bias", "v_init"):
+            if not np.array_equal(getattr(ma, field), getattr(mb, field)):
+                return False
+        if (ma.bias_table is None) != (mb.bias_table is None) or (
+                ma.bias_table is not None and not np.array_equal(ma.bias_table, mb.bias_table)):
+            return False
+        if ma.max_burst != mb.max_burst:
+            return False
+    return True
+
+
+@pytest.fixture(scope="module")
+def calibrated():
+    ctx = context()
+    return ctx, get_method("calibrate").convert(ctx)
+
+
+def test_mmse_threshold_minimises_the_quantization_error():
+    values = np.random.default_rng(0).exponential(1.0, (2, 5000))
+    values[1] *= 10
+    theta = mmse_threshold(values, T, 1)
+    assert theta.shape == (2,) and 5 < theta[1] / theta[0] < 20
+    for c in range(2):
+        best = ((values[c] - quantized(values[c], theta[c], T, 1)) ** 2).mean()
+        for other in (values[c].max(), 0.5 * theta[c], 1.5 * theta[c]):
+            assert best <= ((values[c] - quantized(values[c], other, T, 1)) ** 2).mean()
+    # bursts reach further, so the threshold the search settles on is lower
+    assert mmse_threshold(values, T, 4)[0] < theta[0]
+
+
+def test_calibrate_shifts_the_bias_and_corrects_rates_per_neuron(calibrated):
+    ctx, graph = calibrated
+    assert get_graph_meta(graph).method == "calibrate"
+    before = get_graph_meta(graph).notes["calibrate"]["mean_abs_rate_error_before"]
+    after = mean_rate_error(graph, ctx)
+    assert set(before) == set(after) == set(firing(graph))
+    assert all(after[p] < 0.6 * before[p] for p in after)
+    first = firing(graph)[0]
+    meta, plain = population_meta(graph, first), population_meta(
+        get_method("p99.99").convert(ctx), first)
+    assert meta.v_init.shape == tuple(graph.nodes[first].input_type["input"])
+    assert not np.allclose(meta.theta, plain.theta)
+
+
+def test_calibrated_network_round_trips_through_nir(calibrated, tmp_path):
+    _, graph = calibrated
+    write(graph, tmp_path / "c.nir")
+    assert equal_graphs(read(tmp_path / "c.nir"), graph)
+
+
+def test_calibration_is_deterministic_for_a_seed():
+    a = get_method("calibrate").convert(context(seed=3))
+    b = get_method("calibrate").convert(context(seed=3))
+    assert equal_graphs(a, b)
+
+
+def test_stages_only_see_unlabeled_images():
+    """A MethodContext has no place for labels: every stage calibrates on images alone."""
+    assert "labels" not in MethodContext.__dataclass_fields__
+    assert not any("label" in name for name in MethodContext.__dataclass_fields__)
+
+
+@pytest.mark.parametrize("spec, message", [
+    ("calibrate+p99.99", "chooses thresholds twice"),
+    ("ftbc+calibrate", "must come first"),
+    ("calibrate+ftbc+ftbc", "twice"),
+    ("calibrate+nope", "unknown method 'nope'"),
+])
+def test_bad_stage_lists_are_refused(spec, message):
+    with pytest.raises(InputError, match=message):
+        get_method(spec)
+
+
+@pytest.fixture(scope="module")
+def corrected():
+    ctx = context()
+    return ctx, get_method("p99.99+ftbc").convert(ctx)
+
+
+def logits_error(graph, ctx) -> float:
+    """Mean squared distance of the SNN's readout from the ANN's logits."""
+    ann = ann_activations(ctx, ctx.calib, graph)["readout"]
+    return float(((simulate(graph, ctx.calib, ctx).logits - ann) ** 2).mean())
+
+
+def test_ftbc_adds_a_per_step_per_channel_table_that_brings_the_output_closer(corrected):
+    ctx, graph = corrected
+    for name in firing(graph):
+        table = population_meta(graph, name).bias_table
+        channels = int(graph.nodes[name].input_type["input"][0])
+        assert table.shape == (T, channels) and np.abs(table).max() > 0
+    assert logits_error(graph, ctx) < 0.95 * logits_error(get_method("p99.99").convert(ctx),
+                                                          ctx)
+
+
+def test_ftbc_composes_after_calibrate_and_round_trips(tmp_path):
+    ctx = context()
+    graph = get_method("calibrate+ftbc").convert(ctx)
+    meta = get_graph_meta(graph)
+    assert meta.method == "calibrate+ftbc" and {"calibrate", "ftbc"} <= set(meta.notes)
+    assert logits_error(graph, ctx) < 0.95 * logits_error(get_method("calibrate").convert(ctx),
+                                                          ctx)
+    write(graph, tmp_path / "f.nir")
+    assert equal_graphs(read(tmp_path / "f.nir"), graph)

@@ -162,6 +162,44 @@ def evaluate(graph: nir.NIRGraph, images: np.ndarray, labels: np.ndarray,
     return {t: correct[t] / len(images) for t in steps}
 
 
+@dataclass(frozen=True)
+class AdaptiveResult:
+    """Early exit (IAT) against the same network run for its whole window."""
+
+    timesteps: int  #: the compiled window, the most any sample runs
+    accuracy: float
+    mean_timesteps: float
+    full_accuracy: float  #: every sample run for the whole window
+    exits: dict[int, int]  #: step -> samples that stopped there
+
+
+def evaluate_adaptive(graph: nir.NIRGraph, images: np.ndarray, labels: np.ndarray, *,
+                      backend: str = "reference", show_progress: bool = True
+                      ) -> AdaptiveResult:
+    """Accuracy and mean timesteps with the network's calibrated early exit (``+iat``)."""
+    from neurodeploy.methods.iat import confidence_steps, exit_steps, iat_thresholds
+
+    thresholds = iat_thresholds(graph)
+    steps = get_graph_meta(graph).timesteps
+    batch = _eval_batch_size(graph, steps)
+    engine = get_backend(backend)
+    hits = full_hits = 0
+    taken_all = []
+    for start in progress(range(0, len(images), batch), "evaluate", show_progress):
+        x = quantize_inputs(graph, images[start:start + batch])
+        outputs = engine.run(graph, x, steps, record=Record.OUTPUT).output_steps
+        y = labels[start:start + batch]
+        taken, predictions = exit_steps(confidence_steps(graph, outputs),
+                                        outputs.argmax(axis=2), thresholds)
+        hits += int((predictions == y).sum())
+        full_hits += int((outputs[-1].argmax(axis=1) == y).sum())
+        taken_all.append(taken)
+    taken = np.concatenate(taken_all)
+    exits = {int(t): int((taken == t).sum()) for t in range(1, steps + 1)}
+    return AdaptiveResult(steps, hits / len(images), float(taken.mean()),
+                          full_hits / len(images), exits)
+
+
 def ann_accuracy(ann: AnnGraph, images: np.ndarray, labels: np.ndarray) -> float:
     import torch
 

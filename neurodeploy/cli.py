@@ -218,13 +218,21 @@ def finetune(model, method, dataset, epochs, levels, lr, batch, optimizer, flip,
 @click.option("--limit", type=int, help="Evaluate only the first N test samples.")
 @click.option("--ann", "ann_model", type=click.Path(),
               help="The float model, to print its accuracy as the first row.")
+@click.option("--adaptive-timesteps", is_flag=True,
+              help="Early exit (compiled with +iat): accuracy and mean timesteps per sample.")
 @click.option("--json", "as_json", is_flag=True)
 @_friendly
-def evaluate(network, dataset, timesteps, backend, limit, ann_model, as_json) -> None:
+def evaluate(network, dataset, timesteps, backend, limit, ann_model, adaptive_timesteps,
+             as_json) -> None:
     """Accuracy of a compiled NETWORK for several window lengths T."""
+    from dataclasses import asdict
+
     from neurodeploy import api
+    from neurodeploy.methods.iat import iat_thresholds
 
     graph = api.load(network)
+    if adaptive_timesteps:
+        iat_thresholds(graph)  # refuse a network without thresholds before any work
     x, y = api.dataset(dataset, limit=limit)
     steps = _int_list(timesteps)
     result = {"dataset": dataset, "samples": len(x), "backend": backend}
@@ -233,7 +241,10 @@ def evaluate(network, dataset, timesteps, backend, limit, ann_model, as_json) ->
 
         ann = load_model(ann_model, input_shape=tuple(x.shape[1:]))
         result["ann_accuracy"] = api.ann_accuracy(ann, x, y)
-    result["snn_accuracy"] = api.evaluate(graph, x, y, steps, backend=backend)
+    if adaptive_timesteps:
+        result["adaptive"] = asdict(api.evaluate_adaptive(graph, x, y, backend=backend))
+    else:
+        result["snn_accuracy"] = api.evaluate(graph, x, y, steps, backend=backend)
     if as_json:
         click.echo(json.dumps(result, indent=2))
         return
@@ -241,6 +252,14 @@ def evaluate(network, dataset, timesteps, backend, limit, ann_model, as_json) ->
     click.echo(f"{'network':<12} {'T':>4} {'accuracy':>9}")
     if "ann_accuracy" in result:
         click.echo(f"{'ANN (float)':<12} {'-':>4} {100 * result['ann_accuracy']:>8.2f}%")
+    if adaptive_timesteps:
+        adaptive = result["adaptive"]
+        click.echo(f"{'SNN (int)':<12} {adaptive['timesteps']:>4} "
+                   f"{100 * adaptive['full_accuracy']:>8.2f}%")
+        click.echo(f"{'SNN early exit':<12} {adaptive['mean_timesteps']:>4.2f} "
+                   f"{100 * adaptive['accuracy']:>8.2f}%  (mean timesteps; exits per step "
+                   f"{adaptive['exits']})")
+        return
     for t, acc in result["snn_accuracy"].items():
         click.echo(f"{'SNN (int)':<12} {t:>4} {100 * acc:>8.2f}%")
 

@@ -11,9 +11,11 @@ from collections.abc import Callable
 
 from neurodeploy.convert import parse_statistic
 from neurodeploy.errors import InputError
+from neurodeploy.methods.adafire import AdaFire
 from neurodeploy.methods.base import Method, MethodContext, Stage, compose
 from neurodeploy.methods.calibration import Calibrate
 from neurodeploy.methods.ftbc import Ftbc
+from neurodeploy.methods.iat import Iat
 from neurodeploy.methods.learned import ecl, qcfs
 from neurodeploy.methods.normalization import Normalization
 
@@ -25,8 +27,10 @@ STAGES: dict[str, Callable[[], Stage]] = {
     "qcfs": qcfs,
     "ecl": ecl,
     "dual_phase": lambda: _dual_phase(),
+    "adafire": AdaFire,
     "calibrate": Calibrate,
     "ftbc": Ftbc,
+    "iat": Iat,
 }
 
 __all__ = ["DEFAULT_METHOD", "STAGES", "Method", "MethodContext", "Stage", "available_methods",

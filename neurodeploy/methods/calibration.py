@@ -46,7 +46,9 @@ class Calibrate:
     name: str = "calibrate"
     builds: bool = True
     needs_calibration: bool = True
-    potential: bool = True  #: per-neuron v_init ("advanced"); bias correction only if False
+    #: per-neuron v_init ("advanced"; only where the target can load one per neuron); bias
+    #: correction only if False
+    potential: bool = True
 
     def __call__(self, graph: nir.NIRGraph | None, ctx: MethodContext) -> nir.NIRGraph:
         start = time.perf_counter()
@@ -54,9 +56,10 @@ class Calibrate:
         activations = [n.name for n in ctx.ann.nodes if n.op in ACTIVATIONS]
         thresholds = calibrated_thresholds(ctx, self.name, dict.fromkeys(activations, burst))
         graph = rounding_shift(to_snn(ctx.ann, thresholds, ctx.options), ctx.options.timesteps)
+        potential = self.potential and ctx.target.neuron.per_neuron_v_init
         graph, errors = correct(graph, ctx, correction_images(ctx, self.name), self.name,
-                                self.potential)
+                                potential)
         return with_note(graph, self.name, {
-            "mean_abs_rate_error_before": errors, "potential_correction": self.potential,
+            "mean_abs_rate_error_before": errors, "potential_correction": potential,
             "seconds": time.perf_counter() - start})
 

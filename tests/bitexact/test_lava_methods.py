@@ -15,12 +15,14 @@ from tests.conftest import images, random_mlp
 T = 4
 
 
-@pytest.mark.parametrize("method", ["calibrate+ftbc"])
+@pytest.mark.parametrize("method", ["calibrate+ftbc", "adafire+ftbc"])
 def test_calibrated_network_is_bit_exact_on_lava(method, reference_backend, lava_backend):
     ann = random_mlp(seed=4)
     graph = api.compile(ann, target="loihi2", method=method, calib=images(ann.input_shape, 96),
                         timesteps=T, show_progress=False).graph
     metas = [population_meta(graph, p) for p in populations(graph)[:-1]]
     assert all(m.bias_table is not None and np.abs(m.bias_table).max() > 0 for m in metas)
+    if method.startswith("adafire"):
+        assert max(m.max_burst for m in metas) > 1
     inputs = api.quantize_inputs(graph, images(ann.input_shape, 3, seed=9))
     assert_identical(graph, *run_both(reference_backend, lava_backend, graph, inputs, T))

@@ -79,6 +79,19 @@ def test_evaluate_prints_a_table(compiled):
     assert "SNN (int)" in out and "50 samples" in out
 
 
+def test_adafire_with_early_exit_end_to_end(workdir):
+    out = workdir / "adafire.nir"
+    invoke("compile", workdir / "model.pt", "--method", "adafire+iat", "--calib", "digits",
+           "--timesteps", "4", "-o", out)
+    result = json.loads(invoke("evaluate", out, "--dataset", "digits", "--adaptive-timesteps",
+                               "--json").output)["adaptive"]
+    assert result["timesteps"] == 4 and 1 <= result["mean_timesteps"] <= 4
+    assert sum(result["exits"].values()) == 450
+    assert abs(result["accuracy"] - result["full_accuracy"]) < 0.02
+    text = invoke("evaluate", out, "--dataset", "digits", "--adaptive-timesteps").output
+    assert "SNN early exit" in text and "mean timesteps" in text
+
+
 def test_simulate_writes_a_full_trace(compiled, workdir):
     np.save(workdir / "x.npy", digits_batch(3))
     out = invoke("simulate", compiled, "--input", workdir / "x.npy", "--out",

@@ -3,17 +3,29 @@ composition, determinism, and that they never see labels."""
 
 from __future__ import annotations
 
+import itertools
+
 import numpy as np
 import pytest
 
+from neurodeploy import api
 from neurodeploy.convert import ConvertOptions
 from neurodeploy.errors import InputError
 from neurodeploy.meta import get_graph_meta, population_meta
 from neurodeploy.methods import MethodContext, get_method
 from neurodeploy.methods.corrections import firing
+from neurodeploy.methods.iat import (
+    NEVER,
+    TOLERANCE,
+    confidence_steps,
+    exit_steps,
+    exit_threshold,
+)
 from neurodeploy.methods.mmse import mmse_threshold, quantized
 from neurodeploy.methods.probe import ann_activations, simulate
+from neurodeploy.methods.search import pareto_choice
 from neurodeploy.nir_io import read, write
+from neurodeploy.passes import quantize
 from neurodeploy.targets import load_target
 from tests.conftest import images, random_cnn
 
@@ -145,3 +157,90 @@ def test_ftbc_composes_after_calibrate_and_round_trips(tmp_path):
                                                           ctx)
     write(graph, tmp_path / "f.nir")
     assert equal_graphs(read(tmp_path / "f.nir"), graph)
+
+
+def test_pareto_choice_matches_brute_force():
+    rng = np.random.default_rng(0)
+    for _ in range(20):
+        sens, cost = rng.random((3, 4)), rng.random((3, 4))
+        budget = float(np.median(cost.sum(axis=0)))
+        best = None
+        for choice in itertools.product(range(4), repeat=3):
+            c = sum(cost[i, k] for i, k in enumerate(choice))
+            s = sum(sens[i, k] for i, k in enumerate(choice))
+            if c <= budget and (best is None or s < best[0]):
+                best = (s, choice)
+        picked = pareto_choice(sens, cost, budget)
+        if best is None:
+            assert picked == list(np.argmin(cost, axis=1))
+        else:
+            assert sum(sens[i, k] for i, k in enumerate(picked)) == pytest.approx(best[0])
+            assert sum(cost[i, k] for i, k in enumerate(picked)) <= budget
+
+
+@pytest.fixture(scope="module")
+def adafire():
+    ctx = context()
+    return ctx, get_method("adafire+iat").convert(ctx)
+
+
+def test_adafire_chooses_bursts_and_scales_under_the_budget(adafire):
+    ctx, graph = adafire
+    note = get_graph_meta(graph).notes["adafire"]
+    bursts = {population_meta(graph, p).source: population_meta(graph, p).max_burst
+              for p in firing(graph)}
+    assert bursts == note["max_burst"] and all(1 <= b <= 8 for b in bursts.values())
+    assert set(note["threshold_scale"]) == set(bursts)
+    cost = np.asarray(note["burst_synops"])
+    chosen = [b - 1 for b in bursts.values()]
+    assert cost[np.arange(len(chosen)), chosen].sum() <= cost[:, 3].sum() + 1e-9
+    # bursts carry more levels per step: the output is closer to the ANN than single spikes
+    assert logits_error(graph, ctx) < logits_error(get_method("calibrate").convert(ctx), ctx)
+
+
+def test_adafire_is_refused_on_binary_spike_targets():
+    ctx = context()
+    ctx = MethodContext(ann=ctx.ann, calib=ctx.calib, options=ctx.options,
+                        target=load_target("loihi"), show_progress=False)
+    with pytest.raises(InputError, match="'loihi' has binary spikes.*loihi2"):
+        get_method("adafire").convert(ctx)
+
+
+def test_iat_thresholds_keep_the_full_window_prediction_on_calibration_data(adafire):
+    ctx, graph = adafire
+    note = get_graph_meta(graph).notes["iat"]
+    assert len(note["thresholds"]) == T - 1 and 1 <= note["calibration_mean_timesteps"] <= T
+    probe = simulate(graph, ctx.calib, ctx)
+    steps = probe.trace.output_steps
+    taken, predictions = exit_steps(confidence_steps(probe.graph, steps),
+                                    steps.argmax(axis=2), note["thresholds"])
+    changed = (predictions != steps[-1].argmax(axis=1)).mean()
+    assert changed <= TOLERANCE + 1e-9
+    assert taken.mean() == pytest.approx(note["calibration_mean_timesteps"])
+
+
+def test_exit_threshold_and_exit_steps():
+    scores = np.array([0.9, 0.8, 0.7, 0.6])
+    assert exit_threshold(scores, np.array([0, 0, 1, 0], bool), 0.0) == 0.7
+    assert exit_threshold(scores, np.array([1, 0, 0, 0], bool), 0.0) == NEVER
+    assert exit_threshold(scores, np.zeros(4, bool), 0.0) < 0.6
+    step_scores = np.array([[0.9, 0.1, 0.1], [0.9, 0.8, 0.1], [0, 0, 0]])
+    predictions = np.array([[1, 2, 3], [4, 5, 6], [7, 8, 9]])
+    taken, chosen = exit_steps(step_scores, predictions, [0.5, 0.5])
+    assert taken.tolist() == [1, 2, 3] and chosen.tolist() == [1, 5, 9]
+
+
+def test_adaptive_evaluation_reports_mean_steps(adafire):
+    ctx, graph = adafire
+    compiled, _ = quantize(graph, ctx.target, T)
+    x = images(ctx.ann.input_shape, n=50, seed=11)
+    labels = ann_activations(ctx, x, graph)["readout"].argmax(axis=1)
+    result = api.evaluate_adaptive(compiled, x, labels, show_progress=False)
+    assert result.timesteps == T and sum(result.exits.values()) == 50
+    assert result.mean_timesteps == pytest.approx(
+        sum(t * n for t, n in result.exits.items()) / 50)
+    assert result.full_accuracy == api.evaluate(compiled, x, labels, [T],
+                                                show_progress=False)[T]
+    with pytest.raises(InputError, match=r"\+iat"):
+        api.evaluate_adaptive(quantize(get_method("p99.99").convert(ctx), ctx.target, T)[0],
+                              x, labels)

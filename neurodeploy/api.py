@@ -150,7 +150,7 @@ def evaluate(graph: nir.NIRGraph, images: np.ndarray, labels: np.ndarray,
     if not steps or steps[0] < 1:
         raise InputError("timesteps must be positive integers")
     longest = steps[-1]
-    batch = _eval_batch_size(graph, longest)
+    batch = eval_batch_size(graph, longest)
     correct = dict.fromkeys(steps, 0)
     engine = get_backend(backend)
     for start in progress(range(0, len(images), batch), "evaluate", show_progress):
@@ -181,7 +181,7 @@ def evaluate_adaptive(graph: nir.NIRGraph, images: np.ndarray, labels: np.ndarra
 
     thresholds = iat_thresholds(graph)
     steps = get_graph_meta(graph).timesteps
-    batch = _eval_batch_size(graph, steps)
+    batch = eval_batch_size(graph, steps)
     engine = get_backend(backend)
     hits = full_hits = 0
     taken_all = []
@@ -218,7 +218,8 @@ def _calibration_data(calib: str | np.ndarray | None, samples: int) -> np.ndarra
     return calibration_set(calib, samples)
 
 
-def _eval_batch_size(graph: nir.NIRGraph, timesteps: int) -> int:
+def eval_batch_size(graph: nir.NIRGraph, timesteps: int) -> int:
+    """Samples per reference run that keep one population's window near EVAL_MEMORY_ELEMENTS."""
     largest = max(int(np.prod(n.output_type["output"])) for n in graph.nodes.values())
     return int(np.clip(EVAL_MEMORY_ELEMENTS // (timesteps * largest), 1, 2000))
 

@@ -1,0 +1,252 @@
+"""Training-free methods on the Fashion-MNIST CNN: accuracy, synaptic operations, early exit.
+
+    python benchmarks/methods_ops.py        # p99.99, calibrate, ftbc, calibrate+ftbc, adafire,
+                                            # adafire+iat at T = 1, 2, 4, 8 on loihi2
+
+For each method and window T the model is compiled for that T (the rounding shift, the
+corrections and the bias tables are T-specific), then the whole test split runs on the
+reference simulator, which counts every synaptic operation (a graded spike is one event):
+accuracy and operations come from the same runs. A ``+iat`` method is evaluated with its early
+exit; the operations of a sample that stops at step t are those of a t-step window, counted
+by running it for t steps. ``X`` and ``X+iat`` compile to the same network (iat only adds the
+exit thresholds), so when both are asked for, ``X`` is the ``X+iat`` network run for its whole
+window. Writes benchmarks/results/methods_ops_<dataset>_<target>.json and the plot
+docs/methods_ops.png (accuracy against synaptic operations per inference).
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+from pathlib import Path
+
+import numpy as np
+from common import ROOT, print_table, write_result
+
+from neurodeploy import api
+from neurodeploy.backends import Record, get_backend
+from neurodeploy.meta import SYNAPSE_TYPES, get_graph_meta
+from neurodeploy.methods.iat import confidence_steps, exit_steps, iat_thresholds
+from neurodeploy.operations import ann_macs as operation_count
+from neurodeploy.operations import count_operations
+from neurodeploy.progress import progress
+from neurodeploy.targets import load_target
+
+IAT = "+iat"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--model", default=str(ROOT / "examples/fashion_cnn/model.pt"))
+    parser.add_argument("--dataset", default="fashion-mnist")
+    parser.add_argument("--target", default="loihi2")
+    parser.add_argument("--methods",
+                        default="p99.99,calibrate,ftbc,calibrate+ftbc,adafire,adafire+iat")
+    parser.add_argument("--timesteps", default="1,2,4,8")
+    parser.add_argument("--limit", type=int, help="evaluate only the first N test samples")
+    parser.add_argument("--plot", default=str(ROOT / "docs/methods_ops.png"))
+    args = parser.parse_args()
+    steps = [int(t) for t in args.timesteps.split(",")]
+    methods = args.methods.split(",")
+    target = load_target(args.target)
+    x, y = api.dataset(args.dataset, limit=args.limit)
+    results: dict[str, dict] = {m: {"points": {}} for m in methods}
+    ann = None
+    for method in methods:
+        if method + IAT in methods:
+            continue  # measured from the +iat network below
+        for t in steps:
+            start = time.perf_counter()
+            compiled = api.compile(args.model, target=target, method=method,
+                                   calib=args.dataset, timesteps=t)
+            seconds = time.perf_counter() - start
+            ann = ann or compiled.ann
+            notes = get_graph_meta(compiled.graph).notes
+            full = _full_window(compiled.graph, x, y, t)
+            plain = method.removesuffix(IAT)
+            point = {**full, "compile_seconds": seconds}
+            if plain != method and plain in methods:
+                results[plain]["points"][str(t)] = {**point, "stage_notes": _short(notes)}
+            if method.endswith(IAT):
+                point = {**point, **_early_exit(compiled.graph, x, y, t)}
+            results[method]["points"][str(t)] = {**point, "stage_notes": _short(notes)}
+            print(f"{method} T={t}: {100 * point['accuracy']:.2f}% "
+                  f"{point['synops'] / 1e6:.2f} M synops, {seconds:.0f} s compile", flush=True)
+    ann_acc = api.ann_accuracy(ann, x, y)
+    ann_macs = sum(operation_count(node) for node in compiled.graph.nodes.values()
+                   if isinstance(node, SYNAPSE_TYPES))
+    _print(results, steps, ann_acc, ann_macs)
+    goals = _goals(results, steps, ann_acc)
+    for line in goals["lines"]:
+        print(line)
+    _plot(results, ann_acc, Path(args.plot), args)
+    path = write_result(f"methods_ops_{args.dataset}_{args.target}", {
+        "model": args.model, "dataset": args.dataset, "samples": len(x), "target": args.target,
+        "timesteps": steps, "ann_accuracy": ann_acc, "ann_macs": ann_macs,
+        "energy_source": target.energy.source, "methods": results, "goals": goals})
+    print(f"written {path} and {args.plot}")
+
+
+def _full_window(graph, x, y, timesteps: int) -> dict:
+    """Accuracy and per-sample operations of every sample run for the whole window."""
+    hits, synops = 0, {}
+    backend = get_backend("reference")
+    batch = api.eval_batch_size(graph, timesteps)
+    start = time.perf_counter()
+    for first in progress(range(0, len(x), batch), f"evaluate T={timesteps}"):
+        trace = backend.run(graph, api.quantize_inputs(graph, x[first:first + batch]),
+                            timesteps, record=Record.COUNTS)
+        hits += int((trace.outputs.argmax(axis=1) == y[first:first + batch]).sum())
+        for name, count in trace.synops.items():
+            synops[name] = synops.get(name, 0) + count
+    ops = count_operations(graph, synops, len(x), timesteps)
+    return {"accuracy": hits / len(x), "synops": ops.synops,
+            "neuron_updates": ops.neuron_updates, "energy_pj": ops.energy_pj(
+                load_target(get_graph_meta(graph).target)),
+            "evaluate_seconds": time.perf_counter() - start}
+
+
+def _early_exit(graph, x, y, timesteps: int) -> dict:
+    """Accuracy, mean steps and per-sample operations with the calibrated early exit."""
+    thresholds = iat_thresholds(graph)
+    backend = get_backend("reference")
+    batch = api.eval_batch_size(graph, timesteps)
+    taken = np.empty(len(x), np.int64)
+    hits = 0
+    for first in range(0, len(x), batch):
+        outputs = backend.run(graph, api.quantize_inputs(graph, x[first:first + batch]),
+                              timesteps, record=Record.OUTPUT).output_steps
+        stop, predictions = exit_steps(confidence_steps(graph, outputs),
+                                       outputs.argmax(axis=2), thresholds)
+        taken[first:first + batch] = stop
+        hits += int((predictions == y[first:first + batch]).sum())
+    synops, updates = 0.0, 0
+    for t in range(1, timesteps + 1):
+        chosen = np.flatnonzero(taken == t)
+        if len(chosen):
+            counted: dict[str, int] = {}
+            for first in range(0, len(chosen), batch):
+                trace = backend.run(graph, api.quantize_inputs(
+                    graph, x[chosen[first:first + batch]]), t, record=Record.COUNTS)
+                for name, count in trace.synops.items():
+                    counted[name] = counted.get(name, 0) + count
+            ops = count_operations(graph, counted, len(chosen), t)
+            synops += ops.synops * len(chosen)
+            updates += ops.neuron_updates * len(chosen)
+    target = load_target(get_graph_meta(graph).target)
+    return {"accuracy": hits / len(x), "mean_timesteps": float(taken.mean()),
+            "exits": {str(t): int((taken == t).sum()) for t in range(1, timesteps + 1)},
+            "synops": synops / len(x), "neuron_updates": updates / len(x),
+            "energy_pj": (synops * target.energy.synop_pj
+                          + updates * target.energy.neuron_update_pj) / len(x)}
+
+
+def _short(notes: dict) -> dict:
+    """The stages' choices worth keeping in the result (no large tables)."""
+    keep = {"calibrate": ("seconds",), "ftbc": ("seconds",), "iat": ("thresholds", "seconds"),
+            "adafire": ("max_burst", "threshold_scale", "seconds")}
+    out = {}
+    for stage, fields in keep.items():
+        if stage in notes:
+            out[stage] = {f: _plain(notes[stage][f]) for f in fields if f in notes[stage]}
+    return out
+
+
+def _plain(value):
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items()}
+    return np.asarray(value).tolist()
+
+
+def _print(results: dict, steps: list[int], ann_acc: float, ann_macs: int) -> None:
+    headers = ["method", "T", "accuracy %", "vs ANN", "synops/sample", "energy uJ",
+               "mean T", "compile s"]
+    rows = []
+    for method, result in results.items():
+        for t in steps:
+            p = result["points"][str(t)]
+            rows.append([method, t, f"{100 * p['accuracy']:.2f}",
+                         f"{100 * (p['accuracy'] - ann_acc):+.2f}", f"{p['synops']:.3g}",
+                         f"{p['energy_pj'] * 1e-6:.2f}",
+                         f"{p['mean_timesteps']:.2f}" if "mean_timesteps" in p else "-",
+                         f"{p['compile_seconds']:.0f}"])
+    print(f"float ANN: {100 * ann_acc:.2f}%, {ann_macs:.3g} MACs per sample")
+    print_table(headers, rows)
+
+
+def _goals(results: dict, steps: list[int], ann_acc: float) -> dict:
+    """The issue's acceptance figures, computed from the measured points."""
+    lines, goals = [], {}
+
+    def acc(method, t):
+        return results[method]["points"][str(t)]["accuracy"]
+
+    for method in ("calibrate", "ftbc", "calibrate+ftbc"):
+        if method in results and 4 in steps:
+            gap = 100 * (ann_acc - acc(method, 4))
+            goals[f"{method}_T4_gap_points"] = gap
+            lines.append(f"goal {method} at T=4 within 1 point of the ANN: {gap:.2f} points "
+                         f"-> {'met' if gap <= 1 else 'missed'}")
+    single = [m for m in results if not m.startswith("adafire")]
+    if "adafire" in results and single:
+        for t in steps:
+            best = max(single, key=lambda m: acc(m, t))
+            mine, theirs = (results["adafire"]["points"][str(t)],
+                            results[best]["points"][str(t)])
+            fewer = 1 - mine["synops"] / theirs["synops"]
+            # single-spike points (any T) that spend at least adafire's operations
+            costlier = [results[m]["points"][str(s)]["accuracy"] for m in single for s in steps
+                        if results[m]["points"][str(s)]["synops"] >= mine["synops"]]
+            better = mine["accuracy"] > max(costlier, default=0.0)
+            met = (mine["accuracy"] >= theirs["accuracy"] and fewer >= 0.4) or better
+            goals[f"adafire_T{t}"] = {"best_single": best, "synops_reduction": fewer,
+                                      "accuracy_delta_points": 100 * (mine["accuracy"]
+                                                                      - theirs["accuracy"]),
+                                      "beats_every_costlier_single_spike_point": better,
+                                      "met": met}
+            lines.append(f"goal adafire T={t}: {100 * mine['accuracy']:.2f}% vs best single-"
+                         f"spike {best} {100 * theirs['accuracy']:.2f}%, {100 * fewer:.0f}% "
+                         f"fewer synops; more accurate than every single-spike point with at "
+                         f"least its synops: {better} -> {'met' if met else 'missed'}")
+    if "adafire+iat" in results and "adafire" in results:
+        for t in steps:
+            early, full = (results["adafire+iat"]["points"][str(t)],
+                           results["adafire"]["points"][str(t)])
+            cut = 1 - early["mean_timesteps"] / t
+            loss = 100 * (full["accuracy"] - early["accuracy"])
+            met = cut >= 0.3 and loss <= 0.2
+            goals[f"iat_T{t}"] = {"timestep_cut": cut, "accuracy_loss_points": loss, "met": met}
+            lines.append(f"goal iat T={t}: mean {early['mean_timesteps']:.2f} steps "
+                         f"({100 * cut:.0f}% fewer), accuracy loss {loss:.2f} points -> "
+                         f"{'met' if met else 'missed'}")
+    return {"lines": lines, **goals}
+
+
+def _plot(results: dict, ann_acc: float, path: Path, args) -> None:
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=(7, 4.5), layout="constrained")
+    FigureCanvasAgg(fig)
+    ax = fig.subplots()
+    for method, result in results.items():
+        points = sorted(result["points"].items(), key=lambda kv: int(kv[0]))
+        ops = [p["synops"] for _, p in points]
+        accuracy = [100 * p["accuracy"] for _, p in points]
+        ax.plot(ops, accuracy, marker="o", label=method)
+        for (t, p), o, a in zip(points, ops, accuracy, strict=True):
+            label = f"T={t}" + (f" ({p['mean_timesteps']:.1f})" if "mean_timesteps" in p else "")
+            ax.annotate(label, (o, a), fontsize=6, xytext=(2, -8), textcoords="offset points")
+    ax.axhline(100 * ann_acc, color="black", linestyle="--", label="float ANN")
+    ax.set_xscale("log")
+    ax.set_xlabel("synaptic operations per inference")
+    ax.set_ylabel("test accuracy (%)")
+    ax.set_ylim(max(0, 100 * ann_acc - 30), 100 * ann_acc + 2)
+    ax.set_title(f"{args.dataset} CNN on {args.target}: accuracy vs synaptic operations")
+    ax.legend(fontsize=7)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=120)
+
+
+if __name__ == "__main__":
+    main()

@@ -172,6 +172,35 @@ def import_cmd(model, target, dt, timesteps, reset, allow_saturation, no_capacit
                f"{table(result.approximations)}")
 
 
+@main.command(name="export")
+@click.argument("network", type=click.Path())
+@click.option("--flavor", type=click.Choice(["standard", "netx"]), required=True,
+              help="standard: plain NIR (float weights, IF nodes) for other NIR tools; "
+                   "netx: lava-dl netx HDF5 for lava.lib.dl.netx.hdf5.Network.")
+@click.option("-o", "--output", type=click.Path(),
+              help="Output file (default: NETWORK.standard.nir or NETWORK.net).")
+@_friendly
+def export(network, flavor, output) -> None:
+    """Export a compiled NETWORK for other tools; warns about everything the other format
+    cannot express and what the other tool will therefore compute differently."""
+    from neurodeploy import api
+
+    graph = api.load(network)
+    if flavor == "standard":
+        from neurodeploy.interop.standard import write_standard
+
+        out = Path(output) if output else Path(network).with_suffix(".standard.nir")
+        warnings = write_standard(graph, out)
+    else:
+        from neurodeploy.interop.netx import to_netx
+
+        out = Path(output) if output else Path(network).with_suffix(".net")
+        warnings = to_netx(graph, out)
+    for warning in warnings:
+        click.echo(f"warning: {warning}", err=True)
+    click.echo(f"wrote {out} ({flavor})")
+
+
 @main.command()
 @click.argument("model", type=click.Path())
 @click.option("--method", required=True, type=click.Choice(["ecl", "qcfs", "dual_phase"]),

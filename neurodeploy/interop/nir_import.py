@@ -352,14 +352,14 @@ def _fold_source_units(graph: nir.NIRGraph) -> nir.NIRGraph:
         if not isinstance(node, SYNAPSES):
             continue
         unit = synapse_source(graph, name).unit
-        value = _value_unit(graph, name)
+        value = value_unit(graph, name)
         groups = int(getattr(node, "groups", 1))
         ratio = per_input_channel(node.weight, groups, value / np.asarray(unit, np.float64))
         new_nodes[name] = dataclasses.replace(node, weight=node.weight * ratio)
     return copy_graph(graph, new_nodes)
 
 
-def _value_unit(graph: nir.NIRGraph, synapse: str) -> float:
+def value_unit(graph: nir.NIRGraph, synapse: str) -> float:
     """What one integer reaching ``synapse`` is worth in the imported network's terms: a
     spike counts 1; an input integer is worth the input scale."""
     preds = predecessors(graph)

@@ -13,6 +13,10 @@ that is already fixed passes through unchanged):
   fixed the start method; numba does so when it starts its thread pool (the reference
   simulator runs before Lava in ``verify``). Rewritten with ``force=True``: Lava needs fork,
   which is Linux's default anyway.
+- ``lava/lib/dl/netx/hdf5.py`` (lava-dl 0.6.0) imports ``lava.lib.dl.slayer.neuron.rf`` for
+  its resonate-and-fire neurons only, and importing slayer pulls in its object-detection
+  package, which needs OpenCV and torchvision (no CPU wheels here, and unused by netx).
+  Rewritten to import it when an RF neuron is actually built.
 
 Lava forks its worker processes, so they inherit the patched modules.
 """
@@ -36,6 +40,12 @@ _REWRITES: dict[str, tuple[tuple[re.Pattern[str], str], ...]] = {
     ),
     "lava.magma.runtime.message_infrastructure.multiprocessing": (
         (re.compile(r"mp\.set_start_method\('fork'\)"), "mp.set_start_method('fork', force=True)"),
+    ),
+    "lava.lib.dl.netx.hdf5": (
+        (re.compile(r"^from lava\.lib\.dl\.slayer\.neuron\.rf import neuron_params as "
+                    r"get_rf_params$", re.MULTILINE),
+         "def get_rf_params(*a, **k): from lava.lib.dl.slayer.neuron.rf import neuron_params; "
+         "return neuron_params(*a, **k)  # noqa"),
     ),
 }
 

@@ -120,12 +120,13 @@ def rule(v, c, current, theta, bias, bias_t, theta_neg, max_burst, dual, fires, 
 
 @numba.njit(inline="always")
 def _neurons(currents, v, c, theta, bias, bias_t, theta_neg, max_burst, dual, fires, low, high,
-             shift, decay, hard_reset, spikes):
-    """``rule`` over one step of one sample's neurons, in place."""
+             shift, leaks, decay, hard_reset, spikes):
+    """``rule`` over one step of one sample's neurons, in place (``decay`` is read only when
+    ``leaks``, so a literal False compiles the leak away)."""
     for j in range(currents.shape[0]):
         vj, cj, s = rule(np.int64(v[j]), np.int64(c[j]), np.int64(currents[j]), theta[j],
                          bias[j], bias_t[j], theta_neg[j], max_burst, dual, fires, low, high,
-                         shift, decay[j], hard_reset)
+                         shift, decay[j] if leaks else 0, hard_reset)
         v[j] = vj
         c[j] = cj
         spikes[j] = s
@@ -151,11 +152,10 @@ def _advance(currents, v, c, theta, bias, bias_table, first_row, theta_neg, deca
             table = bias_table[first_row + t] if bias_table.shape[0] > 0 else zeros
             if simple:
                 _neurons(currents[t, b], v[b], c[b], theta, bias, table, theta_neg, 1, False,
-                         True, low, high, 0, zeros, False, spikes[t, b])
+                         True, low, high, 0, False, zeros, False, spikes[t, b])
             else:
                 _neurons(currents[t, b], v[b], c[b], theta, bias, table, theta_neg, max_burst,
-                         dual, fires, low, high, shift, decay if leaks else zeros, hard_reset,
-                         spikes[t, b])
+                         dual, fires, low, high, shift, leaks, decay, hard_reset, spikes[t, b])
             if keep:
                 membranes[t, b] = v[b]
 

@@ -39,6 +39,7 @@ bench: setup
 	$(PY) benchmarks/accuracy.py
 	$(PY) benchmarks/sim_speed.py
 	$(PY) benchmarks/report.py
+	$(PY) benchmarks/interop.py
 
 lint: setup
 	$(VENV)/bin/ruff check neurodeploy tests benchmarks examples

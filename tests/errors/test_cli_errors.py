@@ -76,6 +76,11 @@ CASES = {
                                   "imagenet"], "imagenet"),
     "finetune max pool": (["finetune", "{d}/maxpool.pt", "--method", "ecl"],
                           "max_pool2d is not supported"),
+    "import missing file": (["import", "{d}/nope.nir", "--dt", "1e-4"], "not found"),
+    "import not NIR": (["import", "{d}/notes.txt", "--dt", "1e-4"], "not a NIR file"),
+    "import bad dt": (["import", "{d}/model.nir", "--dt", "-1"], "--dt must be positive"),
+    "netx per-channel": (["export", "{d}/model.nir", "--flavor", "netx"],
+                         "netx LIF neurons cannot express"),
 }
 
 
@@ -84,7 +89,7 @@ def test_bad_input_exits_2_with_one_line(case, files):
     args, expected = CASES[case]
     out = files / "out.nir"
     argv = [a.format(d=files) for a in args]
-    if argv[0] in ("compile", "finetune"):
+    if argv[0] in ("compile", "finetune", "import", "export"):
         argv += ["-o", str(out)]
     result = CliRunner().invoke(main, argv)
     assert result.exit_code == 2, (result.exit_code, result.output, result.stderr)

@@ -5,6 +5,9 @@ LIF neurons from ``layer/<i>/`` groups (lava-notes §6). The integer network map
 where the neuron semantics coincide:
 
     Linear (int8 mantissas)  -> ``dense`` weight (netx re-encodes them exactly, as 2w >> 1)
+    Conv2d                   -> ``conv`` (netx flips the kernel for Lava's Conv, as the Lava
+                                backend does; Conv keeps integer weights as they are)
+    Flatten after a conv     -> ``flatten`` (netx flattens (X, Y, C) as (C, H, W))
     population theta, bias   -> ``vThMant = theta - 1`` (LIF spikes on ``v > vth``; with
                                 ``a_in``, bias and vth all scaled by 2**6, ``v > (theta-1)<<6``
                                 is ``v >= theta``), ``bias`` (netx uses ``bias_exp = 6``)
@@ -12,11 +15,12 @@ where the neuron semantics coincide:
                                 of this step only (du = 4095: no synaptic memory)
     readout                  -> a dense layer whose threshold is never reached
 
-Only dense chains with one threshold and one leak per population, binary spikes and no
-input shift are expressible; anything else is refused naming the node. LIF resets to 0 and
-starts every sample at 0 (with ``reset_interval=T, reset_offset=1``, see netx_run), so a
-network that resets by subtraction or starts from ``v_init`` runs differently: those
-differences are returned as warnings. LIF's membrane and current hold 24 bits at 2**6 times
+Only chains of dense and conv blocks (netx 0.6 has no pooling) with one threshold and one
+leak per population, binary spikes and no input shift are expressible; anything else is
+refused naming the node. LIF resets to 0 and starts every sample at 0 (with
+``reset_interval=T, reset_offset=1``, see netx_run), so a network that resets by subtraction
+or starts from ``v_init`` runs differently: those differences are returned as warnings.
+LIF's membrane and current hold 24 bits at 2**6 times
 the integer network's unit, so they saturate (v) or wrap (u) beyond 2**17 units: where the
 static worst-case bounds exceed that, a warning says so (the bounds are loose; the run
 decides).
@@ -33,7 +37,7 @@ import numpy as np
 
 from neurodeploy.errors import MetadataError, UnsupportedLayer
 from neurodeploy.fileio import atomic_write
-from neurodeploy.graph import input_name, output_name
+from neurodeploy.graph import input_name
 from neurodeploy.meta import PopulationMeta, get_graph_meta, population_meta
 from neurodeploy.neuron import DECAY_ONE
 
@@ -44,51 +48,65 @@ VTH_MAX = (1 << 17) - 1  #: vThMant is 17 bits
 
 @dataclass(frozen=True)
 class NetxLayer:
-    """One netx dense block: the synapse and the population it feeds."""
+    """One netx block: a synapse layer (Linear or Conv2d) and the population it feeds."""
 
     synapse: str
+    node: nir.NIRNode
     population: str
-    weight: np.ndarray  #: (out, in) integers
+    shape: tuple[int, ...]  #: the population's (N,) or (C, H, W)
     meta: PopulationMeta
+    flatten: bool = False  #: a netx flatten layer comes first (after a conv block)
+
+    @property
+    def weight(self) -> np.ndarray:
+        return np.rint(self.node.weight).astype(np.int64)
 
 
-def dense_chain(graph: nir.NIRGraph) -> list[NetxLayer]:
-    """Input [-> Flatten] -> (Linear -> population)* -> readout -> Output, or a refusal."""
+def netx_chain(graph: nir.NIRGraph) -> tuple[tuple[int, ...], list[NetxLayer]]:
+    """Input -> ((Linear | Conv2d) -> population)*, with Flatten between, ending in the
+    readout: the input shape netx is fed (flattened before a first dense block) and the
+    blocks; anything else is refused naming the node."""
     succs: dict[str, list[str]] = {}
     for src, dst in graph.edges:
         succs.setdefault(src, []).append(dst)
-    layers: list[NetxLayer] = []
     name = input_name(graph)
-    while name != output_name(graph):
+    shape = tuple(int(d) for d in graph.nodes[name].input_type["input"])
+    layers: list[NetxLayer] = []
+    flatten = False
+    while True:
         following = succs.get(name, [])
         if len(following) != 1:
             raise UnsupportedLayer("netx export needs a chain (each node feeds one node)",
                                    node=name)
         name = following[0]
         node = graph.nodes[name]
-        if isinstance(node, nir.Flatten) and not layers:
-            continue  # the input is fed flattened
         if isinstance(node, nir.Output):
             break
-        if not isinstance(node, nir.Linear):
-            raise UnsupportedLayer(f"netx export supports dense chains only (Linear and "
-                                   f"neurons), not {type(node).__name__}", node=name)
+        if isinstance(node, nir.Flatten):
+            flatten = bool(layers)  # before the first block: the input is fed flattened
+            continue
+        if not isinstance(node, (nir.Linear, nir.Conv2d)):
+            raise UnsupportedLayer(f"netx export supports Linear and Conv2d blocks (lava-dl "
+                                   f"0.6 netx has no pooling), not {type(node).__name__}",
+                                   node=name)
         (population,) = succs[name]
-        layers.append(NetxLayer(name, population, np.rint(node.weight).astype(np.int64),
-                                population_meta(graph, population)))
-        name = population
-    return layers
+        out = tuple(int(d) for d in graph.nodes[population].input_type["input"])
+        layers.append(NetxLayer(name, node, population, out,
+                                population_meta(graph, population), flatten))
+        flatten, name = False, population
+    if isinstance(layers[0].node, nir.Linear):
+        shape = (int(np.prod(shape)),)
+    return shape, layers
 
 
 def to_netx(graph: nir.NIRGraph, path: str | Path) -> list[str]:
     """Write ``path`` atomically; returns what netx computes differently (warnings)."""
     if not get_graph_meta(graph).quantized:
         raise MetadataError("graph is not quantized; compile it fully first")
-    layers = dense_chain(graph)
+    shape, layers = netx_chain(graph)
     for layer in layers:
         _check(layer)
-    n_in = layers[0].weight.shape[1]
-    atomic_write(path, lambda tmp: _write(tmp, n_in, layers))
+    atomic_write(path, lambda tmp: _write(tmp, shape, layers))
     return _differences(graph, layers)
 
 
@@ -100,28 +118,41 @@ def _check(layer: NetxLayer) -> None:
                 "an input shift": meta.input_shift > 0,
                 "per-channel thresholds": np.ndim(meta.theta) > 0 and meta.fires,
                 "per-neuron leaks": np.ndim(meta.decay) > 0,
+                "per-neuron biases on a convolution":
+                    isinstance(layer.node, nir.Conv2d) and np.ndim(meta.bias) > 1,
                 "thresholds above vThMant's 17 bits": int(np.max(meta.theta)) - 1 > VTH_MAX}
     for what, present in problems.items():
         if present:
+            hint = "Compile with --granularity layer" if what.startswith("per-channel") \
+                else None
             raise UnsupportedLayer(f"netx LIF neurons cannot express {what}", node=name,
-                                   hint="Compile with --granularity layer and without "
-                                        "--dual-threshold/--max-burst" if "thresh" in what
-                                   else None)
+                                   hint=hint)
 
 
-def _write(path: str, n_in: int, layers: list[NetxLayer]) -> None:
+def _write(path: str, shape: tuple[int, ...], layers: list[NetxLayer]) -> None:
+    """netx stores shapes as (C, H, W) and reverses them to Lava's (X, Y, C) itself."""
     with h5py.File(path, "w") as f:
         root = f.create_group("layer")
-        first = root.create_group("0")
+        groups = iter(root.create_group(str(i)) for i in range(2 * len(layers) + 1))
+        first = next(groups)
         first.create_dataset("type", data=np.bytes_("input"))
-        first.create_dataset("shape", data=np.array([n_in]))
-        for i, layer in enumerate(layers, start=1):
-            group = root.create_group(str(i))
-            group.create_dataset("type", data=np.bytes_("dense"))
-            group.create_dataset("shape", data=np.array([layer.weight.shape[0]]))
+        first.create_dataset("shape", data=np.array(shape))
+        for layer in layers:
+            if layer.flatten:
+                next(groups).create_dataset("type", data=np.bytes_("flatten"))
+            group = next(groups)
+            conv = isinstance(layer.node, nir.Conv2d)
+            group.create_dataset("type", data=np.bytes_("conv" if conv else "dense"))
+            group.create_dataset("shape", data=np.array(layer.shape))
             group.create_dataset("weight", data=layer.weight)
-            bias = np.broadcast_to(np.asarray(layer.meta.bias, np.int64),
-                                   layer.weight.shape[:1])
+            if conv:
+                for key in ("stride", "padding", "dilation"):
+                    value = np.broadcast_to(np.asarray(getattr(layer.node, key), np.int64),
+                                            (2,))
+                    group.create_dataset(key, data=np.ascontiguousarray(value))
+                group.create_dataset("groups", data=int(layer.node.groups))
+            bias = np.broadcast_to(np.asarray(layer.meta.bias, np.int64).reshape(-1),
+                                   layer.shape[:1])
             group.create_dataset("bias", data=np.ascontiguousarray(bias))
             neuron = group.create_group("neuron")
             neuron.create_dataset("type", data=np.bytes_("CUBA"))

@@ -21,12 +21,13 @@ INPUT_MESSAGE_BITS = 16  #: graded input; Dense passes any payload through when 
 
 @dataclass
 class NetxTrace:
-    spikes: list[np.ndarray]  #: per hidden block, (T, batch, neurons) 0/1
+    spikes: list[np.ndarray]  #: per hidden block, (T, batch, *shape) 0/1, NIR layout
     outputs: np.ndarray  #: last block's membrane after each window, integer units (batch, n)
 
 
 def run_netx(path: str | Path, inputs: np.ndarray, timesteps: int) -> NetxTrace:
-    """``inputs``: (batch, n_in) integers, fed flattened as the first dense block expects."""
+    """``inputs``: (batch, *shape) integers in NIR layout (flattened for a first dense
+    block, moved to (X, Y, C) for a first conv block)."""
     from neurodeploy.backends.lava.compat import install
     from neurodeploy.interop.netx import STATE_SHIFT
 
@@ -37,15 +38,17 @@ def run_netx(path: str | Path, inputs: np.ndarray, timesteps: int) -> NetxTrace:
     from lava.proc.io.source import RingBuffer
     from lava.proc.monitor.process import Monitor
 
-    x = np.asarray(inputs).reshape(len(inputs), -1)
+    x = np.asarray(inputs)
     if not np.issubdtype(x.dtype, np.integer) or len(x) == 0 or timesteps < 1:
         raise InputError("netx runs need integer inputs, one sample and one timestep at least")
     net = hdf5.Network(net_config=str(path), input_message_bits=INPUT_MESSAGE_BITS,
                        reset_interval=timesteps, reset_offset=1)
+    shape = tuple(int(d) for d in net.inp.shape)
     depth = len(net.layers)
     steps = len(x) * timesteps + depth
-    data = np.zeros((x.shape[1], steps), np.int32)
-    data[:, :len(x) * timesteps] = np.repeat(x, timesteps, axis=0).T
+    data = np.zeros((*shape, steps), np.int32)
+    data[..., :len(x) * timesteps] = np.moveaxis(np.repeat(_lava_layout(x, shape), timesteps,
+                                                           axis=0), 0, -1)
     source = RingBuffer(data=data)
     source.s_out.connect(net.inp)
     monitors = []
@@ -65,7 +68,16 @@ def run_netx(path: str | Path, inputs: np.ndarray, timesteps: int) -> NetxTrace:
                      outputs=np.rint(outputs).astype(np.int64))
 
 
+def _lava_layout(x: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
+    """(batch, C, H, W) or (batch, ...) -> netx's input layout: (X, Y, C) or flat."""
+    if len(shape) == 3:
+        return x.reshape(len(x), shape[2], shape[1], shape[0]).transpose(0, 3, 2, 1)
+    return x.reshape(len(x), -1)
+
+
 def _windows(record: np.ndarray, hop: int, batch: int, timesteps: int) -> np.ndarray:
-    """(steps, n) record of a block ``hop`` synapses deep -> (T, batch, n)."""
-    window = record[hop:hop + batch * timesteps].reshape(batch, timesteps, -1)
-    return window.swapaxes(0, 1)
+    """(steps, *shape) record of a block ``hop`` synapses deep -> (T, batch, *nir_shape):
+    a conv block's (X, Y, C) back to (C, H, W)."""
+    window = record[hop:hop + batch * timesteps]
+    window = window.reshape(batch, timesteps, *window.shape[1:]).swapaxes(0, 1)
+    return window.transpose(0, 1, 4, 3, 2) if window.ndim == 5 else window

@@ -14,7 +14,7 @@ from neurodeploy.backends import Record
 from neurodeploy.cli import main
 from neurodeploy.convert import ConvertOptions
 from neurodeploy.errors import UnsupportedLayer
-from neurodeploy.interop.netx import dense_chain, to_netx
+from neurodeploy.interop.netx import netx_chain, to_netx
 from neurodeploy.interop.standard import to_standard
 from neurodeploy.meta import KEY
 from tests import nirsim
@@ -64,8 +64,9 @@ def test_netx_refuses_what_lif_cannot_express(tmp_path):
         to_netx(compiled(random_mlp()), tmp_path / "x.net")
     with pytest.raises(UnsupportedLayer, match="negative spikes"):
         to_netx(compiled(random_mlp(), dual=True, per_channel=False), tmp_path / "x.net")
-    with pytest.raises(UnsupportedLayer, match="dense chains only"):
-        dense_chain(compiled(random_cnn(), per_channel=False))
+    with pytest.raises(UnsupportedLayer, match="pool1: netx export supports Linear and Conv2d "
+                                               "blocks .lava-dl 0.6 netx has no pooling"):
+        netx_chain(compiled(random_cnn(), per_channel=False))
     assert not list(tmp_path.iterdir())
 
 

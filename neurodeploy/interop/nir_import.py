@@ -232,8 +232,10 @@ class _Importer:
         self._emit(name, with_node_meta(population, meta), incoming, shape)
 
     def _delay(self, name: str, node: nir.Delay, incoming: list[_Value]) -> None:
-        raise UnsupportedLayer("nir.Delay cannot be imported yet: the simulators do not run "
-                               "delay nodes", node=name)
+        raise UnsupportedLayer("nir.Delay cannot be imported: it shifts spikes in time within "
+                               "the network, while neurodeploy's delays only align pipeline "
+                               "hops (the ideal network the simulators run has none)",
+                               node=name)
 
     # -- helpers ------------------------------------------------------------------------
 

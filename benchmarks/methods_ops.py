@@ -25,6 +25,7 @@ from common import ROOT, print_table, write_result
 
 from neurodeploy import api
 from neurodeploy.backends import Record, get_backend
+from neurodeploy.errors import TargetLimitExceeded
 from neurodeploy.meta import SYNAPSE_TYPES, get_graph_meta
 from neurodeploy.methods.iat import confidence_steps, exit_steps, iat_thresholds
 from neurodeploy.operations import ann_macs as operation_count
@@ -57,14 +58,13 @@ def main() -> None:
             continue  # measured from the +iat network below
         for t in steps:
             start = time.perf_counter()
-            compiled = api.compile(args.model, target=target, method=method,
-                                   calib=args.dataset, timesteps=t)
+            compiled, saturation = _compile(args, target, method, t)
             seconds = time.perf_counter() - start
             ann = ann or compiled.ann
             notes = get_graph_meta(compiled.graph).notes
             full = _full_window(compiled.graph, x, y, t)
             plain = method.removesuffix(IAT)
-            point = {**full, "compile_seconds": seconds}
+            point = {**full, "compile_seconds": seconds, "allow_saturation": saturation}
             if plain != method and plain in methods:
                 results[plain]["points"][str(t)] = {**point, "stage_notes": _short(notes)}
             if method.endswith(IAT):
@@ -85,6 +85,17 @@ def main() -> None:
         "timesteps": steps, "ann_accuracy": ann_acc, "ann_macs": ann_macs,
         "energy_source": target.energy.source, "methods": results, "goals": goals})
     print(f"written {path} and {args.plot}")
+
+
+def _compile(args, target, method: str, timesteps: int):
+    """(compile result, whether saturation had to be allowed), as accuracy.py does."""
+    kwargs = {"target": target, "method": method, "calib": args.dataset,
+              "timesteps": timesteps}
+    try:
+        return api.compile(args.model, **kwargs), False
+    except TargetLimitExceeded as exc:
+        print(f"note: {exc}; compiling with --allow-saturation")
+        return api.compile(args.model, allow_saturation=True, **kwargs), True
 
 
 def _full_window(graph, x, y, timesteps: int) -> dict:

@@ -6,12 +6,14 @@
 For each method and window T the model is compiled for that T (the rounding shift, the
 corrections and the bias tables are T-specific), then the whole test split runs on the
 reference simulator, which counts every synaptic operation (a graded spike is one event):
-accuracy and operations come from the same runs. A ``+iat`` method is evaluated with its early
-exit; the operations of a sample that stops at step t are those of a t-step window, counted
-by running it for t steps. ``X`` and ``X+iat`` compile to the same network (iat only adds the
-exit thresholds), so when both are asked for, ``X`` is the ``X+iat`` network run for its whole
-window. Writes benchmarks/results/methods_ops_<dataset>_<target>.json and the plot
-docs/methods_ops.png (accuracy against synaptic operations per inference).
+accuracy always on the whole test split, operations on its first ``--count-samples`` (2000)
+samples (counting doubles a run's cost). A ``+iat`` method is evaluated with its early exit
+from the same runs; the operations of a sample that stops at step t are those of a t-step
+window, counted by running it for t steps. ``X`` and ``X+iat`` compile to the same network
+(iat only adds the exit thresholds), so when both are asked for, ``X`` is the ``X+iat``
+network run for its whole window. Writes
+benchmarks/results/methods_ops_<dataset>_<target>.json and the plot docs/methods_ops.png
+(accuracy against synaptic operations per inference).
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ from common import ROOT, print_table, write_result
 from neurodeploy import api
 from neurodeploy.backends import Record, get_backend
 from neurodeploy.errors import TargetLimitExceeded
+from neurodeploy.frontend import load_model
 from neurodeploy.meta import SYNAPSE_TYPES, get_graph_meta
 from neurodeploy.methods.iat import confidence_steps, exit_steps, iat_thresholds
 from neurodeploy.operations import ann_macs as operation_count
@@ -45,6 +48,9 @@ def main() -> None:
                         default="p99.99,calibrate,ftbc,calibrate+ftbc,adafire,adafire+iat")
     parser.add_argument("--timesteps", default="1,2,4,8")
     parser.add_argument("--limit", type=int, help="evaluate only the first N test samples")
+    parser.add_argument("--count-samples", type=int, default=2000,
+                        help="count synaptic operations on the first N test samples "
+                             "(accuracy always uses the whole split)")
     parser.add_argument("--plot", default=str(ROOT / "docs/methods_ops.png"))
     args = parser.parse_args()
     steps = [int(t) for t in args.timesteps.split(",")]
@@ -52,7 +58,9 @@ def main() -> None:
     target = load_target(args.target)
     x, y = api.dataset(args.dataset, limit=args.limit)
     results: dict[str, dict] = {m: {"points": {}} for m in methods}
-    ann = None
+    counted = np.arange(min(args.count_samples, len(x)))
+    ann_acc = api.ann_accuracy(load_model(args.model, input_shape=tuple(x.shape[1:])), x, y)
+    macs = 0
     for method in methods:
         if method + IAT in methods:
             continue  # measured from the +iat network below
@@ -60,31 +68,40 @@ def main() -> None:
             start = time.perf_counter()
             compiled, saturation = _compile(args, target, method, t)
             seconds = time.perf_counter() - start
-            ann = ann or compiled.ann
-            notes = get_graph_meta(compiled.graph).notes
-            full = _full_window(compiled.graph, x, y, t)
+            macs = macs or sum(operation_count(node) for node in compiled.graph.nodes.values()
+                               if isinstance(node, SYNAPSE_TYPES))
+            notes = _short(get_graph_meta(compiled.graph).notes)
+            full, early = _measure(compiled.graph, x, y, t, counted, method.endswith(IAT))
+            point = {**full, "compile_seconds": seconds, "allow_saturation": saturation,
+                     "stage_notes": notes}
             plain = method.removesuffix(IAT)
-            point = {**full, "compile_seconds": seconds, "allow_saturation": saturation}
             if plain != method and plain in methods:
-                results[plain]["points"][str(t)] = {**point, "stage_notes": _short(notes)}
-            if method.endswith(IAT):
-                point = {**point, **_early_exit(compiled.graph, x, y, t)}
-            results[method]["points"][str(t)] = {**point, "stage_notes": _short(notes)}
+                results[plain]["points"][str(t)] = point
+            results[method]["points"][str(t)] = {**point, **early}
             print(f"{method} T={t}: {100 * point['accuracy']:.2f}% "
-                  f"{point['synops'] / 1e6:.2f} M synops, {seconds:.0f} s compile", flush=True)
-    ann_acc = api.ann_accuracy(ann, x, y)
-    ann_macs = sum(operation_count(node) for node in compiled.graph.nodes.values()
-                   if isinstance(node, SYNAPSE_TYPES))
-    _print(results, steps, ann_acc, ann_macs)
-    goals = _goals(results, steps, ann_acc)
+                  f"{point['synops'] / 1e6:.2f} M synops, {seconds:.0f} s compile"
+                  + (f"; early exit {100 * early['accuracy']:.2f}% at "
+                     f"{early['mean_timesteps']:.2f} steps" if early else ""), flush=True)
+        _write(args, results, steps, ann_acc, target, len(x), len(counted), macs)
+    _print(results, steps, ann_acc, macs)
+    goals = _write(args, results, steps, ann_acc, target, len(x), len(counted), macs)
     for line in goals["lines"]:
         print(line)
-    _plot(results, ann_acc, Path(args.plot), args)
-    path = write_result(f"methods_ops_{args.dataset}_{args.target}", {
-        "model": args.model, "dataset": args.dataset, "samples": len(x), "target": args.target,
-        "timesteps": steps, "ann_accuracy": ann_acc, "ann_macs": ann_macs,
-        "energy_source": target.energy.source, "methods": results, "goals": goals})
-    print(f"written {path} and {args.plot}")
+    print(f"written benchmarks/results/methods_ops_{args.dataset}_{args.target}.json and "
+          f"{args.plot}")
+
+
+def _write(args, results, steps, ann_acc, target, samples, counted, macs) -> dict:
+    """Results so far (JSON and plot), rewritten after every method."""
+    done = {m: r for m, r in results.items() if len(r["points"]) == len(steps)}
+    goals = _goals(done, steps, ann_acc)
+    _plot(done, ann_acc, Path(args.plot), args)
+    write_result(f"methods_ops_{args.dataset}_{args.target}", {
+        "model": args.model, "dataset": args.dataset, "samples": samples,
+        "operations_counted_on_first": counted, "target": args.target, "timesteps": steps,
+        "ann_accuracy": ann_acc, "ann_macs": macs, "energy_source": target.energy.source,
+        "methods": done, "goals": goals})
+    return goals
 
 
 def _compile(args, target, method: str, timesteps: int):
@@ -98,58 +115,61 @@ def _compile(args, target, method: str, timesteps: int):
         return api.compile(args.model, allow_saturation=True, **kwargs), True
 
 
-def _full_window(graph, x, y, timesteps: int) -> dict:
-    """Accuracy and per-sample operations of every sample run for the whole window."""
-    hits, synops = 0, {}
+def _measure(graph, x, y, timesteps: int, counted: np.ndarray, early_exit: bool
+             ) -> tuple[dict, dict]:
+    """(whole window, early exit or {}): accuracy over all of ``x`` from one run per batch;
+    operations per sample over the ``counted`` samples, a sample that exits at step t
+    counted by running it for t steps."""
     backend = get_backend("reference")
     batch = api.eval_batch_size(graph, timesteps)
+    thresholds = iat_thresholds(graph) if early_exit else None
+    taken = np.full(len(x), timesteps)
+    hits = early_hits = 0
     start = time.perf_counter()
     for first in progress(range(0, len(x), batch), f"evaluate T={timesteps}"):
-        trace = backend.run(graph, api.quantize_inputs(graph, x[first:first + batch]),
-                            timesteps, record=Record.COUNTS)
-        hits += int((trace.outputs.argmax(axis=1) == y[first:first + batch]).sum())
-        for name, count in trace.synops.items():
-            synops[name] = synops.get(name, 0) + count
-    ops = count_operations(graph, synops, len(x), timesteps)
-    return {"accuracy": hits / len(x), "synops": ops.synops,
-            "neuron_updates": ops.neuron_updates, "energy_pj": ops.energy_pj(
-                load_target(get_graph_meta(graph).target)),
-            "evaluate_seconds": time.perf_counter() - start}
-
-
-def _early_exit(graph, x, y, timesteps: int) -> dict:
-    """Accuracy, mean steps and per-sample operations with the calibrated early exit."""
-    thresholds = iat_thresholds(graph)
-    backend = get_backend("reference")
-    batch = api.eval_batch_size(graph, timesteps)
-    taken = np.empty(len(x), np.int64)
-    hits = 0
-    for first in range(0, len(x), batch):
         outputs = backend.run(graph, api.quantize_inputs(graph, x[first:first + batch]),
                               timesteps, record=Record.OUTPUT).output_steps
-        stop, predictions = exit_steps(confidence_steps(graph, outputs),
-                                       outputs.argmax(axis=2), thresholds)
-        taken[first:first + batch] = stop
-        hits += int((predictions == y[first:first + batch]).sum())
-    synops, updates = 0.0, 0
+        labels = y[first:first + batch]
+        hits += int((outputs[-1].argmax(axis=1) == labels).sum())
+        if early_exit:
+            stop, predictions = exit_steps(confidence_steps(graph, outputs),
+                                           outputs.argmax(axis=2), thresholds)
+            taken[first:first + batch] = stop
+            early_hits += int((predictions == labels).sum())
+    seconds = time.perf_counter() - start
+    full = {"accuracy": hits / len(x), **_operations(graph, x[counted], timesteps),
+            "evaluate_seconds": seconds}
+    if not early_exit:
+        return full, {}
+    synops = updates = energy = 0.0
     for t in range(1, timesteps + 1):
-        chosen = np.flatnonzero(taken == t)
+        chosen = counted[taken[counted] == t]
         if len(chosen):
-            counted: dict[str, int] = {}
-            for first in range(0, len(chosen), batch):
-                trace = backend.run(graph, api.quantize_inputs(
-                    graph, x[chosen[first:first + batch]]), t, record=Record.COUNTS)
-                for name, count in trace.synops.items():
-                    counted[name] = counted.get(name, 0) + count
-            ops = count_operations(graph, counted, len(chosen), t)
-            synops += ops.synops * len(chosen)
-            updates += ops.neuron_updates * len(chosen)
+            ops = _operations(graph, x[chosen], t)
+            synops += ops["synops"] * len(chosen)
+            updates += ops["neuron_updates"] * len(chosen)
+            energy += ops["energy_pj"] * len(chosen)
+    return full, {"accuracy": early_hits / len(x), "mean_timesteps": float(taken.mean()),
+                  "exits": {str(t): int((taken == t).sum()) for t in range(1, timesteps + 1)},
+                  "synops": synops / len(counted), "neuron_updates": updates / len(counted),
+                  "energy_pj": energy / len(counted),
+                  "counted_mean_timesteps": float(taken[counted].mean())}
+
+
+def _operations(graph, images: np.ndarray, timesteps: int) -> dict:
+    """Per-sample synaptic operations, neuron updates and energy of a ``timesteps`` window."""
+    backend = get_backend("reference")
+    batch = api.eval_batch_size(graph, timesteps)
+    synops: dict[str, int] = {}
+    for first in range(0, len(images), batch):
+        trace = backend.run(graph, api.quantize_inputs(graph, images[first:first + batch]),
+                            timesteps, record=Record.COUNTS)
+        for name, count in trace.synops.items():
+            synops[name] = synops.get(name, 0) + count
+    ops = count_operations(graph, synops, len(images), timesteps)
     target = load_target(get_graph_meta(graph).target)
-    return {"accuracy": hits / len(x), "mean_timesteps": float(taken.mean()),
-            "exits": {str(t): int((taken == t).sum()) for t in range(1, timesteps + 1)},
-            "synops": synops / len(x), "neuron_updates": updates / len(x),
-            "energy_pj": (synops * target.energy.synop_pj
-                          + updates * target.energy.neuron_update_pj) / len(x)}
+    return {"synops": ops.synops, "neuron_updates": ops.neuron_updates,
+            "energy_pj": ops.energy_pj(target)}
 
 
 def _short(notes: dict) -> dict:

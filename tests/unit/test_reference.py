@@ -98,3 +98,15 @@ def test_float64_and_float32_gemms_agree(cnn_graph):
     b = ReferenceBackend(exact_dtype=torch.float64).run(cnn_graph, x, 4, record=Record.ALL)
     for pop in a.spikes:
         np.testing.assert_array_equal(a.spikes[pop], b.spikes[pop])
+
+
+@pytest.mark.parametrize("layout", [torch.contiguous_format, torch.channels_last])
+def test_count_nonzero_matches_a_plain_count(layout):
+    from neurodeploy.backends.reference import count_nonzero
+
+    x = torch.randint(-2, 3, (3 * 4, 5, 6, 7)).float().contiguous(memory_format=layout)
+    steps = x.view(3, 4, 5, 6, 7)
+    assert torch.equal(count_nonzero(steps, lead=2), (steps != 0).sum(dim=(0, 1)))
+    assert torch.equal(count_nonzero(x, lead=1), (x != 0).sum(0))
+    flat = torch.randint(-1, 2, (3, 4, 9)).float()
+    assert torch.equal(count_nonzero(flat, lead=2), (flat != 0).sum(dim=(0, 1)))

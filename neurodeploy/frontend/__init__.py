@@ -20,6 +20,7 @@ from neurodeploy.frontend.capture_export import capture_export
 from neurodeploy.frontend.capture_fx import capture_module
 from neurodeploy.frontend.capture_script import capture_script
 from neurodeploy.frontend.load import load_file
+from neurodeploy.frontend.rewrite import move_flattens
 
 __all__ = ["AnnGraph", "AnnNode", "load_model"]
 
@@ -44,6 +45,7 @@ def load_model(path: str | Path, *, arch: str | None = None, trust_pickle: bool 
     graph = capture.builder.graph(capture.output, shape)
     _check_finite(graph)
     _check_runs(graph)
+    graph = move_flattens(graph)
     _check_matches(graph, capture)
     return graph
 

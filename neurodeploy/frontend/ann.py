@@ -27,6 +27,7 @@ OPS: dict[str, tuple[str, ...]] = {
     #: 0, levels) with u = levels * clip(x / threshold, 0, 1)
     "clip": ("threshold", "levels", "shift"),
     "avgpool2d": ("kernel_size", "stride", "padding"),
+    "adaptive_avgpool2d": ("output_size",),  # (oh, ow); the converter needs H % oh == 0
     "flatten": (),  # flattens everything but the batch dimension
     "add": (),  # elementwise sum of its inputs (residual merge)
 }
@@ -93,6 +94,7 @@ _EXEC = {
                                         int(p["levels"]), float(p["shift"]), 0.0),
     "avgpool2d": lambda p, x: F.avg_pool2d(x, tuple(p["kernel_size"]), tuple(p["stride"]),
                                            tuple(p["padding"]), count_include_pad=True),
+    "adaptive_avgpool2d": lambda p, x: F.adaptive_avg_pool2d(x, tuple(p["output_size"])),
     "flatten": lambda p, x: x.flatten(1),
     "add": lambda p, *xs: sum(xs[1:], xs[0]),
 }

@@ -19,9 +19,18 @@ from neurodeploy.errors import UnsupportedLayer
 from neurodeploy.frontend.ann import AnnGraph, AnnNode
 from neurodeploy.frontend.fold_bn import BatchNormStats, fold_batch_norm
 
-SUPPORTED = ("Linear, Conv2d, ReLU, neurodeploy.nn.ThresholdClip, AvgPool2d, Flatten (or "
-             "view/reshape to (batch, -1)), BatchNorm1d/2d directly after Linear/Conv2d, "
-             "Dropout, Identity, add of two tensors")
+SUPPORTED = ("Linear (bias optional), Conv2d (stride, padding, dilation, groups), ReLU, "
+             "neurodeploy.nn.ThresholdClip, AvgPool2d, AdaptiveAvgPool2d and mean over H and W "
+             "(global average pooling), Flatten (or view/reshape to (batch, -1)), "
+             "BatchNorm1d/2d directly after Linear/Conv2d, Dropout, Identity, add of two "
+             "tensors (residual)")
+#: activations seen in the wild that have no integrate-and-fire equivalent; refused by name
+#: (compared in lower case without underscores, so "LeakyReLU" and "leaky_relu" both match)
+OTHER_ACTIVATIONS = frozenset((
+    "sigmoid", "tanh", "gelu", "silu", "elu", "selu", "celu", "leakyrelu", "prelu", "rrelu",
+    "relu6", "hardtanh", "hardswish", "hardsigmoid", "softplus", "mish", "logsigmoid",
+    "softsign", "tanhshrink", "softmax", "logsoftmax", "threshold", "glu"))
+MAX_POOLS = frozenset(("maxpool2d", "maxpool2dwithindices", "adaptivemaxpool2d"))
 
 
 @dataclass(frozen=True)
@@ -105,13 +114,30 @@ def one_line(err: BaseException) -> str:
 
 
 def unsupported(node: str, op: str) -> UnsupportedLayer:
-    return UnsupportedLayer(f"{op} is not supported", node=node, hint=f"Supported: {SUPPORTED}")
+    """The refusal of op ``op`` at ``node``: why, when it is a known kind, and what maps."""
+    key = op.lower().replace("_", "")
+    why, what_to_do = "", ""
+    if key in OTHER_ACTIVATIONS:
+        why = ": only ReLU activations map to integrate-and-fire neurons"
+        what_to_do = "Replace it with ReLU and retrain or fine-tune. "
+    elif key in MAX_POOLS:
+        why = ": a maximum of spike counts has no exact integer equivalent here"
+        what_to_do = ("Replace it with nn.AvgPool2d of the same kernel and stride (a sum pool "
+                      "on the chip; neurodeploy.nn.prepare swaps it) and fine-tune. ")
+    return UnsupportedLayer(f"{op} is not supported{why}", node=node,
+                            hint=f"{what_to_do}Supported: {SUPPORTED}")
 
 
 class GraphBuilder:
-    """Collects AnnNodes in topological order as a frontend walks its source graph."""
+    """Collects AnnNodes in topological order as a frontend walks its source graph.
 
-    def __init__(self) -> None:
+    With ``collect`` (``neurodeploy check``) an op that cannot be mapped is recorded in
+    ``problems`` (with the number of nodes built before it) and its input passed on, so one
+    walk finds every unsupported op.
+    """
+
+    def __init__(self, collect: bool = False) -> None:
+        self.problems: list[tuple[int, UnsupportedLayer]] | None = [] if collect else None
         self.nodes: list[AnnNode] = []
         self._taken = {INPUT.name}
         self._replaced: dict[Ref, Ref | None] = {}  #: in-place ops redirect; folded BN: None
@@ -120,8 +146,11 @@ class GraphBuilder:
         """Apply the handler for ATen op ``op`` (e.g. "conv2d", "relu_") to bound ``args``."""
         handler = HANDLERS.get(op)
         if handler is None:
-            raise unsupported(name, op)
-        result = handler(self, name, args)
+            return self.refuse(unsupported(name, op), args.get("input"))
+        try:
+            result = handler(self, name, args)
+        except UnsupportedLayer as err:
+            return self.refuse(err, args.get("input"))
         first = result[0] if isinstance(result, tuple) else result
         source = args["input"]
         if op.endswith("_") and not op.startswith("_") and isinstance(source, Ref):
@@ -129,6 +158,13 @@ class GraphBuilder:
             if first != resolved:
                 self._replaced[resolved] = first  # later uses of the mutated tensor see the result
         return result
+
+    def refuse(self, error: UnsupportedLayer, source: Any) -> Any:
+        """Raise ``error``; when collecting, record it and let ``source`` stand for the result."""
+        if self.problems is None:
+            raise error
+        self.problems.append((len(self.nodes), error))
+        return source if isinstance(source, Ref) else UNKNOWN
 
     def resolve(self, ref: Ref, where: str) -> Ref:
         while ref in self._replaced:
@@ -323,6 +359,27 @@ def _avg_pool2d(b: GraphBuilder, name: str, a: dict[str, Any]) -> Ref:
                  padding=padding)
 
 
+def _adaptive_avg_pool2d(b: GraphBuilder, name: str, a: dict[str, Any]) -> Ref:
+    """The pooling window follows from the input size, known only once shapes are (the
+    converter turns it into a sum pool and refuses sizes that do not divide evenly)."""
+    size = a["output_size"]
+    if size is None or None in (size if isinstance(size, list | tuple) else [size]):
+        raise UnsupportedLayer("AdaptiveAvgPool2d with an output size of None", node=name,
+                               hint="Give both output sizes, e.g. AdaptiveAvgPool2d(1)")
+    return b.add(name, "adaptive_avgpool2d", [a["input"]], output_size=_pair(a["output_size"]))
+
+
+def _mean(b: GraphBuilder, name: str, a: dict[str, Any]) -> Ref:
+    """``x.mean((2, 3))``: global average pooling (then a flatten unless ``keepdim``)."""
+    dims = a["dim"]
+    if dims is None or sorted(int(d) % 4 for d in dims) != [2, 3] or a.get("dtype"):
+        raise UnsupportedLayer(f"mean over dimensions {dims}", node=name,
+                               hint="Only the mean over H and W of a (batch, C, H, W) tensor "
+                                    "(global average pooling) is supported")
+    pooled = b.add(name, "adaptive_avgpool2d", [a["input"]], output_size=(1, 1))
+    return pooled if a["keepdim"] else b.add(name, "flatten", [pooled])
+
+
 def _flatten(b: GraphBuilder, name: str, a: dict[str, Any]) -> Ref:
     if (a["start_dim"], a["end_dim"]) != (1, -1):
         raise UnsupportedLayer(f"flatten(start_dim={a['start_dim']}, end_dim={a['end_dim']})",
@@ -366,7 +423,8 @@ HANDLERS: dict[str, Handler] = {
     "_convolution": _convolution, "convolution": _convolution,
     "relu": _relu, "relu_": _relu, "threshold_clip": _threshold_clip,
     "batch_norm": _batch_norm, "_native_batch_norm_legit_no_training": _native_batch_norm,
-    "avg_pool2d": _avg_pool2d,
+    "avg_pool2d": _avg_pool2d, "adaptive_avg_pool2d": _adaptive_avg_pool2d,
+    "_adaptive_avg_pool2d": _adaptive_avg_pool2d, "mean": _mean,
     "flatten": _flatten, "view": _reshape, "reshape": _reshape, "_unsafe_view": _reshape,
     "add": _add, "add_": _add,
     "dropout": _identity, "dropout_": _identity, "feature_dropout": _identity,

@@ -34,13 +34,13 @@ from neurodeploy.frontend.capture import (
 DEFAULT_BATCH = 2
 
 
-def capture_export(program: ExportedProgram) -> Capture:
-    """Translate ``program.graph``; its example input fixes the input shape."""
+def capture_export(program: ExportedProgram, builder: GraphBuilder | None = None) -> Capture:
+    """Translate ``program.graph`` into ``builder``; its example input fixes the input shape."""
     lifted, user_inputs = _inputs(program)
     if len(user_inputs) != 1:
         raise UnsupportedLayer(f"the exported program takes {len(user_inputs)} inputs",
                                hint="Only single-input models are supported")
-    builder = GraphBuilder()
+    builder = builder or GraphBuilder()
     env: dict[fx.Node, Any] = {}
     user_outputs = [spec.arg.name for spec in program.graph_signature.output_specs
                     if spec.kind == OutputKind.USER_OUTPUT]
@@ -82,7 +82,8 @@ def _call(builder: GraphBuilder, node: fx.Node, args: Any, kwargs: Any) -> Any:
         return args[0][args[1]]
     if not isinstance(target, torch._ops.OpOverload):
         if has_ref(args):
-            raise unsupported(_name(node), getattr(target, "__name__", str(target)))
+            return builder.refuse(unsupported(_name(node), getattr(target, "__name__",
+                                                                   str(target))), args[0])
         return UNKNOWN  # symbolic-shape arithmetic
     op = target._schema.name.split("::")[1]
     if has_ref(args) or has_ref(kwargs):
@@ -90,7 +91,9 @@ def _call(builder: GraphBuilder, node: fx.Node, args: Any, kwargs: Any) -> Any:
             return builder.call(op, _name(node), bind(target._schema, args, kwargs))
         if not any(str(r.type).startswith("Tensor") for r in target._schema.returns):
             return UNKNOWN  # sym_size and other shape queries
-        raise unsupported(_name(node), op)
+        refused = builder.refuse(unsupported(_name(node), op), args[0])
+        extra = len(target._schema.returns) - 1  # e.g. max_pool2d_with_indices: the indices
+        return (refused, *[UNKNOWN] * extra) if extra else refused
     if has_unknown(args) or has_unknown(kwargs) or target._schema.is_mutable:
         return UNKNOWN
     return target(*args, **kwargs)  # pure op on stored tensors, e.g. permute(weight)

@@ -64,6 +64,8 @@ MODULES: dict[type[nn.Module], Callable[[Any, Any], ModuleCall]] = {
     nn.Conv2d: _conv,
     nn.ReLU: lambda m, x: ("relu_" if m.inplace else "relu", {"input": x}),
     nn.AvgPool2d: _avg_pool,
+    nn.AdaptiveAvgPool2d: lambda m, x: ("adaptive_avg_pool2d",
+                                        {"input": x, "output_size": m.output_size}),
     nn.Flatten: lambda m, x: ("flatten", {"input": x, "start_dim": m.start_dim,
                                           "end_dim": m.end_dim}),
     nn.BatchNorm1d: _batch_norm,
@@ -76,7 +78,9 @@ MODULES: dict[type[nn.Module], Callable[[Any, Any], ModuleCall]] = {
 FUNCTIONS: dict[Callable[..., Any], torch._ops.OpOverload] = {
     F.relu: aten.relu.default, torch.relu: aten.relu.default, torch.relu_: aten.relu_.default,
     F.linear: aten.linear.default, F.conv2d: aten.conv2d.default,
-    F.avg_pool2d: aten.avg_pool2d.default, torch.flatten: aten.flatten.using_ints,
+    F.avg_pool2d: aten.avg_pool2d.default,
+    F.adaptive_avg_pool2d: aten.adaptive_avg_pool2d.default, torch.mean: aten.mean.dim,
+    torch.flatten: aten.flatten.using_ints,
     torch.reshape: aten.reshape.default, F.dropout: aten.dropout.default,
     operator.add: aten.add.Tensor, torch.add: aten.add.Tensor, operator.iadd: aten.add_.Tensor,
     torch.ops.neurodeploy.threshold_clip: torch.ops.neurodeploy.threshold_clip.default,
@@ -87,7 +91,7 @@ METHODS: dict[str, torch._ops.OpOverload] = {
     "relu": aten.relu.default, "relu_": aten.relu_.default,
     "flatten": aten.flatten.using_ints, "view": aten.view.default,
     "reshape": aten.reshape.default, "add": aten.add.Tensor, "add_": aten.add_.Tensor,
-    "contiguous": aten.contiguous.default,
+    "contiguous": aten.contiguous.default, "mean": aten.mean.dim,
 }
 
 SHAPE_METHODS = ("size", "dim")  #: their results are run-time values, used only in reshapes
@@ -100,8 +104,8 @@ class _Tracer(fx.Tracer):
         return isinstance(m, ThresholdClip) or super().is_leaf_module(m, module_qualified_name)
 
 
-def capture_module(module: nn.Module) -> Capture:
-    """Trace ``module`` symbolically and translate each node."""
+def capture_module(module: nn.Module, builder: GraphBuilder | None = None) -> Capture:
+    """Trace ``module`` symbolically and translate each node into ``builder``."""
     module.eval()
     try:
         traced = fx.GraphModule(module, _Tracer().trace(module))
@@ -109,7 +113,7 @@ def capture_module(module: nn.Module) -> Capture:
         raise UnsupportedLayer(f"torch.fx cannot trace {type(module).__name__}: {one_line(err)}",
                                hint="Save the model with torch.export.save or "
                                     "torch.jit.script instead") from err
-    builder = GraphBuilder()
+    builder = builder or GraphBuilder()
     env: dict[fx.Node, Any] = {}
     output: Any = None
     for node in traced.graph.nodes:
@@ -141,11 +145,11 @@ def _placeholder(node: fx.Node, *, first: bool) -> Any:
 def _call_module(builder: GraphBuilder, target: str, module: nn.Module, args: Any) -> Any:
     to_call = next((MODULES[t] for t in type(module).__mro__ if t in MODULES), None)
     if to_call is None:
-        raise unsupported(target, type(module).__name__)
+        return builder.refuse(unsupported(target, type(module).__name__), args[0])
     try:
         op, call_args = to_call(module, args[0])
     except UnsupportedLayer as err:
-        raise UnsupportedLayer(str(err), node=target) from err
+        return builder.refuse(UnsupportedLayer(str(err), node=target), args[0])
     return builder.call(op, target, call_args)
 
 
@@ -164,7 +168,7 @@ def _call(builder: GraphBuilder, node: fx.Node, args: Any, kwargs: dict[str, Any
     if has_ref(args) or has_ref(kwargs):
         if (is_method and node.target in SHAPE_METHODS) or node.target is getattr:
             return UNKNOWN
-        raise unsupported(node.name, str(op_name))
+        return builder.refuse(unsupported(node.name, str(op_name)), args[0] if args else None)
     if has_unknown(args) or has_unknown(kwargs):
         return UNKNOWN
     if is_method:

@@ -35,15 +35,16 @@ PASS_THROUGH = ("prim::NumToTensor", "aten::Int", "aten::IntImplicit", "aten::Fl
 _HIERARCHY_ITEM = re.compile(r"([\w]+)\(([^()]*)\)")
 
 
-def capture_script(module: torch.jit.ScriptModule) -> Capture:
-    """Walk ``module.inlined_graph`` in eval mode, translating each ATen call."""
+def capture_script(module: torch.jit.ScriptModule,
+                   builder: GraphBuilder | None = None) -> Capture:
+    """Walk ``module.inlined_graph`` in eval mode, translating each ATen call into ``builder``."""
     module.eval()
     graph = module.inlined_graph
     inputs = list(graph.inputs())
     if len(inputs) != 2:
         raise UnsupportedLayer(f"the TorchScript model takes {len(inputs) - 1} inputs",
                                hint="Only single-input models are supported")
-    walker = _Walker(module, GraphBuilder())
+    walker = _Walker(module, builder or GraphBuilder())
     walker.env[inputs[0].unique()] = module
     walker.env[inputs[1].unique()] = INPUT
     walker.block(graph.nodes())
@@ -120,7 +121,7 @@ class _Walker:
             return [UNKNOWN] * node.outputsSize()  # x.size(0), x.dim(): shape queries
         name = self.name(node, op.rstrip("_"))
         if op not in HANDLERS:
-            raise unsupported(name, op)
+            return [self.builder.refuse(unsupported(name, op), ins[0])] * node.outputsSize()
         schema = torch._C.parse_schema(node.schema())
         result = self.builder.call(op, name, bind(schema, ins, {}))
         return list(result) if isinstance(result, tuple) else [result]

@@ -170,8 +170,57 @@ def test_unsupported_layer_names_node_and_op(tmp_path, fmt, op):
         load_model(**save_format(PoolNet(), fmt, tmp_path))
     message = str(info.value)
     assert message.startswith("features.1: ")
-    assert f"{op} is not supported" in message
-    assert "Supported: Linear, Conv2d" in message
+    assert f"{op} is not supported: a maximum of spike counts" in message
+    assert "Replace it with nn.AvgPool2d" in message
+    assert "Supported: Linear (bias optional), Conv2d" in message
+
+
+class ActivationNet(nn.Module):
+    """``ACT`` between two Linear layers; subclasses name the activation (--arch needs a class)."""
+
+    ACT: type[nn.Module] = nn.ReLU
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.fc = nn.Linear(64, 8)
+        self.act = self.ACT()
+        self.out = nn.Linear(8, 3)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.out(self.act(self.fc(torch.flatten(x, 1))))
+
+
+class SigmoidAct(ActivationNet):
+    ACT = nn.Sigmoid
+
+
+class TanhAct(ActivationNet):
+    ACT = nn.Tanh
+
+
+class GELUAct(ActivationNet):
+    ACT = nn.GELU
+
+
+class LeakyAct(ActivationNet):
+    ACT = nn.LeakyReLU
+
+
+class SiLUAct(ActivationNet):
+    ACT = nn.SiLU
+
+
+@pytest.mark.parametrize("fmt", ["state_dict", "script", "export"])
+@pytest.mark.parametrize("cls, module_op, aten_op", [
+    (SigmoidAct, "Sigmoid", "sigmoid"), (TanhAct, "Tanh", "tanh"), (GELUAct, "GELU", "gelu"),
+    (LeakyAct, "LeakyReLU", "leaky_relu"), (SiLUAct, "SiLU", "silu")])
+def test_non_relu_activations_are_refused_by_name(tmp_path, fmt, cls, module_op, aten_op):
+    with pytest.raises(UnsupportedLayer) as info:
+        load_model(**save_format(cls(), fmt, tmp_path))
+    message = str(info.value)
+    op = module_op if fmt == "state_dict" else aten_op
+    assert message.startswith(f"act: {op} is not supported: only ReLU activations map")
+    assert "Supported: Linear (bias optional), Conv2d" in message
 
 
 @pytest.mark.parametrize("cls, node, op", [(SigmoidNet, "act", "Sigmoid"),

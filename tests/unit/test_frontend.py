@@ -83,7 +83,73 @@ class ResidualNet(nn.Module):
         return self.out(F.relu(y))
 
 
-MODELS = (SmallMLP, SmallCNN, FunctionalNet, ResidualNet)
+class Block(nn.Module):
+    """A ResNet basic block: identity shortcut, or a strided 1x1 projection with BatchNorm."""
+
+    def __init__(self, cin: int, cout: int, stride: int) -> None:
+        super().__init__()
+        self.conv1 = nn.Conv2d(cin, cout, 3, stride=stride, padding=1, bias=False)
+        self.bn1 = nn.BatchNorm2d(cout)
+        self.conv2 = nn.Conv2d(cout, cout, 3, padding=1, bias=False)
+        self.bn2 = nn.BatchNorm2d(cout)
+        self.shortcut = nn.Identity() if stride == 1 and cin == cout else nn.Sequential(
+            nn.Conv2d(cin, cout, 1, stride=stride, bias=False), nn.BatchNorm2d(cout))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        out = self.bn2(self.conv2(F.relu(self.bn1(self.conv1(x)))))
+        return F.relu(out + self.shortcut(x))
+
+
+class ResNet(nn.Module):
+    """Residual blocks, then AdaptiveAvgPool2d(1) and a Linear readout without bias."""
+
+    input_shape = (1, 8, 8)
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.stem = nn.Sequential(nn.Conv2d(1, 4, 3, padding=1), nn.ReLU())
+        self.block1 = Block(4, 4, 1)
+        self.block2 = Block(4, 6, 2)
+        self.pool = nn.AdaptiveAvgPool2d(1)
+        self.fc = nn.Linear(6, 3, bias=False)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.fc(torch.flatten(self.pool(self.block2(self.block1(self.stem(x)))), 1))
+
+
+class GeometryNet(nn.Module):
+    """Stride, dilation, padding, a non-square kernel, a depthwise conv without bias, and a
+    flatten in front of an activation (the frontend moves it behind)."""
+
+    input_shape = (2, 9, 9)
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.conv1 = nn.Conv2d(2, 4, (3, 2), stride=(2, 1), padding=(1, 0), dilation=(1, 2))
+        self.depthwise = nn.Conv2d(4, 4, 3, padding=1, groups=4, bias=False)
+        self.fc1 = nn.Linear(4 * 5 * 7, 5)
+        self.fc2 = nn.Linear(5, 3)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = torch.flatten(self.depthwise(F.relu(self.conv1(x))), 1)
+        return self.fc2(F.relu(self.fc1(F.relu(x))))
+
+
+class MeanNet(nn.Module):
+    """Global average pooling written as a mean over H and W."""
+
+    input_shape = (2, 6, 6)
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.conv = nn.Conv2d(2, 4, 3, padding=1)
+        self.fc = nn.Linear(4, 3)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.fc(F.relu(self.conv(x)).mean((2, 3)))
+
+
+MODELS = (SmallMLP, SmallCNN, FunctionalNet, ResidualNet, ResNet, GeometryNet, MeanNet)
 
 
 def make(cls: type[nn.Module], seed: int = 0) -> nn.Module:
@@ -187,13 +253,14 @@ def test_arch_may_name_a_python_file(tmp_path):
     assert_matches(graph, model)
 
 
-def test_decomposed_export_program_loads(tmp_path):
-    model = make(FunctionalNet)
-    program = torch.export.export(model, (torch.rand(3, *FunctionalNet.input_shape),))
+@pytest.mark.parametrize("cls, linears", [(FunctionalNet, 2), (ResNet, 1), (MeanNet, 1)])
+def test_decomposed_export_program_loads(tmp_path, cls, linears):
+    model = make(cls)
+    program = torch.export.export(model, (torch.rand(3, *cls.input_shape),))
     path = tmp_path / "decomposed.pt2"
     torch.export.save(program.run_decompositions(), path)
     graph = load_model(path)
-    assert [n.op for n in graph.nodes].count("linear") == 2
+    assert [n.op for n in graph.nodes].count("linear") == linears
     assert_matches(graph, model)
 
 
@@ -201,3 +268,19 @@ def test_export_program_rejects_a_different_input_shape(tmp_path):
     path, _ = save(make(SmallCNN), "export", tmp_path)
     with pytest.raises(InputError, match=r"expects input shape \(1, 8, 8\)"):
         load_model(path, input_shape=(1, 9, 9))
+
+
+@pytest.mark.parametrize("fmt", FORMATS)
+def test_global_pooling_and_residual_adds_are_captured(fmt, tmp_path):
+    path, kwargs = save(make(ResNet), fmt, tmp_path)
+    graph = load_model(path, **kwargs)
+    ops = [n.op for n in graph.nodes]
+    assert ops.count("add") == 2 and ops.count("adaptive_avgpool2d") == 1
+    assert graph.node(graph.output).params["bias"] is None
+
+
+def test_flatten_before_an_activation_moves_behind_it(tmp_path):
+    path, kwargs = save(make(GeometryNet), "script", tmp_path)
+    graph = load_model(path, **kwargs)
+    relu = next(n for n in graph.nodes if n.op == "relu" and n.inputs == ("depthwise",))
+    assert [n.op for n in graph.consumers(relu.name)] == ["flatten"]

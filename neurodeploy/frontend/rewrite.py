@@ -1,0 +1,73 @@
+"""Value-preserving rewrites that put a captured graph in the form conversion maps.
+
+A flatten only renames positions, so where it stands relative to an elementwise activation
+does not change any value; but the converter needs every activation directly after its
+Linear/Conv2d (the population takes the synapse layer's output). ``move_flattens`` therefore
+moves a flatten from in front of an activation to behind it, and drops flattens of tensors
+that are already flat. The frontend's final comparison with the source model checks the result.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+import torch
+
+from neurodeploy.frontend.ann import ACTIVATIONS, AnnGraph, AnnNode
+
+
+def move_flattens(graph: AnnGraph) -> AnnGraph:
+    """Apply both rewrites until none applies (each removes a flatten or moves one later)."""
+    while True:
+        rewritten = _drop_flat(graph) or _swap_with_activation(graph)
+        if rewritten is None:
+            return graph
+        graph = rewritten
+
+
+def _drop_flat(graph: AnnGraph) -> AnnGraph | None:
+    ranks = _ranks(graph)
+    for node in graph.nodes:
+        if node.op == "flatten" and ranks[node.inputs[0]] == 1:
+            return _bypass(graph, node)
+    return None
+
+
+def _swap_with_activation(graph: AnnGraph) -> AnnGraph | None:
+    """flatten -> act  becomes  act -> flatten, when the activation is the flatten's only
+    reader (otherwise the flat value is still needed, and the graph stays as it is)."""
+    for node in graph.nodes:
+        readers = graph.consumers(node.name)
+        if node.op != "flatten" or len(readers) != 1 or readers[0].op not in ACTIVATIONS:
+            continue
+        act = readers[0]
+        moved_act = replace(act, inputs=node.inputs)
+        moved_flat = AnnNode(node.name, "flatten", (act.name,), dict(node.params))
+        nodes = []
+        for n in graph.nodes:
+            if n is node:
+                continue
+            if n is act:
+                nodes += [moved_act, moved_flat]
+                continue
+            nodes.append(_renamed_input(n, act.name, node.name))
+        output = node.name if graph.output == act.name else graph.output
+        return AnnGraph(nodes, output)
+    return None
+
+
+def _bypass(graph: AnnGraph, node: AnnNode) -> AnnGraph:
+    source = node.inputs[0]
+    nodes = [_renamed_input(n, node.name, source) for n in graph.nodes if n is not node]
+    return AnnGraph(nodes, source if graph.output == node.name else graph.output)
+
+
+def _renamed_input(node: AnnNode, old: str, new: str) -> AnnNode:
+    if old not in node.inputs:
+        return node
+    return replace(node, inputs=tuple(new if i == old else i for i in node.inputs))
+
+
+def _ranks(graph: AnnGraph) -> dict[str, int]:
+    values = graph.run(torch.zeros(1, *graph.input_shape), keep={n.name for n in graph.nodes})
+    return {name: value.dim() - 1 for name, value in values.items()}

@@ -48,6 +48,33 @@ def random_cnn(seed: int = 0) -> AnnGraph:
     return AnnGraph(nodes, "fc")
 
 
+def random_resnet(seed: int = 0) -> AnnGraph:
+    """Two residual blocks (identity, then a strided 1x1 projection), global average pooling,
+    a Linear readout without bias."""
+    rng = np.random.default_rng(seed)
+
+    def conv(name, src, cin, cout, kernel=3, stride=1):
+        w = rng.normal(0, 1 / np.sqrt(kernel * kernel * cin), (cout, cin, kernel, kernel))
+        return AnnNode(name, "conv2d", (src,), {
+            "weight": w.astype(np.float32), "bias": rng.normal(0, 0.05, cout).astype(np.float32),
+            "stride": (stride, stride), "padding": (kernel // 2, kernel // 2),
+            "dilation": (1, 1), "groups": 1})
+
+    nodes = [AnnNode("input", "input", (), {"shape": (1, 8, 8)}),
+             conv("conv1", "input", 1, 4), AnnNode("relu1", "relu", ("conv1",)),
+             conv("conv2", "relu1", 4, 4), AnnNode("relu2", "relu", ("conv2",)),
+             conv("conv3", "relu2", 4, 4), AnnNode("add1", "add", ("conv3", "relu1")),
+             AnnNode("relu3", "relu", ("add1",)),
+             conv("conv4", "relu3", 4, 6, stride=2), AnnNode("relu4", "relu", ("conv4",)),
+             conv("conv5", "relu4", 6, 6), conv("proj", "relu3", 4, 6, kernel=1, stride=2),
+             AnnNode("add2", "add", ("conv5", "proj")), AnnNode("relu5", "relu", ("add2",)),
+             AnnNode("gap", "adaptive_avgpool2d", ("relu5",), {"output_size": (1, 1)}),
+             AnnNode("flat", "flatten", ("gap",)),
+             AnnNode("fc", "linear", ("flat",), {
+                 "weight": rng.normal(0, 0.5, (5, 6)).astype(np.float32), "bias": None})]
+    return AnnGraph(nodes, "fc")
+
+
 def images(shape, n: int = 64, seed: int = 1) -> np.ndarray:
     return np.random.default_rng(seed).random((n, *shape)).astype(np.float32)
 

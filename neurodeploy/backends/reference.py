@@ -92,7 +92,9 @@ class ReferenceBackend:
                     spikes[name] = np.ascontiguousarray(s.to(torch.int32).numpy())
                 if keep_v:
                     membranes[name] = np.ascontiguousarray(v.numpy())
-            elif isinstance(node, nir.Output):
+            elif isinstance(node, nir.Output | nir.Delay):
+                # a delay (align_delays) only moves its path's window: in each population's
+                # own window frame (Trace.offsets) its values pass through unchanged
                 signals[name] = incoming[0]
             else:
                 if record.counts and isinstance(node, SYNAPSE_TYPES):

@@ -17,7 +17,7 @@ import torch
 
 from neurodeploy import __version__
 from neurodeploy.errors import InputError, UnsupportedLayer
-from neurodeploy.frontend.ann import AnnGraph, AnnNode
+from neurodeploy.frontend.ann import ACTIVATIONS, AnnGraph, AnnNode
 from neurodeploy.meta import GraphMeta, InputMeta, PopulationMeta, set_graph_meta, with_node_meta
 
 READOUT = "readout"
@@ -58,6 +58,7 @@ class _Builder:
         self.edges: list[tuple[str, str]] = []
         self.produced: dict[str, str] = {}  # ANN node -> NIR node carrying its value
         self.pending_bias: dict[str, np.ndarray] = {}  # synapse -> bias moved to its population
+        self.merges: dict[str, list[str]] = {}  # residual add -> the synapses it sums
 
     def add(self, node: AnnNode) -> None:
         handler = getattr(self, f"_{node.op}", None)
@@ -104,20 +105,42 @@ class _Builder:
 
     def _activation(self, node: AnnNode) -> None:
         source = self.ann.node(node.inputs[0])
-        if source.op not in ("linear", "conv2d"):
-            raise UnsupportedLayer(f"{node.op} must directly follow a Linear or Conv2d layer, "
-                                   f"it follows '{source.op}'", node=node.name,
+        if source.op not in ("linear", "conv2d", "add"):
+            raise UnsupportedLayer(f"{node.op} must directly follow a Linear or Conv2d layer "
+                                   f"or a residual add, it follows '{source.op}'",
+                                   node=node.name,
                                    hint="Put pooling and flattening after the activation")
+        synapses = self.merges.pop(source.name, None) or [self.produced[source.name]]
         shape = self.shapes[node.name]
         theta = np.asarray(self.thresholds[node.name], np.float64)
         o = self.options
-        bias = self.pending_bias[self.produced[source.name]]
+        bias = sum(self.pending_bias.pop(s) for s in synapses)
         meta = PopulationMeta(kind="if", theta=theta, bias=np.asarray(bias, np.float64),
                               v_init=o.v_init_ratio * theta, theta_neg=-o.theta_neg_ratio * theta,
                               max_burst=o.max_burst, dual=o.dual, source=node.name)
         population = nir.IF(r=np.ones(shape), v_threshold=np.broadcast_to(
             _per_channel(theta, shape), shape).astype(np.float64))
-        self._emit(node.name, with_node_meta(population, meta), node.inputs)
+        self._emit(node.name, with_node_meta(population, meta), synapses)
+
+    def _add(self, node: AnnNode) -> None:
+        """A residual merge: every summand becomes synapses into the population of the
+        activation after it (a spiking summand, such as an identity shortcut, gets a 1:1
+        synapse layer whose weight is its spike value)."""
+        readers = self.ann.consumers(node.name)
+        if len(readers) != 1 or readers[0].op not in ACTIVATIONS:
+            raise UnsupportedLayer("a residual add must be followed by a ReLU and nothing else "
+                                   "(the sum becomes one population's input)", node=node.name,
+                                   hint="Write relu(conv(x) + shortcut(x))")
+        synapses: list[str] = []
+        for k, name in enumerate(node.inputs):
+            source = self.ann.node(name)
+            if source.op == "add":
+                synapses += self.merges.pop(name)
+            elif source.op in ("linear", "conv2d") and self.produced[name] in self.pending_bias:
+                synapses.append(self.produced[name])
+            else:
+                synapses.append(self._identity(f"{node.name}.shortcut{k}", name))
+        self.merges[node.name] = synapses
 
     _relu = _activation
     _clip = _activation
@@ -129,17 +152,48 @@ class _Builder:
                                             stride=np.array(p["stride"]),
                                             padding=np.array(p["padding"])), node.inputs)
 
+    def _adaptive_avgpool2d(self, node: AnnNode) -> None:
+        """Average pooling to a fixed output size is a sum pool whose window tiles the input
+        exactly; the 1/window scale is folded into the next weights like AvgPool2d's."""
+        self._require_spikes(node)
+        _, height, width = self.shapes[node.inputs[0]]
+        out_h, out_w = node.params["output_size"]
+        if height % out_h or width % out_w:
+            raise UnsupportedLayer(f"adaptive average pooling from {height}x{width} to "
+                                   f"{out_h}x{out_w} has windows of different sizes",
+                                   node=node.name, hint="Use an output size that divides the "
+                                                        "input size, or AvgPool2d")
+        window = np.array([height // out_h, width // out_w])
+        self._emit(node.name, nir.SumPool2d(kernel_size=window, stride=window,
+                                            padding=np.array([0, 0])), node.inputs)
+
     def _flatten(self, node: AnnNode) -> None:
         self._require_spikes(node)
         shape = np.array(self.shapes[node.inputs[0]])
         self._emit(node.name, nir.Flatten(input_type={"input": shape}, start_dim=0),
                    node.inputs)
 
-    def _emit(self, name: str, nir_node: nir.NIRNode, inputs) -> None:
+    def _emit(self, name: str, nir_node: nir.NIRNode, inputs: list[str] | tuple[str, ...]
+              ) -> None:
         key = name.replace("/", "_")  # HDF5 group names cannot hold '/'
         self.nodes[key] = nir_node
         self.edges.extend((self.produced.get(i, i), key) for i in inputs)
         self.produced[name] = key
+
+    def _identity(self, name: str, source: str) -> str:
+        """A 1:1 synapse layer from ``source``'s spikes (quantize_weights folds the spike
+        value into its unit weights, so the shortcut gets its own scale)."""
+        self._require_spikes(AnnNode(name, "add", (source,)))
+        shape = self.shapes[source]
+        if len(shape) == 3:
+            synapse = nir.Conv2d(input_shape=tuple(shape[1:]), weight=np.ones((shape[0], 1, 1, 1)),
+                                 stride=(1, 1), padding=(0, 0), dilation=(1, 1),
+                                 groups=shape[0], bias=np.zeros(shape[0]))
+        else:
+            synapse = nir.Linear(weight=np.eye(int(np.prod(shape))))
+        self._emit(name, synapse, [source])
+        self.pending_bias[self.produced[name]] = np.zeros(shape[0])
+        return self.produced[name]
 
     def _keep_bias(self, node: AnnNode) -> None:
         out_channels = np.asarray(node.params["weight"]).shape[0]
@@ -150,6 +204,10 @@ class _Builder:
     def _require_spikes(self, node: AnnNode) -> None:
         for name in node.inputs:
             source = self.ann.node(name)
+            if source.op == "add":
+                raise UnsupportedLayer(f"'{node.op}' reads a residual sum ({source.name}) "
+                                       "directly; the sum must go through a ReLU first",
+                                       node=node.name, hint="Write relu(conv(x) + shortcut(x))")
             if source.op in ("linear", "conv2d") and source.name != self.ann.output:
                 raise UnsupportedLayer(
                     f"'{node.op}' follows '{source.op}' ({source.name}) without an activation "

@@ -1,6 +1,7 @@
 """Integer passes; importing this package registers all of them (see base.py for the contract)."""
 
 from neurodeploy.passes import (  # noqa: F401
+                                align_delays,
                                 check_capacity,
                                 check_overflow,
                                 check_target,

@@ -14,7 +14,7 @@ from neurodeploy.targets import Target
 
 #: the order matters: the weight exponent fixes the unit every later pass rounds in
 DEFAULT_PIPELINE = ("quantize_input", "quantize_weights", "quantize_bias", "quantize_thresholds",
-                    "quantize_membrane_init", "check_target", "check_capacity",
+                    "quantize_membrane_init", "align_delays", "check_target", "check_capacity",
                     "check_overflow")
 
 

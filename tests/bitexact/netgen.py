@@ -4,7 +4,7 @@ Hypothesis draws the structure (layer kinds, sizes, geometry, neuron options) so
 failures shrink to small networks; the array contents come from a drawn numpy seed.
 Networks stay tiny (Lava forks one OS process per node), which also keeps every per-step
 synaptic sum far below 2^23 (inputs <= 255, weights in [-128, 127], fan-in <= 18 on the
-input, spikes <= 4 and fan-in <= 192 after it).
+input, spikes <= 4 and fan-in <= 192 after it, a sum pool adding at most 25 of them).
 """
 
 from __future__ import annotations
@@ -76,6 +76,17 @@ class NetBuilder:
         out = [_conv_size(n, k, s, p, 1)
                for n, k, s, p in zip((h, w), kernel, stride, padding, strict=True)]
         return self.add(name, node, [src], (c, *out))
+
+    def delay(self, name: str, src: str, steps: int) -> str:
+        shape = self.shapes[src]
+        return self.add(name, nir.Delay(delay=np.full(shape, float(steps))), [src], shape)
+
+    def identity(self, name: str, src: str) -> str:
+        """A 1:1 synapse layer (depthwise 1x1 conv) with one random weight per channel."""
+        c, h, w = self.shapes[src]
+        node = nir.Conv2d(input_shape=(h, w), weight=self.weights((c, 1, 1, 1)), stride=(1, 1),
+                          padding=(0, 0), dilation=(1, 1), groups=c, bias=np.zeros(c))
+        return self.add(name, node, [src], (c, h, w))
 
     def flatten(self, name: str, src: str) -> str:
         shape = self.shapes[src]
@@ -159,6 +170,46 @@ def conv_stack(draw, builder: NetBuilder) -> str:
 
 
 @st.composite
+def residual_stack(draw, builder: NetBuilder, align: bool = True) -> str:
+    """Input (C, H, W) -> Conv -> IF, then residual blocks -> (global SumPool) -> Flatten.
+
+    A block's main path is one to three Conv -> IF stages ending in a Conv (the first may be
+    strided); its shortcut is an identity (1x1 depthwise) or a 1x1 projection with the same
+    stride. Both feed one IF population. With ``align`` a ``nir.Delay`` holds the shortcut
+    back by the main path's extra hops, as align_delays does on a pipelined target.
+    """
+    src = builder.input((draw(st.integers(1, 2)), draw(st.integers(3, 5)),
+                         draw(st.integers(3, 5))))
+    stem = builder.conv("stem", src, draw(st.integers(1, 3)), (3, 3), (1, 1), (1, 1), (1, 1), 1)
+    src = builder.population("if_stem", [stem], draw(if_meta(builder, builder.shapes[stem])))
+    for b in range(draw(st.integers(1, 2))):
+        channels = builder.shapes[src][0]
+        out_channels = draw(st.integers(1, 3))
+        stride = draw(st.sampled_from([1, 2])) if min(builder.shapes[src][1:]) > 2 else 1
+        hops = draw(st.integers(1, 3))
+        main = src
+        for k in range(hops):
+            kernel = draw(st.sampled_from([1, 3]))
+            s = stride if k == 0 else 1
+            main = builder.conv(f"b{b}conv{k}", main, out_channels, (kernel, kernel), (s, s),
+                                (kernel // 2,) * 2, (1, 1), 1)
+            if k < hops - 1:
+                main = builder.population(f"b{b}if{k}", [main],
+                                          draw(if_meta(builder, builder.shapes[main])))
+        short = builder.delay(f"b{b}delay", src, hops - 1) if align and hops > 1 else src
+        if stride == 1 and out_channels == channels and draw(st.booleans()):
+            short = builder.identity(f"b{b}identity", short)
+        else:
+            short = builder.conv(f"b{b}proj", short, out_channels, (1, 1), (stride, stride),
+                                 (0, 0), (1, 1), 1)
+        src = builder.population(f"b{b}merge", [main, short],
+                                 draw(if_meta(builder, builder.shapes[main])))
+    if draw(st.booleans()):  # global pooling: a sum pool over the whole map
+        src = builder.pool("gap", src, builder.shapes[src][1:], (1, 1), (0, 0))
+    return builder.flatten("flat", src)
+
+
+@st.composite
 def _axis(draw, size: int) -> tuple[int, int, int, int]:
     """(kernel, stride, padding, dilation) along one axis of length ``size``, output >= 1."""
     padding = draw(st.integers(0, 1))
@@ -175,11 +226,11 @@ def _pool_geometry(draw, shape: tuple[int, ...]) -> tuple[tuple[int, int], ...]:
 
 
 @st.composite
-def networks(draw) -> Case:
-    """A random quantized network (dense or conv) with its inputs and window length."""
+def networks(draw, stacks=(dense_stack, conv_stack)) -> Case:
+    """A random quantized network (of one of ``stacks``) with its inputs and window length."""
     builder = NetBuilder(np.random.default_rng(draw(st.integers(0, 2**32 - 1))),
                          timesteps=draw(st.integers(1, 16)))
-    stack = draw(st.sampled_from([dense_stack, conv_stack]))
+    stack = draw(st.sampled_from(stacks))
     src = draw(stack(builder))
     if draw(st.booleans()):  # a hidden layer in front of the readout
         fc = builder.linear("fc_out", src, draw(st.integers(1, 5)))

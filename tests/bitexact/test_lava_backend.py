@@ -203,3 +203,38 @@ def test_short_bias_table_is_refused(lava_backend) -> None:
     graph = chain([(np.ones((1, 1)), meta), (np.ones((1, 1)), READOUT)], timesteps=3)
     with pytest.raises(MetadataError, match="if0.*bias table"):
         lava_backend.run(graph, np.zeros((1, 1), np.int64), 3)
+
+
+def delayed_merge(delay: int | None) -> nir.NIRGraph:
+    """Input -> fc0 -> if0 -> fc1 -> if1 -> fc2 -> merge <- fc_short <- [Delay] <- if0;
+    merge -> fc_out -> readout."""
+    builder = NetBuilder(np.random.default_rng(0), 4)
+    src = builder.input((2,))
+    fc0 = builder.add("fc0", nir.Linear(weight=np.array([[3.0, 1.0], [1.0, 2.0]])), [src], (2,))
+    if0 = builder.population("if0", [fc0], if_params(theta=4, v_init=2))
+    fc1 = builder.add("fc1", nir.Linear(weight=np.array([[2.0, -1.0], [1.0, 1.0]])), [if0],
+                      (2,))
+    if1 = builder.population("if1", [fc1], if_params(theta=2, v_init=1))
+    fc2 = builder.add("fc2", nir.Linear(weight=np.array([[1.0, 2.0], [-1.0, 1.0]])), [if1],
+                      (2,))
+    short = builder.delay("delay", if0, delay) if delay else if0
+    fc_short = builder.add("fc_short", nir.Linear(weight=np.eye(2) * 3), [short], (2,))
+    merge = builder.population("merge", [fc2, fc_short], if_params(theta=5, v_init=2))
+    fc_out = builder.add("fc_out", nir.Linear(weight=np.ones((1, 2))), [merge], (1,))
+    readout = builder.population("readout", [fc_out], READOUT)
+    return builder.graph(readout, 24)
+
+
+def test_delay_aligns_a_residual_merge(reference_backend, lava_backend) -> None:
+    graph = delayed_merge(1)
+    inputs = np.array([[3, 5], [7, 0], [1, 9]])
+    expected, actual = run_both(reference_backend, lava_backend, graph, inputs, 4)
+    assert_identical(graph, expected, actual)
+    assert actual.offsets == {"if0": 1, "if1": 2, "merge": 3, "readout": 4}
+    assert expected.spikes["merge"].any()
+
+
+def test_unaligned_merge_is_refused_with_a_hint(lava_backend) -> None:
+    with pytest.raises(MetadataError, match="^merge: paths into this node arrive at different "
+                                            "steps on Lava.*recompile it for a pipelined"):
+        lava_backend.run(delayed_merge(None), np.array([[3, 5]]), 4)

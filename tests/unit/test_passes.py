@@ -18,7 +18,7 @@ from neurodeploy.passes import DEFAULT_PIPELINE, PASSES, PassContext, run_pipeli
 from neurodeploy.passes.base import copy_graph
 from neurodeploy.passes.quantize_bias import representable
 from neurodeploy.targets import load_target
-from tests.conftest import compile_ann, images, random_cnn, random_mlp
+from tests.conftest import compile_ann, images, random_cnn, random_mlp, random_resnet
 
 
 def float_graph(ann=None, **options):
@@ -48,9 +48,10 @@ def assert_same(a, b):
                 assert left == right, f"{name}.{key}"
 
 
-def test_every_registered_pass_leaves_its_input_untouched():
+@pytest.mark.parametrize("ann", [random_cnn, random_resnet])
+def test_every_registered_pass_leaves_its_input_untouched(ann):
     ctx = PassContext(load_target("loihi2"), timesteps=4)
-    graph = float_graph()
+    graph = float_graph(ann())
     assert set(DEFAULT_PIPELINE) == set(PASSES), "a registered pass is missing from the tests"
     for name in DEFAULT_PIPELINE:
         before = snapshot(graph)

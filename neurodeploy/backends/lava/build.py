@@ -7,6 +7,7 @@ Mapping (docs/backends/lava.md):
     nir.SumPool2d  -> Conv with a depthwise ones kernel (groups = C)
     nir.Flatten    -> a flattened view of the Lava port; the next Dense permutes its columns
     nir.IF / nir.I -> NeuronProcess (fires=False for the readout); inputs summed at a_in
+    nir.Delay      -> DelayProcess (a ring buffer; align_delays puts one on a short path)
 Every Dense/Conv delays by one step (lava-notes §2), so a population's window starts at its
 hop count; the run lasts batch*T + max offset steps. All messages are graded (24 bits).
 """
@@ -28,7 +29,7 @@ from lava.utils.weightutils import SignMode
 
 from neurodeploy.backends.base import Record
 from neurodeploy.backends.lava.layout import Layout
-from neurodeploy.backends.lava.procs.process import NeuronProcess
+from neurodeploy.backends.lava.procs.process import DelayProcess, NeuronProcess
 from neurodeploy.backends.reference import neuron_params
 from neurodeploy.dtypes import IntSpec
 from neurodeploy.errors import InputError, MetadataError, TargetLimitExceeded, UnsupportedLayer
@@ -86,7 +87,7 @@ class _Builder:
     def __init__(self, graph: nir.NIRGraph, gmeta: GraphMeta, inputs: np.ndarray,
                  timesteps: int) -> None:
         self.graph, self.gmeta, self.inputs, self.timesteps = graph, gmeta, inputs, timesteps
-        self.hops = hop_offsets(graph, LAVA_HOP_DELAY)  # also rejects unaligned merges
+        self.hops = _hops(graph, gmeta)
         depth = max(hop for name, hop in self.hops.items()
                     if isinstance(graph.nodes[name], NEURON_TYPES))
         self.steps = len(inputs) * timesteps + depth
@@ -105,6 +106,13 @@ class _Builder:
             port, layout = _single(name, incoming)
             flat = port.flatten() if len(layout.lava_shape) > 1 else port
             self.signals[name] = _Signal(flat, layout.flattened())
+        elif isinstance(node, nir.Delay):
+            port, layout = _single(name, incoming)
+            delay = DelayProcess(shape=layout.lava_shape, delay=_uniform_delay(name, node),
+                                 name=name)
+            self.network.processes.append(delay)
+            port.connect(delay.a_in)
+            self.signals[name] = _Signal(delay.s_out, layout)
         elif type(node) in _SYNAPSES:
             port, layout = _single(name, incoming)
             proc, out_layout = _SYNAPSES[type(node)](name, node, layout)
@@ -176,6 +184,27 @@ class _Builder:
         port.connect(recorder.in_port)
         self.network.recorders[kind, name] = recorder
         self.network.processes.append(recorder)
+
+
+def _hops(graph: nir.NIRGraph, gmeta: GraphMeta) -> dict[str, int]:
+    """Offsets on Lava; a graph whose merges were aligned for another hop delay is refused."""
+    try:
+        return hop_offsets(graph, LAVA_HOP_DELAY)
+    except MetadataError as err:
+        raise MetadataError(
+            "paths into this node arrive at different steps on Lava, which delays every "
+            f"synapse layer by {LAVA_HOP_DELAY} step", node=err.node,
+            hint=f"The network was compiled for target '{gmeta.target}' (hop delay "
+                 f"{gmeta.hop_delay}); recompile it for a pipelined target such as loihi2, "
+                 "whose align_delays pass delays the shorter paths") from None
+
+
+def _uniform_delay(name: str, node: nir.Delay) -> int:
+    steps = np.unique(np.asarray(node.delay))
+    if len(steps) != 1 or steps[0] < 1 or steps[0] != int(steps[0]):
+        raise UnsupportedLayer(f"delays {steps.tolist()} are not one positive whole number of "
+                               "steps for the whole layer", node=name)
+    return int(steps[0])
 
 
 def _dense(name: str, node: nir.Linear, layout: Layout) -> tuple[AbstractProcess, Layout]:

@@ -1,5 +1,6 @@
-"""Bit-accurate ``fixed_pt`` model of ``NeuronProcess``: the arithmetic is one call to
-``neurodeploy.neuron.step``, so Lava and the reference simulator run the same ``neuron.rule``."""
+"""Bit-accurate ``fixed_pt`` models: ``NeuronProcess``, whose arithmetic is one call to
+``neurodeploy.neuron.step`` (so Lava and the reference simulator run the same ``neuron.rule``),
+and ``DelayProcess``, a ring buffer."""
 
 from __future__ import annotations
 
@@ -14,7 +15,7 @@ from lava.magma.core.resources import CPU
 from lava.magma.core.sync.protocols.loihi_protocol import LoihiProtocol
 
 from neurodeploy import neuron
-from neurodeploy.backends.lava.procs.process import NeuronProcess
+from neurodeploy.backends.lava.procs.process import DelayProcess, NeuronProcess
 
 
 def _int_var(precision: int = 24) -> LavaPyType:
@@ -73,3 +74,20 @@ class PyNeuronModelFixed(PyLoihiProcessModel):
             max_burst=int(self.max_burst[0]), dual=self.dual, fires=self.fires,
             membrane_bits=self.membrane_bits, input_shift=self.input_shift,
             bias_table=self.bias_table, decay=self.decay, hard_reset=self.hard_reset)
+
+
+@implements(proc=DelayProcess, protocol=LoihiProtocol)
+@requires(CPU)
+@tag("fixed_pt")
+class PyDelayModelFixed(PyLoihiProcessModel):
+    """Step s sends the input of step s - delay: the slot it overwrites next."""
+
+    a_in: PyInPort = LavaPyType(PyInPort.VEC_DENSE, np.int32, precision=24)
+    s_out: PyOutPort = LavaPyType(PyOutPort.VEC_DENSE, np.int32, precision=24)
+    buffer: np.ndarray = _int_var()
+
+    def run_spk(self) -> None:
+        slot = (self.time_step - 1) % self.buffer.shape[0]
+        received = self.a_in.recv()
+        self.s_out.send(self.buffer[slot].copy())
+        self.buffer[slot] = received

@@ -47,3 +47,14 @@ class NeuronProcess(AbstractProcess):
         self.max_burst = Var(shape=(1,), init=max_burst)
         self.window = Var(shape=(1,), init=window)
         self.offset = Var(shape=(1,), init=offset)
+
+
+class DelayProcess(AbstractProcess):
+    """Sends what it received ``delay`` steps earlier (zeros before that): a ``nir.Delay``
+    that align_delays put on a residual shortcut so both paths reach the merge together."""
+
+    def __init__(self, *, shape: tuple[int, ...], delay: int, name: str | None = None) -> None:
+        super().__init__(shape=shape, delay=delay, name=name)
+        self.a_in = InPort(shape=shape)
+        self.s_out = OutPort(shape=shape)
+        self.buffer = Var(shape=(delay, *shape), init=0)  #: ring of the last ``delay`` inputs

@@ -1,0 +1,58 @@
+"""align_delays: equal hop counts on every path into a merge (docs/concepts/timing.md).
+
+On a pipelined target each synapse layer costs ``hop_delay`` steps, so the two inputs of a
+residual merge (a two-layer main path, a one-layer shortcut) would arrive in different steps
+and the population would sum values of different timesteps. This pass holds each early path
+back with a ``nir.Delay`` in front of its synapse layer (the delay carries the source's
+spikes, whose shape is known, and the synapse layer stays the population's direct input).
+On a target without pipeline delay nothing is inserted.
+"""
+
+from __future__ import annotations
+
+import nir
+import numpy as np
+
+from neurodeploy.errors import MetadataError
+from neurodeploy.graph import predecessors, topological_order
+from neurodeploy.meta import SYNAPSE_TYPES
+from neurodeploy.passes.base import PassContext, copy_graph, graph_pass
+
+
+@graph_pass("align_delays")
+def align_delays(graph: nir.NIRGraph, ctx: PassContext) -> nir.NIRGraph:
+    hop = ctx.target.timing.hop_delay
+    preds = predecessors(graph)
+    offsets: dict[str, int] = {}
+    delays: dict[str, int] = {}  #: synapse layer -> steps to hold its input back
+    for name in topological_order(graph):
+        node = graph.nodes[name]
+        arrivals = {p: offsets[p] for p in preds[name]}
+        latest = max(arrivals.values(), default=0)
+        for pred, arrival in arrivals.items():
+            if arrival < latest:
+                if not isinstance(graph.nodes[pred], SYNAPSE_TYPES):
+                    raise MetadataError(f"the input from '{pred}' arrives {latest - arrival} "
+                                        "steps early and is not a synapse layer, so no delay "
+                                        "can be put in front of it", node=name)
+                delays[pred] = latest - arrival
+        own = hop if isinstance(node, SYNAPSE_TYPES) else 0
+        if isinstance(node, nir.Delay):
+            own = int(np.max(node.delay))
+        offsets[name] = latest + own
+    ctx.notes["align_delays"] = {"inserted_steps": delays}
+    return _with_delays(graph, delays, preds)
+
+
+def _with_delays(graph: nir.NIRGraph, delays: dict[str, int],
+                 preds: dict[str, list[str]]) -> nir.NIRGraph:
+    out = copy_graph(graph, {})
+    for synapse, steps in delays.items():
+        (source,) = preds[synapse]
+        name = f"{synapse}.delay"
+        shape = np.asarray(graph.nodes[source].output_type["output"])
+        out.nodes[name] = nir.Delay(delay=np.full(tuple(int(d) for d in shape), float(steps)))
+        out.edges = [(name, dst) if (src, dst) == (source, synapse) else (src, dst)
+                     for src, dst in out.edges]
+        out.edges.append((source, name))
+    return nir.NIRGraph(out.nodes, out.edges, metadata=out.metadata)

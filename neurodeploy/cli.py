@@ -239,6 +239,35 @@ def finetune(model, method, dataset, epochs, levels, lr, batch, optimizer, flip,
 
 
 @main.command()
+@click.argument("model", type=click.Path())
+@click.option("--arch", help="module:ClassName, to load a state dict.")
+@click.option("--trust-pickle", is_flag=True, help="Allow loading a pickled nn.Module.")
+@click.option("--input-shape", help="Input shape without batch, e.g. 1,28,28.")
+@click.option("--json", "as_json", is_flag=True, help="Print the mapping as JSON.")
+@_friendly
+def check(model, arch, trust_pickle, input_shape, as_json) -> None:
+    """List how every node of MODEL maps to the spiking network, without compiling; exit 2
+    if any node does not map (each is listed with a hint)."""
+    from neurodeploy.check import check_model
+
+    result = check_model(model, arch=arch, trust_pickle=trust_pickle,
+                         input_shape=_shape(input_shape))
+    if as_json:
+        click.echo(json.dumps(result.as_dict(), indent=2))
+    else:
+        width = max(len(n.name) for n in result.nodes)
+        for n in result.nodes:
+            shape = "x".join(map(str, n.shape)) or "-"
+            click.echo(f"{n.name:<{width}}  {n.op or '?':<18} {shape:>10}  {n.maps_to}")
+        for n in result.unsupported:
+            click.echo(f"error: {n.problem}", err=True)
+    if result.unsupported:
+        sys.exit(2)
+    if not as_json:
+        click.echo(f"{model}: all {len(result.nodes)} nodes map to the spiking network")
+
+
+@main.command()
 @click.argument("network", type=click.Path())
 @click.option("--dataset", default="digits", show_default=True,
               help="digits, fashion-mnist, or an .npz file with x and y.")

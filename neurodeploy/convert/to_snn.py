@@ -16,6 +16,7 @@ import numpy as np
 import torch
 
 from neurodeploy import __version__
+from neurodeploy.convert.concat import check_readers, split_weight
 from neurodeploy.errors import InputError, UnsupportedLayer
 from neurodeploy.frontend.ann import ACTIVATIONS, AnnGraph, AnnNode
 from neurodeploy.meta import GraphMeta, InputMeta, PopulationMeta, set_graph_meta, with_node_meta
@@ -58,7 +59,8 @@ class _Builder:
         self.edges: list[tuple[str, str]] = []
         self.produced: dict[str, str] = {}  # ANN node -> NIR node carrying its value
         self.pending_bias: dict[str, np.ndarray] = {}  # synapse -> bias moved to its population
-        self.merges: dict[str, list[str]] = {}  # residual add -> the synapses it sums
+        self.merges: dict[str, list[str]] = {}  # residual add or split layer -> its synapses
+        self.concats: dict[str, list[str]] = {}  # concatenation (or its flatten) -> its parts
 
     def add(self, node: AnnNode) -> None:
         handler = getattr(self, f"_{node.op}", None)
@@ -73,11 +75,12 @@ class _Builder:
             raise UnsupportedLayer(f"the network must end with a Linear layer (the readout), "
                                    f"it ends with '{out.op}'", node=out.name)
         shape = self.shapes[out.name]
-        bias = self.pending_bias.get(self.produced[out.name], np.zeros(shape))
+        synapses = self.merges.pop(out.name, None) or [self.produced[out.name]]
+        bias = sum(self.pending_bias.pop(s) for s in synapses)
         readout = with_node_meta(nir.I(r=np.ones(shape)), PopulationMeta(
             kind="readout", bias=np.asarray(bias, np.float64), v_init=np.array(0.0),
             source=out.name))
-        self._emit(READOUT, readout, [out.name])
+        self._emit(READOUT, readout, synapses)
         self._emit("output", nir.Output({"output": np.array(shape)}), [READOUT])
         return nir.NIRGraph(self.nodes, self.edges)
 
@@ -87,21 +90,37 @@ class _Builder:
 
     def _linear(self, node: AnnNode) -> None:
         self._require_spikes(node)
-        self._emit(node.name, nir.Linear(weight=np.asarray(node.params["weight"], np.float64)),
-                   node.inputs)
-        self._keep_bias(node)
+        self._synapse_layer(node, lambda part, w: nir.Linear(weight=w))
 
     def _conv2d(self, node: AnnNode) -> None:
         self._require_spikes(node)
         p = node.params
-        weight = np.asarray(p["weight"], np.float64)
-        in_shape = self.shapes[node.inputs[0]]
-        conv = nir.Conv2d(input_shape=tuple(in_shape[1:]), weight=weight,
-                          stride=tuple(p["stride"]), padding=tuple(p["padding"]),
-                          dilation=tuple(p["dilation"]), groups=int(p["groups"]),
-                          bias=np.zeros(weight.shape[0]))
-        self._emit(node.name, conv, node.inputs)
-        self._keep_bias(node)
+
+        def conv(part: str, weight: np.ndarray) -> nir.Conv2d:
+            return nir.Conv2d(input_shape=tuple(self.shapes[part][1:]), weight=weight,
+                              stride=tuple(p["stride"]), padding=tuple(p["padding"]),
+                              dilation=tuple(p["dilation"]), groups=int(p["groups"]),
+                              bias=np.zeros(weight.shape[0]))
+
+        self._synapse_layer(node, conv)
+
+    def _synapse_layer(self, node: AnnNode, make) -> None:
+        """``make(source, weight)`` once; or once per part when ``node`` reads a concatenation
+        (the parts then merge in the next population, see convert/concat.py)."""
+        weight = np.asarray(node.params["weight"], np.float64)
+        parts = self.concats.get(node.inputs[0])
+        if parts is None:
+            self._emit(node.name, make(node.inputs[0], weight), node.inputs)
+            self._keep_bias(node)
+            return
+        keys = []
+        slices = split_weight(weight, [self.shapes[part][0] for part in parts])
+        for k, (part, piece) in enumerate(zip(parts, slices, strict=True)):
+            self._emit(f"{node.name}.part{k}", make(part, piece), [part])
+            keys.append(self.produced[f"{node.name}.part{k}"])
+            self.pending_bias[keys[-1]] = np.zeros(weight.shape[0])
+        self._keep_bias(node, keys[0])
+        self.merges[node.name] = keys
 
     def _activation(self, node: AnnNode) -> None:
         source = self.ann.node(node.inputs[0])
@@ -134,7 +153,7 @@ class _Builder:
         synapses: list[str] = []
         for k, name in enumerate(node.inputs):
             source = self.ann.node(name)
-            if source.op == "add":
+            if name in self.merges:  # a residual add, or a layer split over a concatenation
                 synapses += self.merges.pop(name)
             elif source.op in ("linear", "conv2d") and self.produced[name] in self.pending_bias:
                 synapses.append(self.produced[name])
@@ -167,11 +186,23 @@ class _Builder:
         self._emit(node.name, nir.SumPool2d(kernel_size=window, stride=window,
                                             padding=np.array([0, 0])), node.inputs)
 
+    def _cat(self, node: AnnNode) -> None:
+        """No node: the layers reading it are split (convert/concat.py)."""
+        check_readers(self.ann, node)
+        self._require_spikes(node)
+        self.concats[node.name] = list(node.inputs)
+
     def _flatten(self, node: AnnNode) -> None:
         self._require_spikes(node)
-        shape = np.array(self.shapes[node.inputs[0]])
-        self._emit(node.name, nir.Flatten(input_type={"input": shape}, start_dim=0),
-                   node.inputs)
+        parts = self.concats.get(node.inputs[0], [node.inputs[0]])
+        names = [node.name] if len(parts) == 1 else [f"{node.name}.part{k}"
+                                                      for k in range(len(parts))]
+        for name, part in zip(names, parts, strict=True):
+            shape = np.array(self.shapes[part])
+            self._emit(name, nir.Flatten(input_type={"input": shape}, start_dim=0), [part])
+            self.shapes[name] = (int(np.prod(shape)),)
+        if len(parts) > 1:
+            self.concats[node.name] = names
 
     def _emit(self, name: str, nir_node: nir.NIRNode, inputs: list[str] | tuple[str, ...]
               ) -> None:
@@ -195,10 +226,10 @@ class _Builder:
         self.pending_bias[self.produced[name]] = np.zeros(shape[0])
         return self.produced[name]
 
-    def _keep_bias(self, node: AnnNode) -> None:
+    def _keep_bias(self, node: AnnNode, key: str | None = None) -> None:
         out_channels = np.asarray(node.params["weight"]).shape[0]
         bias = node.params.get("bias")
-        self.pending_bias[self.produced[node.name]] = (
+        self.pending_bias[key or self.produced[node.name]] = (
             np.zeros(out_channels) if bias is None else np.asarray(bias, np.float64))
 
     def _require_spikes(self, node: AnnNode) -> None:

@@ -30,6 +30,7 @@ OPS: dict[str, tuple[str, ...]] = {
     "adaptive_avgpool2d": ("output_size",),  # (oh, ow); the converter needs H % oh == 0
     "flatten": (),  # flattens everything but the batch dimension
     "add": (),  # elementwise sum of its inputs (residual merge)
+    "cat": ("dim",),  # concatenation of its inputs along ``dim`` (channels: 1)
 }
 ACTIVATIONS = ("relu", "clip")
 
@@ -97,4 +98,5 @@ _EXEC = {
     "adaptive_avgpool2d": lambda p, x: F.adaptive_avg_pool2d(x, tuple(p["output_size"])),
     "flatten": lambda p, x: x.flatten(1),
     "add": lambda p, *xs: sum(xs[1:], xs[0]),
+    "cat": lambda p, *xs: torch.cat(xs, int(p["dim"])),
 }

@@ -23,7 +23,7 @@ SUPPORTED = ("Linear (bias optional), Conv2d (stride, padding, dilation, groups)
              "neurodeploy.nn.ThresholdClip, AvgPool2d, AdaptiveAvgPool2d and mean over H and W "
              "(global average pooling), Flatten (or view/reshape to (batch, -1)), "
              "BatchNorm1d/2d directly after Linear/Conv2d, Dropout, Identity, add of two "
-             "tensors (residual)")
+             "tensors (residual), torch.cat along channels into Conv2d/Linear")
 #: activations seen in the wild that have no integrate-and-fire equivalent; refused by name
 #: (compared in lower case without underscores, so "LeakyReLU" and "leaky_relu" both match)
 OTHER_ACTIVATIONS = frozenset((
@@ -406,6 +406,13 @@ def _add(b: GraphBuilder, name: str, a: dict[str, Any]) -> Ref:
     return b.add(name, "add", [a["input"], a["other"]])
 
 
+def _cat(b: GraphBuilder, name: str, a: dict[str, Any]) -> Ref:
+    """Concatenation; the converter checks the dimension and what reads it."""
+    tensors = a["input"]  # bind names the first argument "input": here the tensor list
+    tensors = list(tensors) if isinstance(tensors, list | tuple) else [tensors]
+    return b.add(name, "cat", tensors, dim=int(a["dim"]))
+
+
 def _identity(b: GraphBuilder, name: str, a: dict[str, Any]) -> Any:
     """Dropout (in eval mode), Identity and memory-layout ops change no values."""
     if a.get("train"):
@@ -426,7 +433,7 @@ HANDLERS: dict[str, Handler] = {
     "avg_pool2d": _avg_pool2d, "adaptive_avg_pool2d": _adaptive_avg_pool2d,
     "_adaptive_avg_pool2d": _adaptive_avg_pool2d, "mean": _mean,
     "flatten": _flatten, "view": _reshape, "reshape": _reshape, "_unsafe_view": _reshape,
-    "add": _add, "add_": _add,
+    "add": _add, "add_": _add, "cat": _cat, "concat": _cat,
     "dropout": _identity, "dropout_": _identity, "feature_dropout": _identity,
     "identity": _identity, "contiguous": _identity, "clone": _identity,
 }

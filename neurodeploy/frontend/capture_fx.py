@@ -83,6 +83,7 @@ FUNCTIONS: dict[Callable[..., Any], torch._ops.OpOverload] = {
     torch.flatten: aten.flatten.using_ints,
     torch.reshape: aten.reshape.default, F.dropout: aten.dropout.default,
     operator.add: aten.add.Tensor, torch.add: aten.add.Tensor, operator.iadd: aten.add_.Tensor,
+    torch.cat: aten.cat.default, torch.concat: aten.cat.default,
     torch.ops.neurodeploy.threshold_clip: torch.ops.neurodeploy.threshold_clip.default,
 }
 

@@ -149,7 +149,28 @@ class MeanNet(nn.Module):
         return self.fc(F.relu(self.conv(x)).mean((2, 3)))
 
 
-MODELS = (SmallMLP, SmallCNN, FunctionalNet, ResidualNet, ResNet, GeometryNet, MeanNet)
+class CatNet(nn.Module):
+    """torch.cat of branches of different depth along channels, read by a conv and, after a
+    flatten, by the Linear readout."""
+
+    input_shape = (1, 6, 6)
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.branch_a = nn.Conv2d(1, 3, 3, padding=1)
+        self.branch_b1 = nn.Conv2d(1, 2, 1)
+        self.branch_b2 = nn.Conv2d(2, 2, 3, padding=1)
+        self.mix = nn.Conv2d(5, 4, 3, padding=1)
+        self.fc = nn.Linear(7 * 36, 3)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        a = F.relu(self.branch_a(x))
+        b = F.relu(self.branch_b2(F.relu(self.branch_b1(x))))
+        y = F.relu(self.mix(torch.cat([a, b], dim=1)))
+        return self.fc(torch.flatten(torch.cat((y, a), 1), 1))
+
+
+MODELS = (SmallMLP, SmallCNN, FunctionalNet, ResidualNet, ResNet, GeometryNet, MeanNet, CatNet)
 
 
 def make(cls: type[nn.Module], seed: int = 0) -> nn.Module:

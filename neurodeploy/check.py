@@ -95,6 +95,8 @@ def _mapping(ann: AnnGraph, snn: nir.NIRGraph, node: AnnNode) -> str:
                 " is folded into the next weights)")
     if node.op == "flatten":
         return "flatten (reorders, no synapse hop)"
+    if node.op == "cat":
+        return "concatenation: each reading layer is split into one synapse layer per part"
     if node.op == "add":
         (reader,) = ann.consumers(node.name)
         return f"residual merge: its summands' synapse layers all feed '{reader.name}'"
@@ -102,7 +104,7 @@ def _mapping(ann: AnnGraph, snn: nir.NIRGraph, node: AnnNode) -> str:
 
 
 def _population_after(snn: nir.NIRGraph, name: str) -> str:
-    targets = [dst for src, dst in snn.edges if src == name]
+    targets = [dst for src, dst in snn.edges if src in (name, f"{name}.part0")]
     names = [t for t in targets if isinstance(snn.nodes[t], NEURON_TYPES)]
     return f"'{names[0]}'" if names else "the next population"
 

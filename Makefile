@@ -5,6 +5,7 @@ PY := $(VENV)/bin/python
 ND := $(VENV)/bin/neurodeploy
 STAMP := $(VENV)/.setup-done
 DEMO := examples/digits_mlp
+RESNET := examples/fashion_resnet/model.pt
 
 .PHONY: setup run test test-slow bench lint clean
 
@@ -35,11 +36,15 @@ test: setup
 test-slow: setup
 	$(PY) -m pytest -q -m slow
 
-bench: setup
+bench: setup $(RESNET)
 	$(PY) benchmarks/accuracy.py
 	$(PY) benchmarks/sim_speed.py
 	$(PY) benchmarks/report.py
 	$(PY) benchmarks/interop.py
+	$(PY) benchmarks/resnet.py
+
+$(RESNET): | setup
+	$(PY) examples/fashion_resnet/train.py --out $@
 
 lint: setup
 	$(VENV)/bin/ruff check neurodeploy tests benchmarks examples

@@ -3,12 +3,15 @@ synaptic operations and energy per inference, cores.
 
     python benchmarks/report.py                       # loihi, loihi2, loihi2 + dual threshold
     python benchmarks/report.py --runs loihi2 --samples 256 --timesteps 8
+    python benchmarks/report.py --model examples/fashion_resnet/model.pt --tag resnet \
+        --runs loihi2:dual --method p93 --max-burst 8 --timesteps 8
 
 A run is a target, optionally with ``:dual`` (the dual threshold, which the report's
 over-firing hint suggests). Each run compiles the model (capacity checked), writes the full
 report (report.json, report.md, plots) to benchmarks/results/report_<dataset>_<run>/, and the
 script prints one summary table and the per-layer tables and writes
-benchmarks/results/report_<dataset>.json.
+benchmarks/results/report_<dataset>.json (report_<dataset>_<tag>.json and
+report_<dataset>_<tag>_<run>/ with ``--tag``, so reports of other models sit beside it).
 """
 
 from __future__ import annotations
@@ -30,23 +33,27 @@ def main() -> None:
     parser.add_argument("--dataset", default="fashion-mnist")
     parser.add_argument("--runs", default="loihi,loihi2,loihi2:dual")
     parser.add_argument("--method", default="p99.99")
+    parser.add_argument("--max-burst", type=int, default=1, help="spikes per step (loihi2)")
+    parser.add_argument("--tag", help="name of this model's results (default: none)")
     parser.add_argument("--timesteps", type=int, default=4)
     parser.add_argument("--samples", type=int, default=1000, help="first N test samples")
     args = parser.parse_args()
     x, y = api.dataset(args.dataset, limit=args.samples)
     runs, rows = {}, []
+    stem = f"report_{args.dataset}" + (f"_{args.tag}" if args.tag else "")
     for run in args.runs.split(","):
         target, _, option = run.partition(":")
         compiled = api.compile(args.model, target=target, method=args.method,
                                calib=args.dataset, timesteps=args.timesteps,
-                               options=ConvertOptions(dual=option == "dual"))
+                               options=ConvertOptions(dual=option == "dual",
+                                                      max_burst=args.max_burst))
         start = time.perf_counter()
         report = build_report(compiled.graph, x, y, target=compiled.target,
                               reference=ModelReference(compiled.ann, compiled.graph,
                                                        f"the float model {args.model}"),
                               network=f"{args.model} -> {run}", dataset=args.dataset)
         seconds = time.perf_counter() - start
-        report.write(RESULTS / f"report_{args.dataset}_{run.replace(':', '_')}")
+        report.write(RESULTS / f"{stem}_{run.replace(':', '_')}")
         data = report.data
         ops, capacity = data["operations"], data["capacity"]
         runs[run] = {"report_seconds": seconds, "compile_seconds": compiled.seconds,
@@ -58,7 +65,7 @@ def main() -> None:
                      f"{capacity['cores_used']}/{capacity['limits']['cores']}",
                      f"{seconds:.1f}"])
     print(f"{args.dataset}: first {len(x)} test samples, method {args.method}, "
-          f"T={args.timesteps}; ANN = the float model")
+          f"max burst {args.max_burst}, T={args.timesteps}; ANN = the float model")
     print_table(["run", "SNN %", "ANN %", "synops/inf", "neuron upd/inf", "energy uJ/inf",
                  "ANN MACs", "cores", "report s"], rows)
     for name, run in runs.items():
@@ -73,10 +80,11 @@ def main() -> None:
                       f"{layer['operations']['synops']:.4g}",
                       f"{layer['operations']['energy_pj'] * 1e-6:.2f}", layer["cores"],
                       len(layer["hints"])] for layer in run["report"]["layers"]])
-    path = write_result(f"report_{args.dataset}", {
+    path = write_result(stem, {
         "model": args.model, "dataset": args.dataset, "samples": len(x),
-        "method": args.method, "timesteps": args.timesteps, "targets": runs})
-    print(f"written {path} and {RESULTS}/report_{args.dataset}_<run>/")
+        "method": args.method, "max_burst": args.max_burst, "timesteps": args.timesteps,
+        "targets": runs})
+    print(f"written {path} and {RESULTS}/{stem}_<run>/")
 
 
 if __name__ == "__main__":

@@ -22,12 +22,8 @@ from neurodeploy import api
 from neurodeploy.convert import ConvertOptions
 from neurodeploy.data import calibration_set
 from neurodeploy.frontend import load_model
-from neurodeploy.graph import populations
-from neurodeploy.meta import population_meta
 from neurodeploy.methods import MethodContext
-from neurodeploy.methods.dual_phase import calibrate_potential
 from neurodeploy.methods.learned import LearnedClip
-from neurodeploy.methods.probe import ann_activations
 from neurodeploy.passes import quantize
 from neurodeploy.targets import load_target
 
@@ -61,14 +57,13 @@ def main() -> None:
     for label, (dual, ratio) in VARIANTS.items():
         for calibrated in (False, True):
             start = time.perf_counter()
-            stage = LearnedClip("ecl", dual=dual, theta_neg_ratio=ratio)
+            stage = LearnedClip("ecl", dual=dual, theta_neg_ratio=ratio,
+                                calibrate_v_init=calibrated, needs_calibration=calibrated)
             accuracy = {}
             for t in steps if calibrated else [max(steps)]:
                 ctx = MethodContext(ann=ann, calib=images, options=ConvertOptions(timesteps=t),
                                     target=target, show_progress=False)
                 graph = stage(None, ctx)
-                if calibrated:
-                    graph = _calibrate_v_init(graph, images, ctx)
                 graph, _ = quantize(graph, target, t, allow_saturation=True)
                 accuracy.update(api.evaluate(graph, x, y, steps if not calibrated else [t],
                                              show_progress=False))
@@ -84,14 +79,6 @@ def main() -> None:
         "model": model, "dataset": args.dataset, "samples": len(x), "target": args.target,
         "timesteps": steps, "ann_accuracy": ann_acc, "variants": results})
     print(f"written {path}")
-
-
-def _calibrate_v_init(graph, images, ctx):
-    targets = ann_activations(ctx, images, graph)
-    for pop in populations(graph):
-        if population_meta(graph, pop).fires:
-            graph = calibrate_potential(graph, pop, images, targets[pop], ctx)
-    return graph
 
 
 if __name__ == "__main__":

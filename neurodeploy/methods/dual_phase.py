@@ -33,6 +33,7 @@ from neurodeploy.graph import populations
 from neurodeploy.meta import get_graph_meta, param_for_shape, population_meta, set_graph_meta
 from neurodeploy.methods.base import MethodContext
 from neurodeploy.methods.learned import LearnedClip
+from neurodeploy.methods.potential import calibrate_potential
 from neurodeploy.methods.probe import ann_activations, simulate
 from neurodeploy.nn import from_ann
 from neurodeploy.passes.base import copy_graph, update_populations
@@ -98,22 +99,6 @@ class DualPhase:
         snn = update_populations(snn, lambda name, meta: dataclasses.replace(
             meta, bias=bias.astype(np.float64)) if name == pop else meta)
         return snn, {"held_out_kl_before": start, "held_out_kl_after": best[0]}
-
-
-def calibrate_potential(snn: nir.NIRGraph, pop: str, images: np.ndarray, target: np.ndarray,
-                        ctx: MethodContext) -> nir.NIRGraph:
-    """v_init of ``pop`` += T * (mean ANN activation - mean deployed SNN rate), per neuron."""
-    steps = ctx.options.timesteps
-    rates = simulate(snn, images, ctx).rates(pop)
-    shift = steps * (target.mean(axis=0) - rates.mean(axis=0))
-
-    def update(name, meta):
-        if name != pop:
-            return meta
-        v_init = param_for_shape(np.asarray(meta.v_init, np.float64), shift.shape) + shift
-        return dataclasses.replace(meta, v_init=v_init)
-
-    return update_populations(snn, update)
 
 
 @dataclass(frozen=True)

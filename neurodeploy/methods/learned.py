@@ -37,6 +37,8 @@ class LearnedClip:
     dual: bool = False
     theta_neg_ratio: float = ECL_THETA_NEG_RATIO
     v_init_ratio: float = 0.5
+    #: then calibrate v_init per neuron for the compiled T (methods/potential.py)
+    calibrate_v_init: bool = False
     builds: bool = True
     needs_calibration: bool = False
 
@@ -45,8 +47,13 @@ class LearnedClip:
         options = replace(ctx.options, dual=self.dual, theta_neg_ratio=self.theta_neg_ratio,
                           v_init_ratio=self.v_init_ratio, max_burst=1)
         snn = to_snn(ctx.ann, thresholds, options)
+        if self.calibrate_v_init:
+            from neurodeploy.methods.potential import calibrate_potentials  # probe imports api
+
+            snn = calibrate_potentials(snn, ctx.calibration(self.name), ctx)
         levels = {n.name: int(n.params["levels"]) for n in ctx.ann.nodes if n.op == "clip"}
-        note = {"thresholds": thresholds, "levels": levels, "v_init_ratio": self.v_init_ratio}
+        note = {"thresholds": thresholds, "levels": levels, "v_init_ratio": self.v_init_ratio,
+                "v_init_calibrated": self.calibrate_v_init}
         if self.dual:
             note["theta_neg_ratio"] = self.theta_neg_ratio
         meta = get_graph_meta(snn)

@@ -14,7 +14,9 @@ from neurodeploy.frontend import load_model
 from neurodeploy.graph import populations
 from neurodeploy.meta import get_graph_meta, population_meta
 from neurodeploy.methods import MethodContext, get_method
-from neurodeploy.methods.dual_phase import DualPhase, calibrate_potential, input_chain
+from neurodeploy.methods.dual_phase import DualPhase, input_chain
+from neurodeploy.methods.learned import LearnedClip
+from neurodeploy.methods.potential import calibrate_potential
 from neurodeploy.methods.probe import ann_activations, simulate
 from neurodeploy.targets import load_target
 from tests.models import digits_batch, save_torchscript, trained_digits_mlp
@@ -83,6 +85,18 @@ def test_potential_calibration_removes_the_mean_rate_error(tmp_path):
     calibrated = calibrate_potential(graph, pop, images, target, ctx)
     assert population_meta(calibrated, pop).v_init.shape == target.shape[1:]
     assert error(calibrated) < 0.5 * error(graph)
+
+
+def test_ecl_can_calibrate_v_init_for_its_window(tmp_path):
+    ann = load_model(save_torchscript(_clip_cnn(), tmp_path / "cnn.pt"), input_shape=(1, 8, 8))
+    ctx = context(ann, timesteps=2)
+    plain = LearnedClip("ecl", dual=True)(None, ctx)
+    calibrated = LearnedClip("ecl", dual=True, calibrate_v_init=True)(None, ctx)
+    for pop in populations(plain):
+        if population_meta(plain, pop).fires:
+            assert np.ndim(population_meta(plain, pop).v_init) == 0
+            assert population_meta(calibrated, pop).v_init.ndim == 3
+    assert get_graph_meta(calibrated).notes["ecl"]["v_init_calibrated"] is True
 
 
 def test_weight_calibration_lowers_the_held_out_divergence(tmp_path):

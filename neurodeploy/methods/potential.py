@@ -1,0 +1,48 @@
+"""Membrane-potential calibration: per-neuron ``v_init`` from unlabeled images.
+
+``v_init += T * (mean ANN activation - mean SNN rate)`` per neuron, layer by layer in network
+order, the rates measured on the deployed integer network (``methods.probe``). A neuron whose
+spikes on average fall short of (or overshoot) its ANN activation starts the window with
+the charge that closes the gap (SNN calibration's potential correction, dual-phase phase II
+(a); algorithms.md §2.3B, §3.3). It is specific to the window length T it was measured at.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+import nir
+import numpy as np
+
+from neurodeploy.graph import populations
+from neurodeploy.meta import param_for_shape, population_meta
+from neurodeploy.methods.base import MethodContext
+from neurodeploy.methods.probe import ann_activations, simulate
+from neurodeploy.passes.base import update_populations
+from neurodeploy.progress import progress
+
+
+def calibrate_potentials(snn: nir.NIRGraph, images: np.ndarray, ctx: MethodContext,
+                         description: str = "v_init calibration") -> nir.NIRGraph:
+    """Every firing population's v_init, in network order."""
+    targets = ann_activations(ctx, images, snn)
+    firing = [p for p in populations(snn) if population_meta(snn, p).fires]
+    for pop in progress(firing, description, ctx.show_progress):
+        snn = calibrate_potential(snn, pop, images, targets[pop], ctx)
+    return snn
+
+
+def calibrate_potential(snn: nir.NIRGraph, pop: str, images: np.ndarray, target: np.ndarray,
+                        ctx: MethodContext) -> nir.NIRGraph:
+    """v_init of ``pop`` += T * (mean ANN activation - mean deployed SNN rate), per neuron."""
+    steps = ctx.options.timesteps
+    rates = simulate(snn, images, ctx).rates(pop)
+    shift = steps * (target.mean(axis=0) - rates.mean(axis=0))
+
+    def update(name, meta):
+        if name != pop:
+            return meta
+        v_init = param_for_shape(np.asarray(meta.v_init, np.float64), shift.shape) + shift
+        return dataclasses.replace(meta, v_init=v_init)
+
+    return update_populations(snn, update)

@@ -12,17 +12,19 @@ prints one table and writes benchmarks/results/accuracy_<dataset>_<target>.json.
 Methods that train (qcfs, ecl, dual_phase) first fine-tune the plain model
 (``neurodeploy.train.finetune``, --finetune-epochs) and are compared with their own float
 ANN; the fine-tuned models are cached in benchmarks/cache/ (gitignored) with their fine-tune
-time. dual_phase calibrates for one window length, so it is compiled once per T.
+time. ecl and dual_phase calibrate for one window length, so they are compiled once per T.
+``--merge`` re-measures the named methods and keeps the others of the existing result file.
 """
 
 from __future__ import annotations
 
 import argparse
 import itertools
+import json
 import time
 from pathlib import Path
 
-from common import ROOT, finetuned, print_table, write_result
+from common import RESULTS, ROOT, finetuned, print_table, write_result
 
 from neurodeploy import api
 from neurodeploy.convert import ConvertOptions
@@ -30,7 +32,7 @@ from neurodeploy.errors import TargetLimitExceeded
 from neurodeploy.meta import get_graph_meta
 
 TRAINED = ("qcfs", "ecl", "dual_phase")
-PER_TIMESTEP = ("dual_phase",)
+PER_TIMESTEP = ("dual_phase", "ecl")  #: calibrated for one window length
 
 
 def main() -> None:
@@ -47,11 +49,17 @@ def main() -> None:
     parser.add_argument("--finetune-lr", type=float, default=1e-3)
     parser.add_argument("--levels", type=int, default=4, help="clip levels of trained methods")
     parser.add_argument("--plot", type=Path, help="write accuracy vs T (PNG) here")
+    parser.add_argument("--merge", action="store_true",
+                        help="keep the other methods of the existing result file")
     args = parser.parse_args()
     steps = [int(t) for t in args.timesteps.split(",")]
     x, y = api.dataset(args.dataset, limit=args.limit)
     rows, methods = [], {}
     ann_acc = None
+    if args.merge:
+        old = json.loads(RESULTS.joinpath(f"accuracy_{args.dataset}_{args.target}.json")
+                         .read_text())
+        methods, ann_acc = old["methods"], old["ann_accuracy"]
     for method in args.methods.split(","):
         trained = method.split("+")[0] in TRAINED
         model, finetune = (finetuned(args.model, args.dataset, method.split("+")[0],

@@ -9,10 +9,13 @@ algorithms.md §1.2). They differ in the neuron:
 - ``ecl`` (error-compensation learning, Liu et al., ICML 2025; algorithms.md §6): adds the
   negative threshold ``theta_neg = -ratio * theta``. A neuron that fired on early input which
   later input cancels sends a negative spike, retracting it (only spikes it has sent: the
-  net-count guard), so the count tracks the quantized ANN value instead of over-firing. The
-  default ratio was chosen by measurement (docs/methods.md, benchmarks/dual_threshold.py).
+  net-count guard), so the count tracks the quantized ANN value instead of over-firing. Its
+  optimized membrane initialization is ``v_init`` calibrated per neuron for the compiled T on
+  unlabeled images (``methods/potential.py``), starting from theta/2. The negative threshold
+  (0) and the calibrated ``v_init`` were chosen by measurement (docs/methods.md,
+  benchmarks/dual_threshold.py).
 
-Neither needs calibration data.
+``qcfs`` needs no calibration data; ``ecl`` needs a few hundred unlabeled images.
 """
 
 from __future__ import annotations
@@ -28,7 +31,7 @@ from neurodeploy.meta import get_graph_meta, set_graph_meta
 from neurodeploy.methods.base import MethodContext
 
 #: ECL's negative threshold as a fraction of theta (measured: docs/methods.md)
-ECL_THETA_NEG_RATIO = 0.5
+ECL_THETA_NEG_RATIO = 0.0
 
 
 @dataclass(frozen=True)
@@ -66,7 +69,7 @@ def qcfs() -> LearnedClip:
 
 
 def ecl() -> LearnedClip:
-    return LearnedClip("ecl", dual=True)
+    return LearnedClip("ecl", dual=True, calibrate_v_init=True, needs_calibration=True)
 
 
 def require_clips(ann: AnnGraph, stage: str) -> dict[str, float]:

@@ -1,5 +1,5 @@
-"""`neurodeploy finetune` end to end: fine-tune, compile without --calib or --input-shape,
-evaluate; and neurodeploy.train's loop on its own."""
+"""`neurodeploy finetune` end to end: fine-tune, compile without --calib or --input-shape
+(qcfs needs no calibration data), evaluate; and neurodeploy.train's loop on its own."""
 
 from __future__ import annotations
 
@@ -26,7 +26,7 @@ def test_finetune_then_compile_and_evaluate(tmp_path):
     assert ann.input_shape == (1, 8, 8)
     assert [n.op for n in ann.nodes].count("clip") == 1
     nir_path = tmp_path / "model.nir"
-    result = CliRunner().invoke(main, ["compile", str(out), "--method", "ecl", "--timesteps",
+    result = CliRunner().invoke(main, ["compile", str(out), "--method", "qcfs", "--timesteps",
                                        "4", "-o", str(nir_path)])
     assert result.exit_code == 0, result.output
     result = CliRunner().invoke(main, ["evaluate", str(nir_path), "--timesteps", "4", "--ann",

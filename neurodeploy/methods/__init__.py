@@ -14,6 +14,7 @@ from neurodeploy.errors import InputError
 from neurodeploy.methods.adafire import AdaFire
 from neurodeploy.methods.base import Method, MethodContext, Stage, compose
 from neurodeploy.methods.calibration import Calibrate
+from neurodeploy.methods.dual_phase import DualPhase
 from neurodeploy.methods.ftbc import Ftbc
 from neurodeploy.methods.iat import Iat
 from neurodeploy.methods.learned import ecl, qcfs
@@ -26,7 +27,7 @@ STAGES: dict[str, Callable[[], Stage]] = {
     "max": lambda: Normalization("max"),
     "qcfs": qcfs,
     "ecl": ecl,
-    "dual_phase": lambda: _dual_phase(),
+    "dual_phase": DualPhase,
     "adafire": AdaFire,
     "calibrate": Calibrate,
     "ftbc": Ftbc,
@@ -35,12 +36,6 @@ STAGES: dict[str, Callable[[], Stage]] = {
 
 __all__ = ["DEFAULT_METHOD", "STAGES", "Method", "MethodContext", "Stage", "available_methods",
            "get_method"]
-
-
-def _dual_phase() -> Stage:
-    from neurodeploy.methods.dual_phase import DualPhase  # its probe imports the API
-
-    return DualPhase()
 
 
 def available_methods() -> list[str]:

@@ -29,6 +29,7 @@ from neurodeploy.errors import UnsupportedLayer
 from neurodeploy.frontend.ann import AnnGraph
 from neurodeploy.meta import get_graph_meta, set_graph_meta
 from neurodeploy.methods.base import MethodContext
+from neurodeploy.methods.potential import calibrate_potentials
 
 #: ECL's negative threshold as a fraction of theta (measured: docs/methods.md)
 ECL_THETA_NEG_RATIO = 0.0
@@ -51,8 +52,6 @@ class LearnedClip:
                           v_init_ratio=self.v_init_ratio, max_burst=1)
         snn = to_snn(ctx.ann, thresholds, options)
         if self.calibrate_v_init:
-            from neurodeploy.methods.potential import calibrate_potentials  # probe imports api
-
             snn = calibrate_potentials(snn, ctx.calibration(self.name), ctx)
         levels = {n.name: int(n.params["levels"]) for n in ctx.ann.nodes if n.op == "clip"}
         note = {"thresholds": thresholds, "levels": levels, "v_init_ratio": self.v_init_ratio,

@@ -134,6 +134,21 @@ def population_meta(graph: nir.NIRGraph, name: str) -> PopulationMeta:
     return get_node_meta(graph.nodes[name], PopulationMeta, name)
 
 
+def longest_window(graph: nir.NIRGraph) -> int | None:
+    """The longest window the graph can run: its shortest per-step bias table (FTBC has one
+    row per compiled step); None when no population has a table."""
+    rows = [len(meta.bias_table) for node in graph.nodes.values()
+            if isinstance(meta := _population_or_none(node), PopulationMeta)
+            and meta.bias_table is not None]
+    return min(rows) if rows else None
+
+
+def _population_or_none(node: nir.NIRNode) -> PopulationMeta | None:
+    if not isinstance(node, (nir.IF, nir.I)) or KEY not in node.metadata:
+        return None
+    return get_node_meta(node, PopulationMeta)
+
+
 def param_for_shape(value: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
     """Reshape a scalar / per-channel / per-neuron parameter to broadcast over ``shape``."""
     arr = np.asarray(value)

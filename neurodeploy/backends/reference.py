@@ -32,6 +32,7 @@ from neurodeploy.meta import (
     GraphMeta,
     PopulationMeta,
     get_graph_meta,
+    longest_window,
     param_for_shape,
     population_meta,
 )
@@ -71,6 +72,7 @@ class ReferenceBackend:
         if not gmeta.quantized:
             raise MetadataError("graph is not quantized; run the integer passes first")
         _check_inputs(graph, inputs)
+        _check_window(graph, timesteps)
         dtype = self.exact_dtype or _gemm_dtype(gmeta)
         preds = predecessors(graph)
         signals: dict[str, _Signal] = {}
@@ -239,6 +241,14 @@ def _gemm_dtype(gmeta: GraphMeta) -> torch.dtype:
 def _population_offsets(graph: nir.NIRGraph, gmeta: GraphMeta) -> dict[str, int]:
     offsets = hop_offsets(graph, gmeta.hop_delay)
     return {n: offsets[n] for n, node in graph.nodes.items() if isinstance(node, (nir.IF, nir.I))}
+
+
+def _check_window(graph: nir.NIRGraph, timesteps: int) -> None:
+    longest = longest_window(graph)
+    if longest is not None and timesteps > longest:
+        raise InputError(f"the network has per-step bias tables (FTBC) for {longest} steps; "
+                         f"it cannot run {timesteps}",
+                         hint=f"Use windows of at most {longest} steps, or compile for more")
 
 
 def _check_inputs(graph: nir.NIRGraph, inputs: np.ndarray) -> None:

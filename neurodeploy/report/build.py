@@ -17,7 +17,7 @@ import numpy as np
 from neurodeploy import __version__, api
 from neurodeploy.errors import InputError, MetadataError
 from neurodeploy.fileio import atomic_write
-from neurodeploy.meta import get_graph_meta
+from neurodeploy.meta import get_graph_meta, longest_window
 from neurodeploy.operations import LayerOperations, count_operations, energy_pj
 from neurodeploy.report import plots, render
 from neurodeploy.report.diagnose import hints
@@ -86,7 +86,9 @@ def build_report(graph: nir.NIRGraph, images: np.ndarray, labels: np.ndarray, *,
     if len(images) == 0:
         raise InputError("the report needs at least one sample")
     compiled = gmeta.timesteps
-    sweep = sorted({compiled, *(timesteps or default_timesteps(compiled))})
+    longest = longest_window(graph) or 2 * compiled
+    sweep = sorted({compiled, *(timesteps or [t for t in default_timesteps(compiled)
+                                              if t <= longest])})
     facts = layer_facts(graph)
     measured = measure(graph, images, labels, compiled, reference, show_progress)
     ops = count_operations(graph, measured.synops, measured.samples, compiled)

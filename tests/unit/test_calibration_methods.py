@@ -244,3 +244,19 @@ def test_adaptive_evaluation_reports_mean_steps(adafire):
     with pytest.raises(InputError, match=r"\+iat"):
         api.evaluate_adaptive(quantize(get_method("p99.99").convert(ctx), ctx.target, T)[0],
                               x, labels)
+
+
+def test_a_window_longer_than_the_bias_tables_is_refused_and_the_report_stops_there(corrected):
+    from neurodeploy.backends import get_backend
+    from neurodeploy.report.build import build_report
+    from neurodeploy.report.reference import EquivalentReference
+
+    ctx, graph = corrected
+    compiled, _ = quantize(graph, ctx.target, T)
+    x = api.quantize_inputs(compiled, ctx.calib[:4])
+    with pytest.raises(InputError, match=f"bias tables .* for {T} steps; it cannot run {T + 1}"):
+        get_backend("reference").run(compiled, x, T + 1)
+    labels = np.zeros(4, np.int64)
+    report = build_report(compiled, ctx.calib[:4], labels, target=ctx.target,
+                          reference=EquivalentReference(compiled), show_progress=False)
+    assert max(report.data["accuracy"]["timesteps"]) == T

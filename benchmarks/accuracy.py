@@ -49,6 +49,8 @@ def main() -> None:
     parser.add_argument("--finetune-lr", type=float, default=1e-3)
     parser.add_argument("--levels", type=int, default=4, help="clip levels of trained methods")
     parser.add_argument("--plot", type=Path, help="write accuracy vs T (PNG) here")
+    parser.add_argument("--tag", default="",
+                        help="appended to trained methods' labels (e.g. L2 for --levels 2)")
     parser.add_argument("--merge", action="store_true",
                         help="keep the other methods of the existing result file")
     args = parser.parse_args()
@@ -77,7 +79,8 @@ def main() -> None:
             own_ann = api.ann_accuracy(result.ann, x, y)
             if ann_acc is None and not trained:
                 ann_acc = own_ann
-            label = method if trained else f"{method}/{granularity}"
+            label = (method + (f"/{args.tag}" if args.tag else "") if trained
+                     else f"{method}/{granularity}")
             methods[label] = {
                 "method": method, "granularity": granularity, "ann_accuracy": own_ann,
                 "accuracy": {str(t): a for t, a in accuracy.items()},

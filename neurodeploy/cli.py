@@ -209,7 +209,8 @@ def export(network, flavor, output) -> None:
               help="digits, fashion-mnist, or an .npz file with x and y (train split).")
 @click.option("--epochs", default=5, show_default=True, type=int)
 @click.option("--levels", default=4, show_default=True, type=int,
-              help="Quantization steps of each clip (dual_phase: the T you will deploy).")
+              help="Quantization steps of each clip: the T you will deploy works best "
+                   "(docs/methods.md).")
 @click.option("--lr", default=1e-3, show_default=True, type=float)
 @click.option("--batch", default=128, show_default=True, type=int)
 @click.option("--optimizer", type=click.Choice(["adam", "sgd"]), default="adam",

@@ -11,8 +11,6 @@ from neurodeploy import data
 from neurodeploy.data import calibration_set, load_dataset
 from neurodeploy.errors import InputError
 
-FASHION_MISSING = not (data.FASHION_DIR / "t10k-images-idx3-ubyte.gz").is_file()
-
 
 def test_digits_split_is_stratified_75_25_and_float_in_unit_range() -> None:
     x_train, y_train = load_dataset("digits", split="train")
@@ -59,7 +57,6 @@ def test_calibration_set_is_seeded_from_the_train_split() -> None:
     assert all(row.tobytes() in train_rows for row in calib)
 
 
-@pytest.mark.skipif(FASHION_MISSING, reason="Debian package dataset-fashion-mnist not installed")
 def test_fashion_mnist_test_split() -> None:
     x, y = load_dataset("fashion-mnist", split="test")
     assert x.shape == (10000, 1, 28, 28) and x.dtype == np.float32 and y.dtype == np.int64

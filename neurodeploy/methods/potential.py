@@ -9,16 +9,13 @@ the charge that closes the gap (SNN calibration's potential correction, dual-pha
 
 from __future__ import annotations
 
-import dataclasses
-
 import nir
 import numpy as np
 
-from neurodeploy.graph import populations
 from neurodeploy.meta import param_for_shape, population_meta
 from neurodeploy.methods.base import MethodContext
+from neurodeploy.methods.corrections import firing, with_population
 from neurodeploy.methods.probe import ann_activations, simulate
-from neurodeploy.passes.base import update_populations
 from neurodeploy.progress import progress
 
 
@@ -26,8 +23,7 @@ def calibrate_potentials(snn: nir.NIRGraph, images: np.ndarray, ctx: MethodConte
                          description: str = "v_init calibration") -> nir.NIRGraph:
     """Every firing population's v_init, in network order."""
     targets = ann_activations(ctx, images, snn)
-    firing = [p for p in populations(snn) if population_meta(snn, p).fires]
-    for pop in progress(firing, description, ctx.show_progress):
+    for pop in progress(firing(snn), description, ctx.show_progress):
         snn = calibrate_potential(snn, pop, images, targets[pop], ctx)
     return snn
 
@@ -38,11 +34,5 @@ def calibrate_potential(snn: nir.NIRGraph, pop: str, images: np.ndarray, target:
     steps = ctx.options.timesteps
     rates = simulate(snn, images, ctx).rates(pop)
     shift = steps * (target.mean(axis=0) - rates.mean(axis=0))
-
-    def update(name, meta):
-        if name != pop:
-            return meta
-        v_init = param_for_shape(np.asarray(meta.v_init, np.float64), shift.shape) + shift
-        return dataclasses.replace(meta, v_init=v_init)
-
-    return update_populations(snn, update)
+    v_init = np.asarray(population_meta(snn, pop).v_init, np.float64)
+    return with_population(snn, pop, v_init=param_for_shape(v_init, shift.shape) + shift)

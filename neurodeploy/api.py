@@ -5,6 +5,7 @@ from __future__ import annotations
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
+from functools import partial
 from pathlib import Path
 
 import nir
@@ -13,6 +14,7 @@ import numpy as np
 from neurodeploy import nir_io
 from neurodeploy.backends import Record, Trace, get_backend
 from neurodeploy.convert import ConvertOptions
+from neurodeploy.data import calibration_set
 from neurodeploy.errors import InputError
 from neurodeploy.frontend.ann import AnnGraph
 from neurodeploy.graph import input_name
@@ -72,8 +74,10 @@ def compile(model: str | Path | AnnGraph, *, target: str | Target = "loihi2",
                          f"expects {ann.input_shape}")
     start = time.perf_counter()
     opts = replace(options or ConvertOptions(), timesteps=timesteps)
+    more = partial(calibration_set, calib) if isinstance(calib, str) else None
     graph = conversion.convert(MethodContext(ann=ann, calib=calib_x, options=opts, target=chip,
-                                             seed=seed, show_progress=show_progress))
+                                             seed=seed, show_progress=show_progress,
+                                             more_calibration=more))
     graph, notes = quantize(graph, chip, timesteps, allow_saturation=allow_saturation,
                             capacity_check=capacity_check, stop_after=stop_after,
                             dump_dir=dump_dir)
@@ -213,8 +217,6 @@ def ann_accuracy(ann: AnnGraph, images: np.ndarray, labels: np.ndarray) -> float
 def _calibration_data(calib: str | np.ndarray | None, samples: int) -> np.ndarray | None:
     if calib is None or isinstance(calib, np.ndarray):
         return calib
-    from neurodeploy.data import calibration_set
-
     return calibration_set(calib, samples)
 
 

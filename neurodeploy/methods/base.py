@@ -23,7 +23,7 @@ A method is a sequence of *stages*, written on the command line as a ``+``-joine
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from typing import Protocol
 
@@ -45,13 +45,19 @@ class MethodContext:
     target: Target
     seed: int = 0
     show_progress: bool = True
+    #: n -> n images of the same unlabeled source, for a stage that needs more than ``calib``
+    #: (None: ``calib`` is all there is)
+    more_calibration: Callable[[int], np.ndarray] | None = None
 
-    def calibration(self, stage: str) -> np.ndarray:
-        """The calibration images, or a readable error naming the stage that needs them."""
+    def calibration(self, stage: str, samples: int = 0) -> np.ndarray:
+        """The calibration images, at least ``samples`` of them where the source has more;
+        a readable error naming the stage when there are none."""
         if self.calib is None:
             raise InputError(f"method stage '{stage}' needs calibration data",
                              hint="Pass --calib DATASET (e.g. digits, fashion-mnist, x.npz)")
-        return self.calib
+        if samples <= len(self.calib) or self.more_calibration is None:
+            return self.calib
+        return self.more_calibration(samples)
 
 
 class Stage(Protocol):

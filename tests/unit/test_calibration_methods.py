@@ -17,6 +17,7 @@ from neurodeploy.methods.corrections import firing
 from neurodeploy.methods.iat import (
     NEVER,
     TOLERANCE,
+    Iat,
     confidence_steps,
     exit_steps,
     exit_threshold,
@@ -217,6 +218,22 @@ def test_iat_thresholds_keep_the_full_window_prediction_on_calibration_data(adaf
     changed = (predictions != steps[-1].argmax(axis=1)).mean()
     assert changed <= TOLERANCE + 1e-9
     assert taken.mean() == pytest.approx(note["calibration_mean_timesteps"])
+
+
+def test_iat_takes_its_own_larger_sample_from_the_calibration_source(adafire):
+    ctx, graph = adafire
+    asked = []
+
+    def more(samples: int) -> np.ndarray:
+        asked.append(samples)
+        return images(ctx.ann.input_shape, n=samples, seed=5)
+
+    few = MethodContext(ann=ctx.ann, calib=ctx.calib, options=ctx.options, target=ctx.target,
+                        show_progress=False, more_calibration=more)
+    note = get_graph_meta(Iat(samples=200)(graph, few)).notes["iat"]
+    assert asked == [200] and note["calibration_images"] == 200
+    assert ctx.calibration("x", 200) is ctx.calib  # no source for more: what there is
+    assert few.calibration("x", len(ctx.calib)) is ctx.calib and asked == [200]
 
 
 def test_exit_threshold_and_exit_steps():

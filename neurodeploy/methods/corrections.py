@@ -62,25 +62,31 @@ def rounding_shift(graph: nir.NIRGraph, timesteps: int) -> nir.NIRGraph:
 
 def correct(graph: nir.NIRGraph, ctx: MethodContext, images: np.ndarray, stage: str,
             potential: bool) -> tuple[nir.NIRGraph, dict[str, float]]:
-    """Bias correction, and with ``potential`` potential correction, layer by layer.
-
-    The mean error (SNN rate - ANN activation, over the images) of each neuron splits into
-    its channel's mean, removed from the bias (per channel, every step), and the per-neuron
-    remainder, removed from ``v_init`` as T times the remainder (once per window). Returns
-    the graph and, per population, the mean |error| before its correction (ANN units).
-    """
-    timesteps = ctx.options.timesteps
+    """Bias correction, and with ``potential`` potential correction, of every population in
+    network order (``correct_population``). Returns the graph and, per population, the mean
+    |error| before its correction (ANN units)."""
     ann = ann_activations(ctx, images, graph)
     before = {}
     for name in progress(firing(graph), stage, ctx.show_progress):
-        error = simulate(graph, images, ctx).rates(name).mean(axis=0) - ann[name].mean(axis=0)
-        before[name] = float(np.abs(error).mean())
-        channel = error.reshape(len(error), -1).mean(axis=1)
-        meta = population_meta(graph, name)
-        changes: dict[str, Any] = {"bias": np.asarray(meta.bias, np.float64) - channel}
-        if potential and error.ndim > 1:
-            remainder = error - channel.reshape(-1, *(1,) * (error.ndim - 1))
-            v_init = np.broadcast_to(np.asarray(meta.v_init, np.float64), error.shape)
-            changes["v_init"] = v_init - timesteps * remainder
-        graph = with_population(graph, name, **changes)
+        graph, before[name] = correct_population(graph, ctx, images, name, ann[name], potential)
     return graph, before
+
+
+def correct_population(graph: nir.NIRGraph, ctx: MethodContext, images: np.ndarray, name: str,
+                       target: np.ndarray, potential: bool) -> tuple[nir.NIRGraph, float]:
+    """One population's bias (and with ``potential``, v_init) correction against the ANN
+    activation ``target`` on ``images``; the graph and the mean |error| before it.
+
+    The mean error (SNN rate - ANN activation, over the images) of each neuron splits into
+    its channel's mean, removed from the bias (per channel, every step), and the per-neuron
+    remainder, removed from ``v_init`` as T times the remainder (once per window).
+    """
+    error = simulate(graph, images, ctx).rates(name).mean(axis=0) - target.mean(axis=0)
+    channel = error.reshape(len(error), -1).mean(axis=1)
+    meta = population_meta(graph, name)
+    changes: dict[str, Any] = {"bias": np.asarray(meta.bias, np.float64) - channel}
+    if potential and error.ndim > 1:
+        remainder = error - channel.reshape(-1, *(1,) * (error.ndim - 1))
+        v_init = np.broadcast_to(np.asarray(meta.v_init, np.float64), error.shape)
+        changes["v_init"] = v_init - ctx.options.timesteps * remainder
+    return with_population(graph, name, **changes), float(np.abs(error).mean())

@@ -14,10 +14,11 @@ from neurodeploy.frontend import load_model
 from neurodeploy.graph import populations
 from neurodeploy.meta import get_graph_meta, population_meta
 from neurodeploy.methods import MethodContext, get_method
-from neurodeploy.methods.dual_phase import DualPhase, input_chain
+from neurodeploy.methods.dual_phase import DualPhase
 from neurodeploy.methods.learned import LearnedClip
 from neurodeploy.methods.potential import calibrate_potential
 from neurodeploy.methods.probe import ann_activations, simulate
+from neurodeploy.methods.weights import WeightFit, input_chain
 from neurodeploy.targets import load_target
 from tests.models import digits_batch, save_torchscript, trained_digits_mlp
 from tests.unit.test_nn import ClipNet
@@ -103,11 +104,11 @@ def test_ecl_can_calibrate_v_init_for_its_window(tmp_path):
 
 def test_weight_calibration_lowers_the_held_out_divergence(tmp_path):
     ann = load_model(save_torchscript(_clip_cnn(), tmp_path / "cnn.pt"), input_shape=(1, 8, 8))
-    graph = DualPhase(weight_epochs=5)(None, context(ann, timesteps=2))
+    graph = DualPhase(weights=WeightFit("kl", epochs=5))(None, context(ann, timesteps=2))
     report = get_graph_meta(graph).notes["dual_phase"]["weight_calibration"]
     assert set(report) == {p for p in populations(graph) if population_meta(graph, p).fires}
     for layer in report.values():
-        assert layer["held_out_kl_after"] <= layer["held_out_kl_before"]
+        assert layer["loss"] == "kl" and layer["held_out_after"] <= layer["held_out_before"]
 
 
 def test_input_chain_walks_pooling_back_to_the_previous_activation(tmp_path):

@@ -1,0 +1,188 @@
+"""Weight calibration through time: a synapse layer's weights and bias trained, on unlabeled
+images, so its spiking neurons reproduce the ANN activation (SNN calibration's advanced
+pipeline, algorithms.md §2.3C; dual-phase phase II (b), §3.3).
+
+The layer and its neurons run over T steps on the input spike trains recorded from the
+deployed integer network (``methods.probe``), so upstream rounding is part of what is
+corrected; the threshold gets a tanh surrogate gradient. The loss is a choice of the method:
+SNN calibration compares values (MSE), dual-phase the per-sample softmax (KL divergence, as
+the authors' code). A quarter of the images only scores the fit, and the best state on them
+is kept. Layers fed through a residual sum keep their weights (the fit needs one input chain).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+
+import nir
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from neurodeploy.frontend.ann import AnnGraph, AnnNode
+from neurodeploy.graph import populations
+from neurodeploy.meta import param_for_shape, population_meta
+from neurodeploy.methods.base import MethodContext
+from neurodeploy.methods.probe import simulate
+from neurodeploy.nn import from_ann
+from neurodeploy.passes.base import copy_graph, update_populations
+
+HELD_OUT = 0.25  #: fraction of the images that only scores the fit
+SURROGATE_SLOPE = 2.5  #: alpha of the tanh surrogate (dual-phase's initial value)
+LOSSES = ("mse", "kl")
+
+
+@dataclass(frozen=True)
+class WeightFit:
+    """How one layer is fitted: the loss (``LOSSES``), passes over the fitting images, batch
+    size and Adam's learning rate."""
+
+    loss: str
+    epochs: int = 20
+    batch: int = 64
+    lr: float = 1e-3
+
+    def __post_init__(self) -> None:
+        if self.loss not in LOSSES:
+            raise ValueError(f"weight calibration loss must be one of {LOSSES}, got {self.loss!r}")
+
+
+def calibrate_weights(snn: nir.NIRGraph, pop: str, images: np.ndarray, target: np.ndarray,
+                      ctx: MethodContext, fit: WeightFit) -> tuple[nir.NIRGraph, dict]:
+    """``pop``'s synapse weights and bias fitted to the ANN activation ``target`` on ``images``;
+    the graph and a report (held-out loss before and after, or why the layer was skipped)."""
+    chain = input_chain(ctx.ann, population_meta(snn, pop).source)
+    if fit.epochs == 0 or chain is None:
+        return snn, {"skipped": "disabled" if fit.epochs == 0 else "residual input"}
+    upstream = _upstream_spikes(snn, chain, images, ctx)
+    layer = _LayerThroughTime(chain, population_meta(snn, pop), target.shape[1:], fit.loss)
+    split = max(1, int(len(images) * (1 - HELD_OUT)))
+    target_t = torch.as_tensor(target, dtype=torch.float32)
+    held = slice(split, None)
+    best = (layer.score(upstream[:, held], target_t[held]), layer.state())
+    start = best[0]
+    optimizer = torch.optim.Adam(layer.parameters(), lr=fit.lr, amsgrad=True)
+    for _ in range(fit.epochs):
+        for index in torch.randperm(split).split(fit.batch):
+            optimizer.zero_grad()
+            layer.loss(upstream[:, index], target_t[index]).backward()
+            optimizer.step()
+        held_loss = layer.score(upstream[:, held], target_t[held])
+        if held_loss < best[0]:
+            best = (held_loss, layer.state())
+    weight, bias = best[1]
+    synapse = _synapse_name(snn, pop)
+    node = dataclasses.replace(snn.nodes[synapse], weight=weight.astype(np.float64))
+    snn = copy_graph(snn, {synapse: node})
+    snn = update_populations(snn, lambda name, meta: dataclasses.replace(
+        meta, bias=bias.astype(np.float64)) if name == pop else meta)
+    return snn, {"loss": fit.loss, "held_out_before": start, "held_out_after": best[0]}
+
+
+@dataclass(frozen=True)
+class _Chain:
+    """The ANN nodes from the previous activation (or the input) to one synapse layer."""
+
+    source: str  #: the upstream activation node, or "input"
+    nodes: list[AnnNode]  #: pooling/flattening in order, then the synapse layer last
+
+
+def input_chain(ann: AnnGraph, activation: str) -> _Chain | None:
+    """The single-input path into ``activation``'s synapse layer; None through a sum."""
+    nodes = [ann.node(ann.node(activation).inputs[0])]
+    while True:
+        inputs = nodes[0].inputs
+        if len(inputs) != 1:
+            return None
+        previous = ann.node(inputs[0])
+        if previous.op in ("input", "relu", "clip"):
+            return _Chain(previous.name, nodes)
+        if previous.op not in ("avgpool2d", "flatten"):
+            return None
+        nodes.insert(0, previous)
+
+
+def _upstream_spikes(snn: nir.NIRGraph, chain: _Chain, images: np.ndarray,
+                     ctx: MethodContext) -> torch.Tensor:
+    """(T, batch, *shape) values the chain receives each step, in ANN units."""
+    steps = ctx.options.timesteps
+    if chain.source == "input":
+        return torch.as_tensor(images, dtype=torch.float32).expand(steps, *images.shape)
+    pop = next(p for p in populations(snn) if population_meta(snn, p).source == chain.source)
+    values = simulate(snn, images, ctx).spike_values(pop)
+    return torch.as_tensor(values, dtype=torch.float32)
+
+
+def _synapse_name(snn: nir.NIRGraph, pop: str) -> str:
+    return next(src for src, dst in snn.edges if dst == pop)
+
+
+class _Spike(torch.autograd.Function):
+    """Heaviside of (v - theta) / theta; gradient of 0.5 * tanh(alpha * x) + 0.5."""
+
+    @staticmethod
+    def forward(ctx, x: torch.Tensor) -> torch.Tensor:
+        ctx.save_for_backward(x)
+        return (x >= 0).to(x.dtype)
+
+    @staticmethod
+    def backward(ctx, grad: torch.Tensor) -> torch.Tensor:
+        (x,) = ctx.saved_tensors
+        return grad * 0.5 * SURROGATE_SLOPE * (1 - torch.tanh(SURROGATE_SLOPE * x) ** 2)
+
+
+class _LayerThroughTime(torch.nn.Module):
+    """One synapse layer and its neurons over T steps, differentiable: reset by subtraction,
+    up to ``max_burst`` spikes a step, no negative spikes or bias table (stages after the fit
+    add those)."""
+
+    def __init__(self, chain: _Chain, meta, shape: tuple[int, ...], loss: str) -> None:
+        super().__init__()
+        self.loss_name = loss
+        self.max_burst = int(meta.max_burst)
+        synapse = chain.nodes[-1]
+        params = {**synapse.params, "bias": np.asarray(meta.bias, np.float32)}
+        inputs = (chain.source,)
+        nodes = [AnnNode(chain.source, "input", (), {"shape": (1,)})]
+        for node in chain.nodes:
+            nodes.append(dataclasses.replace(node, inputs=inputs, params=params
+                                             if node is synapse else node.params))
+            inputs = (node.name,)
+        self.module = from_ann(AnnGraph(nodes, synapse.name))
+        as_tensor = {"dtype": torch.float32}
+        self.register_buffer("theta", torch.as_tensor(param_for_shape(meta.theta, shape),
+                                                      **as_tensor))
+        self.register_buffer("v_init", torch.as_tensor(param_for_shape(meta.v_init, shape),
+                                                       **as_tensor))
+
+    def forward(self, spikes: torch.Tensor) -> torch.Tensor:
+        """(T, batch, ...) input values -> (batch, ...) mean value sent per step."""
+        steps, batch = spikes.shape[:2]
+        current = self.module(spikes.reshape(steps * batch, *spikes.shape[2:]))
+        current = current.reshape(steps, batch, *current.shape[1:])
+        v = self.v_init.expand_as(current[0])
+        sent = torch.zeros_like(current[0])
+        for t in range(steps):
+            v = v + current[t]
+            s = sum(_Spike.apply((v - k * self.theta) / self.theta)
+                    for k in range(1, self.max_burst + 1))
+            v = v - s * self.theta
+            sent = sent + s * self.theta
+        return sent / steps
+
+    def loss(self, spikes: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+        rate = self(spikes).flatten(1)
+        if self.loss_name == "mse":
+            return F.mse_loss(rate, target.flatten(1))
+        return F.kl_div(F.log_softmax(rate, dim=1), F.softmax(target.flatten(1), dim=1),
+                        reduction="batchmean")
+
+    @torch.no_grad()
+    def score(self, spikes: torch.Tensor, target: torch.Tensor) -> float:
+        return float(self.loss(spikes, target))
+
+    def state(self) -> tuple[np.ndarray, np.ndarray]:
+        layer = next(m for m in self.module.modules() if isinstance(m, torch.nn.Linear
+                                                                   | torch.nn.Conv2d))
+        return (layer.weight.detach().numpy().copy(), layer.bias.detach().numpy().copy())

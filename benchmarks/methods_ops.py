@@ -1,7 +1,8 @@
 """Training-free methods on the Fashion-MNIST CNN: accuracy, synaptic operations, early exit.
 
-    python benchmarks/methods_ops.py        # p99.99, calibrate, ftbc, calibrate+ftbc, adafire,
-                                            # adafire+iat at T = 1, 2, 4, 8 on loihi2
+    python benchmarks/methods_ops.py        # p99.99, calibrate_light, calibrate, ftbc,
+                                            # calibrate+ftbc, adafire, adafire+iat
+                                            # at T = 1, 2, 4, 8 on loihi2
 
 For each method and window T the model is compiled for that T (the rounding shift, the
 corrections and the bias tables are T-specific), then the whole test split runs on the
@@ -46,7 +47,8 @@ def main() -> None:
     parser.add_argument("--dataset", default="fashion-mnist")
     parser.add_argument("--target", default="loihi2")
     parser.add_argument("--methods",
-                        default="p99.99,calibrate,ftbc,calibrate+ftbc,adafire,adafire+iat")
+                        default="p99.99,calibrate_light,calibrate,ftbc,calibrate+ftbc,adafire,"
+                                "adafire+iat")
     parser.add_argument("--timesteps", default="1,2,4,8")
     parser.add_argument("--limit", type=int, help="evaluate only the first N test samples")
     parser.add_argument("--count-samples", type=int, default=2000,
@@ -192,7 +194,8 @@ def _operations(graph, images: np.ndarray, timesteps: int) -> dict:
 
 def _short(notes: dict) -> dict:
     """The stages' choices worth keeping in the result (no large tables)."""
-    keep = {"calibrate": ("seconds",), "ftbc": ("seconds",), "iat": ("thresholds", "seconds"),
+    keep = {"calibrate": ("seconds",), "calibrate_light": ("seconds",), "ftbc": ("seconds",),
+            "iat": ("thresholds", "calibration_images", "seconds"),
             "adafire": ("max_burst", "threshold_scale", "seconds")}
     out = {}
     for stage, fields in keep.items():
@@ -230,7 +233,7 @@ def _goals(results: dict, steps: list[int], ann_acc: float) -> dict:
     def acc(method, t):
         return results[method]["points"][str(t)]["accuracy"]
 
-    for method in ("calibrate", "ftbc", "calibrate+ftbc"):
+    for method in ("calibrate", "calibrate_light", "ftbc", "calibrate+ftbc"):
         if method in results and 4 in steps:
             gap = 100 * (ann_acc - acc(method, 4))
             goals[f"{method}_T4_gap_points"] = gap

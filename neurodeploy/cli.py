@@ -83,7 +83,9 @@ def targets(as_json) -> None:
               help="Conversion method: max, a percentile such as p99.9, or stages joined "
                    "with '+' (see docs/methods.md).")
 @click.option("--calib", help="Calibration data: digits, fashion-mnist or an .npz file.")
-@click.option("--calib-samples", default=512, show_default=True, type=int)
+@click.option("--calib-samples", default=512, show_default=True, type=int,
+              help="Calibration images per stage (calibrate's weight fit takes at least 1024, "
+                   "iat at least 2048 from the same source).")
 @click.option("--timesteps", "-T", default=4, show_default=True, type=int)
 @click.option("--arch", help="module:ClassName, to load a state dict.")
 @click.option("--trust-pickle", is_flag=True, help="Allow loading a pickled nn.Module.")

@@ -30,6 +30,7 @@ STAGES: dict[str, Callable[[], Stage]] = {
     "dual_phase": DualPhase,
     "adafire": AdaFire,
     "calibrate": Calibrate,
+    "calibrate_light": lambda: Calibrate("calibrate_light", weights=None),
     "ftbc": Ftbc,
     "iat": Iat,
 }

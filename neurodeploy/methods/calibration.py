@@ -2,9 +2,15 @@
 
 1. thresholds by MMSE search for the compiled T (``methods.mmse``);
 2. the theta/(2T) rounding shift in the bias instead of v_init = theta/2;
-3. bias correction (per channel) and potential correction (per-neuron ``v_init``), layer by
-   layer on the deployed integer network (``methods.corrections``).
+3. layer by layer on the deployed integer network, in network order: bias correction (per
+   channel) and potential correction (per-neuron ``v_init``) (``methods.corrections``); then
+   weight calibration (the "advanced" pipeline, §2.3C: the layer's weights and bias fitted
+   through time to the ANN activation, MSE loss, ``methods.weights``) and the corrections
+   again for the new weights.
 
+Weight calibration is on by default: at T=4 on the Fashion-MNIST CNN it is worth about one
+point (benchmarks/methods_ops.py, docs/methods.md) for a minute or two of compile time.
+``Calibrate(weights=None)`` is the light pipeline (corrections only, on 256 images).
 It needs only unlabeled images; the result is specific to the compiled T (the shift and the
 corrections are).
 """
@@ -16,14 +22,28 @@ from dataclasses import dataclass
 
 import nir
 import numpy as np
+import torch
 
 from neurodeploy.convert import to_snn
 from neurodeploy.methods.base import MethodContext
-from neurodeploy.methods.corrections import correct, rounding_shift, with_note
+from neurodeploy.methods.corrections import (
+    correct,
+    correct_population,
+    firing,
+    rounding_shift,
+    with_note,
+)
 from neurodeploy.methods.mmse import ACTIVATIONS, activation_samples, mmse_thresholds
+from neurodeploy.methods.probe import ann_activations
+from neurodeploy.methods.weights import WeightFit, calibrate_weights
+from neurodeploy.progress import progress
 
 #: images the corrections are measured on (the authors use one batch of 128)
 CORRECTION_SAMPLES = 256
+#: images weight calibration fits on, drawn from the calibration source when the other stages
+#: use fewer (the authors use 1024)
+WEIGHT_SAMPLES = 1024
+MSE_FIT = WeightFit("mse")  #: the authors' loss
 
 
 def correction_images(ctx: MethodContext, stage: str, samples: int = CORRECTION_SAMPLES
@@ -49,6 +69,8 @@ class Calibrate:
     #: per-neuron v_init ("advanced"; only where the target can load one per neuron); bias
     #: correction only if False
     potential: bool = True
+    #: weight calibration of every layer (the advanced pipeline); None: corrections only
+    weights: WeightFit | None = MSE_FIT
 
     def __call__(self, graph: nir.NIRGraph | None, ctx: MethodContext) -> nir.NIRGraph:
         start = time.perf_counter()
@@ -57,9 +79,27 @@ class Calibrate:
         thresholds = calibrated_thresholds(ctx, self.name, dict.fromkeys(activations, burst))
         graph = rounding_shift(to_snn(ctx.ann, thresholds, ctx.options), ctx.options.timesteps)
         potential = self.potential and ctx.target.neuron.per_neuron_v_init
-        graph, errors = correct(graph, ctx, correction_images(ctx, self.name), self.name,
-                                potential)
+        if self.weights is None:
+            graph, errors = correct(graph, ctx, correction_images(ctx, self.name), self.name,
+                                    potential)
+            fits = {}
+        else:
+            graph, errors, fits = self._with_weights(graph, ctx, potential, self.weights)
         return with_note(graph, self.name, {
             "mean_abs_rate_error_before": errors, "potential_correction": potential,
+            "weight_calibration": fits,
             "seconds": time.perf_counter() - start})
+
+    def _with_weights(self, graph: nir.NIRGraph, ctx: MethodContext, potential: bool,
+                      fit: WeightFit) -> tuple[nir.NIRGraph, dict, dict]:
+        images = ctx.calibration(self.name, WEIGHT_SAMPLES)
+        ann = ann_activations(ctx, images, graph)
+        torch.manual_seed(ctx.seed)
+        errors, fits = {}, {}
+        for name in progress(firing(graph), self.name, ctx.show_progress):
+            graph, errors[name] = correct_population(graph, ctx, images, name, ann[name],
+                                                     potential)
+            graph, fits[name] = calibrate_weights(graph, name, images, ann[name], ctx, fit)
+            graph, _ = correct_population(graph, ctx, images, name, ann[name], potential)
+        return graph, errors, fits
 

@@ -6,6 +6,7 @@ ND := $(VENV)/bin/neurodeploy
 STAMP := $(VENV)/.setup-done
 DEMO := examples/digits_mlp
 RESNET := examples/fashion_resnet/model.pt
+CNN := examples/fashion_cnn/model.pt
 
 .PHONY: setup run test test-slow bench lint clean
 
@@ -36,15 +37,21 @@ test: setup
 test-slow: setup
 	$(PY) -m pytest -q -m slow
 
-bench: setup $(RESNET)
+bench: setup $(RESNET) $(CNN)
 	$(PY) benchmarks/accuracy.py
 	$(PY) benchmarks/sim_speed.py
 	$(PY) benchmarks/report.py
 	$(PY) benchmarks/interop.py
 	$(PY) benchmarks/resnet.py
+	$(PY) benchmarks/methods_ops.py
+	$(PY) benchmarks/iat_samples.py
+	$(PY) benchmarks/seeds.py
 
 $(RESNET): | setup
 	$(PY) examples/fashion_resnet/train.py --out $@
+
+$(CNN): | setup
+	$(PY) examples/fashion_cnn/train.py --out $@
 
 lint: setup
 	$(VENV)/bin/ruff check neurodeploy tests benchmarks examples

@@ -50,7 +50,8 @@ def compile(model: str | Path | AnnGraph, *, target: str | Target = "loihi2",
     """PyTorch model -> quantized SNN as a NIR graph, checked against ``target``.
 
     ``method`` is a ``+``-joined list of method stages (see ``neurodeploy.methods``);
-    ``calib`` gives the unlabeled images methods calibrate on (a dataset name or an array).
+    ``calib`` gives the unlabeled images methods calibrate on (a dataset name or an array);
+    ``seed`` draws them from a named dataset and seeds every random choice of the stages.
     ``capacity_check=False`` records, instead of refusing, a network the target's cores
     cannot hold (``neurodeploy.capacity``).
     """
@@ -58,7 +59,7 @@ def compile(model: str | Path | AnnGraph, *, target: str | Target = "loihi2",
         raise InputError(f"--timesteps must be at least 1, got {timesteps}")
     chip = target if isinstance(target, Target) else load_target(target)
     conversion = get_method(method)
-    calib_x = _calibration_data(calib, calib_samples)
+    calib_x = _calibration_data(calib, calib_samples, seed)
     if conversion.needs_calibration and calib_x is None:
         raise InputError(f"method '{conversion.name}' needs calibration data",
                          hint="Pass --calib DATASET (e.g. digits, fashion-mnist, x.npz)")
@@ -74,7 +75,7 @@ def compile(model: str | Path | AnnGraph, *, target: str | Target = "loihi2",
                          f"expects {ann.input_shape}")
     start = time.perf_counter()
     opts = replace(options or ConvertOptions(), timesteps=timesteps)
-    more = partial(calibration_set, calib) if isinstance(calib, str) else None
+    more = partial(calibration_set, calib, seed=seed) if isinstance(calib, str) else None
     graph = conversion.convert(MethodContext(ann=ann, calib=calib_x, options=opts, target=chip,
                                              seed=seed, show_progress=show_progress,
                                              more_calibration=more))
@@ -214,10 +215,11 @@ def ann_accuracy(ann: AnnGraph, images: np.ndarray, labels: np.ndarray) -> float
     return hits / len(images)
 
 
-def _calibration_data(calib: str | np.ndarray | None, samples: int) -> np.ndarray | None:
+def _calibration_data(calib: str | np.ndarray | None, samples: int, seed: int
+                      ) -> np.ndarray | None:
     if calib is None or isinstance(calib, np.ndarray):
         return calib
-    return calibration_set(calib, samples)
+    return calibration_set(calib, samples, seed)
 
 
 def eval_batch_size(graph: nir.NIRGraph, timesteps: int) -> int:

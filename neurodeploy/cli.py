@@ -86,6 +86,8 @@ def targets(as_json) -> None:
 @click.option("--calib-samples", default=512, show_default=True, type=int,
               help="Calibration images per stage (calibrate's weight fit takes at least 1024, "
                    "iat at least 2048 from the same source).")
+@click.option("--seed", default=0, show_default=True, type=int,
+              help="Draws the calibration images and seeds the calibration.")
 @click.option("--timesteps", "-T", default=4, show_default=True, type=int)
 @click.option("--arch", help="module:ClassName, to load a state dict.")
 @click.option("--trust-pickle", is_flag=True, help="Allow loading a pickled nn.Module.")
@@ -106,7 +108,7 @@ def targets(as_json) -> None:
 @click.option("-o", "--output", type=click.Path(), help="Output .nir (default: MODEL.nir).")
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
 @_friendly
-def compile_cmd(model, target, method, calib, calib_samples, timesteps, arch, trust_pickle,
+def compile_cmd(model, target, method, calib, calib_samples, seed, timesteps, arch, trust_pickle,
                 input_shape, max_burst, granularity, dual_threshold, allow_saturation,
                 no_capacity_check, stop_after, dump_dir, list_passes, output, as_json) -> None:
     """Compile MODEL (TorchScript, .pt2 export, or state dict) into a quantized SNN (.nir)."""
@@ -125,7 +127,7 @@ def compile_cmd(model, target, method, calib, calib_samples, timesteps, arch, tr
                                                 per_channel=granularity == "channel"),
                          allow_saturation=allow_saturation,
                          capacity_check=not no_capacity_check, stop_after=stop_after,
-                         dump_dir=dump_dir)
+                         dump_dir=dump_dir, seed=seed)
     out = Path(output) if output else Path(model).with_suffix(".nir")
     api.save(result.graph, out)
     summary = compile_summary(result, out)

@@ -8,8 +8,11 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 
+from neurodeploy import api
 from neurodeploy.backends import Trace
 from neurodeploy.cli import main
+from neurodeploy.meta import population_meta
+from neurodeploy.methods.corrections import firing
 from tests.models import digits_batch, save_torchscript, trained_digits_mlp
 
 
@@ -46,8 +49,6 @@ def compiled(workdir):
 
 
 def test_compile_prints_resources_and_capacity(workdir):
-    from neurodeploy import api
-
     out = workdir / "resources.nir"
     summary = json.loads(invoke("compile", workdir / "model.pt", "--target", "loihi", "--calib",
                                 "digits", "-o", out, "--json").output)
@@ -130,3 +131,16 @@ def test_dump_dir_and_stop_after(workdir):
 def test_list_passes():
     out = invoke("compile", "unused.pt", "--list-passes").output.split()
     assert out[0] == "quantize_input" and out[-1] == "check_overflow"
+
+
+def test_the_seed_draws_the_calibration_images(workdir):
+    def thresholds(seed: int, name: str) -> list[np.ndarray]:
+        out = workdir / f"{name}.nir"
+        invoke("compile", workdir / "model.pt", "--calib", "digits", "--calib-samples", "64",
+               "--seed", seed, "-o", out)
+        graph = api.load(out)
+        return [np.asarray(population_meta(graph, p).theta) for p in firing(graph)]
+
+    first, again, other = thresholds(0, "a"), thresholds(0, "b"), thresholds(1, "c")
+    assert all(np.array_equal(a, b) for a, b in zip(first, again, strict=True))
+    assert not all(np.array_equal(a, c) for a, c in zip(first, other, strict=True))

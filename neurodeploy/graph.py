@@ -67,20 +67,33 @@ def hop_offsets(graph: nir.NIRGraph, hop_delay: int) -> dict[str, int]:
     Every synapse node adds ``hop_delay``; a ``nir.Delay`` adds its delay; neurons, flatten
     and the input add none. All paths into one node must arrive together.
     """
+    offsets, early = arrivals(graph, hop_delay)
+    if early:
+        _, name = next(iter(early))
+        times = sorted({offsets[p] for p in predecessors(graph)[name]})
+        raise MetadataError(f"paths into this node arrive at different steps {times}",
+                            node=name, hint="Run the align_delays pass to insert nir.Delay nodes")
+    return offsets
+
+
+def arrivals(graph: nir.NIRGraph, hop_delay: int
+             ) -> tuple[dict[str, int], dict[tuple[str, str], int]]:
+    """(offsets, early): each node's offset as ``hop_offsets`` defines it, a node with
+    unequal inputs starting at the latest; and each edge (source, node) whose value arrives
+    early, with by how many steps, in network order."""
     preds = predecessors(graph)
     offsets: dict[str, int] = {}
+    early: dict[tuple[str, str], int] = {}
     for name in topological_order(graph):
         node = graph.nodes[name]
-        incoming = {offsets[p] for p in preds[name]} or {0}
-        if len(incoming) > 1:
-            raise MetadataError(f"paths into this node arrive at different steps "
-                                f"{sorted(incoming)}", node=name,
-                                hint="Run the align_delays pass to insert nir.Delay nodes")
+        latest = max((offsets[p] for p in preds[name]), default=0)
+        early.update({(p, name): latest - offsets[p] for p in preds[name]
+                      if offsets[p] < latest})
         own = hop_delay if isinstance(node, SYNAPSE_TYPES) else 0
         if isinstance(node, nir.Delay):
             own = int(node.delay.max())
-        offsets[name] = incoming.pop() + own
-    return offsets
+        offsets[name] = latest + own
+    return offsets, early
 
 
 def _single(graph: nir.NIRGraph, cls: type, what: str) -> str:

@@ -14,34 +14,23 @@ import nir
 import numpy as np
 
 from neurodeploy.errors import MetadataError
-from neurodeploy.graph import predecessors, topological_order
+from neurodeploy.graph import arrivals, predecessors
 from neurodeploy.meta import SYNAPSE_TYPES
 from neurodeploy.passes.base import PassContext, copy_graph, graph_pass
 
 
 @graph_pass("align_delays")
 def align_delays(graph: nir.NIRGraph, ctx: PassContext) -> nir.NIRGraph:
-    hop = ctx.target.timing.hop_delay
-    preds = predecessors(graph)
-    offsets: dict[str, int] = {}
+    _, early = arrivals(graph, ctx.target.timing.hop_delay)
     delays: dict[str, int] = {}  #: synapse layer -> steps to hold its input back
-    for name in topological_order(graph):
-        node = graph.nodes[name]
-        arrivals = {p: offsets[p] for p in preds[name]}
-        latest = max(arrivals.values(), default=0)
-        for pred, arrival in arrivals.items():
-            if arrival < latest:
-                if not isinstance(graph.nodes[pred], SYNAPSE_TYPES):
-                    raise MetadataError(f"the input from '{pred}' arrives {latest - arrival} "
-                                        "steps early and is not a synapse layer, so no delay "
-                                        "can be put in front of it", node=name)
-                delays[pred] = latest - arrival
-        own = hop if isinstance(node, SYNAPSE_TYPES) else 0
-        if isinstance(node, nir.Delay):
-            own = int(np.max(node.delay))
-        offsets[name] = latest + own
+    for (pred, name), steps in early.items():
+        if not isinstance(graph.nodes[pred], SYNAPSE_TYPES):
+            raise MetadataError(f"the input from '{pred}' arrives {steps} steps early and is "
+                                "not a synapse layer, so no delay can be put in front of it",
+                                node=name)
+        delays[pred] = steps
     ctx.notes["align_delays"] = {"inserted_steps": delays}
-    return _with_delays(graph, delays, preds)
+    return _with_delays(graph, delays, predecessors(graph))
 
 
 def _with_delays(graph: nir.NIRGraph, delays: dict[str, int],

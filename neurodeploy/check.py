@@ -13,7 +13,6 @@ from pathlib import Path
 
 import nir
 import numpy as np
-import torch
 
 from neurodeploy.convert import ConvertOptions, to_snn
 from neurodeploy.errors import UnsupportedLayer
@@ -63,7 +62,7 @@ def check_model(path: str | Path, *, arch: str | None = None, trust_pickle: bool
 
 def describe(ann: AnnGraph) -> list[NodeMapping]:
     """Each ANN node with what the converter makes of it (or why it cannot)."""
-    shapes = _shapes(ann)
+    shapes = ann.shapes()
     thresholds = {n.name: 1.0 for n in ann.nodes if n.op in ("relu", "clip")}
     try:
         snn = to_snn(ann, thresholds, ConvertOptions())
@@ -107,8 +106,3 @@ def _population_after(snn: nir.NIRGraph, name: str) -> str:
     targets = [dst for src, dst in snn.edges if src in (name, f"{name}.part0")]
     names = [t for t in targets if isinstance(snn.nodes[t], NEURON_TYPES)]
     return f"'{names[0]}'" if names else "the next population"
-
-
-def _shapes(ann: AnnGraph) -> dict[str, tuple[int, ...]]:
-    values = ann.run(torch.zeros(1, *ann.input_shape), keep={n.name for n in ann.nodes})
-    return {name: tuple(v.shape[1:]) for name, v in values.items()}

@@ -13,7 +13,6 @@ from dataclasses import dataclass
 
 import nir
 import numpy as np
-import torch
 
 from neurodeploy import __version__
 from neurodeploy.convert.concat import check_readers, split_weight
@@ -54,7 +53,7 @@ def to_snn(ann: AnnGraph, thresholds: dict[str, float | np.ndarray],
 class _Builder:
     def __init__(self, ann: AnnGraph, thresholds, options: ConvertOptions):
         self.ann, self.thresholds, self.options = ann, thresholds, options
-        self.shapes = _infer_shapes(ann)
+        self.shapes = ann.shapes()
         self.nodes: dict[str, nir.NIRNode] = {}
         self.edges: list[tuple[str, str]] = []
         self.produced: dict[str, str] = {}  # ANN node -> NIR node carrying its value
@@ -250,10 +249,3 @@ def _per_channel(theta: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
     if theta.ndim == 1 and len(shape) == 3:
         return theta.reshape(-1, 1, 1)
     return theta
-
-
-def _infer_shapes(ann: AnnGraph) -> dict[str, tuple[int, ...]]:
-    """Per-node output shapes (no batch dimension), by running the graph once on zeros."""
-    names = {n.name for n in ann.nodes}
-    values = ann.run(torch.zeros((1, *ann.input_shape)), keep=names)
-    return {name: tuple(values[name].shape[1:]) for name in names}

@@ -68,6 +68,12 @@ class AnnGraph:
     def consumers(self, name: str) -> list[AnnNode]:
         return [n for n in self.nodes if name in n.inputs]
 
+    def shapes(self) -> dict[str, tuple[int, ...]]:
+        """Per-node output shapes (no batch dimension), by running the graph once on zeros."""
+        names = {n.name for n in self.nodes}
+        values = self.run(torch.zeros((1, *self.input_shape)), keep=names)
+        return {name: tuple(values[name].shape[1:]) for name in names}
+
     @torch.no_grad()
     def run(self, x: torch.Tensor, keep: set[str] | None = None) -> dict[str, torch.Tensor]:
         """Evaluate on a batch; returns the output under "output" and every node in ``keep``."""

@@ -11,8 +11,6 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-import torch
-
 from neurodeploy.frontend.ann import ACTIVATIONS, AnnGraph, AnnNode
 
 
@@ -26,9 +24,9 @@ def move_flattens(graph: AnnGraph) -> AnnGraph:
 
 
 def _drop_flat(graph: AnnGraph) -> AnnGraph | None:
-    ranks = _ranks(graph)
+    shapes = graph.shapes()
     for node in graph.nodes:
-        if node.op == "flatten" and ranks[node.inputs[0]] == 1:
+        if node.op == "flatten" and len(shapes[node.inputs[0]]) == 1:
             return _bypass(graph, node)
     return None
 
@@ -66,8 +64,3 @@ def _renamed_input(node: AnnNode, old: str, new: str) -> AnnNode:
     if old not in node.inputs:
         return node
     return replace(node, inputs=tuple(new if i == old else i for i in node.inputs))
-
-
-def _ranks(graph: AnnGraph) -> dict[str, int]:
-    values = graph.run(torch.zeros(1, *graph.input_shape), keep={n.name for n in graph.nodes})
-    return {name: value.dim() - 1 for name, value in values.items()}

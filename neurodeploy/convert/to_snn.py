@@ -74,8 +74,7 @@ class _Builder:
             raise UnsupportedLayer(f"the network must end with a Linear layer (the readout), "
                                    f"it ends with '{out.op}'", node=out.name)
         shape = self.shapes[out.name]
-        synapses = self.merges.pop(out.name, None) or [self.produced[out.name]]
-        bias = sum(self.pending_bias.pop(s) for s in synapses)
+        synapses, bias = self._population_inputs(out.name)
         readout = with_node_meta(nir.I(r=np.ones(shape)), PopulationMeta(
             kind="readout", bias=np.asarray(bias, np.float64), v_init=np.array(0.0),
             source=out.name))
@@ -128,11 +127,10 @@ class _Builder:
                                    f"or a residual add, it follows '{source.op}'",
                                    node=node.name,
                                    hint="Put pooling and flattening after the activation")
-        synapses = self.merges.pop(source.name, None) or [self.produced[source.name]]
+        synapses, bias = self._population_inputs(source.name)
         shape = self.shapes[node.name]
         theta = np.asarray(self.thresholds[node.name], np.float64)
         o = self.options
-        bias = sum(self.pending_bias.pop(s) for s in synapses)
         meta = PopulationMeta(kind="if", theta=theta, bias=np.asarray(bias, np.float64),
                               v_init=o.v_init_ratio * theta, theta_neg=-o.theta_neg_ratio * theta,
                               max_burst=o.max_burst, dual=o.dual, source=node.name)
@@ -209,6 +207,12 @@ class _Builder:
         self.nodes[key] = nir_node
         self.edges.extend((self.produced.get(i, i), key) for i in inputs)
         self.produced[name] = key
+
+    def _population_inputs(self, name: str) -> tuple[list[str], np.ndarray]:
+        """The synapse layers that feed the population reading ANN node ``name`` (one, or all
+        of a residual merge or a split layer) and their summed bias, which it takes over."""
+        synapses = self.merges.pop(name, None) or [self.produced[name]]
+        return synapses, sum(self.pending_bias.pop(s) for s in synapses)
 
     def _identity(self, name: str, source: str) -> str:
         """A 1:1 synapse layer from ``source``'s spikes (quantize_weights folds the spike

@@ -24,11 +24,10 @@ import json
 import time
 from pathlib import Path
 
-from common import RESULTS, ROOT, finetuned, print_table, write_result
+from common import RESULTS, ROOT, compile_checked, finetuned, print_table, write_result
 
 from neurodeploy import api
 from neurodeploy.convert import ConvertOptions
-from neurodeploy.errors import TargetLimitExceeded
 from neurodeploy.meta import get_graph_meta
 
 TRAINED = ("qcfs", "ecl", "dual_phase")
@@ -72,7 +71,8 @@ def main() -> None:
             compile_steps = steps if method.split("+")[0] in PER_TIMESTEP else [max(steps)]
             accuracy, compile_seconds, start = {}, 0.0, time.perf_counter()
             for t in compile_steps:
-                result = _compile(args, model, method, t, options)
+                result, _ = compile_checked(model, target=args.target, method=method,
+                                            calib=args.dataset, timesteps=t, options=options)
                 compile_seconds += result.seconds
                 evaluated = steps if len(compile_steps) == 1 else [t]
                 accuracy.update(api.evaluate(result.graph, x, y, evaluated))
@@ -103,16 +103,6 @@ def main() -> None:
     if args.plot:
         _plot(args, steps, methods, ann_acc)
         print(f"written {args.plot}")
-
-
-def _compile(args, model: str, method: str, timesteps: int, options: ConvertOptions):
-    kwargs = {"target": args.target, "method": method, "calib": args.dataset,
-              "timesteps": timesteps, "options": options}
-    try:
-        return api.compile(model, **kwargs)
-    except TargetLimitExceeded as exc:
-        print(f"note: {exc}; compiling with --allow-saturation")
-        return api.compile(model, allow_saturation=True, **kwargs)
 
 
 def _plot(args, steps: list[int], methods: dict, ann_acc: float | None) -> None:

@@ -9,6 +9,9 @@ from pathlib import Path
 
 import torch
 
+from neurodeploy import api
+from neurodeploy.errors import TargetLimitExceeded
+
 RESULTS = Path(__file__).resolve().parent / "results"
 ROOT = Path(__file__).resolve().parent.parent
 CACHE = Path(__file__).resolve().parent / "cache"  #: fine-tuned models (gitignored)
@@ -24,6 +27,17 @@ def write_result(name: str, payload: dict) -> Path:
     path = RESULTS / f"{name}.json"
     path.write_text(json.dumps(payload, indent=2))
     return path
+
+
+def compile_checked(model, **kwargs) -> tuple[api.CompileResult, bool]:
+    """(compiled, whether saturation had to be allowed): compiled with the static membrane
+    bound checked; where the worst case could saturate within the window, compiled again
+    allowing it (saturation is part of the neuron rule, so the backends still agree)."""
+    try:
+        return api.compile(model, **kwargs), False
+    except TargetLimitExceeded as exc:
+        print(f"note: {exc}; compiling with --allow-saturation", flush=True)
+        return api.compile(model, allow_saturation=True, **kwargs), True
 
 
 def print_table(headers: list[str], rows: list[list]) -> None:

@@ -25,11 +25,10 @@ import time
 from pathlib import Path
 
 import numpy as np
-from common import ROOT, print_table, write_result
+from common import ROOT, compile_checked, print_table, write_result
 
 from neurodeploy import api
 from neurodeploy.backends import Record, get_backend
-from neurodeploy.errors import TargetLimitExceeded
 from neurodeploy.frontend import load_model
 from neurodeploy.meta import SYNAPSE_TYPES, get_graph_meta
 from neurodeploy.methods.iat import confidence_steps, exit_steps, iat_thresholds
@@ -74,7 +73,8 @@ def main() -> None:
             continue  # measured from the +iat network below
         for t in steps:
             start = time.perf_counter()
-            compiled, saturation = _compile(args, target, method, t)
+            compiled, saturation = compile_checked(args.model, target=target, method=method,
+                                                   calib=args.dataset, timesteps=t)
             seconds = time.perf_counter() - start
             macs = macs or sum(operation_count(node) for node in compiled.graph.nodes.values()
                                if isinstance(node, SYNAPSE_TYPES))
@@ -122,17 +122,6 @@ def _write(args, results, steps, ann_acc, target, samples, counted, macs) -> dic
         "ann_accuracy": ann_acc, "ann_macs": macs, "energy_source": target.energy.source,
         "methods": done, "goals": goals})
     return goals
-
-
-def _compile(args, target, method: str, timesteps: int):
-    """(compile result, whether saturation had to be allowed), as accuracy.py does."""
-    kwargs = {"target": target, "method": method, "calib": args.dataset,
-              "timesteps": timesteps}
-    try:
-        return api.compile(args.model, **kwargs), False
-    except TargetLimitExceeded as exc:
-        print(f"note: {exc}; compiling with --allow-saturation")
-        return api.compile(args.model, allow_saturation=True, **kwargs), True
 
 
 def _measure(graph, x, y, timesteps: int, counted: np.ndarray, early_exit: bool

@@ -17,12 +17,11 @@ from __future__ import annotations
 import argparse
 import time
 
-from common import ROOT, print_table, write_result
+from common import ROOT, compile_checked, print_table, write_result
 
 from neurodeploy import api
 from neurodeploy.backends import Record, get_backend
 from neurodeploy.convert import ConvertOptions
-from neurodeploy.errors import TargetLimitExceeded
 from neurodeploy.verify import compare
 
 DEFAULT_METHODS = ("p99.99,p99.99:dual,p99:dual:burst4,p95:dual:burst8,p93:dual:burst8,"
@@ -56,7 +55,9 @@ def main() -> None:
     rows, methods, compiled, ann_acc = [], {}, {}, None
     for tag in args.methods.split(","):
         statistic, opts = options(tag)
-        result, saturation = _compile(args, statistic, longest, opts)
+        result, saturation = compile_checked(args.model, target=args.target, method=statistic,
+                                             calib=args.dataset, timesteps=longest,
+                                             options=opts)
         start = time.perf_counter()
         accuracy = api.evaluate(result.graph, x, y, steps)
         seconds = time.perf_counter() - start
@@ -87,19 +88,6 @@ def main() -> None:
         "timesteps": steps, "ann_accuracy": ann_acc, "methods": methods,
         "best_method": best, "lava_verify": verified})
     print(f"written {path}")
-
-
-def _compile(args, statistic: str, timesteps: int, opts: ConvertOptions):
-    """Compiled with the static membrane bound checked; where the worst case could saturate
-    within the window, compiled again allowing it (saturation is part of the neuron rule, so
-    the backends still agree) and reported."""
-    kwargs = {"target": args.target, "method": statistic, "calib": args.dataset,
-              "timesteps": timesteps, "options": opts}
-    try:
-        return api.compile(args.model, **kwargs), False
-    except TargetLimitExceeded as exc:
-        print(f"note: {exc}; compiling with --allow-saturation", flush=True)
-        return api.compile(args.model, allow_saturation=True, **kwargs), True
 
 
 def _verify(graph, images, samples: int, timesteps: int) -> dict:

@@ -102,4 +102,3 @@ class Calibrate:
             graph, fits[name] = calibrate_weights(graph, name, images, ann[name], ctx, fit)
             graph, _ = correct_population(graph, ctx, images, name, ann[name], potential)
         return graph, errors, fits
-

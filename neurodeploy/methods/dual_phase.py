@@ -20,15 +20,14 @@ Layers fed through a residual sum keep their weights (step 2 needs one input cha
 
 from __future__ import annotations
 
-import dataclasses
 from dataclasses import dataclass
 
 import nir
 import torch
 
-from neurodeploy.graph import populations
-from neurodeploy.meta import get_graph_meta, population_meta, set_graph_meta
+from neurodeploy.meta import get_graph_meta
 from neurodeploy.methods.base import MethodContext
+from neurodeploy.methods.corrections import firing, with_note
 from neurodeploy.methods.learned import LearnedClip
 from neurodeploy.methods.potential import calibrate_potential
 from neurodeploy.methods.probe import ann_activations
@@ -52,13 +51,10 @@ class DualPhase:
         targets = ann_activations(ctx, images, snn)
         torch.manual_seed(ctx.seed)
         report = {}
-        firing = [p for p in populations(snn) if population_meta(snn, p).fires]
-        for pop in progress(firing, "dual-phase calibration", ctx.show_progress):
+        for pop in progress(firing(snn), "dual-phase calibration", ctx.show_progress):
             snn = calibrate_potential(snn, pop, images, targets[pop], ctx)
             snn, report[pop] = calibrate_weights(snn, pop, images, targets[pop], ctx, self.weights)
             snn = calibrate_potential(snn, pop, images, targets[pop], ctx)
-        meta = get_graph_meta(snn)
-        note = {**meta.notes[self.name], "weight_calibration": report,
-                "calibration_images": len(images)}
-        set_graph_meta(snn, dataclasses.replace(meta, notes={**meta.notes, self.name: note}))
-        return snn
+        return with_note(snn, self.name, {**get_graph_meta(snn).notes[self.name],
+                                          "weight_calibration": report,
+                                          "calibration_images": len(images)})

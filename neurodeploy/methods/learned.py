@@ -27,8 +27,8 @@ import nir
 from neurodeploy.convert import learned_thresholds, to_snn
 from neurodeploy.errors import UnsupportedLayer
 from neurodeploy.frontend.ann import AnnGraph
-from neurodeploy.meta import get_graph_meta, set_graph_meta
 from neurodeploy.methods.base import MethodContext
+from neurodeploy.methods.corrections import with_note
 from neurodeploy.methods.potential import calibrate_potentials
 
 #: ECL's negative threshold as a fraction of theta (measured: docs/methods.md)
@@ -58,9 +58,7 @@ class LearnedClip:
                 "v_init_calibrated": self.calibrate_v_init}
         if self.dual:
             note["theta_neg_ratio"] = self.theta_neg_ratio
-        meta = get_graph_meta(snn)
-        set_graph_meta(snn, replace(meta, notes={**meta.notes, self.name: note}))
-        return snn
+        return with_note(snn, self.name, note)
 
 
 def qcfs() -> LearnedClip:

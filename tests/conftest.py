@@ -26,15 +26,24 @@ def random_mlp(seed: int = 0, sizes=(16, 24, 12, 5)) -> AnnGraph:
     return AnnGraph(nodes, prev)
 
 
+def conv_node(name: str, src: str, cin: int, cout: int, rng: np.random.Generator, *,
+              kernel: int = 3, stride: int = 1, std: float | None = None,
+              bias: bool = True) -> AnnNode:
+    """A conv2d node padded to keep the size at stride 1: weights N(0, std) (default
+    1/sqrt(fan-in)), then, with ``bias``, a bias N(0, 0.05), both drawn from ``rng``."""
+    std = 1 / np.sqrt(kernel * kernel * cin) if std is None else std
+    weight = rng.normal(0, std, (cout, cin, kernel, kernel)).astype(np.float32)
+    return AnnNode(name, "conv2d", (src,), {
+        "weight": weight, "bias": rng.normal(0, 0.05, cout).astype(np.float32) if bias else None,
+        "stride": (stride, stride), "padding": (kernel // 2, kernel // 2), "dilation": (1, 1),
+        "groups": 1})
+
+
 def random_cnn(seed: int = 0) -> AnnGraph:
     rng = np.random.default_rng(seed)
 
-    def conv(name, src, cin, cout, stride=1, padding=1):
-        w = rng.normal(0, 1 / np.sqrt(9 * cin), (cout, cin, 3, 3)).astype(np.float32)
-        return AnnNode(name, "conv2d", (src,), {
-            "weight": w, "bias": rng.normal(0, 0.05, cout).astype(np.float32),
-            "stride": (stride, stride), "padding": (padding, padding), "dilation": (1, 1),
-            "groups": 1})
+    def conv(name, src, cin, cout, stride=1):
+        return conv_node(name, src, cin, cout, rng, stride=stride)
 
     pool = {"kernel_size": (2, 2), "stride": (2, 2), "padding": (0, 0)}
     nodes = [AnnNode("input", "input", (), {"shape": (1, 8, 8)}),
@@ -54,11 +63,7 @@ def random_resnet(seed: int = 0) -> AnnGraph:
     rng = np.random.default_rng(seed)
 
     def conv(name, src, cin, cout, kernel=3, stride=1):
-        w = rng.normal(0, 1 / np.sqrt(kernel * kernel * cin), (cout, cin, kernel, kernel))
-        return AnnNode(name, "conv2d", (src,), {
-            "weight": w.astype(np.float32), "bias": rng.normal(0, 0.05, cout).astype(np.float32),
-            "stride": (stride, stride), "padding": (kernel // 2, kernel // 2),
-            "dilation": (1, 1), "groups": 1})
+        return conv_node(name, src, cin, cout, rng, kernel=kernel, stride=stride)
 
     nodes = [AnnNode("input", "input", (), {"shape": (1, 8, 8)}),
              conv("conv1", "input", 1, 4), AnnNode("relu1", "relu", ("conv1",)),

@@ -13,7 +13,7 @@ from neurodeploy.errors import UnsupportedLayer
 from neurodeploy.frontend import load_model
 from neurodeploy.frontend.ann import AnnGraph, AnnNode
 from neurodeploy.graph import predecessors
-from tests.conftest import compile_ann, images
+from tests.conftest import compile_ann, conv_node, images
 from tests.unit.test_frontend import CatNet, make
 
 
@@ -54,9 +54,7 @@ def test_the_snn_approximates_the_concatenating_model(cat_ann, cat_graph):
 
 
 def _conv(name: str, src: str, cin: int, cout: int) -> AnnNode:
-    weight = np.random.default_rng(0).normal(0, 0.3, (cout, cin, 3, 3)).astype(np.float32)
-    return AnnNode(name, "conv2d", (src,), {"weight": weight, "bias": None, "stride": (1, 1),
-                                           "padding": (1, 1), "dilation": (1, 1), "groups": 1})
+    return conv_node(name, src, cin, cout, np.random.default_rng(0), std=0.3, bias=False)
 
 
 @pytest.mark.parametrize("reader, dim, message", [

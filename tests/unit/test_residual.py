@@ -19,7 +19,7 @@ from neurodeploy.meta import get_graph_meta, population_meta, set_graph_meta
 from neurodeploy.passes import PassContext
 from neurodeploy.passes.align_delays import align_delays
 from neurodeploy.targets import load_target
-from tests.conftest import compile_ann, images, random_resnet
+from tests.conftest import compile_ann, conv_node, images, random_resnet
 
 
 @pytest.fixture(scope="module")
@@ -105,10 +105,7 @@ def _ann(*nodes: AnnNode, output: str) -> AnnGraph:
 
 
 def _conv(name: str, src: str, cout: int = 2) -> AnnNode:
-    rng = np.random.default_rng(0)
-    return AnnNode(name, "conv2d", (src,), {
-        "weight": rng.normal(0, 0.3, (cout, 2, 3, 3)).astype(np.float32), "bias": None,
-        "stride": (1, 1), "padding": (1, 1), "dilation": (1, 1), "groups": 1})
+    return conv_node(name, src, 2, cout, np.random.default_rng(0), std=0.3, bias=False)
 
 
 def _fc(src: str, n_in: int) -> AnnNode:

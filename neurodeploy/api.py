@@ -18,7 +18,7 @@ from neurodeploy.data import calibration_set
 from neurodeploy.errors import InputError
 from neurodeploy.frontend.ann import AnnGraph
 from neurodeploy.graph import input_name
-from neurodeploy.meta import InputMeta, get_graph_meta, get_node_meta
+from neurodeploy.meta import InputMeta, get_graph_meta, get_node_meta, longest_window
 from neurodeploy.methods import MethodContext, get_method
 from neurodeploy.passes import quantize
 from neurodeploy.progress import progress
@@ -146,12 +146,27 @@ def simulate(graph: nir.NIRGraph, inputs: np.ndarray, timesteps: int | None = No
     return get_backend(backend).run(graph, quantize_inputs(graph, inputs), steps, record=record)
 
 
+def default_windows(graph: nir.NIRGraph) -> list[int]:
+    """The windows an accuracy sweep shows unless told: powers of two up to twice the
+    compiled window, and the window itself, as far as the network can run (an FTBC bias
+    table ends at the compiled window)."""
+    compiled = get_graph_meta(graph).timesteps
+    longest = longest_window(graph) or 2 * compiled
+    steps = {compiled}
+    step = 1
+    while step <= min(2 * compiled, longest):
+        steps.add(step)
+        step *= 2
+    return sorted(steps)
+
+
 def evaluate(graph: nir.NIRGraph, images: np.ndarray, labels: np.ndarray,
-             timesteps: Sequence[int], *, backend: str = "reference",
+             timesteps: Sequence[int] | None = None, *, backend: str = "reference",
              show_progress: bool = True) -> dict[int, float]:
-    """Accuracy for each window length. One run at the longest T suffices: the neuron rule is
-    causal, so the readout after t steps is exactly the output of a t-step window."""
-    steps = sorted(set(timesteps))
+    """Accuracy for each window length (``default_windows`` when None). One run at the
+    longest T suffices: the neuron rule is causal, so the readout after t steps is exactly
+    the output of a t-step window."""
+    steps = sorted(set(default_windows(graph) if timesteps is None else timesteps))
     if not steps or steps[0] < 1:
         raise InputError("timesteps must be positive integers")
     longest = steps[-1]

@@ -276,7 +276,8 @@ def check(model, arch, trust_pickle, input_shape, as_json) -> None:
 @click.argument("network", type=click.Path())
 @click.option("--dataset", default="digits", show_default=True,
               help="digits, fashion-mnist, or an .npz file with x and y.")
-@click.option("--timesteps", "-T", default="1,2,4,8", show_default=True)
+@click.option("--timesteps", "-T", help="Windows, e.g. 1,2,4,8 (default: powers of two up "
+              "to twice the compiled T, and T itself, as far as the network can run).")
 @click.option("--backend", default="reference", show_default=True)
 @click.option("--limit", type=int, help="Evaluate only the first N test samples.")
 @click.option("--ann", "ann_model", type=click.Path(),
@@ -297,7 +298,7 @@ def evaluate(network, dataset, timesteps, backend, limit, ann_model, adaptive_ti
     if adaptive_timesteps:
         iat_thresholds(graph)  # refuse a network without thresholds before any work
     x, y = api.dataset(dataset, limit=limit)
-    steps = _int_list(timesteps)
+    steps = _int_list(timesteps) if timesteps else None
     result = {"dataset": dataset, "samples": len(x), "backend": backend}
     if ann_model:
         from neurodeploy.frontend import load_model
@@ -419,7 +420,8 @@ def verify(network, dataset, samples, timesteps, backend, seed, trace_dir, as_js
 @click.option("--samples", default=256, show_default=True, type=int,
               help="Measure on the first N test samples.")
 @click.option("--timesteps", "-T", help="Windows of the accuracy sweep, e.g. 1,2,4,8 "
-              "(default: powers of two up to twice the compiled T; it is always included).")
+              "(default: powers of two up to twice the compiled T, as far as the network can "
+              "run; T itself is always included).")
 @click.option("--ann", "ann_model", type=click.Path(),
               help="The float model, to compare the SNN with (default: the rate network "
                    "rebuilt from the compiled weights; see docs/report.md).")

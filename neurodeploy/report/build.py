@@ -17,7 +17,7 @@ import numpy as np
 from neurodeploy import __version__, api
 from neurodeploy.errors import InputError, MetadataError
 from neurodeploy.fileio import atomic_write
-from neurodeploy.meta import get_graph_meta, longest_window
+from neurodeploy.meta import get_graph_meta
 from neurodeploy.operations import LayerOperations, count_operations, energy_pj
 from neurodeploy.report import plots, render
 from neurodeploy.report.diagnose import hints
@@ -61,16 +61,6 @@ class Report:
         return [directory / name for name in files]
 
 
-def default_timesteps(compiled: int) -> list[int]:
-    """Powers of two up to twice the compiled window, and the window itself."""
-    steps = {compiled}
-    step = 1
-    while step <= 2 * compiled:
-        steps.add(step)
-        step *= 2
-    return sorted(steps)
-
-
 def build_report(graph: nir.NIRGraph, images: np.ndarray, labels: np.ndarray, *,
                  target: Target, reference: AnnReference, timesteps: list[int] | None = None,
                  network: str = "", dataset: str = "", show_progress: bool = True) -> Report:
@@ -86,9 +76,7 @@ def build_report(graph: nir.NIRGraph, images: np.ndarray, labels: np.ndarray, *,
     if len(images) == 0:
         raise InputError("the report needs at least one sample")
     compiled = gmeta.timesteps
-    longest = longest_window(graph) or 2 * compiled
-    sweep = sorted({compiled, *(timesteps or [t for t in default_timesteps(compiled)
-                                              if t <= longest])})
+    sweep = sorted({compiled, *(timesteps or api.default_windows(graph))})
     facts = layer_facts(graph)
     measured = measure(graph, images, labels, compiled, reference, show_progress)
     ops = count_operations(graph, measured.synops, measured.samples, compiled)

@@ -74,6 +74,18 @@ def test_evaluate_tracks_the_ann(compiled, workdir):
     assert snn["1"] < snn["8"], "one timestep should be visibly worse than eight"
 
 
+def test_evaluate_defaults_to_the_windows_the_network_can_run(compiled, workdir):
+    def windows(network):
+        out = invoke("evaluate", network, "--dataset", "digits", "--limit", "20", "--json")
+        return sorted(int(t) for t in json.loads(out.output)["snn_accuracy"])
+
+    assert windows(compiled) == [1, 2, 4, 8, 16]
+    ftbc = workdir / "ftbc.nir"
+    invoke("compile", workdir / "model.pt", "--calib", "digits", "--method", "ftbc",
+           "--timesteps", "4", "-o", ftbc)
+    assert windows(ftbc) == [1, 2, 4], "an FTBC bias table ends at the compiled window"
+
+
 def test_evaluate_prints_a_table(compiled):
     out = invoke("evaluate", compiled, "--dataset", "digits", "--timesteps", "2,4",
                  "--limit", "50").output

@@ -46,6 +46,7 @@ bench: setup $(RESNET) $(CNN)
 	$(PY) benchmarks/methods_ops.py
 	$(PY) benchmarks/iat_samples.py
 	$(PY) benchmarks/seeds.py
+	$(PY) benchmarks/layer_quantization.py
 
 $(RESNET): | setup
 	$(PY) examples/fashion_resnet/train.py --out $@

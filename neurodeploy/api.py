@@ -220,12 +220,14 @@ def evaluate_adaptive(graph: nir.NIRGraph, images: np.ndarray, labels: np.ndarra
                           full_hits / len(images), exits)
 
 
-def ann_accuracy(ann: AnnGraph, images: np.ndarray, labels: np.ndarray) -> float:
+def ann_accuracy(ann: AnnGraph, images: np.ndarray, labels: np.ndarray,
+                 alter: dict | None = None) -> float:
+    """The float ANN's accuracy; ``alter`` changes node values on the way (``AnnGraph.run``)."""
     import torch
 
     hits = 0
     for start in range(0, len(images), 1000):
-        out = ann.run(torch.as_tensor(images[start:start + 1000]))["output"]
+        out = ann.run(torch.as_tensor(images[start:start + 1000]), alter=alter)["output"]
         hits += int((out.argmax(1).numpy() == labels[start:start + 1000]).sum())
     return hits / len(images)
 

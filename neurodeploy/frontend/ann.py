@@ -8,6 +8,7 @@ ANN accuracy use it, so they measure exactly the network that is converted.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -75,13 +76,19 @@ class AnnGraph:
         return {name: tuple(values[name].shape[1:]) for name in names}
 
     @torch.no_grad()
-    def run(self, x: torch.Tensor, keep: set[str] | None = None) -> dict[str, torch.Tensor]:
-        """Evaluate on a batch; returns the output under "output" and every node in ``keep``."""
+    def run(self, x: torch.Tensor, keep: set[str] | None = None,
+            alter: Mapping[str, Callable[[torch.Tensor], torch.Tensor]] | None = None
+            ) -> dict[str, torch.Tensor]:
+        """Evaluate on a batch; returns the output under "output" and every node in ``keep``.
+        ``alter`` maps node names to functions applied to their values before later nodes see
+        them (what-if measurements: one layer quantized, the rest float)."""
         values: dict[str, torch.Tensor] = {}
         kept: dict[str, torch.Tensor] = {}
         for node in self.nodes:
             args = [values[i] for i in node.inputs]
             values[node.name] = x if node.op == "input" else _EXEC[node.op](node.params, *args)
+            if alter and node.name in alter:
+                values[node.name] = alter[node.name](values[node.name])
             if keep and node.name in keep:
                 kept[node.name] = values[node.name]
         kept["output"] = values[self.output]

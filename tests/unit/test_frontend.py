@@ -243,6 +243,19 @@ def test_cnn_layers_keep_their_module_names(fmt, tmp_path):
     assert (pool["kernel_size"], pool["stride"], pool["padding"]) == ((2, 2), (2, 2), (0, 0))
 
 
+def test_run_alters_a_node_for_everything_downstream(tmp_path):
+    model = make(SmallCNN)
+    path, kwargs = save(model, "state_dict", tmp_path)
+    graph = load_model(path, **kwargs)
+    x = torch.rand(3, *SmallCNN.input_shape)
+    plain = graph.run(x, keep={"features.5"})
+    altered = graph.run(x, keep={"features.5"}, alter={"features.5": torch.zeros_like})
+    assert plain["features.5"].abs().sum() > 0 and not altered["features.5"].any()
+    silent = F.linear(torch.zeros(3, model.fc.in_features), model.fc.weight, model.fc.bias)
+    assert torch.allclose(altered["output"], silent, atol=1e-5)
+    assert not torch.allclose(plain["output"], silent, atol=1e-3)
+
+
 def test_batchnorm_folds_into_the_conv_weights(tmp_path):
     model = make(SmallCNN)
     path, kwargs = save(model, "state_dict", tmp_path)

@@ -24,9 +24,10 @@ from neurodeploy.frontend.ann import AnnGraph, AnnNode
 from neurodeploy.graph import populations
 from neurodeploy.meta import param_for_shape, population_meta
 from neurodeploy.methods.base import MethodContext
+from neurodeploy.methods.corrections import with_population
 from neurodeploy.methods.probe import simulate
 from neurodeploy.nn import from_ann
-from neurodeploy.passes.base import copy_graph, update_populations
+from neurodeploy.passes.base import copy_graph
 
 HELD_OUT = 0.25  #: fraction of the images that only scores the fit
 SURROGATE_SLOPE = 2.5  #: alpha of the tanh surrogate (dual-phase's initial value)
@@ -74,9 +75,7 @@ def calibrate_weights(snn: nir.NIRGraph, pop: str, images: np.ndarray, target: n
     weight, bias = best[1]
     synapse = _synapse_name(snn, pop)
     node = dataclasses.replace(snn.nodes[synapse], weight=weight.astype(np.float64))
-    snn = copy_graph(snn, {synapse: node})
-    snn = update_populations(snn, lambda name, meta: dataclasses.replace(
-        meta, bias=bias.astype(np.float64)) if name == pop else meta)
+    snn = with_population(copy_graph(snn, {synapse: node}), pop, bias=bias.astype(np.float64))
     return snn, {"loss": fit.loss, "held_out_before": start, "held_out_after": best[0]}
 
 

@@ -18,14 +18,13 @@ import torch
 from common import ROOT, print_table, write_result
 
 from neurodeploy import api
+from neurodeploy.convert import ConvertOptions
 from neurodeploy.data import calibration_set
 from neurodeploy.frontend import load_model
-from neurodeploy.methods.mmse import (
-    ACTIVATIONS,
-    activation_samples,
-    mmse_thresholds,
-    quantized,
-)
+from neurodeploy.methods import MethodContext
+from neurodeploy.methods.calibration import calibrated_thresholds
+from neurodeploy.methods.mmse import ACTIVATIONS, quantized
+from neurodeploy.targets import load_target
 
 
 def main() -> None:
@@ -39,9 +38,10 @@ def main() -> None:
     x, y = api.dataset(args.dataset)
     ann = load_model(args.model, input_shape=tuple(x.shape[1:]))
     names = [n.name for n in ann.nodes if n.op in ACTIVATIONS]
-    samples = activation_samples(ann, calibration_set(args.dataset, args.calib_samples,
-                                                      args.seed), True, args.seed)
-    thresholds = mmse_thresholds(samples, args.timesteps, dict.fromkeys(names, 1), True)
+    ctx = MethodContext(ann=ann, options=ConvertOptions(timesteps=args.timesteps),
+                        calib=calibration_set(args.dataset, args.calib_samples, args.seed),
+                        target=load_target("loihi2"), seed=args.seed)
+    thresholds = calibrated_thresholds(ctx, "calibrate", dict.fromkeys(names, 1))
 
     def rate_neuron(name: str):
         theta = np.asarray(thresholds[name], np.float64)

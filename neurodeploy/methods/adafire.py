@@ -55,6 +55,7 @@ class AdaFire:
     name: str = "adafire"
     builds: bool = True
     needs_calibration: bool = True
+    window_specific: bool = True
     ratio: float = 1.0  #: cost budget, relative to every layer at DESIRED_BURST (README: 1.0)
     ssc_ratio: float = 1.1  #: SSC sensitivity budget, relative to the unscaled network
 

@@ -64,6 +64,9 @@ class Stage(Protocol):
     name: str
     builds: bool  #: chooses thresholds and builds the SNN (first stage only)
     needs_calibration: bool
+    #: calibrated for the compiled window T (a correction, a table, exit thresholds): the
+    #: network runs other windows, but a fair comparison compiles one per window
+    window_specific: bool
 
     def __call__(self, graph: nir.NIRGraph | None, ctx: MethodContext) -> nir.NIRGraph: ...
 
@@ -81,6 +84,10 @@ class Method:
     @property
     def needs_calibration(self) -> bool:
         return any(stage.needs_calibration for stage in self.stages)
+
+    @property
+    def window_specific(self) -> bool:
+        return any(stage.window_specific for stage in self.stages)
 
     def convert(self, ctx: MethodContext) -> nir.NIRGraph:
         graph = None

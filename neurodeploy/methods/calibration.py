@@ -66,6 +66,7 @@ class Calibrate:
     name: str = "calibrate"
     builds: bool = True
     needs_calibration: bool = True
+    window_specific: bool = True
     #: per-neuron v_init ("advanced"; only where the target can load one per neuron); bias
     #: correction only if False
     potential: bool = True

@@ -43,6 +43,7 @@ class DualPhase:
     name: str = "dual_phase"
     builds: bool = True
     needs_calibration: bool = True
+    window_specific: bool = True
     weights: WeightFit = KL_FIT  #: step 2 (epochs=0 skips it)
 
     def __call__(self, graph: nir.NIRGraph | None, ctx: MethodContext) -> nir.NIRGraph:

@@ -42,6 +42,7 @@ class Ftbc:
     name: str = "ftbc"
     builds: bool = False
     needs_calibration: bool = True
+    window_specific: bool = True
     alpha: float = ALPHA
     batches: int = BATCHES
 

@@ -45,6 +45,7 @@ class Iat:
     name: str = "iat"
     builds: bool = False
     needs_calibration: bool = True
+    window_specific: bool = True
     tolerance: float = TOLERANCE
     samples: int = EXIT_SAMPLES
 

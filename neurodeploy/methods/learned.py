@@ -46,6 +46,10 @@ class LearnedClip:
     builds: bool = True
     needs_calibration: bool = False
 
+    @property
+    def window_specific(self) -> bool:
+        return self.calibrate_v_init
+
     def __call__(self, graph: nir.NIRGraph | None, ctx: MethodContext) -> nir.NIRGraph:
         thresholds = require_clips(ctx.ann, self.name)
         options = replace(ctx.options, dual=self.dual, theta_neg_ratio=self.theta_neg_ratio,

@@ -19,6 +19,7 @@ class Normalization:
     name: str  #: the statistic: "max" or "pNN.NN"
     builds: bool = True
     needs_calibration: bool = True
+    window_specific: bool = False
 
     def __call__(self, graph: nir.NIRGraph | None, ctx: MethodContext) -> nir.NIRGraph:
         thresholds = activation_thresholds(ctx.ann, ctx.calibration(self.name), self.name,

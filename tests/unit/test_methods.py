@@ -27,6 +27,7 @@ class Refiner:
     name: str = "refine"
     builds: bool = False
     needs_calibration: bool = False
+    window_specific: bool = False
 
     def __call__(self, graph, ctx):
         out = copy_graph(graph, {})
@@ -51,6 +52,15 @@ def test_refiners_alone_start_from_the_default_builder():
     method = compose([Refiner()], Normalization("p99.99"), "refine")
     assert method.name == "p99.99+refine"
     assert get_graph_meta(method.convert(context())).notes["refine"] is True
+
+
+@pytest.mark.parametrize("spec, specific", [
+    ("p99.99", False), ("max", False), ("qcfs", False), ("ecl", True), ("dual_phase", True),
+    ("calibrate", True), ("calibrate_light", True), ("adafire", True), ("p99.99+ftbc", True),
+    ("ftbc", True), ("adafire+iat", True),
+])
+def test_a_method_calibrated_for_its_window_says_so(spec, specific):
+    assert get_method(spec).window_specific is specific
 
 
 @pytest.mark.parametrize("stages, message", [

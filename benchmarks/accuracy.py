@@ -5,15 +5,24 @@
     python benchmarks/accuracy.py --methods max,p99.99,qcfs,ecl,dual_phase --target loihi2 \
         --timesteps 1,2,4,8 --plot docs/accuracy_trained.png
 
+    python benchmarks/accuracy.py --methods p99.99,calibrate,ftbc,adafire,adafire+iat \
+        --target loihi2 --timesteps 1,2,4,8 --granularities channel --plot-ops ops.png
+
 Compiles the model once per method and threshold granularity (for the longest T, so the
 static bound covers every T), evaluates the whole test split on the reference simulator,
-prints one table and writes benchmarks/results/accuracy_<dataset>_<target>.json.
+counts synaptic operations per sample on the first --count-samples test images, prints one
+table and writes benchmarks/results/accuracy_<dataset>_<target>.json. A method calibrated for
+its window (calibrate, ftbc, adafire, iat, ecl, dual_phase: ``Method.window_specific``) is
+compiled once per T instead; a ``+iat`` method also reports its early exit (accuracy, mean
+timesteps, operations of the steps each sample ran). A method the target refuses (e.g. burst
+spikes on loihi) gets a row saying why. --plot-ops draws accuracy against operations.
 
 Methods that train (qcfs, ecl, dual_phase) first fine-tune the plain model
 (``neurodeploy.train.finetune``, --finetune-epochs) and are compared with their own float
 ANN; the fine-tuned models are cached in benchmarks/cache/ (gitignored) with their fine-tune
-time. ecl and dual_phase calibrate for one window length, so they are compiled once per T.
-``--merge`` re-measures the named methods and keeps the others of the existing result file.
+time. ``--merge`` re-measures the named methods and keeps the others of the existing result
+file. benchmarks/methods_ops.py measures the training-free methods the same way and checks
+their goals.
 """
 
 from __future__ import annotations
@@ -24,14 +33,26 @@ import json
 import time
 from pathlib import Path
 
-from common import RESULTS, ROOT, compile_checked, finetuned, print_table, write_result
+import numpy as np
+from common import (
+    RESULTS,
+    ROOT,
+    compile_checked,
+    finetuned,
+    measure,
+    operations,
+    plot_accuracy_vs_ops,
+    print_table,
+    write_result,
+)
 
 from neurodeploy import api
 from neurodeploy.convert import ConvertOptions
+from neurodeploy.errors import NeurodeployError
 from neurodeploy.meta import get_graph_meta
+from neurodeploy.methods import get_method
 
 TRAINED = ("qcfs", "ecl", "dual_phase")
-PER_TIMESTEP = ("dual_phase", "ecl")  #: calibrated for one window length
 
 
 def main() -> None:
@@ -47,12 +68,18 @@ def main() -> None:
     parser.add_argument("--finetune-epochs", type=int, default=3)
     parser.add_argument("--finetune-lr", type=float, default=1e-3)
     parser.add_argument("--levels", type=int, default=4, help="clip levels of trained methods")
+    parser.add_argument("--count-samples", type=int, default=2000,
+                        help="count synaptic operations on the first N test samples")
     parser.add_argument("--plot", type=Path, help="write accuracy vs T (PNG) here")
+    parser.add_argument("--plot-ops", type=Path,
+                        help="write accuracy vs synaptic operations (PNG) here")
     parser.add_argument("--tag", default="",
                         help="appended to trained methods' labels (e.g. L2 for --levels 2)")
     parser.add_argument("--merge", action="store_true",
                         help="keep the other methods of the existing result file")
     args = parser.parse_args()
+    if args.count_samples < 1:
+        parser.error("--count-samples must be at least 1")
     steps = [int(t) for t in args.timesteps.split(",")]
     x, y = api.dataset(args.dataset, limit=args.limit)
     rows, methods = [], {}
@@ -61,40 +88,43 @@ def main() -> None:
         old = json.loads(RESULTS.joinpath(f"accuracy_{args.dataset}_{args.target}.json")
                          .read_text())
         methods, ann_acc = old["methods"], old["ann_accuracy"]
+    counted = np.arange(min(args.count_samples, len(x)))
     for method in args.methods.split(","):
         trained = method.split("+")[0] in TRAINED
         model, finetune = (finetuned(args.model, args.dataset, method.split("+")[0],
                                      args.levels, args.finetune_epochs, args.finetune_lr)
                            if trained else (args.model, {}))
         for granularity in ["learned"] if trained else args.granularities.split(","):
-            options = ConvertOptions(per_channel=granularity == "channel")
-            compile_steps = steps if method.split("+")[0] in PER_TIMESTEP else [max(steps)]
-            accuracy, compile_seconds, start = {}, 0.0, time.perf_counter()
-            for t in compile_steps:
-                result, _ = compile_checked(model, target=args.target, method=method,
-                                            calib=args.dataset, timesteps=t, options=options)
-                compile_seconds += result.seconds
-                evaluated = steps if len(compile_steps) == 1 else [t]
-                accuracy.update(api.evaluate(result.graph, x, y, evaluated))
-            own_ann = api.ann_accuracy(result.ann, x, y)
-            if ann_acc is None and not trained:
-                ann_acc = own_ann
             label = (method + (f"/{args.tag}" if args.tag else "") if trained
                      else f"{method}/{granularity}")
-            methods[label] = {
-                "method": method, "granularity": granularity, "ann_accuracy": own_ann,
-                "accuracy": {str(t): a for t, a in accuracy.items()},
-                "compile_seconds": compile_seconds,
-                "evaluate_seconds": time.perf_counter() - start - compile_seconds,
-                "safe_timesteps": get_graph_meta(result.graph).safe_timesteps, **finetune}
+            try:
+                entry, own_ann = _measure_method(args, method, model, granularity, steps, x, y,
+                                                 counted)
+            except NeurodeployError as exc:
+                print(f"{label}: refused: {exc}", flush=True)
+                methods[label] = {"method": method, "granularity": granularity,
+                                  "refused": str(exc)}
+                rows.append([label, "refused", *["-"] * (len(steps) + len(steps[1:3]) + 4)])
+                continue
+            if ann_acc is None and not trained:
+                ann_acc = own_ann
+            methods[label] = {**entry, **finetune}
+            accuracy, early = entry["accuracy"], entry.get("early_exit", {})
             rows.append([label, f"{100 * own_ann:.2f}"]
-                        + [f"{100 * accuracy[t]:.2f}" for t in steps]
-                        + [f"{100 * (accuracy[t] - own_ann):+.2f}" for t in steps[1:3]]
-                        + [f"{finetune['finetune_seconds']:.0f}" if finetune else "-"])
+                        + [f"{100 * accuracy[str(t)]:.2f}" for t in steps]
+                        + [f"{100 * (accuracy[str(t)] - own_ann):+.2f}" for t in steps[1:3]]
+                        + [" / ".join(f"{entry['synops'][str(t)] / 1e6:.2f}" for t in steps),
+                           " / ".join(f"{100 * early[str(t)]['accuracy']:.2f} at "
+                                      f"{early[str(t)]['mean_timesteps']:.2f}" for t in steps)
+                           if early else "-"]
+                        + [f"{entry['compile_seconds']:.0f}",
+                           f"{finetune['finetune_seconds']:.0f}" if finetune else "-"])
     print(f"{args.dataset} test set ({len(x)} samples), target {args.target}; plain float ANN "
           f"accuracy {100 * ann_acc:.2f}%" if ann_acc is not None else "")
     print_table(["method", "own ANN"] + [f"T={t}" for t in steps]
-                + [f"vs own ANN @T={t}" for t in steps[1:3]] + ["fine-tune s"], rows)
+                + [f"vs own ANN @T={t}" for t in steps[1:3]]
+                + ["M synops/sample", "early exit % at mean T", "compile s", "fine-tune s"],
+                rows)
     path = write_result(f"accuracy_{args.dataset}_{args.target}", {
         "model": args.model, "dataset": args.dataset, "samples": len(x),
         "target": args.target, "timesteps": steps, "ann_accuracy": ann_acc,
@@ -103,6 +133,54 @@ def main() -> None:
     if args.plot:
         _plot(args, steps, methods, ann_acc)
         print(f"written {args.plot}")
+    if args.plot_ops:
+        plot_accuracy_vs_ops(_operation_points(methods), ann_acc, args.plot_ops,
+                             f"{args.dataset} on {args.target}: accuracy vs synaptic operations")
+        print(f"written {args.plot_ops}")
+
+
+def _measure_method(args, method: str, model: str, granularity: str, steps: list[int], x, y,
+                    counted: np.ndarray) -> tuple[dict, float]:
+    """One method at one granularity: (its result entry, its own float ANN's accuracy)."""
+    options = ConvertOptions(per_channel=granularity == "channel")
+    early_exit = get_method(method).stages[-1].name == "iat"
+    compile_steps = steps if get_method(method).window_specific else [max(steps)]
+    accuracy, synops, early, compile_seconds = {}, {}, {}, 0.0
+    start = time.perf_counter()
+    for t in compile_steps:
+        result, _ = compile_checked(model, target=args.target, method=method,
+                                    calib=args.dataset, timesteps=t, options=options)
+        compile_seconds += result.seconds
+        evaluated = steps if len(compile_steps) == 1 else [t]
+        accuracy.update(api.evaluate(result.graph, x, y, evaluated))
+        for step in evaluated:
+            synops[str(step)] = operations(result.graph, x[counted], step)["synops"]
+        if early_exit:
+            early[str(t)] = measure(result.graph, x, y, t, counted, early_exit=True)[1]
+    entry = {"method": method, "granularity": granularity,
+             "ann_accuracy": api.ann_accuracy(result.ann, x, y),
+             "accuracy": {str(t): a for t, a in accuracy.items()},
+             "synops": synops, "operations_counted_on_first": len(counted),
+             "compile_seconds": compile_seconds,
+             "evaluate_seconds": time.perf_counter() - start - compile_seconds,
+             "safe_timesteps": get_graph_meta(result.graph).safe_timesteps}
+    if early:
+        entry["early_exit"] = early
+    return entry, entry["ann_accuracy"]
+
+
+def _operation_points(methods: dict) -> dict:
+    """The measured entries as ``plot_accuracy_vs_ops`` points (an early exit as its own
+    line)."""
+    points = {}
+    for label, entry in methods.items():
+        if "synops" not in entry:
+            continue  # refused, or measured before operations were counted
+        points[label] = {"points": {t: {"accuracy": entry["accuracy"][t], "synops": synops}
+                                    for t, synops in entry["synops"].items()}}
+        if "early_exit" in entry:
+            points[f"{label} early exit"] = {"points": entry["early_exit"]}
+    return points
 
 
 def _plot(args, steps: list[int], methods: dict, ann_acc: float | None) -> None:
@@ -114,6 +192,8 @@ def _plot(args, steps: list[int], methods: dict, ann_acc: float | None) -> None:
     fig, ax = plt.subplots(figsize=(6.4, 4.2))
     markers = itertools.cycle("osD^vP*X")
     for label, entry in methods.items():
+        if "refused" in entry:
+            continue
         ax.plot(steps, [100 * entry["accuracy"][str(t)] for t in steps], marker=next(markers),
                 label=label)
     if ann_acc is not None:

@@ -1,4 +1,5 @@
-"""Shared helpers for the benchmark scripts: result files and table printing."""
+"""Shared helpers for the benchmark scripts: result files, table printing, compiling,
+fine-tuned models, and measuring a compiled network (accuracy, operations, early exit)."""
 
 from __future__ import annotations
 
@@ -7,10 +8,17 @@ import platform
 import time
 from pathlib import Path
 
+import numpy as np
 import torch
 
 from neurodeploy import api
+from neurodeploy.backends import Record, get_backend
 from neurodeploy.errors import TargetLimitExceeded
+from neurodeploy.meta import get_graph_meta
+from neurodeploy.methods.iat import confidence_steps, exit_steps, iat_thresholds
+from neurodeploy.operations import count_operations
+from neurodeploy.progress import progress
+from neurodeploy.targets import load_target
 
 RESULTS = Path(__file__).resolve().parent / "results"
 ROOT = Path(__file__).resolve().parent.parent
@@ -71,3 +79,89 @@ def finetuned(model: str, dataset: str, method: str, levels: int, epochs: int,
             "finetune_lr": lr, "levels": levels, "finetune_test_accuracy": result.test_accuracy,
             "finetune_history": [vars(e) for e in result.history.epochs]}, indent=2))
     return str(path), json.loads(info.read_text())
+
+
+def measure(graph, x, y, timesteps: int, counted: np.ndarray, early_exit: bool
+            ) -> tuple[dict, dict]:
+    """(whole window, early exit or {}): accuracy over all of ``x`` from one run per batch;
+    operations per sample over the ``counted`` samples, a sample that exits at step t
+    counted by running it for t steps."""
+    backend = get_backend("reference")
+    batch = api.eval_batch_size(graph, timesteps)
+    thresholds = iat_thresholds(graph) if early_exit else None
+    taken = np.full(len(x), timesteps)
+    hits = early_hits = 0
+    start = time.perf_counter()
+    for first in progress(range(0, len(x), batch), f"evaluate T={timesteps}"):
+        outputs = backend.run(graph, api.quantize_inputs(graph, x[first:first + batch]),
+                              timesteps, record=Record.OUTPUT).output_steps
+        labels = y[first:first + batch]
+        hits += int((outputs[-1].argmax(axis=1) == labels).sum())
+        if early_exit:
+            stop, predictions = exit_steps(confidence_steps(graph, outputs),
+                                           outputs.argmax(axis=2), thresholds)
+            taken[first:first + batch] = stop
+            early_hits += int((predictions == labels).sum())
+    seconds = time.perf_counter() - start
+    full = {"accuracy": hits / len(x), **operations(graph, x[counted], timesteps),
+            "evaluate_seconds": seconds}
+    if not early_exit:
+        return full, {}
+    synops = updates = energy = 0.0
+    for t in range(1, timesteps + 1):
+        chosen = counted[taken[counted] == t]
+        if len(chosen):
+            ops = operations(graph, x[chosen], t)
+            synops += ops["synops"] * len(chosen)
+            updates += ops["neuron_updates"] * len(chosen)
+            energy += ops["energy_pj"] * len(chosen)
+    return full, {"accuracy": early_hits / len(x), "mean_timesteps": float(taken.mean()),
+                  "exits": {str(t): int((taken == t).sum()) for t in range(1, timesteps + 1)},
+                  "synops": synops / len(counted), "neuron_updates": updates / len(counted),
+                  "energy_pj": energy / len(counted),
+                  "counted_mean_timesteps": float(taken[counted].mean())}
+
+
+def operations(graph, images: np.ndarray, timesteps: int) -> dict:
+    """Per-sample synaptic operations, neuron updates and energy of a ``timesteps`` window."""
+    backend = get_backend("reference")
+    batch = api.eval_batch_size(graph, timesteps)
+    synops: dict[str, int] = {}
+    for first in range(0, len(images), batch):
+        trace = backend.run(graph, api.quantize_inputs(graph, images[first:first + batch]),
+                            timesteps, record=Record.COUNTS)
+        for name, count in trace.synops.items():
+            synops[name] = synops.get(name, 0) + count
+    ops = count_operations(graph, synops, len(images), timesteps)
+    target = load_target(get_graph_meta(graph).target)
+    return {"synops": ops.synops, "neuron_updates": ops.neuron_updates,
+            "energy_pj": ops.energy_pj(target)}
+
+
+def plot_accuracy_vs_ops(results: dict, ann_acc: float, path: Path, title: str) -> None:
+    """Accuracy against synaptic operations per inference, one line per method over its
+    windows (``results[method]["points"][T]`` with ``accuracy``, ``synops`` and, for an early
+    exit, ``mean_timesteps``)."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=(7, 4.5), layout="constrained")
+    FigureCanvasAgg(fig)
+    ax = fig.subplots()
+    for method, result in results.items():
+        points = sorted(result["points"].items(), key=lambda kv: int(kv[0]))
+        ops = [p["synops"] for _, p in points]
+        accuracy = [100 * p["accuracy"] for _, p in points]
+        ax.plot(ops, accuracy, marker="o", label=method)
+        for (t, p), o, a in zip(points, ops, accuracy, strict=True):
+            label = f"T={t}" + (f" ({p['mean_timesteps']:.1f})" if "mean_timesteps" in p else "")
+            ax.annotate(label, (o, a), fontsize=6, xytext=(2, -8), textcoords="offset points")
+    ax.axhline(100 * ann_acc, color="black", linestyle="--", label="float ANN")
+    ax.set_xscale("log")
+    ax.set_xlabel("synaptic operations per inference")
+    ax.set_ylabel("test accuracy (%)")
+    ax.set_ylim(max(0, 100 * ann_acc - 30), 100 * ann_acc + 2)
+    ax.set_title(title)
+    ax.legend(fontsize=7)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=120)

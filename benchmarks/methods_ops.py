@@ -25,16 +25,12 @@ import time
 from pathlib import Path
 
 import numpy as np
-from common import ROOT, compile_checked, print_table, write_result
+from common import ROOT, compile_checked, measure, plot_accuracy_vs_ops, print_table, write_result
 
 from neurodeploy import api
-from neurodeploy.backends import Record, get_backend
 from neurodeploy.frontend import load_model
 from neurodeploy.meta import SYNAPSE_TYPES, get_graph_meta
-from neurodeploy.methods.iat import confidence_steps, exit_steps, iat_thresholds
 from neurodeploy.operations import ann_macs as operation_count
-from neurodeploy.operations import count_operations
-from neurodeploy.progress import progress
 from neurodeploy.targets import load_target
 
 IAT = "+iat"
@@ -79,7 +75,7 @@ def main() -> None:
             macs = macs or sum(operation_count(node) for node in compiled.graph.nodes.values()
                                if isinstance(node, SYNAPSE_TYPES))
             notes = _short(get_graph_meta(compiled.graph).notes)
-            full, early = _measure(compiled.graph, x, y, t, counted, method.endswith(IAT))
+            full, early = measure(compiled.graph, x, y, t, counted, method.endswith(IAT))
             point = {**full, "compile_seconds": seconds, "allow_saturation": saturation,
                      "stage_notes": notes}
             plain = method.removesuffix(IAT)
@@ -107,7 +103,7 @@ def _rerender(args) -> None:
     _print(data["methods"], data["timesteps"], data["ann_accuracy"], data["ann_macs"])
     for line in data["goals"]["lines"]:
         print(line)
-    _plot(data["methods"], data["ann_accuracy"], Path(args.plot), args)
+    plot_accuracy_vs_ops(data["methods"], data["ann_accuracy"], Path(args.plot), _title(args))
     Path(args.from_json).write_text(json.dumps(data, indent=2))
 
 
@@ -115,7 +111,7 @@ def _write(args, results, steps, ann_acc, target, samples, counted, macs) -> dic
     """Results so far (JSON and plot), rewritten after every method."""
     done = {m: r for m, r in results.items() if len(r["points"]) == len(steps)}
     goals = _goals(done, steps, ann_acc)
-    _plot(done, ann_acc, Path(args.plot), args)
+    plot_accuracy_vs_ops(done, ann_acc, Path(args.plot), _title(args))
     write_result(f"methods_ops_{args.dataset}_{args.target}", {
         "model": args.model, "dataset": args.dataset, "samples": samples,
         "operations_counted_on_first": counted, "target": args.target, "timesteps": steps,
@@ -124,61 +120,8 @@ def _write(args, results, steps, ann_acc, target, samples, counted, macs) -> dic
     return goals
 
 
-def _measure(graph, x, y, timesteps: int, counted: np.ndarray, early_exit: bool
-             ) -> tuple[dict, dict]:
-    """(whole window, early exit or {}): accuracy over all of ``x`` from one run per batch;
-    operations per sample over the ``counted`` samples, a sample that exits at step t
-    counted by running it for t steps."""
-    backend = get_backend("reference")
-    batch = api.eval_batch_size(graph, timesteps)
-    thresholds = iat_thresholds(graph) if early_exit else None
-    taken = np.full(len(x), timesteps)
-    hits = early_hits = 0
-    start = time.perf_counter()
-    for first in progress(range(0, len(x), batch), f"evaluate T={timesteps}"):
-        outputs = backend.run(graph, api.quantize_inputs(graph, x[first:first + batch]),
-                              timesteps, record=Record.OUTPUT).output_steps
-        labels = y[first:first + batch]
-        hits += int((outputs[-1].argmax(axis=1) == labels).sum())
-        if early_exit:
-            stop, predictions = exit_steps(confidence_steps(graph, outputs),
-                                           outputs.argmax(axis=2), thresholds)
-            taken[first:first + batch] = stop
-            early_hits += int((predictions == labels).sum())
-    seconds = time.perf_counter() - start
-    full = {"accuracy": hits / len(x), **_operations(graph, x[counted], timesteps),
-            "evaluate_seconds": seconds}
-    if not early_exit:
-        return full, {}
-    synops = updates = energy = 0.0
-    for t in range(1, timesteps + 1):
-        chosen = counted[taken[counted] == t]
-        if len(chosen):
-            ops = _operations(graph, x[chosen], t)
-            synops += ops["synops"] * len(chosen)
-            updates += ops["neuron_updates"] * len(chosen)
-            energy += ops["energy_pj"] * len(chosen)
-    return full, {"accuracy": early_hits / len(x), "mean_timesteps": float(taken.mean()),
-                  "exits": {str(t): int((taken == t).sum()) for t in range(1, timesteps + 1)},
-                  "synops": synops / len(counted), "neuron_updates": updates / len(counted),
-                  "energy_pj": energy / len(counted),
-                  "counted_mean_timesteps": float(taken[counted].mean())}
-
-
-def _operations(graph, images: np.ndarray, timesteps: int) -> dict:
-    """Per-sample synaptic operations, neuron updates and energy of a ``timesteps`` window."""
-    backend = get_backend("reference")
-    batch = api.eval_batch_size(graph, timesteps)
-    synops: dict[str, int] = {}
-    for first in range(0, len(images), batch):
-        trace = backend.run(graph, api.quantize_inputs(graph, images[first:first + batch]),
-                            timesteps, record=Record.COUNTS)
-        for name, count in trace.synops.items():
-            synops[name] = synops.get(name, 0) + count
-    ops = count_operations(graph, synops, len(images), timesteps)
-    target = load_target(get_graph_meta(graph).target)
-    return {"synops": ops.synops, "neuron_updates": ops.neuron_updates,
-            "energy_pj": ops.energy_pj(target)}
+def _title(args) -> str:
+    return f"{args.dataset} CNN on {args.target}: accuracy vs synaptic operations"
 
 
 def _short(notes: dict) -> dict:
@@ -283,31 +226,6 @@ def _single_spike_accuracy(results: dict, single: list[str], steps: list[int],
     share = (np.log(synops) - np.log(x0)) / (np.log(x1) - np.log(x0))
     return float(y0 + share * (y1 - y0))
 
-
-def _plot(results: dict, ann_acc: float, path: Path, args) -> None:
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
-    from matplotlib.figure import Figure
-
-    fig = Figure(figsize=(7, 4.5), layout="constrained")
-    FigureCanvasAgg(fig)
-    ax = fig.subplots()
-    for method, result in results.items():
-        points = sorted(result["points"].items(), key=lambda kv: int(kv[0]))
-        ops = [p["synops"] for _, p in points]
-        accuracy = [100 * p["accuracy"] for _, p in points]
-        ax.plot(ops, accuracy, marker="o", label=method)
-        for (t, p), o, a in zip(points, ops, accuracy, strict=True):
-            label = f"T={t}" + (f" ({p['mean_timesteps']:.1f})" if "mean_timesteps" in p else "")
-            ax.annotate(label, (o, a), fontsize=6, xytext=(2, -8), textcoords="offset points")
-    ax.axhline(100 * ann_acc, color="black", linestyle="--", label="float ANN")
-    ax.set_xscale("log")
-    ax.set_xlabel("synaptic operations per inference")
-    ax.set_ylabel("test accuracy (%)")
-    ax.set_ylim(max(0, 100 * ann_acc - 30), 100 * ann_acc + 2)
-    ax.set_title(f"{args.dataset} CNN on {args.target}: accuracy vs synaptic operations")
-    ax.legend(fontsize=7)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=120)
 
 
 if __name__ == "__main__":

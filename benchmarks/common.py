@@ -13,7 +13,7 @@ import torch
 
 from neurodeploy import api
 from neurodeploy.backends import Record, get_backend
-from neurodeploy.errors import TargetLimitExceeded
+from neurodeploy.errors import SaturationRisk
 from neurodeploy.meta import get_graph_meta
 from neurodeploy.methods.iat import confidence_steps, exit_steps, iat_thresholds
 from neurodeploy.operations import count_operations
@@ -43,7 +43,7 @@ def compile_checked(model, **kwargs) -> tuple[api.CompileResult, bool]:
     allowing it (saturation is part of the neuron rule, so the backends still agree)."""
     try:
         return api.compile(model, **kwargs), False
-    except TargetLimitExceeded as exc:
+    except SaturationRisk as exc:
         print(f"note: {exc}; compiling with --allow-saturation", flush=True)
         return api.compile(model, allow_saturation=True, **kwargs), True
 

@@ -44,6 +44,10 @@ class TargetLimitExceeded(NeurodeployError):
                          hint=hint or None)
 
 
+class SaturationRisk(TargetLimitExceeded):
+    """A membrane may saturate within the window (``allow_saturation`` accepts that)."""
+
+
 class MetadataError(NeurodeployError):
     """A NIR file is not one of ours, is damaged, or has an unknown schema."""
 

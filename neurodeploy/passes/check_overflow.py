@@ -19,7 +19,7 @@ import dataclasses
 import nir
 import numpy as np
 
-from neurodeploy.errors import MetadataError, TargetLimitExceeded
+from neurodeploy.errors import MetadataError, SaturationRisk, TargetLimitExceeded
 from neurodeploy.graph import populations, predecessors
 from neurodeploy.meta import (
     get_graph_meta,
@@ -61,7 +61,7 @@ def check_overflow(graph: nir.NIRGraph, ctx: PassContext) -> nir.NIRGraph:
         notes[name] = steps
         safe = min(safe, steps)
         if steps < ctx.timesteps and not ctx.allow_saturation:
-            raise TargetLimitExceeded(
+            raise SaturationRisk(
                 node=name, limit=f"{membrane.bits}-bit membrane",
                 value=f"possible saturation after {steps} steps", allowed=f"T={ctx.timesteps}",
                 hint="Compile for fewer timesteps or pass --allow-saturation")

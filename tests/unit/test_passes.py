@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from neurodeploy.convert import ConvertOptions
-from neurodeploy.errors import MetadataError, TargetLimitExceeded
+from neurodeploy.errors import MetadataError, SaturationRisk, TargetLimitExceeded
 from neurodeploy.graph import populations
 from neurodeploy.meta import get_graph_meta, population_meta, set_graph_meta, with_node_meta
 from neurodeploy.methods import MethodContext, get_method
@@ -130,8 +130,9 @@ def test_bias_table_is_rounded_like_the_bias_and_caps_the_safe_window():
 
 def test_bias_table_is_refused_on_targets_without_one():
     ctx = PassContext(target=load_target("loihi"), timesteps=2)
-    with pytest.raises(TargetLimitExceeded, match="bias_table"):
+    with pytest.raises(TargetLimitExceeded, match="bias_table") as refused:
         run_pipeline(with_bias_table(float_graph(), rows=2), DEFAULT_PIPELINE, ctx)
+    assert not isinstance(refused.value, SaturationRisk)  # allow_saturation cannot lift it
 
 
 def test_dual_threshold_is_refused_on_binary_spike_targets():
@@ -145,7 +146,7 @@ def test_burst_is_refused_on_binary_spike_targets():
 
 
 def test_overflow_risk_is_refused_and_can_be_allowed():
-    with pytest.raises(TargetLimitExceeded, match="membrane"):
+    with pytest.raises(SaturationRisk, match="membrane"):
         compile_ann(random_mlp(), timesteps=1000)
     graph = compile_ann(random_mlp(), timesteps=1000, allow_saturation=True)
     assert 0 < get_graph_meta(graph).safe_timesteps < 1000

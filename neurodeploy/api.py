@@ -160,6 +160,15 @@ def default_windows(graph: nir.NIRGraph) -> list[int]:
     return sorted(steps)
 
 
+def window_specific(graph: nir.NIRGraph) -> bool:
+    """Whether the network's method calibrated it for its compiled window
+    (``Method.window_specific``); False for a network from another tool."""
+    try:
+        return get_method(get_graph_meta(graph).method).window_specific
+    except InputError:
+        return False
+
+
 def evaluate(graph: nir.NIRGraph, images: np.ndarray, labels: np.ndarray,
              timesteps: Sequence[int] | None = None, *, backend: str = "reference",
              show_progress: bool = True) -> dict[int, float]:

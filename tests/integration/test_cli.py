@@ -84,6 +84,15 @@ def test_evaluate_defaults_to_the_windows_the_network_can_run(compiled, workdir)
     invoke("compile", workdir / "model.pt", "--calib", "digits", "--method", "ftbc",
            "--timesteps", "4", "-o", ftbc)
     assert windows(ftbc) == [1, 2, 4], "an FTBC bias table ends at the compiled window"
+    text = invoke("evaluate", ftbc, "--dataset", "digits", "--limit", "20").output
+    assert "   4 " in text and text.count("(compiled)") == 1
+    assert "calibrated this network for T=4" in text, "ftbc's table belongs to T=4"
+
+
+def test_evaluate_notes_only_a_window_specific_network(compiled):
+    out = invoke("evaluate", compiled, "--dataset", "digits", "--limit", "20").output
+    assert "calibrated this network" not in out, "p99.99 thresholds do not depend on T"
+    assert [line.split()[2] for line in out.splitlines() if "(compiled)" in line] == ["8"]
 
 
 def test_evaluate_prints_a_table(compiled):

@@ -7,6 +7,7 @@ from dataclasses import dataclass, replace
 import numpy as np
 import pytest
 
+from neurodeploy import api
 from neurodeploy.convert import ConvertOptions
 from neurodeploy.errors import InputError
 from neurodeploy.graph import populations, readout_name
@@ -61,6 +62,14 @@ def test_refiners_alone_start_from_the_default_builder():
 ])
 def test_a_method_calibrated_for_its_window_says_so(spec, specific):
     assert get_method(spec).window_specific is specific
+
+
+@pytest.mark.parametrize("method, specific", [("ftbc", True), ("p99.9", False),
+                                              ("nir-import", False)])
+def test_a_network_knows_whether_its_method_was_window_specific(method, specific):
+    graph = get_method("p99.9").convert(context())
+    set_graph_meta(graph, replace(get_graph_meta(graph), method=method))
+    assert api.window_specific(graph) is specific
 
 
 @pytest.mark.parametrize("stages, message", [

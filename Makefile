@@ -44,6 +44,10 @@ bench: setup $(RESNET) $(CNN)
 	$(PY) benchmarks/interop.py
 	$(PY) benchmarks/resnet.py
 	$(PY) benchmarks/methods_ops.py
+	$(PY) benchmarks/accuracy.py --methods p99.99,calibrate,ftbc,adafire,adafire+iat \
+		--target loihi2 --timesteps 1,2,4,8 --granularities channel \
+		--result accuracy_training_free_fashion-mnist_loihi2 \
+		--plot-ops benchmarks/results/accuracy_training_free_fashion-mnist_loihi2.png
 	$(PY) benchmarks/iat_samples.py
 	$(PY) benchmarks/seeds.py
 	$(PY) benchmarks/layer_quantization.py

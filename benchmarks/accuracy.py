@@ -6,16 +6,19 @@
         --timesteps 1,2,4,8 --plot docs/accuracy_trained.png
 
     python benchmarks/accuracy.py --methods p99.99,calibrate,ftbc,adafire,adafire+iat \
-        --target loihi2 --timesteps 1,2,4,8 --granularities channel --plot-ops ops.png
+        --target loihi2 --timesteps 1,2,4,8 --granularities channel \
+        --result accuracy_training_free_fashion-mnist_loihi2 \
+        --plot-ops benchmarks/results/accuracy_training_free_fashion-mnist_loihi2.png
 
 Compiles the model once per method and threshold granularity (for the longest T, so the
 static bound covers every T), evaluates the whole test split on the reference simulator,
 counts synaptic operations per sample on the first --count-samples test images, prints one
-table and writes benchmarks/results/accuracy_<dataset>_<target>.json. A method calibrated for
-its window (calibrate, ftbc, adafire, iat, ecl, dual_phase: ``Method.window_specific``) is
-compiled once per T instead; a ``+iat`` method also reports its early exit (accuracy, mean
-timesteps, operations of the steps each sample ran). A method the target refuses (e.g. burst
-spikes on loihi) gets a row saying why. --plot-ops draws accuracy against operations.
+table and writes benchmarks/results/accuracy_<dataset>_<target>.json (or --result). A
+method calibrated for its window (calibrate, ftbc, adafire, iat, ecl, dual_phase:
+``Method.window_specific``) is compiled once per T instead; a ``+iat`` method also reports
+its early exit (accuracy, mean timesteps, operations of the steps each sample ran). A method
+the target refuses (e.g. burst spikes on loihi) gets a row saying why. --plot-ops draws
+accuracy against operations.
 
 Methods that train (qcfs, ecl, dual_phase) first fine-tune the plain model
 (``neurodeploy.train.finetune``, --finetune-epochs) and are compared with their own float
@@ -77,7 +80,9 @@ def main() -> None:
                         help="appended to trained methods' labels (e.g. L2 for --levels 2)")
     parser.add_argument("--merge", action="store_true",
                         help="keep the other methods of the existing result file")
+    parser.add_argument("--result", help="result file name (default accuracy_DATASET_TARGET)")
     args = parser.parse_args()
+    result = args.result or f"accuracy_{args.dataset}_{args.target}"
     if args.count_samples < 1:
         parser.error("--count-samples must be at least 1")
     steps = [int(t) for t in args.timesteps.split(",")]
@@ -85,8 +90,7 @@ def main() -> None:
     rows, methods = [], {}
     ann_acc = None
     if args.merge:
-        old = json.loads(RESULTS.joinpath(f"accuracy_{args.dataset}_{args.target}.json")
-                         .read_text())
+        old = json.loads(RESULTS.joinpath(f"{result}.json").read_text())
         methods, ann_acc = old["methods"], old["ann_accuracy"]
     counted = np.arange(min(args.count_samples, len(x)))
     for method in args.methods.split(","):
@@ -117,15 +121,17 @@ def main() -> None:
                            " / ".join(f"{100 * early[str(t)]['accuracy']:.2f} at "
                                       f"{early[str(t)]['mean_timesteps']:.2f}" for t in steps)
                            if early else "-"]
-                        + [f"{entry['compile_seconds']:.0f}",
+                        + [" / ".join(f"{seconds:.0f}" for seconds
+                                      in entry["compile_seconds_per_window"].values()),
                            f"{finetune['finetune_seconds']:.0f}" if finetune else "-"])
     print(f"{args.dataset} test set ({len(x)} samples), target {args.target}; plain float ANN "
           f"accuracy {100 * ann_acc:.2f}%" if ann_acc is not None else "")
     print_table(["method", "own ANN"] + [f"T={t}" for t in steps]
                 + [f"vs own ANN @T={t}" for t in steps[1:3]]
-                + ["M synops/sample", "early exit % at mean T", "compile s", "fine-tune s"],
+                + ["M synops/sample", "early exit % at mean T", "compile s (per compiled T)",
+                   "fine-tune s"],
                 rows)
-    path = write_result(f"accuracy_{args.dataset}_{args.target}", {
+    path = write_result(result, {
         "model": args.model, "dataset": args.dataset, "samples": len(x),
         "target": args.target, "timesteps": steps, "ann_accuracy": ann_acc,
         "methods": methods})
@@ -145,12 +151,12 @@ def _measure_method(args, method: str, model: str, granularity: str, steps: list
     options = ConvertOptions(per_channel=granularity == "channel")
     early_exit = get_method(method).stages[-1].name == "iat"
     compile_steps = steps if get_method(method).window_specific else [max(steps)]
-    accuracy, synops, early, compile_seconds = {}, {}, {}, 0.0
+    accuracy, synops, early, compile_seconds = {}, {}, {}, {}
     start = time.perf_counter()
     for t in compile_steps:
         result, _ = compile_checked(model, target=args.target, method=method,
                                     calib=args.dataset, timesteps=t, options=options)
-        compile_seconds += result.seconds
+        compile_seconds[str(t)] = result.seconds
         evaluated = steps if len(compile_steps) == 1 else [t]
         accuracy.update(api.evaluate(result.graph, x, y, evaluated))
         for step in evaluated:
@@ -161,8 +167,9 @@ def _measure_method(args, method: str, model: str, granularity: str, steps: list
              "ann_accuracy": api.ann_accuracy(result.ann, x, y),
              "accuracy": {str(t): a for t, a in accuracy.items()},
              "synops": synops, "operations_counted_on_first": len(counted),
-             "compile_seconds": compile_seconds,
-             "evaluate_seconds": time.perf_counter() - start - compile_seconds,
+             "compile_seconds": sum(compile_seconds.values()),
+             "compile_seconds_per_window": compile_seconds,
+             "evaluate_seconds": time.perf_counter() - start - sum(compile_seconds.values()),
              "safe_timesteps": get_graph_meta(result.graph).safe_timesteps}
     if early:
         entry["early_exit"] = early
@@ -170,14 +177,17 @@ def _measure_method(args, method: str, model: str, granularity: str, steps: list
 
 
 def _operation_points(methods: dict) -> dict:
-    """The measured entries as ``plot_accuracy_vs_ops`` points (an early exit as its own
-    line)."""
+    """The measured entries as ``plot_accuracy_vs_ops`` points: an early exit is its own
+    line, and its whole-window line is left out when the method without ``+iat`` (the same
+    network) is there too."""
     points = {}
+    measured = {entry["method"] for entry in methods.values()}
     for label, entry in methods.items():
         if "synops" not in entry:
             continue  # refused, or measured before operations were counted
-        points[label] = {"points": {t: {"accuracy": entry["accuracy"][t], "synops": synops}
-                                    for t, synops in entry["synops"].items()}}
+        if entry["method"].removesuffix("+iat") not in measured - {entry["method"]}:
+            points[label] = {"points": {t: {"accuracy": entry["accuracy"][t], "synops": ops}
+                                        for t, ops in entry["synops"].items()}}
         if "early_exit" in entry:
             points[f"{label} early exit"] = {"points": entry["early_exit"]}
     return points

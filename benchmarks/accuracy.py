@@ -149,8 +149,9 @@ def _measure_method(args, method: str, model: str, granularity: str, steps: list
                     counted: np.ndarray) -> tuple[dict, float]:
     """One method at one granularity: (its result entry, its own float ANN's accuracy)."""
     options = ConvertOptions(per_channel=granularity == "channel")
-    early_exit = get_method(method).stages[-1].name == "iat"
-    compile_steps = steps if get_method(method).window_specific else [max(steps)]
+    conversion = get_method(method)
+    early_exit = conversion.stages[-1].name == "iat"
+    compile_steps = steps if conversion.window_specific else [max(steps)]
     accuracy, synops, early, compile_seconds = {}, {}, {}, {}
     start = time.perf_counter()
     for t in compile_steps:

@@ -296,13 +296,13 @@ def evaluate(network, dataset, timesteps, backend, limit, ann_model, adaptive_ti
     from neurodeploy.methods.iat import iat_thresholds
 
     graph = api.load(network)
-    compiled = get_graph_meta(graph).timesteps
+    meta = get_graph_meta(graph)
     if adaptive_timesteps:
         iat_thresholds(graph)  # refuse a network without thresholds before any work
     x, y = api.dataset(dataset, limit=limit)
     steps = _int_list(timesteps) if timesteps else None
     result = {"dataset": dataset, "samples": len(x), "backend": backend,
-              "compiled_timesteps": compiled, "window_specific": api.window_specific(graph)}
+              "compiled_timesteps": meta.timesteps, "window_specific": api.window_specific(graph)}
     if ann_model:
         from neurodeploy.frontend import load_model
 
@@ -329,10 +329,10 @@ def evaluate(network, dataset, timesteps, backend, limit, ann_model, adaptive_ti
         return
     for t, acc in result["snn_accuracy"].items():
         click.echo(f"{'SNN (int)':<12} {t:>4} {100 * acc:>8.2f}%"
-                   + ("  (compiled)" if t == compiled else ""))
-    if result["window_specific"] and set(result["snn_accuracy"]) != {compiled}:
-        click.echo(f"note: method '{get_graph_meta(graph).method}' calibrated this network for "
-                   f"T={compiled}; the other windows run it as it is (compile one per T to "
+                   + ("  (compiled)" if t == meta.timesteps else ""))
+    if result["window_specific"] and set(result["snn_accuracy"]) != {meta.timesteps}:
+        click.echo(f"note: method '{meta.method}' calibrated this network for "
+                   f"T={meta.timesteps}; the other windows run it as it is (compile one per T to "
                    "compare windows)")
 
 

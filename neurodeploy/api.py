@@ -14,11 +14,11 @@ import numpy as np
 from neurodeploy import nir_io
 from neurodeploy.backends import Record, Trace, get_backend
 from neurodeploy.convert import ConvertOptions
+from neurodeploy.core.encoding import quantize_inputs
+from neurodeploy.core.meta import get_graph_meta, longest_window
 from neurodeploy.data import calibration_set
 from neurodeploy.errors import InputError
 from neurodeploy.frontend.ann import AnnGraph
-from neurodeploy.graph import input_name
-from neurodeploy.meta import InputMeta, get_graph_meta, get_node_meta, longest_window
 from neurodeploy.methods import MethodContext, get_method
 from neurodeploy.passes import quantize
 from neurodeploy.progress import progress
@@ -34,8 +34,12 @@ class CompileResult:
     graph: nir.NIRGraph
     ann: AnnGraph
     seconds: float  #: conversion + passes, excluding model and data loading
-    notes: dict
     target: Target
+
+    @property
+    def notes(self) -> dict:
+        """What each pass changed (kept in the graph's metadata)."""
+        return get_graph_meta(self.graph).notes
 
 
 def compile(model: str | Path | AnnGraph, *, target: str | Target = "loihi2",
@@ -79,10 +83,9 @@ def compile(model: str | Path | AnnGraph, *, target: str | Target = "loihi2",
     graph = conversion.convert(MethodContext(ann=ann, calib=calib_x, options=opts, target=chip,
                                              seed=seed, show_progress=show_progress,
                                              more_calibration=more))
-    graph, notes = quantize(graph, chip, timesteps, allow_saturation=allow_saturation,
-                            capacity_check=capacity_check, stop_after=stop_after,
-                            dump_dir=dump_dir)
-    return CompileResult(graph, ann, time.perf_counter() - start, notes, chip)
+    graph = quantize(graph, chip, allow_saturation=allow_saturation,
+                     capacity_check=capacity_check, stop_after=stop_after, dump_dir=dump_dir)
+    return CompileResult(graph, ann, time.perf_counter() - start, chip)
 
 
 @dataclass(frozen=True)
@@ -91,8 +94,11 @@ class ImportResult:
     #: what the target cannot express exactly: the import's choices, then the passes' rounding
     approximations: list
     seconds: float  #: import + passes, excluding reading the file
-    notes: dict
     target: Target
+
+    @property
+    def notes(self) -> dict:
+        return get_graph_meta(self.graph).notes
 
 
 def import_nir(path: str | Path | nir.NIRGraph, *, target: str | Target = "loihi2",
@@ -113,10 +119,11 @@ def import_nir(path: str | Path | nir.NIRGraph, *, target: str | Target = "loihi
     foreign = path if isinstance(path, nir.NIRGraph) else read_foreign(path)
     start = time.perf_counter()
     graph, approximations = import_graph(foreign, dt=dt, reset=reset, timesteps=timesteps)
-    graph, notes = quantize(graph, chip, timesteps, allow_saturation=allow_saturation,
-                            capacity_check=capacity_check)
-    rows = approximations + rounding_rows(notes, chip.weights.mantissa_bits)
-    return ImportResult(graph, rows, time.perf_counter() - start, notes, chip)
+    graph = quantize(graph, chip, allow_saturation=allow_saturation,
+                     capacity_check=capacity_check)
+    rows = approximations + rounding_rows(get_graph_meta(graph).notes,
+                                          chip.weights.mantissa_bits)
+    return ImportResult(graph, rows, time.perf_counter() - start, chip)
 
 
 def load(path: str | Path) -> nir.NIRGraph:
@@ -125,18 +132,6 @@ def load(path: str | Path) -> nir.NIRGraph:
 
 def save(graph: nir.NIRGraph, path: str | Path) -> None:
     nir_io.write(graph, path)
-
-
-def quantize_inputs(graph: nir.NIRGraph, images: np.ndarray) -> np.ndarray:
-    """Float images in [0, 1] -> the integers the input node injects every step."""
-    name = input_name(graph)
-    meta = get_node_meta(graph.nodes[name], InputMeta, name)
-    x = np.asarray(images)
-    if np.issubdtype(x.dtype, np.integer):
-        return x.astype(np.int32)
-    if not np.isfinite(x).all() or x.min() < 0 or x.max() > 1:
-        raise InputError("float inputs must be finite and in [0, 1]")
-    return np.round(x / meta.scale).astype(np.int32)
 
 
 def simulate(graph: nir.NIRGraph, inputs: np.ndarray, timesteps: int | None = None, *,

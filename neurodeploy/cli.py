@@ -292,7 +292,7 @@ def evaluate(network, dataset, timesteps, backend, limit, ann_model, adaptive_ti
     from dataclasses import asdict
 
     from neurodeploy import api
-    from neurodeploy.meta import get_graph_meta
+    from neurodeploy.core.meta import get_graph_meta
     from neurodeploy.methods.iat import iat_thresholds
 
     graph = api.load(network)
@@ -348,7 +348,7 @@ def evaluate(network, dataset, timesteps, backend, limit, ann_model, adaptive_ti
 def simulate(network, input_path, timesteps, backend, out, as_json) -> None:
     """Run NETWORK on inputs and print predictions; optionally save every spike and membrane."""
     from neurodeploy import api
-    from neurodeploy.graph import input_name
+    from neurodeploy.core.graph import input_name
 
     graph = api.load(network)
     x = _load_npy(input_path)
@@ -388,8 +388,8 @@ def verify(network, dataset, samples, timesteps, backend, seed, trace_dir, as_js
     from dataclasses import asdict
 
     from neurodeploy import api
-    from neurodeploy.graph import input_name
-    from neurodeploy.meta import get_graph_meta
+    from neurodeploy.core.graph import input_name
+    from neurodeploy.core.meta import get_graph_meta
     from neurodeploy.verify import run_and_compare
 
     graph = api.load(network)
@@ -444,7 +444,7 @@ def report(network, dataset, samples, timesteps, ann_model, target, output, as_j
     """Deployment report of a compiled NETWORK: per-layer diagnostics, capacity, operations
     and energy, plots."""
     from neurodeploy import api
-    from neurodeploy.meta import get_graph_meta
+    from neurodeploy.core.meta import get_graph_meta
     from neurodeploy.report.build import build_report
     from neurodeploy.report.reference import EquivalentReference, ModelReference
     from neurodeploy.targets import load_target

@@ -8,7 +8,7 @@ import nir
 import numpy as np
 
 from neurodeploy.backends import Record, Trace, get_backend
-from neurodeploy.graph import populations
+from neurodeploy.core.graph import populations
 
 
 @dataclass(frozen=True)

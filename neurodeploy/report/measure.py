@@ -14,11 +14,12 @@ from dataclasses import dataclass, field
 import nir
 import numpy as np
 
-from neurodeploy.api import quantize_inputs
 from neurodeploy.backends import Record
 from neurodeploy.backends.reference import ReferenceBackend
-from neurodeploy.graph import populations, readout_name
-from neurodeploy.meta import param_for_shape, population_meta
+from neurodeploy.core.encoding import quantize_inputs
+from neurodeploy.core.graph import populations, readout_name
+from neurodeploy.core.meta import population_meta
+from neurodeploy.core.population import param_for_shape
 from neurodeploy.progress import progress
 from neurodeploy.report.reference import AnnReference
 

@@ -19,6 +19,7 @@ import numpy as np
 
 from neurodeploy.core.population import NEURON_TYPES, Population, population_shape
 from neurodeploy.errors import MetadataError
+from neurodeploy.nir_compat import replace_node
 
 SCHEMA_VERSION = 2  #: 2: the population record (reset mode, membrane width in the record)
 KEY = "neurodeploy"
@@ -85,7 +86,7 @@ def with_node_meta(node: nir.NIRNode, meta: Any) -> nir.NIRNode:
     """A copy of ``node`` carrying ``meta`` (NIR nodes are mutable: never edit in place)."""
     metadata = dict(node.metadata)
     metadata[KEY] = _to_dict(meta)
-    return dataclasses.replace(node, metadata=metadata)
+    return replace_node(node, metadata=metadata)
 
 
 def get_graph_meta(graph: nir.NIRGraph) -> GraphMeta:

@@ -8,7 +8,7 @@ DEMO := examples/digits_mlp
 RESNET := examples/fashion_resnet/model.pt
 CNN := examples/fashion_cnn/model.pt
 
-.PHONY: setup run test test-slow bench lint clean
+.PHONY: setup run test test-slow dist check-wheel bench lint clean
 
 setup: $(STAMP)
 
@@ -29,13 +29,24 @@ run: setup
 	$(ND) evaluate $(DEMO)/model.nir --dataset digits --timesteps 1,2,4,8 --ann $(DEMO)/model.pt
 
 # pytest exits 5 when it collects nothing; make would hide that code, so say it here.
+# Then the wheel is built and used in a clean environment (check-wheel): that takes minutes
+# (a new venv with torch), too long for the pytest run, so it runs here, after the tests.
 test: setup
 	$(PY) -m pytest -q; code=$$?; \
 	if [ $$code -eq 5 ]; then echo "error: pytest collected no tests" >&2; exit 1; fi; \
 	exit $$code
+	$(MAKE) --no-print-directory check-wheel
 
 test-slow: setup
 	$(PY) -m pytest -q -m slow
+
+# The sdist, then the wheel built from it (so a file missing from the sdist fails here).
+dist: setup
+	rm -rf dist
+	$(PY) -m build -q --outdir dist
+
+check-wheel: dist
+	bash scripts/check-wheel.sh $(PYTHON)
 
 bench: setup $(RESNET) $(CNN)
 	$(PY) benchmarks/accuracy.py
@@ -62,4 +73,4 @@ lint: setup
 	$(VENV)/bin/ruff check neurodeploy tests benchmarks examples
 
 clean:
-	rm -rf $(VENV) build *.egg-info .pytest_cache .hypothesis
+	rm -rf $(VENV) build dist *.egg-info .pytest_cache .hypothesis

@@ -10,6 +10,7 @@ from pathlib import Path
 import click
 import numpy as np
 
+from neurodeploy import __version__
 from neurodeploy.errors import InputError, NeurodeployError, TargetError
 
 
@@ -47,7 +48,7 @@ def _shape(text: str | None) -> tuple[int, ...] | None:
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
-@click.version_option(package_name="neurodeploy")
+@click.version_option(__version__, prog_name="neurodeploy")  # the one home of the version
 def main() -> None:
     """Deploy PyTorch networks as integer spiking networks on Loihi-class hardware."""
 

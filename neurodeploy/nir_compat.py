@@ -1,43 +1,57 @@
-"""A fix for nir 1.0.8's ``Conv2d`` types, applied once when neurodeploy is imported.
+"""nir 1.0.8 gets ``Conv2d`` types wrong; every Conv2d neurodeploy builds, copies or reads
+passes through here to be put right.
 
 ``nir.Conv2d.__post_init__`` takes the input channels from ``weight.shape[1]``, which is the
 channels *per group* (wrong whenever ``groups > 1``), and computes both output sizes from
 ``weight.shape[2]`` alone (wrong for kernels that are not square). A graph holding a depthwise
-or a 3x1 convolution then fails NIR's own type check when it is built or read back. The patch
-runs NIR's ``__post_init__`` and then recomputes both types from the whole kernel shape and
-``groups``; for the convolutions NIR gets right it changes nothing.
+or a 3x1 convolution then fails NIR's own type check when it is built or read back.
+``fix_conv2d_types`` recomputes both types from the whole kernel shape and ``groups``; for the
+convolutions NIR gets right it changes nothing.
+
+The fix is applied to neurodeploy's own nodes only (``conv2d_node``, ``replace_node``, ``read``):
+patching ``nir.Conv2d`` itself would change nir for every other library in the same process.
 """
 
 from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+from typing import Any, TypeVar
 
 import nir
 import numpy as np
 from nir.ir.utils import calculate_conv_output
 
-_original_post_init = nir.Conv2d.__post_init__
+Node = TypeVar("Node", bound=nir.NIRNode)
 
 
-def _conv2d_post_init(self: nir.Conv2d) -> None:
-    _original_post_init(self)
-    if self.input_shape is None:
-        return
-    channels = int(self.weight.shape[1]) * int(self.groups)
-    self.input_type = {"input": np.array([channels, *self.input_shape])}
-    size = calculate_conv_output(self.input_shape, self.padding, self.dilation,
-                                 tuple(self.weight.shape[2:]), self.stride)
-    self.output_type = {"output": np.array([self.weight.shape[0], *size])}
+def fix_conv2d_types(node: Node) -> Node:
+    """``node`` with its types right: a Conv2d's are recomputed in place, so call this only on
+    a node just made that nothing else holds yet; any other node is returned as it is."""
+    if isinstance(node, nir.Conv2d) and node.input_shape is not None:
+        channels = int(node.weight.shape[1]) * int(node.groups)
+        node.input_type = {"input": np.array([channels, *node.input_shape])}
+        size = calculate_conv_output(node.input_shape, node.padding, node.dilation,
+                                     tuple(node.weight.shape[2:]), node.stride)
+        node.output_type = {"output": np.array([node.weight.shape[0], *size])}
+    return node
 
 
-def install() -> None:
-    """Idempotent: patch ``nir.Conv2d`` if it is not patched yet."""
-    if nir.Conv2d.__post_init__ is not _conv2d_post_init:
-        nir.Conv2d.__post_init__ = _conv2d_post_init
+def conv2d_node(**fields: Any) -> nir.Conv2d:
+    """``nir.Conv2d(**fields)`` with its types right."""
+    return fix_conv2d_types(nir.Conv2d(**fields))
 
 
-def original_conv2d_types(node: nir.Conv2d) -> tuple[np.ndarray, np.ndarray]:
-    """(input, output) shapes as unpatched nir computes them (tests use it to see whether the
-    patch is still needed)."""
-    probe = object.__new__(nir.Conv2d)
-    probe.__dict__.update(node.__dict__)
-    _original_post_init(probe)
-    return probe.input_type["input"], probe.output_type["output"]
+def replace_node(node: Node, **changes: Any) -> Node:
+    """``dataclasses.replace`` for NIR nodes: it re-runs nir's ``__post_init__``, so a copied
+    Conv2d needs its types put right again."""
+    return fix_conv2d_types(dataclasses.replace(node, **changes))
+
+
+def read(path: str | Path) -> nir.NIRGraph:
+    """``nir.read``, with the graph's type check run after the Conv2d types are put right (nir
+    checks while it reads, on the wrong types). Nodes inside a subgraph are read as nir reads
+    them."""
+    raw = nir.read(path, type_check=False)
+    nodes = {name: fix_conv2d_types(node) for name, node in raw.nodes.items()}
+    return nir.NIRGraph(nodes, list(raw.edges), metadata=raw.metadata)

@@ -7,6 +7,7 @@ from pathlib import Path
 import h5py
 import nir
 
+from neurodeploy import nir_compat
 from neurodeploy.core.conformance import check_graph
 from neurodeploy.core.graph import populations
 from neurodeploy.core.meta import InputMeta, get_graph_meta, get_node_meta, population_meta
@@ -31,7 +32,7 @@ def read(path: str | Path) -> nir.NIRGraph:
         raise MetadataError(f"{path}: not a NIR file (not HDF5)",
                             hint="Compile a model with `neurodeploy compile` to make one")
     try:
-        graph = nir.read(path)
+        graph = nir_compat.read(path)
     except (OSError, KeyError, ValueError, TypeError, AttributeError) as exc:
         raise MetadataError(f"{path}: unreadable NIR file ({type(exc).__name__}: {exc})",
                             hint="The file may be truncated; recompile it") from None

@@ -1,4 +1,4 @@
-"""Targets are data: `targets/NAME.toml` loaded strictly into frozen dataclasses.
+"""Targets are data: `neurodeploy/target_files/NAME.toml` loaded strictly into frozen dataclasses.
 
 Unknown keys, missing keys and wrong types are errors naming the file and the key path, so
 a typo in a chip description can never silently fall back to a default.
@@ -16,7 +16,7 @@ from neurodeploy.core.dtypes import IntSpec
 from neurodeploy.errors import TargetError
 
 SCHEMA_VERSION = 1
-TARGETS_DIR = Path(__file__).resolve().parent.parent / "targets"
+TARGETS_DIR = Path(__file__).resolve().parent / "target_files"  # package data: ships in the wheel
 
 
 @dataclass(frozen=True)
@@ -93,7 +93,7 @@ def available_targets() -> list[str]:
 
 
 def load_target(name_or_path: str | Path) -> Target:
-    """Load a target by name (targets/NAME.toml) or by path to a .toml file."""
+    """Load a target by name (target_files/NAME.toml) or by path to a .toml file."""
     path = Path(name_or_path)
     if path.suffix != ".toml":
         path = TARGETS_DIR / f"{name_or_path}.toml"

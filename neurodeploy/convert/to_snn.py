@@ -27,6 +27,7 @@ from neurodeploy.core.meta import (
 from neurodeploy.core.population import Population
 from neurodeploy.errors import InputError, UnsupportedLayer
 from neurodeploy.frontend.ann import ACTIVATIONS, AnnGraph, AnnNode
+from neurodeploy.nir_compat import conv2d_node
 
 
 @dataclass(frozen=True)
@@ -101,10 +102,10 @@ class _Builder:
         p = node.params
 
         def conv(part: str, weight: np.ndarray) -> nir.Conv2d:
-            return nir.Conv2d(input_shape=tuple(self.shapes[part][1:]), weight=weight,
-                              stride=tuple(p["stride"]), padding=tuple(p["padding"]),
-                              dilation=tuple(p["dilation"]), groups=int(p["groups"]),
-                              bias=np.zeros(weight.shape[0]))
+            return conv2d_node(input_shape=tuple(self.shapes[part][1:]), weight=weight,
+                               stride=tuple(p["stride"]), padding=tuple(p["padding"]),
+                               dilation=tuple(p["dilation"]), groups=int(p["groups"]),
+                               bias=np.zeros(weight.shape[0]))
 
         self._synapse_layer(node, conv)
 
@@ -224,9 +225,10 @@ class _Builder:
         self._require_spikes(AnnNode(name, "add", (source,)))
         shape = self.shapes[source]
         if len(shape) == 3:
-            synapse = nir.Conv2d(input_shape=tuple(shape[1:]), weight=np.ones((shape[0], 1, 1, 1)),
-                                 stride=(1, 1), padding=(0, 0), dilation=(1, 1),
-                                 groups=shape[0], bias=np.zeros(shape[0]))
+            synapse = conv2d_node(input_shape=tuple(shape[1:]),
+                                  weight=np.ones((shape[0], 1, 1, 1)), stride=(1, 1),
+                                  padding=(0, 0), dilation=(1, 1), groups=shape[0],
+                                  bias=np.zeros(shape[0]))
         else:
             synapse = nir.Linear(weight=np.eye(int(np.prod(shape))))
         self._emit(name, synapse, [source])

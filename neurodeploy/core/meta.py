@@ -20,6 +20,7 @@ import numpy as np
 
 from neurodeploy.core.population import NEURON_TYPES, Population, population_shape
 from neurodeploy.errors import MetadataError
+from neurodeploy.nir_compat import replace_node
 
 MAX_INPUT_BITS = 24  #: inputs travel as graded 24-bit messages (Lava) and int32 arrays
 MAX_TIMESTEPS = 1 << 16  #: a window longer than this is a damaged file, not a network
@@ -108,7 +109,7 @@ def with_node_meta(node: nir.NIRNode, meta: Any) -> nir.NIRNode:
     """A copy of ``node`` carrying ``meta`` (NIR nodes are mutable: never edit in place)."""
     metadata = dict(node.metadata)
     metadata[KEY] = _to_dict(meta)
-    return dataclasses.replace(node, metadata=metadata)
+    return replace_node(node, metadata=metadata)
 
 
 def get_graph_meta(graph: nir.NIRGraph) -> GraphMeta:

@@ -5,7 +5,6 @@ layer exactly as the simulator computes it."""
 
 from __future__ import annotations
 
-import dataclasses
 from math import prod
 
 import nir
@@ -14,6 +13,7 @@ import torch
 import torch.nn.functional as F
 
 from neurodeploy.errors import MetadataError
+from neurodeploy.nir_compat import replace_node
 
 FLOAT32_EXACT = 1 << 24  #: integers below this are exact in float32 sums
 
@@ -49,7 +49,7 @@ def nonzero_pattern(node: nir.NIRNode) -> nir.NIRNode:
     propagating counts through it counts synapses."""
     if getattr(node, "weight", None) is None:
         return node
-    return dataclasses.replace(node, weight=(np.asarray(node.weight) != 0).astype(np.float64))
+    return replace_node(node, weight=(np.asarray(node.weight) != 0).astype(np.float64))
 
 
 def propagate(node: nir.NIRNode, values: np.ndarray) -> np.ndarray:

@@ -31,7 +31,7 @@ import h5py
 import nir
 import numpy as np
 
-from neurodeploy import __version__
+from neurodeploy import __version__, nir_compat
 from neurodeploy.core.graph import READOUT, predecessors, topological_order
 from neurodeploy.core.meta import (
     KEY,
@@ -47,6 +47,7 @@ from neurodeploy.core.population import NEURON_TYPES, Kind, Population, Reset
 from neurodeploy.errors import InputError, MetadataError, UnsupportedLayer
 from neurodeploy.interop.approximations import Approximation
 from neurodeploy.interop.nir_neurons import neuron_model
+from neurodeploy.nir_compat import conv2d_node, replace_node
 from neurodeploy.passes.sources import per_input_channel, synapse_source
 
 METHOD = "nir-import"
@@ -74,7 +75,7 @@ def read_foreign(path: str | Path) -> nir.NIRGraph:
     if not h5py.is_hdf5(path):
         raise InputError(f"{path}: not a NIR file (not HDF5)")
     try:
-        return nir.read(path)
+        return nir_compat.read(path)
     except (OSError, KeyError, ValueError, TypeError, AttributeError) as exc:
         raise InputError(f"{path}: unreadable NIR file ({type(exc).__name__}: {exc})") \
             from None
@@ -155,7 +156,7 @@ class _Importer:
             if isinstance(node.padding, str):
                 raise UnsupportedLayer(f"padding '{node.padding}' is not supported", node=name,
                                        hint="Export the padding as numbers")
-            ours: nir.NIRNode = nir.Conv2d(
+            ours: nir.NIRNode = conv2d_node(
                 input_shape=src.shape[1:], weight=weight, stride=node.stride,
                 padding=node.padding, dilation=node.dilation, groups=groups,
                 bias=np.zeros(weight.shape[0]))
@@ -258,7 +259,7 @@ class _Importer:
             factor = np.asarray(gain).reshape(-1)[:, None]
         else:
             factor = _per_channel(neuron, gain).reshape(-1, 1, 1, 1)
-        self.nodes[synapse] = dataclasses.replace(node, weight=node.weight * factor)
+        self.nodes[synapse] = replace_node(node, weight=node.weight * factor)
 
     def _counting_readout(self, value: _Value) -> _Value:
         """Count the last layer's spikes: identity weights into a non-firing integrator."""
@@ -302,7 +303,7 @@ def _fold_source_units(graph: nir.NIRGraph) -> nir.NIRGraph:
         value = value_unit(graph, name)
         groups = int(getattr(node, "groups", 1))
         ratio = per_input_channel(node.weight, groups, value / np.asarray(unit, np.float64))
-        new_nodes[name] = dataclasses.replace(node, weight=node.weight * ratio)
+        new_nodes[name] = replace_node(node, weight=node.weight * ratio)
     return copy_graph(graph, new_nodes)
 
 

@@ -14,7 +14,6 @@ What plain NIR cannot say is returned as warnings, one per feature, naming the p
 
 from __future__ import annotations
 
-import dataclasses
 from pathlib import Path
 
 import nir
@@ -25,6 +24,7 @@ from neurodeploy.core.meta import get_graph_meta, population_meta
 from neurodeploy.core.population import Reset
 from neurodeploy.fileio import atomic_write
 from neurodeploy.interop.nir_import import value_unit
+from neurodeploy.nir_compat import replace_node
 
 THRESHOLD_MARGIN = 0.25  #: units below theta: v > theta - 1/4 <=> v >= theta on the grid
 
@@ -111,7 +111,7 @@ def _synapse(graph: nir.NIRGraph, name: str, weight_unit: float, bias: np.ndarra
             lost.setdefault("per-neuron convolution bias", []).append(name)
         bias = channels.mean(axis=1)
     if isinstance(node, nir.Conv2d):
-        return dataclasses.replace(node, weight=weight, bias=bias, metadata={})
+        return replace_node(node, weight=weight, bias=bias, metadata={})
     return nir.Affine(weight=weight, bias=np.asarray(bias).reshape(out_channels))
 
 
@@ -124,5 +124,5 @@ def _plain(node: nir.NIRNode) -> nir.NIRNode:
     """Any other node without our metadata (the input keeps its shape)."""
     if isinstance(node, nir.Input):
         return nir.Input(input_type=node.input_type)
-    return dataclasses.replace(node, metadata={})
+    return replace_node(node, metadata={})
 

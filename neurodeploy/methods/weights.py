@@ -27,6 +27,7 @@ from neurodeploy.frontend.ann import ACTIVATIONS, AnnGraph, AnnNode
 from neurodeploy.methods.base import MethodContext
 from neurodeploy.methods.corrections import with_population
 from neurodeploy.methods.probe import simulate
+from neurodeploy.nir_compat import replace_node
 from neurodeploy.nn import from_ann
 
 HELD_OUT = 0.25  #: fraction of the images that only scores the fit
@@ -74,7 +75,7 @@ def calibrate_weights(snn: nir.NIRGraph, pop: str, images: np.ndarray, target: n
             best = (held_loss, layer.state())
     weight, bias = best[1]
     synapse = _synapse_name(snn, pop)
-    node = dataclasses.replace(snn.nodes[synapse], weight=weight.astype(np.float64))
+    node = replace_node(snn.nodes[synapse], weight=weight.astype(np.float64))
     snn = with_population(copy_graph(snn, {synapse: node}), pop, bias=bias.astype(np.float64))
     return snn, {"loss": fit.loss, "held_out_before": start, "held_out_after": best[0]}
 

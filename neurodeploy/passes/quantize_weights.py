@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 import math
 
 import nir
@@ -11,6 +10,7 @@ import numpy as np
 from neurodeploy.core.graph import topological_order
 from neurodeploy.core.meta import copy_graph, population_meta, population_node
 from neurodeploy.core.population import population_shape
+from neurodeploy.nir_compat import replace_node
 from neurodeploy.passes.base import PassContext
 from neurodeploy.passes.sources import per_input_channel, synapse_source
 
@@ -42,7 +42,7 @@ def quantize_weights(graph: nir.NIRGraph, ctx: PassContext) -> nir.NIRGraph:
         exponent = math.ceil(math.log2(largest / limit)) if largest > 0 else 0
         for s in synapses:
             mantissa = np.clip(np.round(folded[s] / 2.0**exponent), -limit - 1, limit)
-            new_nodes[s] = dataclasses.replace(graph.nodes[s], weight=mantissa.astype(np.int32))
+            new_nodes[s] = replace_node(graph.nodes[s], weight=mantissa.astype(np.int32))
             errors[s] = _relative_error(folded[s], mantissa * 2.0**exponent)
         meta = population_meta(graph, population)
         shift = _input_shift(meta, exponent, theta_limit)

@@ -23,6 +23,7 @@ from neurodeploy.core.meta import (
     with_node_meta,
 )
 from neurodeploy.core.population import Population
+from neurodeploy.nir_compat import conv2d_node
 
 GRANULARITIES = ("scalar", "channel", "neuron")
 
@@ -70,8 +71,8 @@ class NetBuilder:
              groups: int) -> str:
         c, h, w = self.shapes[src]
         weight = self.weights((out_channels, c // groups, *kernel))
-        node = nir.Conv2d(input_shape=(h, w), weight=weight, stride=stride, padding=padding,
-                          dilation=dilation, groups=groups, bias=np.zeros(out_channels))
+        node = conv2d_node(input_shape=(h, w), weight=weight, stride=stride, padding=padding,
+                           dilation=dilation, groups=groups, bias=np.zeros(out_channels))
         out = [_conv_size(n, k, s, p, d)
                for n, k, s, p, d in zip((h, w), kernel, stride, padding, dilation, strict=True)]
         return self.add(name, node, [src], (out_channels, *out))
@@ -92,8 +93,8 @@ class NetBuilder:
     def identity(self, name: str, src: str) -> str:
         """A 1:1 synapse layer (depthwise 1x1 conv) with one random weight per channel."""
         c, h, w = self.shapes[src]
-        node = nir.Conv2d(input_shape=(h, w), weight=self.weights((c, 1, 1, 1)), stride=(1, 1),
-                          padding=(0, 0), dilation=(1, 1), groups=c, bias=np.zeros(c))
+        node = conv2d_node(input_shape=(h, w), weight=self.weights((c, 1, 1, 1)), stride=(1, 1),
+                           padding=(0, 0), dilation=(1, 1), groups=c, bias=np.zeros(c))
         return self.add(name, node, [src], (c, h, w))
 
     def flatten(self, name: str, src: str) -> str:

@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 
+import neurodeploy
 from neurodeploy import api
 from neurodeploy.backends import Trace
 from neurodeploy.cli import main
@@ -27,6 +28,10 @@ def invoke(*args: str):
     result = CliRunner().invoke(main, [str(a) for a in args])
     assert result.exit_code == 0, result.stderr or result.output
     return result
+
+
+def test_version_is_the_package_version():
+    assert invoke("--version").output == f"neurodeploy, version {neurodeploy.__version__}\n"
 
 
 def test_targets_lists_the_shipped_chips():

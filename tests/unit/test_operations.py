@@ -13,6 +13,7 @@ from neurodeploy.core.graph import populations
 from neurodeploy.core.meta import SYNAPSE_TYPES
 from neurodeploy.core.synapse import fan_out
 from neurodeploy.errors import InputError
+from neurodeploy.nir_compat import conv2d_node
 from neurodeploy.operations import ann_macs, operations
 from neurodeploy.targets import load_target
 from tests.bitexact.netgen import NetBuilder
@@ -40,8 +41,8 @@ def brute_force_fan_out(weight, shape, stride, padding, dilation, groups):
 def test_conv_fan_out_matches_the_definition():
     rng = np.random.default_rng(0)
     weight = rng.integers(-2, 3, (4, 1, 3, 2)).astype(np.float64)  # zeros included
-    node = nir.Conv2d(input_shape=(5, 6), weight=weight, stride=(2, 1), padding=(1, 0),
-                      dilation=(1, 2), groups=2, bias=np.zeros(4))
+    node = conv2d_node(input_shape=(5, 6), weight=weight, stride=(2, 1), padding=(1, 0),
+                       dilation=(1, 2), groups=2, bias=np.zeros(4))
     expected = brute_force_fan_out(weight, (2, 5, 6), (2, 1), (1, 0), (1, 2), 2)
     np.testing.assert_array_equal(fan_out(node, (2, 5, 6)), expected)
 

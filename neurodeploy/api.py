@@ -1,9 +1,9 @@
-"""The Python API; the CLI is a thin layer over these functions."""
+"""The Python API; the CLI is a thin layer over these functions. The graph-level run
+functions live in ``neurodeploy.simulation`` (the report uses them too) and are re-exported."""
 
 from __future__ import annotations
 
 import time
-from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from functools import partial
 from pathlib import Path
@@ -12,21 +12,30 @@ import nir
 import numpy as np
 
 from neurodeploy import nir_io
-from neurodeploy.backends import Record, Trace, get_backend
 from neurodeploy.convert import ConvertOptions
 from neurodeploy.data import calibration_set
 from neurodeploy.errors import InputError
 from neurodeploy.frontend.ann import AnnGraph
-from neurodeploy.graph import input_name
-from neurodeploy.meta import InputMeta, get_graph_meta, get_node_meta, longest_window
 from neurodeploy.methods import MethodContext, get_method
 from neurodeploy.passes import quantize
-from neurodeploy.progress import progress
+from neurodeploy.simulation import (
+    AdaptiveResult,
+    default_windows,
+    eval_batch_size,
+    evaluate,
+    evaluate_adaptive,
+    quantize_inputs,
+    simulate,
+    window_specific,
+)
 from neurodeploy.targets import Target, load_target
 
+__all__ = ["DEFAULT_CALIBRATION_SAMPLES", "AdaptiveResult", "CompileResult", "ImportResult",
+           "ann_accuracy", "compile", "dataset", "default_windows", "eval_batch_size",
+           "evaluate", "evaluate_adaptive", "import_nir", "load", "quantize_inputs", "save",
+           "simulate", "window_specific"]
+
 DEFAULT_CALIBRATION_SAMPLES = 512
-#: evaluation batches are sized so one population's (T, batch, neurons) spikes stay this small
-EVAL_MEMORY_ELEMENTS = 1 << 26
 
 
 @dataclass(frozen=True)
@@ -127,108 +136,6 @@ def save(graph: nir.NIRGraph, path: str | Path) -> None:
     nir_io.write(graph, path)
 
 
-def quantize_inputs(graph: nir.NIRGraph, images: np.ndarray) -> np.ndarray:
-    """Float images in [0, 1] -> the integers the input node injects every step."""
-    name = input_name(graph)
-    meta = get_node_meta(graph.nodes[name], InputMeta, name)
-    x = np.asarray(images)
-    if np.issubdtype(x.dtype, np.integer):
-        return x.astype(np.int32)
-    if not np.isfinite(x).all() or x.min() < 0 or x.max() > 1:
-        raise InputError("float inputs must be finite and in [0, 1]")
-    return np.round(x / meta.scale).astype(np.int32)
-
-
-def simulate(graph: nir.NIRGraph, inputs: np.ndarray, timesteps: int | None = None, *,
-             backend: str = "reference", record: Record = Record.ALL) -> Trace:
-    """Run a batch (float images in [0, 1] or integers) for one window of T steps."""
-    steps = timesteps or get_graph_meta(graph).timesteps
-    return get_backend(backend).run(graph, quantize_inputs(graph, inputs), steps, record=record)
-
-
-def default_windows(graph: nir.NIRGraph) -> list[int]:
-    """The windows an accuracy sweep shows unless told: powers of two up to twice the
-    compiled window, and the window itself, as far as the network can run (an FTBC bias
-    table ends at the compiled window)."""
-    compiled = get_graph_meta(graph).timesteps
-    longest = longest_window(graph) or 2 * compiled
-    steps = {compiled}
-    step = 1
-    while step <= min(2 * compiled, longest):
-        steps.add(step)
-        step *= 2
-    return sorted(steps)
-
-
-def window_specific(graph: nir.NIRGraph) -> bool:
-    """Whether the network's method calibrated it for its compiled window
-    (``Method.window_specific``); False for a network from another tool."""
-    try:
-        return get_method(get_graph_meta(graph).method).window_specific
-    except InputError:
-        return False
-
-
-def evaluate(graph: nir.NIRGraph, images: np.ndarray, labels: np.ndarray,
-             timesteps: Sequence[int] | None = None, *, backend: str = "reference",
-             show_progress: bool = True) -> dict[int, float]:
-    """Accuracy for each window length (``default_windows`` when None). One run at the
-    longest T suffices: the neuron rule is causal, so the readout after t steps is exactly
-    the output of a t-step window."""
-    steps = sorted(set(default_windows(graph) if timesteps is None else timesteps))
-    if not steps or steps[0] < 1:
-        raise InputError("timesteps must be positive integers")
-    longest = steps[-1]
-    batch = eval_batch_size(graph, longest)
-    correct = dict.fromkeys(steps, 0)
-    engine = get_backend(backend)
-    for start in progress(range(0, len(images), batch), "evaluate", show_progress):
-        x = quantize_inputs(graph, images[start:start + batch])
-        trace = engine.run(graph, x, longest, record=Record.OUTPUT)
-        y = labels[start:start + batch]
-        for t in steps:
-            correct[t] += int((trace.output_steps[t - 1].argmax(axis=1) == y).sum())
-    return {t: correct[t] / len(images) for t in steps}
-
-
-@dataclass(frozen=True)
-class AdaptiveResult:
-    """Early exit (IAT) against the same network run for its whole window."""
-
-    timesteps: int  #: the compiled window, the most any sample runs
-    accuracy: float
-    mean_timesteps: float
-    full_accuracy: float  #: every sample run for the whole window
-    exits: dict[int, int]  #: step -> samples that stopped there
-
-
-def evaluate_adaptive(graph: nir.NIRGraph, images: np.ndarray, labels: np.ndarray, *,
-                      backend: str = "reference", show_progress: bool = True
-                      ) -> AdaptiveResult:
-    """Accuracy and mean timesteps with the network's calibrated early exit (``+iat``)."""
-    from neurodeploy.methods.iat import confidence_steps, exit_steps, iat_thresholds
-
-    thresholds = iat_thresholds(graph)
-    steps = get_graph_meta(graph).timesteps
-    batch = eval_batch_size(graph, steps)
-    engine = get_backend(backend)
-    hits = full_hits = 0
-    taken_all = []
-    for start in progress(range(0, len(images), batch), "evaluate", show_progress):
-        x = quantize_inputs(graph, images[start:start + batch])
-        outputs = engine.run(graph, x, steps, record=Record.OUTPUT).output_steps
-        y = labels[start:start + batch]
-        taken, predictions = exit_steps(confidence_steps(graph, outputs),
-                                        outputs.argmax(axis=2), thresholds)
-        hits += int((predictions == y).sum())
-        full_hits += int((outputs[-1].argmax(axis=1) == y).sum())
-        taken_all.append(taken)
-    taken = np.concatenate(taken_all)
-    exits = {int(t): int((taken == t).sum()) for t in range(1, steps + 1)}
-    return AdaptiveResult(steps, hits / len(images), float(taken.mean()),
-                          full_hits / len(images), exits)
-
-
 def ann_accuracy(ann: AnnGraph, images: np.ndarray, labels: np.ndarray,
                  alter: dict | None = None) -> float:
     """The float ANN's accuracy; ``alter`` changes node values on the way (``AnnGraph.run``)."""
@@ -246,12 +153,6 @@ def _calibration_data(calib: str | np.ndarray | None, samples: int, seed: int
     if calib is None or isinstance(calib, np.ndarray):
         return calib
     return calibration_set(calib, samples, seed)
-
-
-def eval_batch_size(graph: nir.NIRGraph, timesteps: int) -> int:
-    """Samples per reference run that keep one population's window near EVAL_MEMORY_ELEMENTS."""
-    largest = max(int(np.prod(n.output_type["output"])) for n in graph.nodes.values())
-    return int(np.clip(EVAL_MEMORY_ELEMENTS // (timesteps * largest), 1, 2000))
 
 
 def dataset(name: str, split: str = "test", limit: int | None = None):

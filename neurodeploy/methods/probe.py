@@ -21,6 +21,7 @@ from neurodeploy.graph import populations, readout_name
 from neurodeploy.meta import param_for_shape, population_meta
 from neurodeploy.methods.base import MethodContext
 from neurodeploy.passes import quantize
+from neurodeploy.simulation import quantize_inputs
 
 
 @dataclass(frozen=True)
@@ -55,8 +56,6 @@ def simulate(graph: nir.NIRGraph, images: np.ndarray, ctx: MethodContext,
     Saturation and a network too large for the chip are allowed here (this is a measurement;
     compile still checks both).
     """
-    from neurodeploy.api import quantize_inputs  # the API imports the methods
-
     steps = timesteps or ctx.options.timesteps
     quantized, _ = quantize(graph, ctx.target, steps, allow_saturation=True,
                             capacity_check=False)

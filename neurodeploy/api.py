@@ -3,17 +3,19 @@ functions live in ``neurodeploy.simulation`` (the report uses them too) and are 
 
 from __future__ import annotations
 
+import os
 import time
 from dataclasses import dataclass, replace
 from functools import partial
 from pathlib import Path
+from typing import Any
 
 import nir
 import numpy as np
 
 from neurodeploy import nir_io
 from neurodeploy.convert import ConvertOptions
-from neurodeploy.data import calibration_set
+from neurodeploy.data import calibration_images, calibration_set
 from neurodeploy.errors import InputError
 from neurodeploy.frontend.ann import AnnGraph
 from neurodeploy.methods import MethodContext, get_method
@@ -47,9 +49,8 @@ class CompileResult:
     target: Target
 
 
-def compile(model: str | Path | AnnGraph, *, target: str | Target = "loihi2",
-            method: str = "p99.99",
-            calib: str | np.ndarray | None = None, timesteps: int = 4,
+def compile(model: Any, *, target: str | Target = "loihi2", method: str = "p99.99",
+            calib: Any = None, timesteps: int = 4,
             calib_samples: int = DEFAULT_CALIBRATION_SAMPLES, arch: str | None = None,
             trust_pickle: bool = False, input_shape: tuple[int, ...] | None = None,
             options: ConvertOptions | None = None, allow_saturation: bool = False,
@@ -58,17 +59,19 @@ def compile(model: str | Path | AnnGraph, *, target: str | Target = "loihi2",
             show_progress: bool = True) -> CompileResult:
     """PyTorch model -> quantized SNN as a NIR graph, checked against ``target``.
 
-    ``method`` is a ``+``-joined list of method stages (see ``neurodeploy.methods``);
-    ``calib`` gives the unlabeled images methods calibrate on (a dataset name or an array);
-    ``seed`` draws them from a named dataset and seeds every random choice of the stages.
-    ``capacity_check=False`` records, instead of refusing, a network the target's cores
-    cannot hold (``neurodeploy.capacity``).
+    ``model`` is an ``nn.Module`` (also scripted or ``torch.export``-ed) in memory, a file
+    of one (see ``neurodeploy.frontend``), or an ``AnnGraph``. ``method`` is a ``+``-joined
+    list of method stages (see ``neurodeploy.methods``); ``calib`` gives the unlabeled images
+    methods calibrate on: a dataset name or .npz path (``calib_samples`` of them, drawn with
+    ``seed``), an array or tensor, or a DataLoader (its first ``calib_samples`` images).
+    ``seed`` also seeds every random choice of the stages. ``capacity_check=False`` records,
+    instead of refusing, a network the target's cores cannot hold (``neurodeploy.capacity``).
     """
     if timesteps < 1:
         raise InputError(f"--timesteps must be at least 1, got {timesteps}")
     chip = target if isinstance(target, Target) else load_target(target)
     conversion = get_method(method)
-    calib_x = _calibration_data(calib, calib_samples, seed)
+    calib_x = calibration_images(calib, calib_samples, seed)
     if conversion.needs_calibration and calib_x is None:
         raise InputError(f"method '{conversion.name}' needs calibration data",
                          hint="Pass --calib DATASET (e.g. digits, fashion-mnist, x.npz)")
@@ -84,7 +87,8 @@ def compile(model: str | Path | AnnGraph, *, target: str | Target = "loihi2",
                          f"expects {ann.input_shape}")
     start = time.perf_counter()
     opts = replace(options or ConvertOptions(), timesteps=timesteps)
-    more = partial(calibration_set, calib, seed=seed) if isinstance(calib, str) else None
+    named = isinstance(calib, str | os.PathLike)
+    more = partial(calibration_set, os.fspath(calib), seed=seed) if named else None
     graph = conversion.convert(MethodContext(ann=ann, calib=calib_x, options=opts, target=chip,
                                              seed=seed, show_progress=show_progress,
                                              more_calibration=more))
@@ -146,13 +150,6 @@ def ann_accuracy(ann: AnnGraph, images: np.ndarray, labels: np.ndarray,
         out = ann.run(torch.as_tensor(images[start:start + 1000]), alter=alter)["output"]
         hits += int((out.argmax(1).numpy() == labels[start:start + 1000]).sum())
     return hits / len(images)
-
-
-def _calibration_data(calib: str | np.ndarray | None, samples: int, seed: int
-                      ) -> np.ndarray | None:
-    if calib is None or isinstance(calib, np.ndarray):
-        return calib
-    return calibration_set(calib, samples, seed)
 
 
 def dataset(name: str, split: str = "test", limit: int | None = None):

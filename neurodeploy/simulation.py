@@ -13,6 +13,7 @@ import nir
 import numpy as np
 
 from neurodeploy.backends import Record, Trace, get_backend
+from neurodeploy.data import as_array
 from neurodeploy.errors import InputError
 from neurodeploy.graph import input_name
 from neurodeploy.meta import InputMeta, get_graph_meta, get_node_meta, longest_window
@@ -22,11 +23,12 @@ from neurodeploy.progress import progress
 EVAL_MEMORY_ELEMENTS = 1 << 26
 
 
-def quantize_inputs(graph: nir.NIRGraph, images: np.ndarray) -> np.ndarray:
-    """Float images in [0, 1] -> the integers the input node injects every step."""
+def quantize_inputs(graph: nir.NIRGraph, images) -> np.ndarray:
+    """Float images in [0, 1] (arrays or tensors) -> the integers the input node injects
+    every step; integers pass as they are."""
     name = input_name(graph)
     meta = get_node_meta(graph.nodes[name], InputMeta, name)
-    x = np.asarray(images)
+    x = as_array(images)
     if np.issubdtype(x.dtype, np.integer):
         return x.astype(np.int32)
     if not np.isfinite(x).all() or x.min() < 0 or x.max() > 1:
@@ -34,7 +36,7 @@ def quantize_inputs(graph: nir.NIRGraph, images: np.ndarray) -> np.ndarray:
     return np.round(x / meta.scale).astype(np.int32)
 
 
-def simulate(graph: nir.NIRGraph, inputs: np.ndarray, timesteps: int | None = None, *,
+def simulate(graph: nir.NIRGraph, inputs, timesteps: int | None = None, *,
              backend: str = "reference", record: Record = Record.ALL) -> Trace:
     """Run a batch (float images in [0, 1] or integers) for one window of T steps."""
     steps = timesteps or get_graph_meta(graph).timesteps
@@ -66,15 +68,15 @@ def window_specific(graph: nir.NIRGraph) -> bool:
         return False
 
 
-def evaluate(graph: nir.NIRGraph, images: np.ndarray, labels: np.ndarray,
-             timesteps: Sequence[int] | None = None, *, backend: str = "reference",
-             show_progress: bool = True) -> dict[int, float]:
+def evaluate(graph: nir.NIRGraph, images, labels, timesteps: Sequence[int] | None = None, *,
+             backend: str = "reference", show_progress: bool = True) -> dict[int, float]:
     """Accuracy for each window length (``default_windows`` when None). One run at the
     longest T suffices: the neuron rule is causal, so the readout after t steps is exactly
     the output of a t-step window."""
     steps = sorted(set(default_windows(graph) if timesteps is None else timesteps))
     if not steps or steps[0] < 1:
         raise InputError("timesteps must be positive integers")
+    images, labels = _labelled(images, labels)
     longest = steps[-1]
     batch = eval_batch_size(graph, longest)
     correct = dict.fromkeys(steps, 0)
@@ -99,13 +101,13 @@ class AdaptiveResult:
     exits: dict[int, int]  #: step -> samples that stopped there
 
 
-def evaluate_adaptive(graph: nir.NIRGraph, images: np.ndarray, labels: np.ndarray, *,
-                      backend: str = "reference", show_progress: bool = True
-                      ) -> AdaptiveResult:
+def evaluate_adaptive(graph: nir.NIRGraph, images, labels, *, backend: str = "reference",
+                      show_progress: bool = True) -> AdaptiveResult:
     """Accuracy and mean timesteps with the network's calibrated early exit (``+iat``)."""
     from neurodeploy.methods.iat import confidence_steps, exit_steps, iat_thresholds
 
     thresholds = iat_thresholds(graph)
+    images, labels = _labelled(images, labels)
     steps = get_graph_meta(graph).timesteps
     batch = eval_batch_size(graph, steps)
     engine = get_backend(backend)
@@ -130,3 +132,11 @@ def eval_batch_size(graph: nir.NIRGraph, timesteps: int) -> int:
     """Samples per reference run that keep one population's window near EVAL_MEMORY_ELEMENTS."""
     largest = max(int(np.prod(n.output_type["output"])) for n in graph.nodes.values())
     return int(np.clip(EVAL_MEMORY_ELEMENTS // (timesteps * largest), 1, 2000))
+
+
+def _labelled(images, labels) -> tuple[np.ndarray, np.ndarray]:
+    images, labels = as_array(images), as_array(labels)
+    if len(images) == 0 or labels.shape != (len(images),):
+        raise InputError(f"need one label per image: {len(images)} images, labels of shape "
+                         f"{labels.shape}")
+    return images, labels

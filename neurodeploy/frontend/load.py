@@ -1,6 +1,7 @@
-"""Open a model file: TorchScript, torch.export, a state dict with --arch, or a trusted pickle.
+"""Open a model: one in memory, or a file: TorchScript, torch.export, a state dict with an
+architecture (``arch``), or a trusted pickle.
 
-The format is recognised from the file's contents without running any of it: a zip archive's
+A file's format is recognised from its contents without running any of it: a zip archive's
 entries tell TorchScript from torch.export, and everything else goes through torch's
 weights-only unpickler first, so a pickled module is detected before its code could run.
 """
@@ -9,10 +10,12 @@ from __future__ import annotations
 
 import importlib
 import importlib.util
+import os
 import pickle
 import sys
 import zipfile
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -34,6 +37,34 @@ CHECKPOINT_KEYS = ("state_dict", "model_state_dict", "model")  #: common checkpo
 class LoadedModel:
     kind: str  #: "module", "script" or "export": which capture reads it
     model: Any  #: nn.Module, torch.jit.ScriptModule or torch.export.ExportedProgram
+
+
+def open_model(model: Any, *, arch: str | None = None, trust_pickle: bool = False
+               ) -> LoadedModel:
+    """A model in memory as it is (``arch`` and ``trust_pickle`` apply to files only), a
+    path through ``load_file``."""
+    if isinstance(model, torch.jit.ScriptModule):  # before nn.Module: it is one too
+        return LoadedModel("script", model)
+    if isinstance(model, nn.Module):
+        return LoadedModel("module", model)
+    if isinstance(model, torch.export.ExportedProgram):
+        return LoadedModel("export", model)
+    if isinstance(model, str | os.PathLike):
+        return load_file(Path(model), arch=arch, trust_pickle=trust_pickle)
+    raise InputError(f"cannot read a model from a {type(model).__name__}",
+                     hint="Pass an nn.Module or the path of a model file")
+
+
+@contextmanager
+def modes_kept(model: Any) -> Iterator[None]:
+    """Capture switches a module to eval mode; a user's module in memory keeps its own."""
+    modules = list(model.modules()) if isinstance(model, nn.Module) else []
+    modes = [m.training for m in modules]
+    try:
+        yield
+    finally:
+        for module, training in zip(modules, modes, strict=True):
+            module.training = training
 
 
 def load_file(path: Path, *, arch: str | None = None, trust_pickle: bool = False) -> LoadedModel:

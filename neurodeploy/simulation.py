@@ -1,7 +1,7 @@
 """Run a compiled graph: encode inputs, simulate one window, measure accuracy over windows.
 
 Below the API and the report (both call it), above the backends; it works on NIR graphs, so
-the API and the report share one implementation.
+a ``Deployment`` and the report share one implementation.
 """
 
 from __future__ import annotations
@@ -23,17 +23,33 @@ from neurodeploy.progress import progress
 EVAL_MEMORY_ELEMENTS = 1 << 26
 
 
+def input_shape(graph: nir.NIRGraph) -> tuple[int, ...]:
+    """One sample's shape, without the batch dimension."""
+    return tuple(int(d) for d in graph.nodes[input_name(graph)].input_type["input"])
+
+
 def quantize_inputs(graph: nir.NIRGraph, images) -> np.ndarray:
-    """Float images in [0, 1] (arrays or tensors) -> the integers the input node injects
-    every step; integers pass as they are."""
+    """Float images in [0, 1] -> the integers the input node injects every step; integers
+    pass as they are. One sample (without the batch dimension) becomes a batch of one."""
     name = input_name(graph)
     meta = get_node_meta(graph.nodes[name], InputMeta, name)
     x = as_array(images)
+    if x.shape == input_shape(graph):
+        x = x[None]
     if np.issubdtype(x.dtype, np.integer):
         return x.astype(np.int32)
     if not np.isfinite(x).all() or x.min() < 0 or x.max() > 1:
         raise InputError("float inputs must be finite and in [0, 1]")
     return np.round(x / meta.scale).astype(np.int32)
+
+
+def random_inputs(graph: nir.NIRGraph, samples: int, seed: int = 0) -> np.ndarray:
+    """``samples`` integer inputs drawn uniformly over the input's whole range."""
+    if samples < 1:
+        raise InputError(f"samples must be at least 1, got {samples}")
+    high = quantize_inputs(graph, np.ones(1, np.float32))[0]
+    shape = (samples, *input_shape(graph))
+    return np.random.default_rng(seed).integers(0, high + 1, shape).astype(np.int32)
 
 
 def simulate(graph: nir.NIRGraph, inputs, timesteps: int | None = None, *,
@@ -69,7 +85,8 @@ def window_specific(graph: nir.NIRGraph) -> bool:
 
 
 def evaluate(graph: nir.NIRGraph, images, labels, timesteps: Sequence[int] | None = None, *,
-             backend: str = "reference", show_progress: bool = True) -> dict[int, float]:
+             backend: str = "reference", show_progress: bool = True
+             ) -> dict[int, float]:
     """Accuracy for each window length (``default_windows`` when None). One run at the
     longest T suffices: the neuron rule is causal, so the readout after t steps is exactly
     the output of a t-step window."""
@@ -101,8 +118,9 @@ class AdaptiveResult:
     exits: dict[int, int]  #: step -> samples that stopped there
 
 
-def evaluate_adaptive(graph: nir.NIRGraph, images, labels, *, backend: str = "reference",
-                      show_progress: bool = True) -> AdaptiveResult:
+def evaluate_adaptive(graph: nir.NIRGraph, images, labels, *,
+                      backend: str = "reference", show_progress: bool = True
+                      ) -> AdaptiveResult:
     """Accuracy and mean timesteps with the network's calibrated early exit (``+iat``)."""
     from neurodeploy.methods.iat import confidence_steps, exit_steps, iat_thresholds
 

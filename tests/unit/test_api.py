@@ -84,3 +84,44 @@ def test_inputs_may_be_tensors(mlp_graph):
     x = np.random.default_rng(0).random((3, 1, 4, 4)).astype(np.float32)
     assert np.array_equal(api.simulate(mlp_graph, torch.as_tensor(x).requires_grad_()).outputs,
                           api.simulate(mlp_graph, x).outputs)
+
+
+@pytest.fixture(scope="module")
+def deployment(calib) -> api.Deployment:
+    return api.compile(_model(), calib=calib, timesteps=T, show_progress=False)
+
+
+def test_a_deployment_loads_back_from_its_file(deployment, tmp_path):
+    deployment.save(tmp_path / "model.nir")
+    loaded = api.load(tmp_path / "model.nir")
+    x = calibration_set("digits", 4, seed=1)
+    assert loaded.target == deployment.target and loaded.ann is None
+    assert loaded.meta.timesteps == T and loaded.input_shape == (1, 8, 8)
+    assert np.array_equal(loaded.simulate(x).outputs, deployment.simulate(x).outputs)
+
+
+def test_one_sample_runs_as_a_batch_of_one(deployment):
+    x = calibration_set("digits", 1, seed=1)
+    assert np.array_equal(deployment.simulate(x[0]).outputs, deployment.simulate(x).outputs)
+
+
+def test_the_report_compares_with_the_model_in_memory(deployment, tmp_path):
+    x, y = api.dataset("digits", limit=16)
+    report = deployment.report(x, y, show_progress=False)
+    assert report.data["ann_reference"] == {"kind": "model", "description": "the float model"}
+    deployment.save(tmp_path / "model.nir")
+    again = api.load(tmp_path / "model.nir").report(x, y, show_progress=False)
+    assert again.data["ann_reference"]["kind"] == "equivalent"
+
+
+def test_ann_accuracy_is_the_compiled_models(deployment):
+    x, y = api.dataset("digits", limit=64)
+    expected = (_model()(torch.as_tensor(x)).argmax(1).numpy() == y).mean()
+    assert deployment.ann_accuracy(x, y) == pytest.approx(expected)
+
+
+def test_export_writes_the_asked_flavor(deployment, tmp_path):
+    deployment.export(tmp_path / "plain.nir", "standard")
+    assert (tmp_path / "plain.nir").is_file()
+    with pytest.raises(InputError, match="unknown export flavor 'onnx'"):
+        deployment.export(tmp_path / "model.onnx", "onnx")

@@ -355,13 +355,17 @@ def simulate(network, input_path, timesteps, backend, out, as_json) -> None:
 @click.option("--seed", default=0, show_default=True, type=int, help="For random inputs.")
 @click.option("--trace-dir", default=".", show_default=True, type=click.Path(),
               help="Where both traces are written when they differ.")
+@click.option("--junit-xml", type=click.Path(),
+              help="Also write a JUnit XML report (one test case per sample) for CI.")
 @click.option("--json", "as_json", is_flag=True)
 @_friendly
-def verify(network, dataset, samples, timesteps, backend, seed, trace_dir, as_json) -> None:
+def verify(network, dataset, samples, timesteps, backend, seed, trace_dir, junit_xml,
+           as_json) -> None:
     """Check that BACKEND matches the reference simulator bit for bit (exit 1 if not)."""
     from dataclasses import asdict
 
     from neurodeploy import api
+    from neurodeploy.testing import write_junit
 
     deployment = api.load(network)
     _check_samples(samples)
@@ -372,6 +376,8 @@ def verify(network, dataset, samples, timesteps, backend, seed, trace_dir, as_js
     if not result.bit_exact:
         report["traces"] = [str(p) for p in
                             result.save_traces(trace_dir, Path(network).stem)]
+    if junit_xml:
+        write_junit(result, junit_xml, str(network))
     if as_json:
         click.echo(json.dumps(report, indent=2))
     elif not result.bit_exact:

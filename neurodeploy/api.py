@@ -26,6 +26,7 @@ from neurodeploy.errors import InputError, TargetError
 from neurodeploy.frontend.ann import AnnGraph
 from neurodeploy.meta import GraphMeta, get_graph_meta
 from neurodeploy.methods import MethodContext, get_method
+from neurodeploy.methods.base import CALIBRATION_HINT
 from neurodeploy.passes import DEFAULT_PIPELINE, quantize
 from neurodeploy.simulation import (
     AdaptiveResult,
@@ -209,7 +210,7 @@ def compile(model: Any, *, target: str | Path | Target = "loihi2", method: str =
     calib_x = calibration_images(calib, calib_samples, seed)
     if conversion.needs_calibration and calib_x is None:
         raise InputError(f"method '{conversion.name}' needs calibration data",
-                         hint="Pass --calib DATASET (e.g. digits, fashion-mnist, x.npz)")
+                         hint=CALIBRATION_HINT)
     if input_shape is None and calib_x is not None:
         input_shape = tuple(calib_x.shape[1:])
     if not isinstance(model, AnnGraph):
@@ -293,7 +294,7 @@ def dataset(name: str, split: str = "test", limit: int | None = None
 
 def _check_timesteps(timesteps: int) -> None:
     if timesteps < 1:
-        raise InputError(f"--timesteps must be at least 1, got {timesteps}")
+        raise InputError(f"timesteps must be at least 1, got {timesteps}")
 
 
 def _target(target: str | Path | Target | None) -> Target | None:

@@ -65,7 +65,7 @@ def _input_shape(given: Sequence[int] | None,
     if recorded is not None and shape != tuple(recorded):
         raise InputError(f"the exported program expects input shape {tuple(recorded)}, "
                          f"but input shape {shape} was given",
-                         hint="Omit --input-shape for torch.export programs")
+                         hint="Omit input_shape (--input-shape) for torch.export programs")
     return shape
 
 

@@ -27,8 +27,8 @@ from neurodeploy.errors import InputError, TrustError
 from neurodeploy.frontend.capture import one_line
 
 FORMATS = ("a TorchScript file (torch.jit.save), a torch.export program (torch.export.save), "
-           "a state dict (torch.save(model.state_dict())) with --arch module:ClassName, or a "
-           "pickled nn.Module with --trust-pickle")
+           "a state dict (torch.save(model.state_dict())) with its architecture (arch=, --arch "
+           "module:ClassName), or a pickled nn.Module with trust_pickle=True (--trust-pickle)")
 ARCH_FORMS = "module.path:ClassName or path/to/file.py:ClassName"
 CHECKPOINT_KEYS = ("state_dict", "model_state_dict", "model")  #: common checkpoint wrappers
 
@@ -112,7 +112,7 @@ def _load_pickled(path: Path, arch: str | None, trust_pickle: bool) -> LoadedMod
                              "unpickling it runs arbitrary code from the file",
                              hint="Pass --trust-pickle (trust_pickle=True) only for files you "
                                   "trust, or save the model as TorchScript (torch.jit.save) or "
-                                  "as a state dict used with --arch") from err
+                                  "as a state dict used with arch= (--arch)") from err
         obj = _unpickle(path)
     except Exception as err:  # EOFError, KeyError, RuntimeError...: not a torch file
         raise _not_a_model(path) from err
@@ -138,7 +138,7 @@ def _unpickle(path: Path) -> Any:
     except Exception as err:  # unpickling runs the file's code; any error can come out
         raise InputError(f"{path}: cannot unpickle the model: {one_line(err)}",
                          hint="Its class must be importable here (run from the directory of "
-                              "its module), or save a state dict and pass --arch") from err
+                              "its module), or save a state dict and pass arch= (--arch)") from err
 
 
 def _state_dict(obj: Any) -> Mapping[str, torch.Tensor] | None:
@@ -163,33 +163,35 @@ def _rebuild(path: Path, weights: Mapping[str, torch.Tensor], arch: str | None) 
     problems += [(f"unexpected key '{k}'", k) for k in weights if k not in expected]
     if problems:
         more = f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""
-        raise InputError(f"{path}: does not fit --arch {arch}: {problems[0][0]}{more}",
-                         hint="Check that --arch names the class these weights were trained with")
+        raise InputError(f"{path}: does not fit the architecture {arch}: {problems[0][0]}{more}",
+                         hint="Check that arch (--arch) names the class these weights were "
+                              "trained with")
     try:
         model.load_state_dict(weights, strict=True)
     except RuntimeError as err:
-        raise InputError(f"{path}: does not fit --arch {arch}: {one_line(err)}") from err
+        raise InputError(f"{path}: does not fit the architecture {arch}: {one_line(err)}") \
+            from err
     return model
 
 
 def _instantiate(arch: str) -> nn.Module:
     source, _, name = arch.rpartition(":")
     if not source or not name:
-        raise InputError(f"--arch '{arch}' must look like {ARCH_FORMS}")
+        raise InputError(f"arch '{arch}' must look like {ARCH_FORMS}")
     try:
         module = _import(source)
     except Exception as err:  # importing runs the user's module; any error can come out
-        raise InputError(f"--arch: cannot import '{source}': {one_line(err)}") from err
+        raise InputError(f"arch: cannot import '{source}': {one_line(err)}") from err
     cls = getattr(module, name, None)
     if cls is None:
-        raise InputError(f"--arch: '{source}' has no '{name}'")
+        raise InputError(f"arch: '{source}' has no '{name}'")
     try:
         model = cls()
     except Exception as err:  # the user's constructor
-        raise InputError(f"--arch: {name}() failed: {one_line(err)}",
+        raise InputError(f"arch: {name}() failed: {one_line(err)}",
                          hint="The class must be constructible without arguments") from err
     if not isinstance(model, nn.Module):
-        raise InputError(f"--arch: {name}() made a {type(model).__name__}, not an nn.Module")
+        raise InputError(f"arch: {name}() made a {type(model).__name__}, not an nn.Module")
     return model
 
 

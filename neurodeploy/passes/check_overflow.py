@@ -64,7 +64,8 @@ def check_overflow(graph: nir.NIRGraph, ctx: PassContext) -> nir.NIRGraph:
             raise SaturationRisk(
                 node=name, limit=f"{membrane.bits}-bit membrane",
                 value=f"possible saturation after {steps} steps", allowed=f"T={ctx.timesteps}",
-                hint="Compile for fewer timesteps or pass --allow-saturation")
+                hint="Compile for fewer timesteps or pass allow_saturation=True "
+                     "(--allow-saturation)")
     ctx.notes["check_overflow"] = {"safe_timesteps": notes, "max_abs_synaptic_sum": largest_sum}
     out = copy_graph(graph, new_nodes)
     meta = get_graph_meta(out)

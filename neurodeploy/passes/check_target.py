@@ -25,11 +25,11 @@ def check_target(graph: nir.NIRGraph, ctx: PassContext) -> nir.NIRGraph:
         if meta.dual and not (target.neuron.dual_threshold and target.spikes.signed):
             raise TargetLimitExceeded(node=name, limit="dual_threshold", value="on",
                                       allowed="off", hint=f"Target '{target.name}' has no "
-                                      "negative spikes; use --target loihi2")
+                                      "negative spikes; use the target loihi2")
         if meta.max_burst > 1 and not target.spikes.graded:
             raise TargetLimitExceeded(node=name, limit="max_burst", value=meta.max_burst,
                                       allowed=1, hint=f"Target '{target.name}' has binary "
-                                      "spikes; use --target loihi2")
+                                      "spikes; use the target loihi2")
         if meta.max_burst > target.neuron.max_burst:
             raise TargetLimitExceeded(node=name, limit="max_burst", value=meta.max_burst,
                                       allowed=target.neuron.max_burst)

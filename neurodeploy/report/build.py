@@ -69,8 +69,8 @@ def build_report(graph: nir.NIRGraph, images: np.ndarray, labels: np.ndarray, *,
     are the windows of the accuracy sweep (the compiled window is always included)."""
     gmeta = get_graph_meta(graph)
     if not gmeta.quantized:
-        raise MetadataError("the network is not fully quantized (compiled with --stop-after)",
-                            hint="Compile it without --stop-after")
+        raise MetadataError("the network is not fully quantized (compiled with stop_after)",
+                            hint="Compile it without stop_after (--stop-after)")
     if target.name != gmeta.target:
         raise InputError(f"the network was compiled for target '{gmeta.target}', not "
                          f"'{target.name}'", hint="Pass the target it was compiled for")

@@ -80,6 +80,13 @@ def test_what_cannot_be_used_is_named(calib, model, data, message):
         api.compile(model, calib=data, timesteps=T, show_progress=False)
 
 
+def test_errors_name_the_argument_and_hints_both_spellings(calib):
+    with pytest.raises(InputError, match=r"^timesteps must be at least 1, got 0$"):
+        api.compile(_model(), calib=calib, timesteps=0)
+    with pytest.raises(InputError, match=r"needs calibration data\. Pass calib= \(--calib\)"):
+        api.compile(_model(), input_shape=(1, 8, 8), timesteps=T)
+
+
 def test_inputs_may_be_tensors(mlp_graph):
     x = np.random.default_rng(0).random((3, 1, 4, 4)).astype(np.float32)
     assert np.array_equal(api.simulate(mlp_graph, torch.as_tensor(x).requires_grad_()).outputs,

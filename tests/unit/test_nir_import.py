@@ -145,9 +145,9 @@ def test_imported_network_runs_on_lava_targets(tmp_path):
 
 
 @pytest.mark.parametrize(("change", "message"), [
-    ({"dt": 0.0}, "--dt must be positive"),
+    ({"dt": 0.0}, "dt must be positive"),
     ({"dt": 1.0}, "forward Euler is unstable"),
-    ({"reset": "never"}, "--reset must be one of"),
+    ({"reset": "never"}, "reset must be one of"),
 ])
 def test_bad_arguments(change, message):
     args = {"dt": DT, "reset": "zero", "timesteps": T, **change}

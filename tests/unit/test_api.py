@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
+
 import numpy as np
 import pytest
 import torch
 from torch.utils.data import DataLoader, TensorDataset
 
+import neurodeploy
 from neurodeploy import api
 from neurodeploy.data import calibration_set
 from neurodeploy.errors import InputError
@@ -132,3 +136,17 @@ def test_export_writes_the_asked_flavor(deployment, tmp_path):
     assert (tmp_path / "plain.nir").is_file()
     with pytest.raises(InputError, match="unknown export flavor 'onnx'"):
         deployment.export(tmp_path / "model.onnx", "onnx")
+
+
+def test_the_package_exports_the_api_without_importing_it():
+    """`import neurodeploy` imports neither torch nor Lava; the API comes on first use."""
+    code = ("import sys, neurodeploy\n"
+            "heavy = sorted({m.split('.')[0] for m in sys.modules} & {'torch', 'lava'})\n"
+            "assert not heavy, heavy\n"
+            "from neurodeploy import api\n"
+            "assert neurodeploy.compile is api.compile and neurodeploy.load is api.load\n"
+            "assert neurodeploy.Deployment is api.Deployment\n"
+            "assert not any(m.startswith('lava') for m in sys.modules)\n")
+    subprocess.run([sys.executable, "-c", code], check=True, timeout=120)
+    with pytest.raises(AttributeError, match="has no attribute 'nope'"):
+        neurodeploy.nope  # noqa: B018

@@ -51,8 +51,8 @@ from common import (
 
 from neurodeploy import api
 from neurodeploy.convert import ConvertOptions
+from neurodeploy.core.meta import get_graph_meta
 from neurodeploy.errors import NeurodeployError
-from neurodeploy.meta import get_graph_meta
 from neurodeploy.methods import get_method
 
 TRAINED = ("qcfs", "ecl", "dual_phase")

@@ -13,8 +13,8 @@ import torch
 
 from neurodeploy import api
 from neurodeploy.backends import Record, get_backend
+from neurodeploy.core.meta import get_graph_meta
 from neurodeploy.errors import SaturationRisk
-from neurodeploy.meta import get_graph_meta
 from neurodeploy.methods.iat import confidence_steps, exit_steps, iat_thresholds
 from neurodeploy.operations import count_operations
 from neurodeploy.progress import progress

@@ -64,7 +64,7 @@ def main() -> None:
                 ctx = MethodContext(ann=ann, calib=images, options=ConvertOptions(timesteps=t),
                                     target=target, show_progress=False)
                 graph = stage(None, ctx)
-                graph, _ = quantize(graph, target, t, allow_saturation=True)
+                graph = quantize(graph, target, allow_saturation=True)
                 accuracy.update(api.evaluate(graph, x, y, steps if not calibrated else [t],
                                              show_progress=False))
             name = label + (" + calibrated v_init" if calibrated else "")

@@ -48,7 +48,7 @@ def main() -> None:
         graph = get_method(args.method).convert(ctx)
         for samples in (int(n) for n in args.samples.split(",")):
             exit_ctx = replace(ctx, calib=calibration_set(args.dataset, samples))
-            compiled, _ = quantize(Iat()(graph, exit_ctx), chip, steps, allow_saturation=True)
+            compiled = quantize(Iat()(graph, exit_ctx), chip, allow_saturation=True)
             result = api.evaluate_adaptive(compiled, x, y)
             cut = 1 - result.mean_timesteps / steps
             loss = 100 * (result.full_accuracy - result.accuracy)

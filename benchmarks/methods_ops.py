@@ -28,8 +28,8 @@ import numpy as np
 from common import ROOT, compile_checked, measure, plot_accuracy_vs_ops, print_table, write_result
 
 from neurodeploy import api
+from neurodeploy.core.meta import SYNAPSE_TYPES, get_graph_meta
 from neurodeploy.frontend import load_model
-from neurodeploy.meta import SYNAPSE_TYPES, get_graph_meta
 from neurodeploy.operations import ann_macs as operation_count
 from neurodeploy.targets import load_target
 

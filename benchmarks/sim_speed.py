@@ -27,8 +27,9 @@ from common import ROOT, print_table, write_result
 
 from neurodeploy import api
 from neurodeploy.backends import Record, get_backend
-from neurodeploy.graph import predecessors, readout_name, topological_order
-from neurodeploy.meta import param_for_shape, population_meta
+from neurodeploy.core.graph import predecessors, readout_name, topological_order
+from neurodeploy.core.meta import population_meta
+from neurodeploy.core.population import param_for_shape
 
 
 def float_loop(graph: nir.NIRGraph, x: np.ndarray, timesteps: int) -> np.ndarray:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import os
 import time
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -21,21 +21,22 @@ import numpy as np
 from neurodeploy import nir_io
 from neurodeploy.backends import Backend, Record, Trace
 from neurodeploy.convert import ConvertOptions
+from neurodeploy.core.encoding import quantize_inputs
+from neurodeploy.core.meta import GraphMeta, get_graph_meta
 from neurodeploy.data import as_array, calibration_images, calibration_set, load_dataset
 from neurodeploy.errors import InputError, TargetError
 from neurodeploy.frontend.ann import AnnGraph
-from neurodeploy.meta import GraphMeta, get_graph_meta
 from neurodeploy.methods import MethodContext, get_method
 from neurodeploy.methods.base import CALIBRATION_HINT
 from neurodeploy.passes import DEFAULT_PIPELINE, quantize
 from neurodeploy.simulation import (
     AdaptiveResult,
     default_windows,
+    encode,
     eval_batch_size,
     evaluate,
     evaluate_adaptive,
     input_shape,
-    quantize_inputs,
     random_inputs,
     simulate,
     window_specific,
@@ -67,7 +68,6 @@ class Deployment:
     target: Target | None
     ann: AnnGraph | None = None  #: the float network it was compiled from (not in a .nir file)
     seconds: float = 0.0  #: conversion + passes, excluding model and data loading
-    notes: dict = field(default_factory=dict)  #: what each pass measured (``quantize``)
     #: what the target cannot express exactly of a network from another tool (``import_nir``)
     approximations: list | None = None
 
@@ -88,6 +88,11 @@ class Deployment:
     def meta(self) -> GraphMeta:
         """Window, method, target name and the other graph facts."""
         return get_graph_meta(self.graph)
+
+    @property
+    def notes(self) -> dict:
+        """What each pass changed (kept in the graph's metadata)."""
+        return self.meta.notes
 
     @property
     def input_shape(self) -> tuple[int, ...]:
@@ -128,8 +133,7 @@ class Deployment:
         and membrane; the result names the first divergence (``neurodeploy.testing`` turns
         it into a test failure)."""
         steps = timesteps or self.meta.timesteps
-        return run_and_compare(self.graph, quantize_inputs(self.graph, inputs), steps,
-                               backend=backend)
+        return run_and_compare(self.graph, encode(self.graph, inputs), steps, backend=backend)
 
     def report(self, images: Any, labels: Any, *, ann: Any = None,
                timesteps: list[int] | None = None, target: str | Path | Target | None = None,
@@ -228,10 +232,9 @@ def compile(model: Any, *, target: str | Path | Target = "loihi2", method: str =
     graph = conversion.convert(MethodContext(ann=ann, calib=calib_x, options=opts, target=chip,
                                              seed=seed, show_progress=show_progress,
                                              more_calibration=more))
-    graph, notes = quantize(graph, chip, timesteps, allow_saturation=allow_saturation,
-                            capacity_check=capacity_check, stop_after=stop_after,
-                            dump_dir=dump_dir)
-    return Deployment(graph, chip, ann, time.perf_counter() - start, notes)
+    graph = quantize(graph, chip, allow_saturation=allow_saturation,
+                     capacity_check=capacity_check, stop_after=stop_after, dump_dir=dump_dir)
+    return Deployment(graph, chip, ann, time.perf_counter() - start)
 
 
 def import_nir(path: str | Path | nir.NIRGraph, *, target: str | Path | Target = "loihi2",
@@ -251,10 +254,11 @@ def import_nir(path: str | Path | nir.NIRGraph, *, target: str | Path | Target =
     foreign = path if isinstance(path, nir.NIRGraph) else read_foreign(path)
     start = time.perf_counter()
     graph, approximations = import_graph(foreign, dt=dt, reset=reset, timesteps=timesteps)
-    graph, notes = quantize(graph, chip, timesteps, allow_saturation=allow_saturation,
-                            capacity_check=capacity_check)
-    rows = approximations + rounding_rows(notes, chip.weights.mantissa_bits)
-    return Deployment(graph, chip, None, time.perf_counter() - start, notes, rows)
+    graph = quantize(graph, chip, allow_saturation=allow_saturation,
+                     capacity_check=capacity_check)
+    rows = approximations + rounding_rows(get_graph_meta(graph).notes,
+                                          chip.weights.mantissa_bits)
+    return Deployment(graph, chip, None, time.perf_counter() - start, rows)
 
 
 def load(path: str | Path, *, target: str | Path | Target | None = None) -> Deployment:

@@ -24,9 +24,10 @@ from dataclasses import dataclass
 import nir
 import numpy as np
 
-from neurodeploy.backends.reference import nonzero_pattern, propagate
-from neurodeploy.graph import NEURON_TYPES, predecessors, topological_order
-from neurodeploy.meta import SYNAPSE_TYPES
+from neurodeploy.core.graph import predecessors, topological_order
+from neurodeploy.core.meta import SYNAPSE_TYPES
+from neurodeploy.core.population import NEURON_TYPES
+from neurodeploy.core.synapse import nonzero_pattern, propagate
 from neurodeploy.targets import LimitSpec, Target
 
 

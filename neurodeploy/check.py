@@ -15,12 +15,12 @@ import nir
 import numpy as np
 
 from neurodeploy.convert import ConvertOptions, to_snn
+from neurodeploy.core.population import NEURON_TYPES
 from neurodeploy.errors import UnsupportedLayer
 from neurodeploy.frontend import CAPTURES, load_model
 from neurodeploy.frontend.ann import AnnGraph, AnnNode
 from neurodeploy.frontend.capture import GraphBuilder
 from neurodeploy.frontend.load import load_file
-from neurodeploy.graph import NEURON_TYPES
 
 
 @dataclass(frozen=True)

@@ -7,10 +7,11 @@ from pathlib import Path
 import h5py
 import nir
 
+from neurodeploy.core.graph import populations
+from neurodeploy.core.meta import InputMeta, get_graph_meta, get_node_meta, population_meta
+from neurodeploy.core.population import check_node
 from neurodeploy.errors import InputError, MetadataError
 from neurodeploy.fileio import atomic_write
-from neurodeploy.graph import populations
-from neurodeploy.meta import InputMeta, get_graph_meta, get_node_meta, population_meta
 
 
 def write(graph: nir.NIRGraph, path: str | Path) -> None:
@@ -40,10 +41,16 @@ def read(path: str | Path) -> nir.NIRGraph:
 
 
 def validate(graph: nir.NIRGraph) -> None:
-    """Every piece of neurodeploy metadata must parse through its typed view."""
-    get_graph_meta(graph)
+    """Every piece of neurodeploy metadata must parse through its typed view (which checks
+    every range), every population node must be what its record derives, and a graph
+    marked quantized must hold integer records only."""
+    gmeta = get_graph_meta(graph)
     for name, node in graph.nodes.items():
         if isinstance(node, nir.Input):
             get_node_meta(node, InputMeta, name)
     for name in populations(graph):
-        population_meta(graph, name)
+        record = population_meta(graph, name)
+        check_node(graph.nodes[name], record, name)
+        if gmeta.quantized and not record.quantized:
+            raise MetadataError("the graph is marked quantized but this population's record "
+                                "holds non-integer values", node=name)

@@ -17,9 +17,9 @@ import nir
 import numpy as np
 
 from neurodeploy.backends import Trace
+from neurodeploy.core.graph import populations
+from neurodeploy.core.meta import SYNAPSE_TYPES
 from neurodeploy.errors import InputError
-from neurodeploy.graph import populations
-from neurodeploy.meta import SYNAPSE_TYPES
 from neurodeploy.targets import Target
 
 

@@ -13,10 +13,11 @@ import nir
 import numpy as np
 
 from neurodeploy.backends import Record, Trace, get_backend
+from neurodeploy.core.encoding import quantize_inputs
+from neurodeploy.core.graph import input_name
+from neurodeploy.core.meta import get_graph_meta, longest_window
 from neurodeploy.data import as_array
 from neurodeploy.errors import InputError
-from neurodeploy.graph import input_name
-from neurodeploy.meta import InputMeta, get_graph_meta, get_node_meta, longest_window
 from neurodeploy.progress import progress
 
 #: evaluation batches are sized so one population's (T, batch, neurons) spikes stay this small
@@ -28,19 +29,12 @@ def input_shape(graph: nir.NIRGraph) -> tuple[int, ...]:
     return tuple(int(d) for d in graph.nodes[input_name(graph)].input_type["input"])
 
 
-def quantize_inputs(graph: nir.NIRGraph, images) -> np.ndarray:
-    """Float images in [0, 1] -> the integers the input node injects every step; integers
-    pass as they are. One sample (without the batch dimension) becomes a batch of one."""
-    name = input_name(graph)
-    meta = get_node_meta(graph.nodes[name], InputMeta, name)
-    x = as_array(images)
-    if x.shape == input_shape(graph):
-        x = x[None]
-    if np.issubdtype(x.dtype, np.integer):
-        return x.astype(np.int32)
-    if not np.isfinite(x).all() or x.min() < 0 or x.max() > 1:
-        raise InputError("float inputs must be finite and in [0, 1]")
-    return np.round(x / meta.scale).astype(np.int32)
+def encode(graph: nir.NIRGraph, inputs) -> np.ndarray:
+    """What a user hands in -> the integers the input node injects every step
+    (``quantize_inputs``): arrays or tensors, floats in [0, 1] or integers, a batch or one
+    sample (a batch of one)."""
+    x = as_array(inputs)
+    return quantize_inputs(graph, x[None] if x.shape == input_shape(graph) else x)
 
 
 def random_inputs(graph: nir.NIRGraph, samples: int, seed: int = 0) -> np.ndarray:
@@ -56,7 +50,7 @@ def simulate(graph: nir.NIRGraph, inputs, timesteps: int | None = None, *,
              backend: str = "reference", record: Record = Record.ALL) -> Trace:
     """Run a batch (float images in [0, 1] or integers) for one window of T steps."""
     steps = timesteps or get_graph_meta(graph).timesteps
-    return get_backend(backend).run(graph, quantize_inputs(graph, inputs), steps, record=record)
+    return get_backend(backend).run(graph, encode(graph, inputs), steps, record=record)
 
 
 def default_windows(graph: nir.NIRGraph) -> list[int]:
@@ -99,7 +93,7 @@ def evaluate(graph: nir.NIRGraph, images, labels, timesteps: Sequence[int] | Non
     correct = dict.fromkeys(steps, 0)
     engine = get_backend(backend)
     for start in progress(range(0, len(images), batch), "evaluate", show_progress):
-        x = quantize_inputs(graph, images[start:start + batch])
+        x = encode(graph, images[start:start + batch])
         trace = engine.run(graph, x, longest, record=Record.OUTPUT)
         y = labels[start:start + batch]
         for t in steps:
@@ -132,7 +126,7 @@ def evaluate_adaptive(graph: nir.NIRGraph, images, labels, *,
     hits = full_hits = 0
     taken_all = []
     for start in progress(range(0, len(images), batch), "evaluate", show_progress):
-        x = quantize_inputs(graph, images[start:start + batch])
+        x = encode(graph, images[start:start + batch])
         outputs = engine.run(graph, x, steps, record=Record.OUTPUT).output_steps
         y = labels[start:start + batch]
         taken, predictions = exit_steps(confidence_steps(graph, outputs),

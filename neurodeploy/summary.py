@@ -7,8 +7,8 @@ from __future__ import annotations
 from dataclasses import asdict
 from pathlib import Path
 
+from neurodeploy.core.meta import get_graph_meta
 from neurodeploy.interop.approximations import table
-from neurodeploy.meta import get_graph_meta
 from neurodeploy.report.static import LayerFacts, capacity_facts, capacity_line, layer_facts
 
 COLUMNS = (("population", "<14"), ("kind", "<8"), ("neurons", ">8"), ("synapses", ">10"),

@@ -12,7 +12,7 @@ import typing
 from dataclasses import dataclass
 from pathlib import Path
 
-from neurodeploy.dtypes import IntSpec
+from neurodeploy.core.dtypes import IntSpec
 from neurodeploy.errors import TargetError
 
 SCHEMA_VERSION = 1

@@ -9,7 +9,7 @@ import nir
 import numpy as np
 
 from neurodeploy.backends import Backend, Record, Trace, get_backend
-from neurodeploy.graph import populations
+from neurodeploy.core.graph import populations
 
 
 @dataclass(frozen=True)

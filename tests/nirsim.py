@@ -13,7 +13,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from neurodeploy.graph import predecessors, topological_order
+from neurodeploy.core.graph import predecessors, topological_order
 
 
 def simulate(graph: nir.NIRGraph, x: np.ndarray, timesteps: int, dt: float,

@@ -3,7 +3,7 @@
 A backend runs a *quantized* neurodeploy NIR graph on integer inputs and returns a Trace.
 Rules every backend meets (tested by the shared backend tests):
 
-1. Semantics come from ``neurodeploy.neuron``; a backend never re-implements the rule.
+1. Semantics come from ``neurodeploy.core.neuron``; a backend never re-implements the rule.
 2. ``run(graph, inputs, timesteps, record=...)``: ``inputs`` are integer arrays of shape
    (batch, *input_shape) in the input node's integer units, injected every step
    (direct encoding). Each sample runs a window of ``timesteps`` steps from ``v_init``.

@@ -16,9 +16,16 @@ import numpy as np
 
 from neurodeploy import __version__
 from neurodeploy.convert.concat import check_readers, split_weight
+from neurodeploy.core.meta import (
+    GraphMeta,
+    InputMeta,
+    population_node,
+    set_graph_meta,
+    with_node_meta,
+)
+from neurodeploy.core.population import Population
 from neurodeploy.errors import InputError, UnsupportedLayer
 from neurodeploy.frontend.ann import ACTIVATIONS, AnnGraph, AnnNode
-from neurodeploy.meta import GraphMeta, InputMeta, PopulationMeta, set_graph_meta, with_node_meta
 
 READOUT = "readout"
 
@@ -75,9 +82,9 @@ class _Builder:
                                    f"it ends with '{out.op}'", node=out.name)
         shape = self.shapes[out.name]
         synapses, bias = self._population_inputs(out.name)
-        readout = with_node_meta(nir.I(r=np.ones(shape)), PopulationMeta(
+        readout = population_node(Population(
             kind="readout", bias=np.asarray(bias, np.float64), v_init=np.array(0.0),
-            source=out.name))
+            source=out.name), shape)
         self._emit(READOUT, readout, synapses)
         self._emit("output", nir.Output({"output": np.array(shape)}), [READOUT])
         return nir.NIRGraph(self.nodes, self.edges)
@@ -131,12 +138,10 @@ class _Builder:
         shape = self.shapes[node.name]
         theta = np.asarray(self.thresholds[node.name], np.float64)
         o = self.options
-        meta = PopulationMeta(kind="if", theta=theta, bias=np.asarray(bias, np.float64),
+        meta = Population(kind="if", theta=theta, bias=np.asarray(bias, np.float64),
                               v_init=o.v_init_ratio * theta, theta_neg=-o.theta_neg_ratio * theta,
                               max_burst=o.max_burst, dual=o.dual, source=node.name)
-        population = nir.IF(r=np.ones(shape), v_threshold=np.broadcast_to(
-            _per_channel(theta, shape), shape).astype(np.float64))
-        self._emit(node.name, with_node_meta(population, meta), synapses)
+        self._emit(node.name, population_node(meta, shape), synapses)
 
     def _add(self, node: AnnNode) -> None:
         """A residual merge: every summand becomes synapses into the population of the
@@ -247,9 +252,3 @@ class _Builder:
                     f"'{node.op}' follows '{source.op}' ({source.name}) without an activation "
                     "in between; consecutive linear layers have no spiking equivalent here",
                     node=node.name, hint="Insert a ReLU or merge the layers")
-
-
-def _per_channel(theta: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
-    if theta.ndim == 1 and len(shape) == 3:
-        return theta.reshape(-1, 1, 1)
-    return theta

@@ -35,11 +35,12 @@ import h5py
 import nir
 import numpy as np
 
+from neurodeploy.core.graph import input_name
+from neurodeploy.core.meta import get_graph_meta, population_meta
+from neurodeploy.core.neuron import DECAY_ONE
+from neurodeploy.core.population import Population, Reset
 from neurodeploy.errors import MetadataError, UnsupportedLayer
 from neurodeploy.fileio import atomic_write
-from neurodeploy.graph import input_name
-from neurodeploy.meta import PopulationMeta, get_graph_meta, population_meta
-from neurodeploy.neuron import DECAY_ONE
 
 STATE_SHIFT = 6  #: LIF scales a_in, bias and vth by 2**6 (lava-notes §1)
 LIF_LIMIT = (1 << 23) >> STATE_SHIFT  #: |v| and |u| below this (integer units) never saturate
@@ -54,7 +55,7 @@ class NetxLayer:
     node: nir.NIRNode
     population: str
     shape: tuple[int, ...]  #: the population's (N,) or (C, H, W)
-    meta: PopulationMeta
+    meta: Population
     flatten: bool = False  #: a netx flatten layer comes first (after a conv block)
 
     @property
@@ -165,15 +166,16 @@ def _write(path: str, shape: tuple[int, ...], layers: list[NetxLayer]) -> None:
 
 
 def _differences(graph: nir.NIRGraph, layers: list[NetxLayer]) -> list[str]:
-    largest_sum = get_graph_meta(graph).notes.get("check_overflow", {}).get(
-        "max_abs_synaptic_sum", 0)
+    gmeta = get_graph_meta(graph)
+    largest_sum = gmeta.notes.get("check_overflow", {}).get("max_abs_synaptic_sum", 0)
     found: dict[str, list[str]] = {}
     for layer in layers:
         meta = layer.meta
         for what, present in {
             f"membrane may saturate (worst-case |v| above netx LIF's {LIF_LIMIT})":
-                meta.membrane_bound >= LIF_LIMIT,
-            "reset by subtraction (netx LIF resets to 0)": meta.fires and not meta.hard_reset,
+                gmeta.membrane_bounds.get(layer.population, 0) >= LIF_LIMIT,
+            "reset by subtraction (netx LIF resets to 0)":
+                meta.fires and meta.reset is Reset.SUBTRACT,
             "v_init (netx LIF starts every sample at 0)": bool(np.any(meta.v_init)),
             "leak (netx LIF decays on a 64x finer grid, rounding differently)":
                 bool(np.any(meta.decay)),

@@ -1,9 +1,9 @@
 r"""A NIR graph written by another tool -> neurodeploy's float SNN graph.
 
-The result is the graph ``convert`` would have built (``nir.IF`` populations with
-``PopulationMeta``, synapses, a non-firing readout), so the usual integer passes quantize it
-for a target. NIR's neurons are continuous-time; with the step ``dt`` they are discretized
-by forward Euler, as the exporting simulators (snnTorch, Norse, ...) step them:
+The result is the graph ``convert`` would have built (populations with their records,
+synapses, a non-firing readout), so the usual integer passes quantize it for a target.
+NIR's neurons are continuous-time; with the step ``dt`` they are discretized by forward
+Euler, as the exporting simulators (snnTorch, Norse, ...) step them:
 
 .. math::
     v[t] = v[t-1] + \frac{dt}{\tau}\,(v_{leak} - v[t-1] + R\,I[t])
@@ -32,19 +32,21 @@ import nir
 import numpy as np
 
 from neurodeploy import __version__
-from neurodeploy.errors import InputError, MetadataError, UnsupportedLayer
-from neurodeploy.graph import predecessors, topological_order
-from neurodeploy.interop.approximations import Approximation
-from neurodeploy.interop.nir_neurons import neuron_model
-from neurodeploy.meta import (
+from neurodeploy.core.graph import predecessors, topological_order
+from neurodeploy.core.meta import (
+    KEY,
     GraphMeta,
     InputMeta,
-    PopulationMeta,
+    copy_graph,
     get_node_meta,
+    population_node,
     set_graph_meta,
     with_node_meta,
 )
-from neurodeploy.passes.base import copy_graph
+from neurodeploy.core.population import NEURON_TYPES, Kind, Population, Reset
+from neurodeploy.errors import InputError, MetadataError, UnsupportedLayer
+from neurodeploy.interop.approximations import Approximation
+from neurodeploy.interop.nir_neurons import neuron_model
 from neurodeploy.passes.sources import per_input_channel, synapse_source
 
 METHOD = "nir-import"
@@ -121,7 +123,7 @@ class _Importer:
         if self.output is None:
             raise MetadataError("the graph has no Output node")
         value = self.output
-        if not isinstance(self.nodes.get(value.name), nir.I):
+        if not _is_population(self.nodes.get(value.name), Kind.READOUT):
             value = self._counting_readout(value)
         self._emit("output", nir.Output({"output": np.array(value.shape)}), [value])
         return nir.NIRGraph(self.nodes, self.edges)
@@ -215,21 +217,17 @@ class _Importer:
         self.approximations += model.approximations
         theta = _compact(name, "v_threshold", model.theta, shape)
         if isinstance(node, INTEGRATORS):
-            meta = PopulationMeta(kind="readout", bias=_compact(name, "bias", bias, shape),
-                                  decay=_compact(name, "tau", model.decay, shape),
-                                  source=name)
-            self._emit(name, with_node_meta(nir.I(r=np.ones(shape)), meta), incoming, shape)
+            meta = Population(kind="readout", bias=_compact(name, "bias", bias, shape),
+                              decay=_compact(name, "tau", model.decay, shape), source=name)
+            self._emit(name, population_node(meta, shape), incoming, shape)
             return
         if np.any(theta <= 0):
             raise UnsupportedLayer("thresholds must be positive", node=name)
-        meta = PopulationMeta(kind="if", theta=theta, bias=_compact(name, "bias", bias, shape),
-                              v_init=np.array(0.0), theta_neg=np.array(0.0),
-                              decay=_compact(name, "tau", model.decay, shape),
-                              hard_reset=self._hard_reset(name, node), source=name)
-        population = nir.IF(r=np.ones(shape), v_threshold=np.broadcast_to(
-            np.asarray(theta).reshape(theta.shape + (1,) * (len(shape) - theta.ndim)),
-            shape).astype(np.float64))
-        self._emit(name, with_node_meta(population, meta), incoming, shape)
+        meta = Population(kind="if", theta=theta, bias=_compact(name, "bias", bias, shape),
+                          v_init=np.array(0.0), theta_neg=np.array(0.0),
+                          decay=_compact(name, "tau", model.decay, shape),
+                          reset=self._reset(name, node), source=name)
+        self._emit(name, population_node(meta, shape), incoming, shape)
 
     def _delay(self, name: str, node: nir.Delay, incoming: list[_Value]) -> None:
         raise UnsupportedLayer("nir.Delay cannot be imported: it shifts spikes in time within "
@@ -239,22 +237,22 @@ class _Importer:
 
     # -- helpers ------------------------------------------------------------------------
 
-    def _hard_reset(self, name: str, node: nir.NIRNode) -> bool:
+    def _reset(self, name: str, node: nir.NIRNode) -> Reset:
         """NIR resets to v_reset; only 0 is expressible. ``--reset subtract`` follows tools
         (snnTorch's default) that export v_reset = 0 but subtract the threshold."""
         if isinstance(node, nir.Threshold):
-            return True  # the membrane is forgotten every step anyway
+            return Reset.ZERO  # the membrane is forgotten every step anyway
         v_reset = getattr(node, "v_reset", None)
         if self.reset == "subtract":
             self.approximations.append(Approximation(
                 name, "reset", "to v_reset (NIR)", "by subtraction (reset subtract)",
                 "as requested"))
-            return False
+            return Reset.SUBTRACT
         if v_reset is not None and np.any(np.asarray(v_reset) != 0):
             raise UnsupportedLayer("v_reset other than 0 cannot be expressed", node=name,
                                    hint="Only reset to 0 or reset by subtraction "
                                         "(reset=\"subtract\", --reset subtract) are supported")
-        return True
+        return Reset.ZERO
 
     def _scale_synapse(self, neuron: str, synapse: str, gain: np.ndarray) -> None:
         node = self.nodes[synapse]
@@ -266,7 +264,7 @@ class _Importer:
 
     def _counting_readout(self, value: _Value) -> _Value:
         """Count the last layer's spikes: identity weights into a non-firing integrator."""
-        if not isinstance(self.nodes[value.name], nir.IF):
+        if not _is_population(self.nodes[value.name], Kind.IF):
             raise UnsupportedLayer("the output must come from a neuron population or an "
                                    "integrator", node=value.name)
         if len(value.shape) > 1:
@@ -277,8 +275,8 @@ class _Importer:
         size = value.shape[0]
         counts = self._emit(f"{READOUT}_weights", nir.Linear(weight=np.eye(size)), [value],
                             value.shape)
-        meta = PopulationMeta(kind="readout", v_init=np.array(0.0), source=value.name)
-        name = self._emit(READOUT, with_node_meta(nir.I(r=np.ones(size)), meta),
+        meta = Population(kind="readout", v_init=np.array(0.0), source=value.name)
+        name = self._emit(READOUT, population_node(meta, (size,)),
                           [_Value(counts, value.shape, np.ones(1))], value.shape)
         return _Value(name, value.shape, np.ones(1))
 
@@ -315,7 +313,8 @@ def value_unit(graph: nir.NIRGraph, synapse: str) -> float:
     spike counts 1; an input integer is worth the input scale."""
     preds = predecessors(graph)
     name = preds[synapse][0]
-    while not isinstance(graph.nodes[name], (nir.Input, nir.IF)):
+    while not (isinstance(graph.nodes[name], nir.Input)
+               or _is_population(graph.nodes[name], Kind.IF)):
         name = preds[name][0]
     if isinstance(graph.nodes[name], nir.Input):
         return get_node_meta(graph.nodes[name], InputMeta, name).scale
@@ -343,7 +342,7 @@ def _shape(value) -> tuple[int, ...]:
 
 
 def _conv_shape(shape: tuple[int, ...], node: nir.NIRNode) -> tuple[int, ...]:
-    from neurodeploy.backends.reference import propagate
+    from neurodeploy.core.synapse import propagate
 
     if len(shape) != 3:
         raise MetadataError(f"needs a (C, H, W) input, got {shape}")
@@ -383,3 +382,10 @@ def _compact(name: str, what: str, value: np.ndarray, shape: tuple[int, ...]) ->
 
 def _channel_bias(bias: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
     return np.asarray(bias).reshape((-1,) + (1,) * (len(shape) - 1))
+
+
+def _is_population(node: nir.NIRNode | None, kind: Kind) -> bool:
+    """Whether ``node`` is one of the graph's own populations of that kind (imported nodes
+    have no record yet)."""
+    return isinstance(node, NEURON_TYPES) and KEY in node.metadata and \
+        get_node_meta(node, Population).kind is kind

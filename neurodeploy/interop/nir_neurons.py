@@ -8,9 +8,9 @@ from dataclasses import dataclass
 import nir
 import numpy as np
 
+from neurodeploy.core.neuron import DECAY_ONE
 from neurodeploy.errors import MetadataError, UnsupportedLayer
 from neurodeploy.interop.approximations import Approximation
-from neurodeploy.neuron import DECAY_ONE
 
 
 @dataclass

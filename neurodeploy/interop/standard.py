@@ -20,11 +20,11 @@ from pathlib import Path
 import nir
 import numpy as np
 
+from neurodeploy.core.graph import populations, predecessors
+from neurodeploy.core.meta import get_graph_meta, population_meta
+from neurodeploy.core.population import Reset
 from neurodeploy.fileio import atomic_write
-from neurodeploy.graph import populations, predecessors
 from neurodeploy.interop.nir_import import value_unit
-from neurodeploy.meta import get_graph_meta, population_meta
-from neurodeploy.neuron import DECAY_ONE
 
 THRESHOLD_MARGIN = 0.25  #: units below theta: v > theta - 1/4 <=> v >= theta on the grid
 
@@ -62,7 +62,7 @@ def to_standard(graph: nir.NIRGraph) -> tuple[nir.NIRGraph, list[str]]:
             bias = _bias(meta, shape) * unit if i == 0 else None
             nodes[synapse] = _synapse(graph, synapse, 2.0 ** (
                 (meta.exponent or 0) - meta.input_shift), bias, lost)
-        nodes[name] = _neuron(graph.nodes[name], meta, shape, unit)
+        nodes[name] = meta.to_node(shape, unit, THRESHOLD_MARGIN)
     for name, node in graph.nodes.items():
         if name not in nodes:
             nodes[name] = _plain(node)
@@ -80,7 +80,7 @@ def write_standard(graph: nir.NIRGraph, path: str | Path) -> list[str]:
 
 def _features(meta) -> dict[str, bool]:
     return {
-        "reset by subtraction": meta.fires and not meta.hard_reset,
+        "reset by subtraction": meta.fires and meta.reset is Reset.SUBTRACT,
         "v_init": bool(np.any(np.asarray(meta.v_init) != 0)),
         "negative spikes": meta.dual,
         "bursts": meta.max_burst > 1,
@@ -113,21 +113,6 @@ def _synapse(graph: nir.NIRGraph, name: str, weight_unit: float, bias: np.ndarra
     if isinstance(node, nir.Conv2d):
         return dataclasses.replace(node, weight=weight, bias=bias, metadata={})
     return nir.Affine(weight=weight, bias=np.asarray(bias).reshape(out_channels))
-
-
-def _neuron(node: nir.NIRNode, meta, shape: tuple[int, ...], unit: float) -> nir.NIRNode:
-    ones = np.ones(shape)
-    decay = np.broadcast_to(_channels(meta.decay, shape), shape).astype(np.float64)
-    leaky = bool(np.any(decay))
-    tau = np.where(decay > 0, DECAY_ONE / np.maximum(decay, 1), np.inf)
-    if not meta.fires:
-        return nir.LI(tau=tau, r=tau, v_leak=0 * ones) if leaky else nir.I(r=ones)
-    theta = np.broadcast_to(_channels(meta.theta, shape), shape).astype(np.float64)
-    threshold = (theta - THRESHOLD_MARGIN) * unit
-    if leaky:
-        return nir.LIF(tau=tau, r=tau, v_leak=0 * ones, v_threshold=threshold,
-                       v_reset=0 * ones)
-    return nir.IF(r=ones, v_threshold=threshold, v_reset=0 * ones)
 
 
 def _channels(value, shape: tuple[int, ...]) -> np.ndarray:

@@ -27,9 +27,10 @@ import numpy as np
 
 from neurodeploy.backends import Record
 from neurodeploy.convert import to_snn
+from neurodeploy.core.graph import predecessors
+from neurodeploy.core.meta import SYNAPSE_TYPES, population_meta
+from neurodeploy.core.population import NEURON_TYPES
 from neurodeploy.errors import InputError
-from neurodeploy.graph import predecessors
-from neurodeploy.meta import SYNAPSE_TYPES, population_meta
 from neurodeploy.methods.base import MethodContext
 from neurodeploy.methods.calibration import correction_images
 from neurodeploy.methods.corrections import (
@@ -162,7 +163,7 @@ def _synapse_sources(graph: nir.NIRGraph) -> dict[str, str]:
     for name, node in graph.nodes.items():
         if isinstance(node, SYNAPSE_TYPES):
             src = preds[name][0]
-            while not isinstance(graph.nodes[src], (nir.IF, nir.I, nir.Input)):
+            while not isinstance(graph.nodes[src], (*NEURON_TYPES, nir.Input)):
                 src = preds[src][0]
             out[name] = src
     return out

@@ -31,9 +31,9 @@ import nir
 import numpy as np
 
 from neurodeploy.convert import ConvertOptions
+from neurodeploy.core.meta import get_graph_meta, set_graph_meta
 from neurodeploy.errors import InputError
 from neurodeploy.frontend.ann import AnnGraph
-from neurodeploy.meta import get_graph_meta, set_graph_meta
 from neurodeploy.targets import Target
 
 CALIBRATION_HINT = ("Pass calib= (--calib): images, a DataLoader or a dataset (e.g. digits, "

@@ -14,11 +14,16 @@ from typing import Any
 import nir
 import numpy as np
 
-from neurodeploy.graph import populations, readout_name
-from neurodeploy.meta import get_graph_meta, population_meta, set_graph_meta, with_node_meta
+from neurodeploy.core.graph import populations, readout_name
+from neurodeploy.core.meta import (
+    copy_graph,
+    get_graph_meta,
+    population_meta,
+    set_graph_meta,
+    with_record,
+)
 from neurodeploy.methods.base import MethodContext
 from neurodeploy.methods.probe import ann_activations, simulate
-from neurodeploy.passes.base import copy_graph
 from neurodeploy.progress import progress
 
 
@@ -29,16 +34,8 @@ def firing(graph: nir.NIRGraph) -> list[str]:
 
 
 def with_population(graph: nir.NIRGraph, name: str, **changes: Any) -> nir.NIRGraph:
-    """A new graph whose population ``name`` has ``changes`` in its PopulationMeta (the NIR
-    node's ``v_threshold`` follows ``theta``)."""
-    node = graph.nodes[name]
-    meta = dataclasses.replace(population_meta(graph, name), **changes)
-    if "theta" in changes and isinstance(node, nir.IF):
-        theta = np.asarray(meta.theta, np.float64)
-        theta = theta.reshape(-1, 1, 1) if theta.ndim == 1 and node.r.ndim == 3 else theta
-        node = dataclasses.replace(node, v_threshold=np.broadcast_to(theta, node.r.shape)
-                                   .astype(np.float64))
-    return copy_graph(graph, {name: with_node_meta(node, meta)})
+    """A new graph whose population ``name`` has ``changes`` in its record."""
+    return with_record(graph, name, population_meta(graph, name).replace(**changes))
 
 
 def with_note(graph: nir.NIRGraph, stage: str, note: dict[str, Any]) -> nir.NIRGraph:

@@ -25,7 +25,7 @@ from dataclasses import dataclass
 import nir
 import torch
 
-from neurodeploy.meta import get_graph_meta
+from neurodeploy.core.meta import get_graph_meta
 from neurodeploy.methods.base import MethodContext
 from neurodeploy.methods.corrections import firing, with_note
 from neurodeploy.methods.learned import LearnedClip

@@ -23,10 +23,10 @@ from dataclasses import dataclass
 import nir
 import numpy as np
 
-from neurodeploy import neuron
 from neurodeploy.backends import Record
-from neurodeploy.backends.reference import neuron_params
-from neurodeploy.meta import get_graph_meta, param_for_shape, population_meta
+from neurodeploy.core import neuron
+from neurodeploy.core.meta import population_meta
+from neurodeploy.core.population import param_for_shape
 from neurodeploy.methods.base import MethodContext
 from neurodeploy.methods.calibration import correction_images
 from neurodeploy.methods.corrections import firing, with_note, with_population
@@ -78,9 +78,8 @@ def _step_errors(graph: nir.NIRGraph, ctx: MethodContext, images: np.ndarray, na
     meta = population_meta(probe.graph, name)
     shape = probe.trace.spikes[name].shape[2:]
     unit = 2.0 ** meta.exponent
-    params = dataclasses.replace(
-        neuron_params(meta, shape, get_graph_meta(probe.graph).membrane_bits),
-        bias=np.zeros((), np.int32), bias_table=None, input_shift=0)
+    params = dataclasses.replace(meta.neuron_params(shape), bias=np.zeros((), np.int32),
+                                 bias_table=None, input_shift=0)
     theta = param_for_shape(np.asarray(meta.theta, np.int64), shape)
     spikes, membranes = probe.trace.spikes[name], probe.trace.membranes[name]
     target = np.minimum(ann_activations(ctx, images, graph)[name] / unit,

@@ -28,9 +28,9 @@ import nir
 import numpy as np
 
 from neurodeploy.backends import Record
-from neurodeploy.backends.reference import readout_logits
+from neurodeploy.core.encoding import readout_logits
+from neurodeploy.core.meta import get_graph_meta
 from neurodeploy.errors import InputError
-from neurodeploy.meta import get_graph_meta
 from neurodeploy.methods.base import MethodContext
 from neurodeploy.methods.corrections import with_note
 from neurodeploy.methods.probe import simulate

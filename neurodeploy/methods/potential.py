@@ -12,7 +12,8 @@ from __future__ import annotations
 import nir
 import numpy as np
 
-from neurodeploy.meta import param_for_shape, population_meta
+from neurodeploy.core.meta import population_meta
+from neurodeploy.core.population import param_for_shape
 from neurodeploy.methods.base import MethodContext
 from neurodeploy.methods.corrections import firing, with_population
 from neurodeploy.methods.probe import ann_activations, simulate

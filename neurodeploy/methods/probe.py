@@ -16,12 +16,13 @@ import torch
 
 from neurodeploy.backends import Record, Trace
 from neurodeploy.backends.reference import ReferenceBackend
+from neurodeploy.core.encoding import quantize_inputs
+from neurodeploy.core.graph import populations, readout_name
+from neurodeploy.core.meta import get_graph_meta, population_meta
+from neurodeploy.core.population import param_for_shape
 from neurodeploy.frontend.ann import AnnGraph
-from neurodeploy.graph import populations, readout_name
-from neurodeploy.meta import param_for_shape, population_meta
 from neurodeploy.methods.base import MethodContext
 from neurodeploy.passes import quantize
-from neurodeploy.simulation import quantize_inputs
 
 
 @dataclass(frozen=True)
@@ -50,17 +51,15 @@ class Probe:
 
 
 def simulate(graph: nir.NIRGraph, images: np.ndarray, ctx: MethodContext,
-             timesteps: int | None = None, record: Record = Record.SPIKES) -> Probe:
-    """Quantize ``graph`` for ``ctx.target`` and run it on float ``images`` for T steps.
+             record: Record = Record.SPIKES) -> Probe:
+    """Quantize ``graph`` for ``ctx.target`` and run it on float ``images`` for its window.
 
     Saturation and a network too large for the chip are allowed here (this is a measurement;
     compile still checks both).
     """
-    steps = timesteps or ctx.options.timesteps
-    quantized, _ = quantize(graph, ctx.target, steps, allow_saturation=True,
-                            capacity_check=False)
-    trace = ReferenceBackend().run(quantized, quantize_inputs(quantized, images), steps,
-                                   record=record)
+    quantized = quantize(graph, ctx.target, allow_saturation=True, capacity_check=False)
+    trace = ReferenceBackend().run(quantized, quantize_inputs(quantized, images),
+                                   get_graph_meta(quantized).timesteps, record=record)
     return Probe(graph, quantized, trace)
 
 

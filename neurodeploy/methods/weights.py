@@ -20,14 +20,14 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from neurodeploy.core.graph import populations
+from neurodeploy.core.meta import copy_graph, population_meta
+from neurodeploy.core.population import param_for_shape
 from neurodeploy.frontend.ann import AnnGraph, AnnNode
-from neurodeploy.graph import populations
-from neurodeploy.meta import param_for_shape, population_meta
 from neurodeploy.methods.base import MethodContext
 from neurodeploy.methods.corrections import with_population
 from neurodeploy.methods.probe import simulate
 from neurodeploy.nn import from_ann
-from neurodeploy.passes.base import copy_graph
 
 HELD_OUT = 0.25  #: fraction of the images that only scores the fit
 SURROGATE_SLOPE = 2.5  #: alpha of the tanh surrogate (dual-phase's initial value)

@@ -1,18 +1,8 @@
-"""Integer passes; importing this package registers all of them (see base.py for the contract)."""
+"""Integer passes (see base.py for the contract, registry.py for the list)."""
 
-from neurodeploy.passes import (  # noqa: F401
-                                align_delays,
-                                check_capacity,
-                                check_overflow,
-                                check_target,
-                                quantize_bias,
-                                quantize_input,
-                                quantize_membrane_init,
-                                quantize_thresholds,
-                                quantize_weights,
-)
-from neurodeploy.passes.base import PASSES, PassContext, graph_pass
+from neurodeploy.passes.base import PassContext
 from neurodeploy.passes.manager import run_pipeline
-from neurodeploy.passes.pipeline import DEFAULT_PIPELINE, quantize
+from neurodeploy.passes.pipeline import quantize
+from neurodeploy.passes.registry import DEFAULT_PIPELINE, PASSES
 
-__all__ = ["DEFAULT_PIPELINE", "PASSES", "PassContext", "graph_pass", "quantize", "run_pipeline"]
+__all__ = ["DEFAULT_PIPELINE", "PASSES", "PassContext", "quantize", "run_pipeline"]

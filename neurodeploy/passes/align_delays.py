@@ -13,13 +13,12 @@ from __future__ import annotations
 import nir
 import numpy as np
 
+from neurodeploy.core.graph import arrivals, predecessors
+from neurodeploy.core.meta import SYNAPSE_TYPES, copy_graph
 from neurodeploy.errors import MetadataError
-from neurodeploy.graph import arrivals, predecessors
-from neurodeploy.meta import SYNAPSE_TYPES
-from neurodeploy.passes.base import PassContext, copy_graph, graph_pass
+from neurodeploy.passes.base import PassContext
 
 
-@graph_pass("align_delays")
 def align_delays(graph: nir.NIRGraph, ctx: PassContext) -> nir.NIRGraph:
     _, early = arrivals(graph, ctx.target.timing.hop_delay)
     delays: dict[str, int] = {}  #: synapse layer -> steps to hold its input back

@@ -1,12 +1,13 @@
 """The pass contract (read this before writing a pass).
 
-A pass is a small named function ``fn(graph, ctx) -> graph`` registered with
-``@graph_pass("verb_object")``. Every pass:
+A pass is a small function ``verb_object(graph, ctx) -> graph`` in its own module, listed
+in ``passes/registry.py``. Every pass:
 
 1. is pure: it returns a *new* NIRGraph and leaves its input (nodes, arrays, metadata)
-   untouched; NIR nodes are mutable, so build new ones with ``dataclasses.replace`` or
-   ``meta.with_node_meta``;
-2. takes its parameters from ``ctx`` (target, timesteps, options), never from globals;
+   untouched; NIR nodes are mutable, so build new ones with ``dataclasses.replace``, and a
+   population only from its record (``meta.population_node``, ``update_populations``);
+2. takes its parameters from ``ctx`` (target, options) and the window from the graph's
+   ``GraphMeta.timesteps``, never from globals;
 3. keeps the graph valid NIR and its neurodeploy metadata readable (the manager checks both
    after each pass);
 4. records what it changed that a user may want to know (rounding errors, bounds) in
@@ -25,64 +26,36 @@ from typing import Any
 
 import nir
 
+from neurodeploy.core.graph import populations
+from neurodeploy.core.meta import copy_graph, population_meta, population_node
+from neurodeploy.core.population import Population, population_shape
+from neurodeploy.errors import MetadataError
 from neurodeploy.targets import Target
 
 
 @dataclass
 class PassContext:
     target: Target
-    timesteps: int
     allow_saturation: bool = False  #: report, instead of refusing, a membrane that may saturate
     capacity_check: bool = True  #: refuse (instead of recording) a network the cores cannot hold
     notes: dict[str, dict[str, Any]] = field(default_factory=dict)
 
 
 GraphPass = Callable[[nir.NIRGraph, PassContext], nir.NIRGraph]
-PASSES: dict[str, GraphPass] = {}
 
 
-def graph_pass(name: str) -> Callable[[GraphPass], GraphPass]:
-    def register(fn: GraphPass) -> GraphPass:
-        fn.pass_name = name  # type: ignore[attr-defined]
-        PASSES[name] = fn
-        return fn
-
-    return register
-
-
-def copy_graph(graph: nir.NIRGraph, nodes: dict[str, nir.NIRNode]) -> nir.NIRGraph:
-    """A new graph with ``nodes`` replacing same-named nodes; edges and metadata copied."""
-    merged = {name: nodes.get(name, node) for name, node in graph.nodes.items()}
-    return nir.NIRGraph(merged, list(graph.edges), metadata=_deep_copy(graph.metadata))
-
-
-def _deep_copy(value: Any) -> Any:
-    if isinstance(value, dict):
-        return {k: _deep_copy(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_deep_copy(v) for v in value]
-    return value.copy() if hasattr(value, "copy") else value
-
-
-def update_populations(graph: nir.NIRGraph, update: Callable[[str, Any], Any],
-                       node_update: Callable[[nir.NIRNode, Any], nir.NIRNode] | None = None
+def update_populations(graph: nir.NIRGraph, update: Callable[[str, Population], Population]
                        ) -> nir.NIRGraph:
-    """Apply ``update(name, PopulationMeta) -> PopulationMeta`` to every population."""
-    from neurodeploy.graph import populations
-    from neurodeploy.meta import population_meta, with_node_meta
-
+    """Apply ``update(name, record) -> record`` to every population (nodes derived anew)."""
     new_nodes = {}
     for name in populations(graph):
-        meta = update(name, population_meta(graph, name))
-        node = graph.nodes[name] if node_update is None else node_update(graph.nodes[name], meta)
-        new_nodes[name] = with_node_meta(node, meta)
+        new_nodes[name] = population_node(update(name, population_meta(graph, name)),
+                                          population_shape(graph.nodes[name]))
     return copy_graph(graph, new_nodes)
 
 
-def unit(meta: Any, name: str) -> float:
+def unit(meta: Population, name: str) -> float:
     """The population's membrane unit 2**exponent; quantize_weights must have run."""
-    from neurodeploy.errors import MetadataError
-
     if meta.exponent is None:
         raise MetadataError("population has no weight exponent",
                             node=name, hint="Run quantize_weights before this pass")

@@ -13,29 +13,28 @@ import dataclasses
 import nir
 
 from neurodeploy.capacity import Allocation, Violation, allocate
+from neurodeploy.core.meta import (
+    copy_graph,
+    get_graph_meta,
+    set_graph_meta,
+)
 from neurodeploy.errors import TargetLimitExceeded
-from neurodeploy.meta import get_graph_meta, population_meta, set_graph_meta, with_node_meta
-from neurodeploy.passes.base import PassContext, copy_graph, graph_pass
+from neurodeploy.passes.base import PassContext
 
 LARGEST_SHOWN = 3  #: populations named in the hint when the chip runs out of cores
 
 
-@graph_pass("check_capacity")
 def check_capacity(graph: nir.NIRGraph, ctx: PassContext) -> nir.NIRGraph:
     allocation = allocate(graph, ctx.target)
     if allocation.violations and ctx.capacity_check:
         first = allocation.violations[0]
         raise TargetLimitExceeded(node=first.population, limit=first.limit, value=first.value,
                                   allowed=first.allowed, hint=_hint(first, allocation))
-    out = copy_graph(graph, {
-        layer.population: with_node_meta(graph.nodes[layer.population], dataclasses.replace(
-            population_meta(graph, layer.population), cores=layer.cores))
-        for layer in allocation.layers})
-    violations = [describe(v) for v in allocation.violations]
+    out = copy_graph(graph, {})
     set_graph_meta(out, dataclasses.replace(
-        get_graph_meta(out), cores_used=allocation.cores_used,
-        utilisation=allocation.utilisation(), capacity_violations=violations))
-    ctx.notes["check_capacity"] = {"cores_used": allocation.cores_used}
+        get_graph_meta(out), cores={layer.population: layer.cores for layer in allocation.layers},
+        utilisation=allocation.utilisation(),
+        capacity_violations=[describe(v) for v in allocation.violations]))
     return out
 
 

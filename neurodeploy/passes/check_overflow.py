@@ -19,27 +19,22 @@ import dataclasses
 import nir
 import numpy as np
 
+from neurodeploy.core.graph import populations, predecessors
+from neurodeploy.core.meta import get_graph_meta, population_meta, set_graph_meta
+from neurodeploy.core.population import param_for_shape
 from neurodeploy.errors import MetadataError, SaturationRisk, TargetLimitExceeded
-from neurodeploy.graph import populations, predecessors
-from neurodeploy.meta import (
-    get_graph_meta,
-    param_for_shape,
-    population_meta,
-    set_graph_meta,
-    with_node_meta,
-)
-from neurodeploy.passes.base import PassContext, copy_graph, graph_pass
+from neurodeploy.passes.base import PassContext, copy_graph
 from neurodeploy.passes.sources import synapse_source
 
 HORIZON = 1024  #: the longest window the bound is followed for
 
 
-@graph_pass("check_overflow")
 def check_overflow(graph: nir.NIRGraph, ctx: PassContext) -> nir.NIRGraph:
     preds = predecessors(graph)
     sum_limit = (1 << (ctx.target.limits.synaptic_sum_bits - 1)) - 1
     membrane = ctx.target.neuron.membrane
-    largest_sum, safe, notes, new_nodes = 0, HORIZON, {}, {}
+    timesteps = get_graph_meta(graph).timesteps
+    largest_sum, bounds, safe = 0, {}, {}
     for name in populations(graph):
         shape = tuple(int(d) for d in graph.nodes[name].input_type["input"])
         high, low, magnitude = _input_bounds(graph, preds[name], shape)
@@ -49,27 +44,24 @@ def check_overflow(graph: nir.NIRGraph, ctx: PassContext) -> nir.NIRGraph:
                                       hint="Lower the input width or the weights' fan-in")
         largest_sum = max(largest_sum, int(magnitude.max()))
         meta = population_meta(graph, name)
-        if meta.bias_table is not None and len(meta.bias_table) < ctx.timesteps:
+        if meta.bias_table is not None and len(meta.bias_table) < timesteps:
             raise MetadataError(f"bias table has {len(meta.bias_table)} rows, a window of "
-                                f"T={ctx.timesteps} needs one per step", node=name,
+                                f"T={timesteps} needs one per step", node=name,
                                 hint="Compile (calibrate) for the window you run")
         half = (1 << meta.input_shift) // 2
         high, low = [np.floor((b + half) / 2.0**meta.input_shift) for b in (high, low)]
-        steps, bound = _follow_bounds(meta, shape, high, low, membrane, ctx.timesteps)
-        new_nodes[name] = with_node_meta(graph.nodes[name], dataclasses.replace(
-            meta, safe_timesteps=steps, membrane_bound=bound))
-        notes[name] = steps
-        safe = min(safe, steps)
-        if steps < ctx.timesteps and not ctx.allow_saturation:
+        safe[name], bounds[name] = _follow_bounds(meta, shape, high, low, membrane, timesteps)
+        steps = safe[name]
+        if steps < timesteps and not ctx.allow_saturation:
             raise SaturationRisk(
                 node=name, limit=f"{membrane.bits}-bit membrane",
-                value=f"possible saturation after {steps} steps", allowed=f"T={ctx.timesteps}",
+                value=f"possible saturation after {steps} steps", allowed=f"T={timesteps}",
                 hint="Compile for fewer timesteps or pass allow_saturation=True "
                      "(--allow-saturation)")
-    ctx.notes["check_overflow"] = {"safe_timesteps": notes, "max_abs_synaptic_sum": largest_sum}
-    out = copy_graph(graph, new_nodes)
-    meta = get_graph_meta(out)
-    set_graph_meta(out, dataclasses.replace(meta, safe_timesteps=safe))
+    ctx.notes["check_overflow"] = {"max_abs_synaptic_sum": largest_sum}
+    out = copy_graph(graph, {})
+    set_graph_meta(out, dataclasses.replace(get_graph_meta(out), membrane_bounds=bounds,
+                                            safe_windows=safe))
     return out
 
 

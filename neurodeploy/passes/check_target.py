@@ -5,14 +5,14 @@ from __future__ import annotations
 import nir
 import numpy as np
 
+from neurodeploy.core.graph import populations
+from neurodeploy.core.meta import copy_graph, population_meta
+from neurodeploy.core.neuron import MAX_MEMBRANE_BITS
+from neurodeploy.core.population import MAX_PARAM_DIMS_PER_CHANNEL
 from neurodeploy.errors import TargetLimitExceeded
-from neurodeploy.graph import populations
-from neurodeploy.meta import MAX_PARAM_DIMS_PER_CHANNEL, population_meta
-from neurodeploy.neuron import MAX_MEMBRANE_BITS
-from neurodeploy.passes.base import PassContext, copy_graph, graph_pass
+from neurodeploy.passes.base import PassContext
 
 
-@graph_pass("check_target")
 def check_target(graph: nir.NIRGraph, ctx: PassContext) -> nir.NIRGraph:
     """Each check names the population and the target feature it needs, so the user can
     choose another target or method instead of getting a silently different network."""

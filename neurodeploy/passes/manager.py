@@ -1,27 +1,26 @@
-"""Run a pipeline of passes: copy, run, check, hook, time, and record it in the artifact."""
+"""Run a pipeline of passes: run, check, time, and record it in the artifact."""
 
 from __future__ import annotations
 
 import dataclasses
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 
 import nir
 
+from neurodeploy.core.meta import get_graph_meta, set_graph_meta
 from neurodeploy.errors import InputError
-from neurodeploy.meta import get_graph_meta, set_graph_meta
-from neurodeploy.passes.base import PASSES, PassContext
-
-AfterEach = Callable[[str, nir.NIRGraph], None]
+from neurodeploy.passes.base import PassContext
+from neurodeploy.passes.registry import PASSES
 
 
 def run_pipeline(graph: nir.NIRGraph, names: Sequence[str], ctx: PassContext, *,
-                 stop_after: str | None = None, dump_dir: str | Path | None = None,
-                 after_each: AfterEach | None = None) -> nir.NIRGraph:
+                 stop_after: str | None = None, dump_dir: str | Path | None = None
+                 ) -> nir.NIRGraph:
     """Run ``names`` in order. After each pass: NIR type check, metadata check (reading
     the graph metadata back), the pass's ``ctx.notes`` copied into ``GraphMeta.notes`` (so the
-    artifact says what each pass changed), the optional hook, and ``dump_dir/NN_<pass>.nir``."""
+    artifact says what each pass changed), and ``dump_dir/NN_<pass>.nir``."""
     unknown = [n for n in names if n not in PASSES]
     if unknown or (stop_after and stop_after not in names):
         bad = unknown[0] if unknown else stop_after
@@ -38,8 +37,6 @@ def run_pipeline(graph: nir.NIRGraph, names: Sequence[str], ctx: PassContext, *,
             meta, pipeline=[*meta.pipeline, name],
             pass_seconds={**meta.pass_seconds, name: round(seconds[name], 6)},
             notes={**meta.notes, **notes}))
-        if after_each:
-            after_each(name, graph)
         if dump_dir:
             from neurodeploy.nir_io import write
 

@@ -8,10 +8,9 @@ import nir
 import numpy as np
 
 from neurodeploy.errors import TargetLimitExceeded
-from neurodeploy.passes.base import PassContext, graph_pass, unit, update_populations
+from neurodeploy.passes.base import PassContext, unit, update_populations
 
 
-@graph_pass("quantize_bias")
 def quantize_bias(graph: nir.NIRGraph, ctx: PassContext) -> nir.NIRGraph:
     """Loihi stores a bias as a signed mantissa shifted by a small exponent; values too large
     for the mantissa lose low bits. A per-step bias table (FTBC) is stored the same way. The

@@ -4,12 +4,11 @@ from __future__ import annotations
 
 import nir
 
-from neurodeploy.graph import input_name
-from neurodeploy.meta import InputMeta, with_node_meta
-from neurodeploy.passes.base import PassContext, copy_graph, graph_pass
+from neurodeploy.core.graph import input_name
+from neurodeploy.core.meta import InputMeta, copy_graph, with_node_meta
+from neurodeploy.passes.base import PassContext
 
 
-@graph_pass("quantize_input")
 def quantize_input(graph: nir.NIRGraph, ctx: PassContext) -> nir.NIRGraph:
     """Direct encoding sends the same image every step, so its resolution is the target's
     input width; one integer unit is worth 1 / (2**bits - 1) of a [0, 1] pixel."""

@@ -7,10 +7,9 @@ import dataclasses
 import nir
 import numpy as np
 
-from neurodeploy.passes.base import PassContext, graph_pass, unit, update_populations
+from neurodeploy.passes.base import PassContext, unit, update_populations
 
 
-@graph_pass("quantize_membrane_init")
 def quantize_membrane_init(graph: nir.NIRGraph, ctx: PassContext) -> nir.NIRGraph:
     """v_init = theta/2 turns the rate code's floor into a round (algorithms.md §0); rounding
     it to the membrane grid moves that midpoint by at most half a unit, which is recorded."""

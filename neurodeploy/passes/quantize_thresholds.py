@@ -8,10 +8,9 @@ import nir
 import numpy as np
 
 from neurodeploy.errors import TargetLimitExceeded
-from neurodeploy.passes.base import PassContext, graph_pass, unit, update_populations
+from neurodeploy.passes.base import PassContext, unit, update_populations
 
 
-@graph_pass("quantize_thresholds")
 def quantize_thresholds(graph: nir.NIRGraph, ctx: PassContext) -> nir.NIRGraph:
     """theta is rounded on the grid the weight exponent fixed (at least 1); the readout never
     fires, so its threshold is 1 by convention. The relative rounding error is recorded: it
@@ -34,14 +33,6 @@ def quantize_thresholds(graph: nir.NIRGraph, ctx: PassContext) -> nir.NIRGraph:
         return dataclasses.replace(meta, theta=theta.astype(np.int32),
                                    theta_neg=theta_neg.astype(np.int32))
 
-    def node_update(node, meta):
-        if isinstance(node, nir.IF):
-            theta = meta.theta.reshape(-1, 1, 1) if meta.theta.ndim == 1 and node.r.ndim == 3 \
-                else meta.theta
-            return dataclasses.replace(node, v_threshold=np.broadcast_to(
-                theta, node.r.shape).astype(np.float64))
-        return node
-
-    graph = update_populations(graph, update, node_update)
+    graph = update_populations(graph, update)
     ctx.notes["quantize_thresholds"] = {"max_relative_error": errors}
     return graph

@@ -8,15 +8,15 @@ import math
 import nir
 import numpy as np
 
-from neurodeploy.graph import topological_order
-from neurodeploy.meta import population_meta, with_node_meta
-from neurodeploy.passes.base import PassContext, copy_graph, graph_pass
+from neurodeploy.core.graph import topological_order
+from neurodeploy.core.meta import copy_graph, population_meta, population_node
+from neurodeploy.core.population import population_shape
+from neurodeploy.passes.base import PassContext
 from neurodeploy.passes.sources import per_input_channel, synapse_source
 
 WEIGHTED = (nir.Linear, nir.Conv2d)
 
 
-@graph_pass("quantize_weights")
 def quantize_weights(graph: nir.NIRGraph, ctx: PassContext) -> nir.NIRGraph:
     """A spike of layer l-1 is worth theta_{l-1}, so W' = W * theta_{l-1} turns spikes into
     small integers. W' is rounded to a signed mantissa of the target's width with one
@@ -46,8 +46,10 @@ def quantize_weights(graph: nir.NIRGraph, ctx: PassContext) -> nir.NIRGraph:
             errors[s] = _relative_error(folded[s], mantissa * 2.0**exponent)
         meta = population_meta(graph, population)
         shift = _input_shift(meta, exponent, theta_limit)
-        meta = dataclasses.replace(meta, exponent=exponent + shift, input_shift=shift)
-        new_nodes[population] = with_node_meta(graph.nodes[population], meta)
+        meta = meta.replace(exponent=exponent + shift, input_shift=shift,
+                            membrane_bits=ctx.target.neuron.membrane_bits)
+        new_nodes[population] = population_node(
+            meta, population_shape(graph.nodes[population]))
     ctx.notes["quantize_weights"] = {"relative_rms_error": errors}
     return copy_graph(graph, new_nodes)
 

@@ -12,9 +12,10 @@ from dataclasses import dataclass
 import nir
 import numpy as np
 
+from neurodeploy.core.graph import predecessors
+from neurodeploy.core.meta import InputMeta, get_node_meta
+from neurodeploy.core.population import NEURON_TYPES, Population
 from neurodeploy.errors import UnsupportedLayer
-from neurodeploy.graph import predecessors
-from neurodeploy.meta import InputMeta, PopulationMeta, get_node_meta
 
 
 @dataclass(frozen=True)
@@ -35,8 +36,8 @@ def _source(graph: nir.NIRGraph, name: str, preds) -> Source:
     if isinstance(node, nir.Input):
         meta = get_node_meta(node, InputMeta, name)
         return Source(np.asarray(meta.scale), 0, (1 << meta.bits) - 1)
-    if isinstance(node, nir.IF):
-        meta = get_node_meta(node, PopulationMeta, name)
+    if isinstance(node, NEURON_TYPES):
+        meta = get_node_meta(node, Population, name)
         theta = np.asarray(meta.theta, np.float64)
         if theta.ndim > 1:
             raise UnsupportedLayer("per-neuron thresholds cannot be folded into the next "

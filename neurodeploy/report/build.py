@@ -15,9 +15,9 @@ import nir
 import numpy as np
 
 from neurodeploy import __version__
+from neurodeploy.core.meta import get_graph_meta
 from neurodeploy.errors import InputError, MetadataError
 from neurodeploy.fileio import atomic_write
-from neurodeploy.meta import get_graph_meta
 from neurodeploy.operations import LayerOperations, count_operations, energy_pj
 from neurodeploy.report import plots, render
 from neurodeploy.report.diagnose import hints
@@ -89,7 +89,7 @@ def build_report(graph: nir.NIRGraph, images: np.ndarray, labels: np.ndarray, *,
     data = {
         "schema_version": SCHEMA_VERSION,
         "network": {"path": network, "target": gmeta.target, "method": gmeta.method,
-                    "timesteps": compiled, "membrane_bits": gmeta.membrane_bits,
+                    "timesteps": compiled, "membrane_bits": target.neuron.membrane_bits,
                     "hop_delay": gmeta.hop_delay, "compiled_with": gmeta.version,
                     "reported_with": __version__},
         "dataset": {"name": dataset, "split": "test", "samples": measured.samples},

@@ -16,11 +16,12 @@ import numpy as np
 
 from neurodeploy.backends import Record
 from neurodeploy.backends.reference import ReferenceBackend
-from neurodeploy.graph import populations, readout_name
-from neurodeploy.meta import param_for_shape, population_meta
+from neurodeploy.core.encoding import quantize_inputs
+from neurodeploy.core.graph import populations, readout_name
+from neurodeploy.core.meta import population_meta
+from neurodeploy.core.population import param_for_shape
 from neurodeploy.progress import progress
 from neurodeploy.report.reference import AnnReference
-from neurodeploy.simulation import quantize_inputs
 
 #: batches are sized so one batch's spikes of all populations stay this small (int32 values)
 BATCH_ELEMENTS = 1 << 24

@@ -23,17 +23,12 @@ from typing import ClassVar, Protocol
 import nir
 import numpy as np
 
-from neurodeploy.backends.reference import propagate
+from neurodeploy.core.graph import input_name, populations, predecessors, topological_order
+from neurodeploy.core.meta import population_meta
+from neurodeploy.core.population import NEURON_TYPES, param_for_shape
+from neurodeploy.core.synapse import propagate
 from neurodeploy.errors import InputError
 from neurodeploy.frontend.ann import AnnGraph
-from neurodeploy.graph import (
-    NEURON_TYPES,
-    input_name,
-    populations,
-    predecessors,
-    topological_order,
-)
-from neurodeploy.meta import param_for_shape, population_meta
 from neurodeploy.methods.probe import population_activations
 
 

@@ -13,8 +13,9 @@ import nir
 import numpy as np
 
 from neurodeploy.capacity import fan_in, synapse_layers
-from neurodeploy.dtypes import IntSpec
-from neurodeploy.meta import get_graph_meta, param_for_shape, population_meta
+from neurodeploy.core.dtypes import IntSpec
+from neurodeploy.core.meta import get_graph_meta, population_meta
+from neurodeploy.core.population import param_for_shape
 from neurodeploy.targets import Target
 
 
@@ -78,7 +79,6 @@ class LayerFacts:
 def layer_facts(graph: nir.NIRGraph) -> list[LayerFacts]:
     """One row per population (the readout last), in topological order."""
     gmeta = get_graph_meta(graph)
-    limit = IntSpec(gmeta.membrane_bits).max
     chains = synapse_layers(graph)
     rows = []
     for name, counts in fan_in(graph).items():
@@ -103,8 +103,9 @@ def layer_facts(graph: nir.NIRGraph) -> list[LayerFacts]:
             exponent=exponent, input_shift=meta.input_shift, theta=Range.of(meta.theta),
             spike_value=spike, v_init=Range.of(meta.v_init), max_burst=meta.max_burst,
             dual=meta.dual, bias_table_entries=bias_table_entries(meta.bias_table),
-            membrane_bound=meta.membrane_bound, membrane_limit=limit,
-            safe_timesteps=meta.safe_timesteps, cores=meta.cores))
+            membrane_bound=gmeta.membrane_bounds.get(name, 0),
+            membrane_limit=IntSpec(meta.membrane_bits).max,
+            safe_timesteps=gmeta.safe_windows.get(name, 0), cores=gmeta.cores.get(name, 0)))
     return rows
 
 

@@ -15,7 +15,14 @@ import nir
 import numpy as np
 from hypothesis import strategies as st
 
-from neurodeploy.meta import GraphMeta, InputMeta, PopulationMeta, set_graph_meta, with_node_meta
+from neurodeploy.core.meta import (
+    GraphMeta,
+    InputMeta,
+    population_node,
+    set_graph_meta,
+    with_node_meta,
+)
+from neurodeploy.core.population import Population
 
 GRANULARITIES = ("scalar", "channel", "neuron")
 
@@ -38,6 +45,7 @@ class NetBuilder:
     nodes: dict[str, nir.NIRNode] = field(default_factory=dict)
     edges: list[tuple[str, str]] = field(default_factory=list)
     shapes: dict[str, tuple[int, ...]] = field(default_factory=dict)
+    records: dict[str, Population] = field(default_factory=dict)
 
     def add(self, name: str, node: nir.NIRNode, inputs: list[str], shape: tuple[int, ...]
             ) -> str:
@@ -93,11 +101,10 @@ class NetBuilder:
         node = nir.Flatten(input_type={"input": np.array(shape)}, start_dim=0)
         return self.add(name, node, [src], (int(np.prod(shape)),))
 
-    def population(self, name: str, inputs: list[str], meta: PopulationMeta) -> str:
-        shape = self.shapes[inputs[0]]
-        node = nir.IF(r=np.ones(shape), v_threshold=np.ones(shape)) if meta.fires \
-            else nir.I(r=np.ones(shape))
-        return self.add(name, with_node_meta(node, meta), inputs, shape)
+    def population(self, name: str, inputs: list[str], meta: Population) -> str:
+        self.records[name] = meta
+        return self.add(name, population_node(meta, self.shapes[inputs[0]]), inputs,
+                        self.shapes[inputs[0]])
 
     def param(self, shape: tuple[int, ...], granularity: str, low: int, high: int,
               lead: tuple[int, ...] = ()) -> np.ndarray:
@@ -107,21 +114,23 @@ class NetBuilder:
     def graph(self, src: str, membrane_bits: int) -> nir.NIRGraph:
         self.add("output", nir.Output({"output": np.array(self.shapes[src])}), [src],
                  self.shapes[src])
+        for name, record in self.records.items():
+            self.nodes[name] = population_node(record.replace(membrane_bits=membrane_bits),
+                                               self.shapes[name])
         graph = nir.NIRGraph(self.nodes, self.edges, type_check=False)
-        set_graph_meta(graph, GraphMeta(quantized=True, hop_delay=1, timesteps=self.timesteps,
-                                        membrane_bits=membrane_bits))
+        set_graph_meta(graph, GraphMeta(quantized=True, hop_delay=1, timesteps=self.timesteps))
         return graph
 
 
 @st.composite
-def if_meta(draw, builder: NetBuilder, shape: tuple[int, ...]) -> PopulationMeta:
+def if_meta(draw, builder: NetBuilder, shape: tuple[int, ...]) -> Population:
     """Integer IF parameters, each scalar, per channel or per neuron; sometimes a per-step
     bias table (FTBC)."""
     theta = builder.param(shape, draw(st.sampled_from(GRANULARITIES)), 1, 500)
     theta_neg = -np.floor(builder.rng.random(theta.shape) * (theta + 1)).astype(np.int64)
     bias_table = builder.param(shape, draw(st.sampled_from(GRANULARITIES)), -100, 100,
                                (builder.timesteps,)) if draw(st.booleans()) else None
-    return PopulationMeta(
+    return Population(
         kind="if", theta=theta, theta_neg=theta_neg,
         bias=builder.param(shape, draw(st.sampled_from(GRANULARITIES)), -300, 300),
         v_init=builder.param(shape, draw(st.sampled_from(GRANULARITIES)), -500, 500),
@@ -129,8 +138,8 @@ def if_meta(draw, builder: NetBuilder, shape: tuple[int, ...]) -> PopulationMeta
 
 
 @st.composite
-def readout_meta(draw, builder: NetBuilder, shape: tuple[int, ...]) -> PopulationMeta:
-    return PopulationMeta(
+def readout_meta(draw, builder: NetBuilder, shape: tuple[int, ...]) -> Population:
+    return Population(
         kind="readout", exponent=draw(st.integers(-4, 2)),
         bias=builder.param(shape, draw(st.sampled_from(GRANULARITIES)), -300, 300),
         v_init=builder.param(shape, draw(st.sampled_from(GRANULARITIES)), -500, 500))

@@ -12,16 +12,17 @@ import numpy as np
 import pytest
 
 from neurodeploy.backends import Record, get_backend
+from neurodeploy.core.meta import population_meta, with_record
+from neurodeploy.core.population import Population
 from neurodeploy.errors import BackendUnavailable, MetadataError, NeurodeployError
-from neurodeploy.meta import PopulationMeta, population_meta, with_node_meta
 from neurodeploy.verify import compare
 from tests.bitexact.checks import assert_identical, run_both
 from tests.bitexact.netgen import NetBuilder
 
-READOUT = PopulationMeta(kind="readout", v_init=np.array(0))
+READOUT = Population(kind="readout", v_init=np.array(0))
 
 
-def chain(layers: list[tuple[np.ndarray, PopulationMeta]], timesteps: int,
+def chain(layers: list[tuple[np.ndarray, Population]], timesteps: int,
           membrane_bits: int = 24) -> nir.NIRGraph:
     """Input -> (Linear -> population) per layer; the last population must be the readout."""
     builder = NetBuilder(np.random.default_rng(0), timesteps)
@@ -32,10 +33,10 @@ def chain(layers: list[tuple[np.ndarray, PopulationMeta]], timesteps: int,
     return builder.graph(src, membrane_bits)
 
 
-def if_params(**values) -> PopulationMeta:
+def if_params(**values) -> Population:
     scalars = ("max_burst", "dual", "input_shift")
     arrays = {k: np.array(v) for k, v in values.items() if k not in scalars}
-    return PopulationMeta(kind="if", **{**values, **arrays})
+    return Population(kind="if", **{**values, **arrays})
 
 
 def random_chain(seed: int, sizes: tuple[int, ...], timesteps: int) -> nir.NIRGraph:
@@ -109,10 +110,7 @@ def test_corrupted_threshold_diverges_in_that_population_first(reference_backend
     assert np.count_nonzero(expected.spikes["if1"]) > 0  # theta matters only if it fires
 
     meta = population_meta(graph, "if1")
-    nodes = dict(graph.nodes)
-    nodes["if1"] = with_node_meta(nodes["if1"], dataclasses.replace(meta, theta=meta.theta + 1))
-    corrupted = nir.NIRGraph(nodes, list(graph.edges), metadata=graph.metadata,
-                             type_check=False)
+    corrupted = with_record(graph, "if1", meta.replace(theta=meta.theta + 1))
     actual = lava_backend.run(corrupted, inputs, 8, record=Record.ALL)
 
     divergence = compare(graph, expected, actual).divergence
@@ -151,7 +149,7 @@ def test_leak_hard_reset_and_input_shift_match_reference(reference_backend,
     rng = np.random.default_rng(11)
     leaky = if_params(theta=np.full(5, 300), bias=rng.integers(-20, 20, 5), v_init=0,
                       theta_neg=0, decay=rng.integers(0, 1500, 5), input_shift=2)
-    leaky = dataclasses.replace(leaky, hard_reset=True)
+    leaky = leaky.replace(reset="zero")
     readout = dataclasses.replace(READOUT, decay=np.array(200))
     layers = [(rng.integers(-40, 100, (5, 3)).astype(np.float64), leaky),
               (rng.integers(-60, 60, (2, 5)).astype(np.float64), readout)]
@@ -159,7 +157,7 @@ def test_leak_hard_reset_and_input_shift_match_reference(reference_backend,
     inputs = rng.integers(0, 256, (3, 3))
     expected, actual = run_both(reference_backend, lava_backend, graph, inputs, 7)
     assert_identical(graph, expected, actual)
-    for change in ({"decay": np.array(0)}, {"hard_reset": False}, {"input_shift": 0}):
+    for change in ({"decay": np.array(0)}, {"reset": "subtract"}, {"input_shift": 0}):
         plain = chain([(layers[0][0], dataclasses.replace(leaky, **change)), layers[1]], 7)
         other = reference_backend.run(plain, inputs, 7, record=Record.ALL)
         assert not np.array_equal(other.membranes["if0"], expected.membranes["if0"]), change

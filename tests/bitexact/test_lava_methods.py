@@ -7,8 +7,8 @@ import numpy as np
 import pytest
 
 from neurodeploy import api
-from neurodeploy.graph import populations
-from neurodeploy.meta import population_meta
+from neurodeploy.core.graph import populations
+from neurodeploy.core.meta import population_meta
 from tests.bitexact.checks import assert_identical, run_both
 from tests.conftest import images, random_mlp
 

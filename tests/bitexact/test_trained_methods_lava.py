@@ -7,8 +7,8 @@ import numpy as np
 import pytest
 
 from neurodeploy import api
+from neurodeploy.core.meta import population_meta
 from neurodeploy.frontend import load_model
-from neurodeploy.meta import population_meta
 from tests.bitexact.checks import assert_identical, run_both
 from tests.models import digits_batch, save_torchscript
 from tests.unit.test_trained_methods import _clip_cnn

@@ -11,7 +11,7 @@ from click.testing import CliRunner
 from neurodeploy import api
 from neurodeploy.backends import Trace
 from neurodeploy.cli import main
-from neurodeploy.meta import population_meta
+from neurodeploy.core.meta import population_meta
 from neurodeploy.methods.corrections import firing
 from tests.models import digits_batch, save_torchscript, trained_digits_mlp
 

@@ -15,13 +15,10 @@ from neurodeploy import api
 from tests.models import trained_digits_mlp
 
 USER_TEST = '''
-import dataclasses
-
-import nir
 import numpy as np
 
 from neurodeploy.backends import get_backend
-from neurodeploy.meta import population_meta, with_node_meta
+from neurodeploy.core.meta import population_meta, with_record
 from neurodeploy.testing import assert_bit_exact
 
 NETWORK = {network!r}
@@ -34,12 +31,8 @@ class CorruptedThreshold:
     name = "lava"
 
     def run(self, graph, *args, **kwargs):
-        nodes = dict(graph.nodes)
-        meta = population_meta(graph, "net.2")
-        nodes["net.2"] = with_node_meta(nodes["net.2"],
-                                        dataclasses.replace(meta, theta=meta.theta + 1))
-        corrupted = nir.NIRGraph(nodes, list(graph.edges), metadata=graph.metadata,
-                                 type_check=False)
+        record = population_meta(graph, "net.2")
+        corrupted = with_record(graph, "net.2", record.replace(theta=record.theta + 1))
         return get_backend("lava").run(corrupted, *args, **kwargs)
 
 

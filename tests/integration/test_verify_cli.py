@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 import importlib.util
 import json
 import subprocess
@@ -10,7 +9,6 @@ import sys
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
-import nir
 import pytest
 import torch
 from click.testing import CliRunner
@@ -18,7 +16,7 @@ from click.testing import CliRunner
 from neurodeploy import api, verify
 from neurodeploy.backends import get_backend
 from neurodeploy.cli import main
-from neurodeploy.meta import population_meta, with_node_meta
+from neurodeploy.core.meta import population_meta, with_record
 from tests.models import save_torchscript, trained_digits_mlp
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -50,10 +48,8 @@ def test_verify_in_a_fresh_process_is_bit_exact(digits_nir, tmp_path):
 
 def _corrupt_threshold(graph, name):
     """A copy of ``graph`` whose population ``name`` has every threshold raised by one."""
-    nodes = dict(graph.nodes)
     meta = population_meta(graph, name)
-    nodes[name] = with_node_meta(nodes[name], dataclasses.replace(meta, theta=meta.theta + 1))
-    return nir.NIRGraph(nodes, list(graph.edges), metadata=graph.metadata, type_check=False)
+    return with_record(graph, name, meta.replace(theta=meta.theta + 1))
 
 
 @pytest.mark.lava

@@ -10,8 +10,8 @@ import pytest
 
 from neurodeploy import api
 from neurodeploy.convert import ConvertOptions
+from neurodeploy.core.meta import get_graph_meta, population_meta
 from neurodeploy.errors import InputError
-from neurodeploy.meta import get_graph_meta, population_meta
 from neurodeploy.methods import MethodContext, get_method
 from neurodeploy.methods.corrections import firing
 from neurodeploy.methods.iat import (
@@ -261,7 +261,7 @@ def test_exit_threshold_and_exit_steps():
 
 def test_adaptive_evaluation_reports_mean_steps(adafire):
     ctx, graph = adafire
-    compiled, _ = quantize(graph, ctx.target, T)
+    compiled = quantize(graph, ctx.target)
     x = images(ctx.ann.input_shape, n=50, seed=11)
     labels = ann_activations(ctx, x, graph)["readout"].argmax(axis=1)
     result = api.evaluate_adaptive(compiled, x, labels, show_progress=False)
@@ -271,7 +271,7 @@ def test_adaptive_evaluation_reports_mean_steps(adafire):
     assert result.full_accuracy == api.evaluate(compiled, x, labels, [T],
                                                 show_progress=False)[T]
     with pytest.raises(InputError, match=r"\+iat"):
-        api.evaluate_adaptive(quantize(get_method("p99.99").convert(ctx), ctx.target, T)[0],
+        api.evaluate_adaptive(quantize(get_method("p99.99").convert(ctx), ctx.target),
                               x, labels)
 
 
@@ -281,7 +281,7 @@ def test_a_window_longer_than_the_bias_tables_is_refused_and_the_report_stops_th
     from neurodeploy.report.reference import EquivalentReference
 
     ctx, graph = corrected
-    compiled, _ = quantize(graph, ctx.target, T)
+    compiled = quantize(graph, ctx.target)
     x = api.quantize_inputs(compiled, ctx.calib[:4])
     with pytest.raises(InputError, match=f"bias tables .* for {T} steps; it cannot run {T + 1}"):
         get_backend("reference").run(compiled, x, T + 1)

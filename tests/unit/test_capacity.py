@@ -13,17 +13,18 @@ import torch.nn.functional as F
 
 from neurodeploy import nir_io
 from neurodeploy.capacity import allocate, fan_in, synapse_layers
+from neurodeploy.core.meta import get_graph_meta
+from neurodeploy.core.population import Population
 from neurodeploy.errors import TargetLimitExceeded
 from neurodeploy.frontend.ann import AnnGraph, AnnNode
-from neurodeploy.meta import PopulationMeta, get_graph_meta, population_meta
 from neurodeploy.targets import LimitSpec, load_target
 from tests.bitexact.netgen import NetBuilder
 from tests.conftest import compile_ann, random_mlp
 from tests.unit.test_nir_io import assert_graphs_equal
 
 
-def if_meta(**values) -> PopulationMeta:
-    return PopulationMeta(kind="if", theta=np.array(50), v_init=np.array(25),
+def if_meta(**values) -> Population:
+    return Population(kind="if", theta=np.array(50), v_init=np.array(25),
                           theta_neg=np.array(0), exponent=0, **values)
 
 
@@ -46,7 +47,7 @@ def residual_graph(delay: bool = False) -> nir.NIRGraph:
                             builder.shapes[short])
     if2 = builder.population("if2", [main, short], if_meta())
     fc = builder.linear("fc", builder.flatten("flat", if2), 4)
-    readout = builder.population("readout", [fc], PopulationMeta(kind="readout", exponent=0))
+    readout = builder.population("readout", [fc], Population(kind="readout", exponent=0))
     return builder.graph(readout, membrane_bits=24)
 
 
@@ -187,7 +188,7 @@ def test_no_capacity_check_records_what_does_not_fit(tmp_path):
     assert meta.cores_used == 2 + 1 + 1  # 24 neurons on 16-neuron cores, 12, and 5
     assert meta.capacity_violations == ["relu1: cores is 4, the target allows 2"]
     assert meta.utilisation["cores"] == 2.0
-    assert [population_meta(graph, p).cores for p in ("relu0", "relu1", "readout")] == [2, 1, 1]
+    assert [meta.cores[p] for p in ("relu0", "relu1", "readout")] == [2, 1, 1]
     nir_io.write(graph, tmp_path / "big.nir")
     assert_graphs_equal(graph, nir_io.read(tmp_path / "big.nir"))
 

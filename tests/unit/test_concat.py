@@ -9,10 +9,10 @@ import pytest
 import torch
 
 from neurodeploy import api
+from neurodeploy.core.graph import predecessors
 from neurodeploy.errors import UnsupportedLayer
 from neurodeploy.frontend import load_model
 from neurodeploy.frontend.ann import AnnGraph, AnnNode
-from neurodeploy.graph import predecessors
 from tests.conftest import compile_ann, conv_node, images
 from tests.unit.test_frontend import CatNet, make
 

@@ -13,10 +13,10 @@ from neurodeploy import api
 from neurodeploy.backends import Record
 from neurodeploy.cli import main
 from neurodeploy.convert import ConvertOptions
+from neurodeploy.core.meta import KEY
 from neurodeploy.errors import UnsupportedLayer
 from neurodeploy.interop.netx import netx_chain, to_netx
 from neurodeploy.interop.standard import to_standard
-from neurodeploy.meta import KEY
 from tests import nirsim
 from tests.conftest import images, random_cnn, random_mlp
 

@@ -9,14 +9,13 @@ import pytest
 
 from neurodeploy import api
 from neurodeploy.convert import ConvertOptions
+from neurodeploy.core.graph import populations, readout_name
+from neurodeploy.core.meta import copy_graph, get_graph_meta, set_graph_meta
 from neurodeploy.errors import InputError
-from neurodeploy.graph import populations, readout_name
-from neurodeploy.meta import get_graph_meta, set_graph_meta
 from neurodeploy.methods import MethodContext, get_method
 from neurodeploy.methods.base import compose
 from neurodeploy.methods.normalization import Normalization
 from neurodeploy.methods.probe import ann_activations, simulate
-from neurodeploy.passes.base import copy_graph
 from neurodeploy.targets import load_target
 from tests.conftest import images, random_mlp
 

@@ -7,8 +7,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from neurodeploy.dtypes import IntSpec
-from neurodeploy.neuron import DECAY_ONE, NeuronParams, initial_state, run, step
+from neurodeploy.core.dtypes import IntSpec
+from neurodeploy.core.neuron import DECAY_ONE, NeuronParams, initial_state, run, step
 
 
 @st.composite

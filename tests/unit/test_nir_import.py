@@ -9,8 +9,8 @@ import pytest
 
 from neurodeploy import api
 from neurodeploy.backends import Record
+from neurodeploy.core.graph import topological_order
 from neurodeploy.errors import InputError, NeurodeployError, UnsupportedLayer
-from neurodeploy.graph import topological_order
 from neurodeploy.interop.nir_import import import_graph
 from tests import nirsim
 

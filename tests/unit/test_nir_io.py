@@ -10,8 +10,8 @@ import numpy as np
 import pytest
 
 from neurodeploy import nir_io
+from neurodeploy.core.meta import get_graph_meta, set_graph_meta
 from neurodeploy.errors import InputError, MetadataError
-from neurodeploy.meta import get_graph_meta, set_graph_meta
 
 
 def assert_graphs_equal(a: nir.NIRGraph, b: nir.NIRGraph) -> None:

@@ -9,10 +9,10 @@ import numpy as np
 import pytest
 
 from neurodeploy.backends import Record, get_backend
-from neurodeploy.backends.reference import fan_out
+from neurodeploy.core.graph import populations
+from neurodeploy.core.meta import SYNAPSE_TYPES
+from neurodeploy.core.synapse import fan_out
 from neurodeploy.errors import InputError
-from neurodeploy.graph import populations
-from neurodeploy.meta import SYNAPSE_TYPES
 from neurodeploy.operations import ann_macs, operations
 from neurodeploy.targets import load_target
 from tests.bitexact.netgen import NetBuilder
@@ -56,17 +56,17 @@ def test_linear_and_pool_fan_out():
 
 def chain_graph():
     """input (3,) -> Linear -> IF -> Linear -> readout, integer parameters."""
-    from neurodeploy.meta import PopulationMeta
+    from neurodeploy.core.population import Population
 
     builder = NetBuilder(np.random.default_rng(0), timesteps=4)
     src = builder.input((3,))
     fc0 = builder.add("fc0", nir.Linear(weight=np.array([[50.0, 0, 50], [0, 0, 50]])), [src],
                       (2,))
-    hidden = builder.population("if0", [fc0], PopulationMeta(
+    hidden = builder.population("if0", [fc0], Population(
         kind="if", theta=np.array(100), v_init=np.array(0), theta_neg=np.array(0)))
     fc1 = builder.add("fc1", nir.Linear(weight=np.array([[1.0, 1.0], [0.0, 1.0]])), [hidden],
                       (2,))
-    readout = builder.population("readout", [fc1], PopulationMeta(kind="readout"))
+    readout = builder.population("readout", [fc1], Population(kind="readout"))
     return builder.graph(readout, membrane_bits=24)
 
 

@@ -8,9 +8,9 @@ import numpy as np
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from neurodeploy.dtypes import IntSpec
-from neurodeploy.meta import PopulationMeta
-from neurodeploy.neuron import NeuronParams, run
+from neurodeploy.core.dtypes import IntSpec
+from neurodeploy.core.neuron import NeuronParams, run
+from neurodeploy.core.population import Population
 from neurodeploy.passes.check_overflow import _follow_bounds
 
 NARROW = 12  # a narrow membrane so that saturation is reachable in a few steps
@@ -22,7 +22,7 @@ def cases(draw):
     steps = draw(st.integers(1, 40))
     table = draw(st.one_of(st.none(), st.lists(st.integers(-40, 40), min_size=steps,
                                                max_size=steps)))
-    meta = PopulationMeta(
+    meta = Population(
         kind=draw(st.sampled_from(["if", "readout"])), theta=np.array(theta),
         bias=np.array(draw(st.integers(-30, 30))), v_init=np.array(draw(st.integers(0, theta))),
         theta_neg=np.array(-draw(st.integers(0, theta))), max_burst=draw(st.integers(1, 3)),
@@ -34,7 +34,7 @@ def cases(draw):
     return meta, np.array(low), np.array(high), extremes.astype(np.int32)
 
 
-def params(meta: PopulationMeta, bits: int) -> NeuronParams:
+def params(meta: Population, bits: int) -> NeuronParams:
     return NeuronParams(theta=np.int32(meta.theta), bias=np.int32(meta.bias),
                         v_init=np.int32(meta.v_init), theta_neg=np.int32(meta.theta_neg),
                         max_burst=meta.max_burst, dual=meta.dual, fires=meta.fires,

@@ -9,13 +9,18 @@ import numpy as np
 import pytest
 
 from neurodeploy.convert import ConvertOptions
+from neurodeploy.core.graph import populations
+from neurodeploy.core.meta import (
+    copy_graph,
+    get_graph_meta,
+    population_meta,
+    set_graph_meta,
+    with_record,
+)
 from neurodeploy.errors import MetadataError, SaturationRisk, TargetLimitExceeded
-from neurodeploy.graph import populations
-from neurodeploy.meta import get_graph_meta, population_meta, set_graph_meta, with_node_meta
 from neurodeploy.methods import MethodContext, get_method
 from neurodeploy.nir_io import read, write
 from neurodeploy.passes import DEFAULT_PIPELINE, PASSES, PassContext, run_pipeline
-from neurodeploy.passes.base import copy_graph
 from neurodeploy.passes.quantize_bias import representable
 from neurodeploy.targets import load_target
 from tests.conftest import compile_ann, images, random_cnn, random_mlp, random_resnet
@@ -27,14 +32,23 @@ def float_graph(ann=None, **options):
         ann=ann, calib=images(ann.input_shape), options=ConvertOptions(**options),
         target=load_target("loihi2")))
     meta = get_graph_meta(graph)
-    set_graph_meta(graph, dataclasses.replace(meta, target="loihi2", membrane_bits=24))
+    set_graph_meta(graph, dataclasses.replace(meta, target="loihi2"))
     return graph
 
 
+def with_window(graph: nir.NIRGraph, timesteps: int) -> nir.NIRGraph:
+    """A copy of ``graph`` compiled for ``timesteps`` (the window the passes check)."""
+    out = copy_graph(graph, {})
+    set_graph_meta(out, dataclasses.replace(get_graph_meta(out), timesteps=timesteps))
+    return out
+
+
 def snapshot(graph: nir.NIRGraph):
-    return {name: {k: np.array(v, copy=True) if isinstance(v, np.ndarray) else v
-                   for k, v in vars(node).items() if k != "metadata"} |
-            {"meta": repr(node.metadata)} for name, node in graph.nodes.items()}
+    """Every node's fields and metadata, and the graph's metadata, copied."""
+    nodes = {name: {k: np.array(v, copy=True) if isinstance(v, np.ndarray) else v
+                    for k, v in vars(node).items() if k != "metadata"} |
+             {"meta": repr(node.metadata)} for name, node in graph.nodes.items()}
+    return nodes | {"graph": {"meta": repr(graph.metadata)}}
 
 
 def assert_same(a, b):
@@ -50,7 +64,7 @@ def assert_same(a, b):
 
 @pytest.mark.parametrize("ann", [random_cnn, random_resnet])
 def test_every_registered_pass_leaves_its_input_untouched(ann):
-    ctx = PassContext(load_target("loihi2"), timesteps=4)
+    ctx = PassContext(load_target("loihi2"))
     graph = float_graph(ann())
     assert set(DEFAULT_PIPELINE) == set(PASSES), "a registered pass is missing from the tests"
     for name in DEFAULT_PIPELINE:
@@ -102,19 +116,17 @@ def test_bias_representable_uses_the_smallest_shift():
 
 def with_bias_table(graph, rows: int):
     """Every population gets a per-channel bias table of ``rows`` steps (in ANN units)."""
-    nodes = {}
     for name in populations(graph)[:-1]:
         meta = population_meta(graph, name)
         channels = np.asarray(graph.nodes[name].input_type["input"])[0]
         table = np.linspace(-0.3, 0.3, rows * channels).reshape(rows, channels)
-        nodes[name] = with_node_meta(graph.nodes[name], dataclasses.replace(
-            meta, bias_table=table))
-    return copy_graph(graph, nodes)
+        graph = with_record(graph, name, meta.replace(bias_table=table))
+    return graph
 
 
 def test_bias_table_is_rounded_like_the_bias_and_caps_the_safe_window():
-    fg = with_bias_table(float_graph(), rows=3)
-    ctx = PassContext(target=load_target("loihi2"), timesteps=3)
+    fg = with_window(with_bias_table(float_graph(), rows=3), 3)
+    ctx = PassContext(target=load_target("loihi2"))
     graph = run_pipeline(fg, DEFAULT_PIPELINE, ctx)
     for name in populations(graph)[:-1]:
         exact, quant = population_meta(fg, name), population_meta(graph, name)
@@ -122,14 +134,13 @@ def test_bias_table_is_rounded_like_the_bias_and_caps_the_safe_window():
             exact.bias))
         error = np.abs(quant.bias_table - exact.bias_table / 2.0**quant.exponent).max()
         assert error <= ctx.notes["quantize_bias"]["max_abs_error_units"][name] + 1e-9
-        assert quant.safe_timesteps <= 3
-    ctx = PassContext(target=load_target("loihi2"), timesteps=4)
+        assert get_graph_meta(graph).safe_windows[name] <= 3
     with pytest.raises(MetadataError, match="bias table has 3 rows"):
-        run_pipeline(fg, DEFAULT_PIPELINE, ctx)
+        run_pipeline(with_window(fg, 4), DEFAULT_PIPELINE, ctx)
 
 
 def test_bias_table_is_refused_on_targets_without_one():
-    ctx = PassContext(target=load_target("loihi"), timesteps=2)
+    ctx = PassContext(target=load_target("loihi"))
     with pytest.raises(TargetLimitExceeded, match="bias_table") as refused:
         run_pipeline(with_bias_table(float_graph(), rows=2), DEFAULT_PIPELINE, ctx)
     assert not isinstance(refused.value, SaturationRisk)  # allow_saturation cannot lift it
@@ -162,13 +173,13 @@ def test_pass_notes_are_stored_in_the_artifact(tmp_path):
     graph = compile_ann(random_mlp())
     notes = get_graph_meta(graph).notes
     assert notes["quantize_weights"]["relative_rms_error"]
-    assert "safe_timesteps" in notes["check_overflow"]
+    assert "max_abs_synaptic_sum" in notes["check_overflow"]
     write(graph, tmp_path / "model.nir")
     assert get_graph_meta(read(tmp_path / "model.nir")).notes == notes
 
 
 def test_stop_after_and_dump_dir(tmp_path):
-    ctx = PassContext(load_target("loihi2"), timesteps=4)
+    ctx = PassContext(load_target("loihi2"))
     graph = run_pipeline(float_graph(), DEFAULT_PIPELINE, ctx, stop_after="quantize_bias",
                          dump_dir=tmp_path)
     assert get_graph_meta(graph).pipeline[-1] == "quantize_bias"

@@ -8,17 +8,16 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from neurodeploy import neuron
 from neurodeploy.backends import Record, get_backend
-from neurodeploy.backends.reference import neuron_params
-from neurodeploy.graph import predecessors, readout_name, topological_order
-from neurodeploy.meta import get_graph_meta, population_meta
+from neurodeploy.core import neuron
+from neurodeploy.core.graph import predecessors, readout_name, topological_order
+from neurodeploy.core.meta import population_meta
+from neurodeploy.core.population import NEURON_TYPES
 
 
 def naive_run(graph: nir.NIRGraph, x: np.ndarray, timesteps: int) -> dict[str, np.ndarray]:
     """One sample at a time, one step at a time, float64 synapses (exact for small ints)."""
     preds = predecessors(graph)
-    bits = get_graph_meta(graph).membrane_bits
     results = {}
     for sample in x:
         state, values = {}, {}
@@ -39,9 +38,9 @@ def naive_run(graph: nir.NIRGraph, x: np.ndarray, timesteps: int) -> dict[str, n
                                                 tuple(node.stride), divisor_override=1)[0]
                 elif isinstance(node, nir.Flatten):
                     values[name] = ins[0].flatten()
-                elif isinstance(node, nir.IF | nir.I):
+                elif isinstance(node, NEURON_TYPES):
                     shape = tuple(int(d) for d in node.input_type["input"])
-                    p = neuron_params(population_meta(graph, name), shape, bits)
+                    p = population_meta(graph, name).neuron_params(shape)
                     current = sum(ins).numpy().astype(np.int32)
                     if t == 0:
                         state[name] = neuron.initial_state(p, current)
@@ -102,7 +101,7 @@ def test_float64_and_float32_gemms_agree(cnn_graph):
 
 @pytest.mark.parametrize("layout", [torch.contiguous_format, torch.channels_last])
 def test_count_nonzero_matches_a_plain_count(layout):
-    from neurodeploy.backends.reference import count_nonzero
+    from neurodeploy.core.synapse import count_nonzero
 
     x = torch.randint(-2, 3, (3 * 4, 5, 6, 7)).float().contiguous(memory_format=layout)
     steps = x.view(3, 4, 5, 6, 7)

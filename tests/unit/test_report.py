@@ -15,9 +15,10 @@ from PIL import Image
 from neurodeploy import api
 from neurodeploy.backends import Record, get_backend
 from neurodeploy.capacity import fan_in
+from neurodeploy.core.graph import populations
+from neurodeploy.core.meta import get_graph_meta, population_meta, set_graph_meta
+from neurodeploy.core.population import param_for_shape
 from neurodeploy.errors import InputError, MetadataError
-from neurodeploy.graph import populations
-from neurodeploy.meta import get_graph_meta, param_for_shape, population_meta, set_graph_meta
 from neurodeploy.passes import PassContext, run_pipeline
 from neurodeploy.report.build import PLOTS, SCHEMA, build_report
 from neurodeploy.report.diagnose import hints
@@ -180,9 +181,8 @@ def test_residual_merges_are_reported():
     graph = residual_graph()
     reference = load_target("reference")
     set_graph_meta(graph, dataclasses.replace(get_graph_meta(graph), target="reference",
-                                              hop_delay=0))
-    graph = run_pipeline(graph, ("check_capacity", "check_overflow"),
-                         PassContext(reference, timesteps=6))
+                                              hop_delay=0, timesteps=6))
+    graph = run_pipeline(graph, ("check_capacity", "check_overflow"), PassContext(reference))
     x, y = dataset((1, 8, 8), 12)
     report = build_report(graph, x, y % 4, target=reference,
                           reference=EquivalentReference(graph), show_progress=False)
@@ -236,7 +236,7 @@ def test_bias_table_size_is_a_resource_column():
     from tests.unit.test_passes import float_graph, with_bias_table
 
     graph = run_pipeline(with_bias_table(float_graph(), rows=4), ("quantize_input",
-                         "quantize_weights", "quantize_bias"), PassContext(LOIHI2, 4))
+                         "quantize_weights", "quantize_bias"), PassContext(LOIHI2))
     facts = layer_facts(graph)
     channels = [int(np.asarray(graph.nodes[f.population].input_type["input"])[0])
                 for f in facts[:-1]]

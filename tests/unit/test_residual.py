@@ -12,10 +12,10 @@ import torch
 
 from neurodeploy import api
 from neurodeploy.convert import ConvertOptions
+from neurodeploy.core.graph import hop_offsets, predecessors
+from neurodeploy.core.meta import get_graph_meta, population_meta, set_graph_meta
 from neurodeploy.errors import MetadataError, UnsupportedLayer
 from neurodeploy.frontend.ann import AnnGraph, AnnNode
-from neurodeploy.graph import hop_offsets, predecessors
-from neurodeploy.meta import get_graph_meta, population_meta, set_graph_meta
 from neurodeploy.passes import PassContext
 from neurodeploy.passes.align_delays import align_delays
 from neurodeploy.targets import load_target
@@ -69,7 +69,7 @@ def test_no_delays_without_pipeline_delay(resnet_graphs):
 
 def test_align_delays_is_idempotent(resnet_graphs):
     graph = resnet_graphs["loihi2"]
-    again = align_delays(graph, PassContext(load_target("loihi2"), timesteps=4))
+    again = align_delays(graph, PassContext(load_target("loihi2")))
     assert sorted(again.nodes) == sorted(graph.nodes)
 
 

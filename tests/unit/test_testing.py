@@ -7,7 +7,6 @@ tests/integration/test_user_ci.py runs a user's pytest file against Lava.
 
 from __future__ import annotations
 
-import dataclasses
 import xml.etree.ElementTree as ET
 
 import nir
@@ -17,8 +16,8 @@ import pytest
 from neurodeploy import api
 from neurodeploy.backends import Record, get_backend
 from neurodeploy.backends.base import Trace
+from neurodeploy.core.meta import population_meta, with_record
 from neurodeploy.errors import BitExactMismatch, NeurodeployError
-from neurodeploy.meta import population_meta, with_node_meta
 from neurodeploy.testing import assert_bit_exact, write_junit
 
 
@@ -31,12 +30,8 @@ class OffByOne:
         self.population = population
 
     def run(self, graph: nir.NIRGraph, *args, **kwargs) -> Trace:
-        nodes = dict(graph.nodes)
-        meta = population_meta(graph, self.population)
-        nodes[self.population] = with_node_meta(nodes[self.population],
-                                                dataclasses.replace(meta, theta=meta.theta + 1))
-        corrupted = nir.NIRGraph(nodes, list(graph.edges), metadata=graph.metadata,
-                                 type_check=False)
+        record = population_meta(graph, self.population)
+        corrupted = with_record(graph, self.population, record.replace(theta=record.theta + 1))
         return get_backend("reference").run(corrupted, *args, **kwargs)
 
 

@@ -9,10 +9,10 @@ import torch
 import neurodeploy.nn as ndnn
 from neurodeploy import api
 from neurodeploy.convert import ConvertOptions
+from neurodeploy.core.graph import populations
+from neurodeploy.core.meta import get_graph_meta, population_meta
 from neurodeploy.errors import UnsupportedLayer
 from neurodeploy.frontend import load_model
-from neurodeploy.graph import populations
-from neurodeploy.meta import get_graph_meta, population_meta
 from neurodeploy.methods import MethodContext, get_method
 from neurodeploy.methods.dual_phase import DualPhase
 from neurodeploy.methods.learned import LearnedClip

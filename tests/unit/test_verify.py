@@ -7,7 +7,7 @@ import dataclasses
 import numpy as np
 
 from neurodeploy.backends import Record, get_backend
-from neurodeploy.meta import population_meta, with_node_meta
+from neurodeploy.core.meta import population_meta, with_record
 from neurodeploy.verify import Verification, compare
 
 
@@ -26,10 +26,7 @@ def test_identical_traces_have_no_divergence(cnn_graph):
 def test_corrupted_threshold_is_found_in_its_population(cnn_graph):
     x = np.random.default_rng(0).integers(0, 256, (2, 1, 8, 8)).astype(np.int32)
     meta = population_meta(cnn_graph, "relu2")
-    corrupted = dataclasses.replace(meta, theta=meta.theta + 1)
-    nodes = dict(cnn_graph.nodes)
-    nodes["relu2"] = with_node_meta(nodes["relu2"], corrupted)
-    bad = type(cnn_graph)(nodes, list(cnn_graph.edges), metadata=cnn_graph.metadata)
+    bad = with_record(cnn_graph, "relu2", meta.replace(theta=meta.theta + 1))
     result = compare(cnn_graph, _run(cnn_graph, x), _run(bad, x))
     assert result.divergence is not None
     assert result.divergence.population == "relu2"

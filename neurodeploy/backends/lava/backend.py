@@ -19,9 +19,9 @@ from lava.proc.io.extractor import Extractor, PyLoihiExtractorModel
 
 from neurodeploy.backends.base import Record, Trace
 from neurodeploy.backends.lava.build import RECORD_BUFFER, LavaNetwork, build_network
-from neurodeploy.backends.reference import _check_inputs, readout_logits
+from neurodeploy.core.encoding import check_inputs, readout_logits
+from neurodeploy.core.meta import get_graph_meta
 from neurodeploy.errors import InputError, MetadataError
-from neurodeploy.meta import get_graph_meta
 
 #: bit-accurate models; the Extractor's models carry no tag, so name the synchronous one
 RUN_CONFIG = Loihi2SimCfg(select_tag="fixed_pt",
@@ -45,7 +45,7 @@ class LavaBackend:
         if not gmeta.quantized:
             raise MetadataError("graph is not quantized; run the integer passes first")
         inputs = np.asarray(inputs)
-        _check_inputs(graph, inputs)
+        check_inputs(graph, inputs)
         if timesteps < 1 or len(inputs) == 0:
             raise InputError("need at least one timestep and one sample")
         net = build_network(graph, gmeta, inputs, timesteps, record)

@@ -6,7 +6,7 @@ Mapping (docs/backends/lava.md):
     nir.Conv2d     -> Conv, kernel flipped and moved to (Cout, kw, kh, Cin/groups)
     nir.SumPool2d  -> Conv with a depthwise ones kernel (groups = C)
     nir.Flatten    -> a flattened view of the Lava port; the next Dense permutes its columns
-    nir.IF / nir.I -> NeuronProcess (fires=False for the readout); inputs summed at a_in
+    population     -> NeuronProcess (the rule's parameters, whole); inputs summed at a_in
     nir.Delay      -> DelayProcess (a ring buffer; align_delays puts one on a short path)
 Every Dense/Conv delays by one step (lava-notes §2), so a population's window starts at its
 hop count; the run lasts batch*T + max offset steps. All messages are graded (24 bits).
@@ -30,17 +30,11 @@ from lava.utils.weightutils import SignMode
 from neurodeploy.backends.base import Record
 from neurodeploy.backends.lava.layout import Layout
 from neurodeploy.backends.lava.procs.process import DelayProcess, NeuronProcess
-from neurodeploy.backends.reference import neuron_params
-from neurodeploy.dtypes import IntSpec
+from neurodeploy.core.dtypes import IntSpec
+from neurodeploy.core.graph import hop_offsets, predecessors, readout_name, topological_order
+from neurodeploy.core.meta import GraphMeta, population_meta
+from neurodeploy.core.population import NEURON_TYPES
 from neurodeploy.errors import InputError, MetadataError, TargetLimitExceeded, UnsupportedLayer
-from neurodeploy.graph import (
-    NEURON_TYPES,
-    hop_offsets,
-    predecessors,
-    readout_name,
-    topological_order,
-)
-from neurodeploy.meta import GraphMeta, population_meta
 
 LAVA_HOP_DELAY = 1  #: every Dense/Conv in lava-nc 0.10 delivers one step later
 MESSAGE_BITS = 24  #: graded spikes; Dense/Conv pass any payload through when this is > 0
@@ -142,26 +136,20 @@ class _Builder:
         if layout.nir_shape != shape or not all(s.layout.matches(layout) for s in incoming):
             raise MetadataError(f"inputs of shapes {[s.layout.nir_shape for s in incoming]} do "
                                 f"not fit the population's shape {shape}", node=name)
-        p = neuron_params(population_meta(self.graph, name), shape, self.gmeta.membrane_bits)
+        p = population_meta(self.graph, name).neuron_params(shape)
         if p.bias_table is not None and len(p.bias_table) < self.timesteps:
             # checked here: an exception inside a Lava process hangs lava-nc 0.10's runtime
             raise MetadataError(f"bias table has {len(p.bias_table)} rows for "
                                 f"{self.timesteps} timesteps", node=name)
 
-        def lava(value: np.ndarray, lead: tuple[int, ...] = ()) -> np.ndarray:
+        def lava(value: np.ndarray, lead: tuple[int, ...]) -> np.ndarray:
             """Broadcast a parameter (after ``lead`` axes) to the population, in Lava layout."""
             row = value.shape[len(lead):]
             value = value.reshape(lead + (1,) * (len(shape) - len(row)) + row)
             return layout.to_lava(np.broadcast_to(value, lead + shape))
 
-        proc = NeuronProcess(
-            shape=layout.lava_shape, theta=lava(p.theta), bias=lava(p.bias),
-            v_init=lava(p.v_init), theta_neg=lava(p.theta_neg), max_burst=int(p.max_burst),
-            window=self.timesteps, offset=self.hops[name], dual=p.dual, fires=p.fires,
-            membrane_bits=p.membrane_bits, input_shift=p.input_shift, decay=lava(p.decay),
-            hard_reset=p.hard_reset, name=name,
-            bias_table=None if p.bias_table is None else
-            lava(p.bias_table, p.bias_table.shape[:1]))
+        proc = NeuronProcess(shape=layout.lava_shape, params=p.map(lava),
+                             window=self.timesteps, offset=self.hops[name], name=name)
         for signal in incoming:
             signal.port.connect(proc.a_in)
         net = self.network

@@ -45,13 +45,15 @@ arrive as floats holding exact integers (the reference simulator's GEMM output).
 
 from __future__ import annotations
 
+import dataclasses
+from collections.abc import Callable
 from dataclasses import dataclass
 from math import prod
 
 import numba
 import numpy as np
 
-from neurodeploy.dtypes import IntSpec
+from neurodeploy.core.dtypes import IntSpec
 
 MAX_MEMBRANE_BITS = 28
 DECAY_BITS = 12  #: Loihi's leak resolution (lava-notes §1: dv is 12 bits, unity 4096)
@@ -86,6 +88,16 @@ class NeuronParams:
             raise ValueError("max_burst must be at least 1")
         if np.any(np.asarray(self.decay) < 0) or np.any(np.asarray(self.decay) > DECAY_ONE):
             raise ValueError(f"decay must be in 0..{DECAY_ONE}")
+
+    def map(self, fn: Callable[[np.ndarray, tuple[int, ...]], np.ndarray]) -> NeuronParams:
+        """The same parameters with ``fn(array, lead)`` applied to every array that may
+        differ between neurons (``lead`` is ``(T,)`` for the bias table's step axis): how a
+        backend moves them into its own layout without listing them."""
+        return dataclasses.replace(
+            self, theta=fn(self.theta, ()), bias=fn(self.bias, ()), v_init=fn(self.v_init, ()),
+            theta_neg=fn(self.theta_neg, ()), decay=fn(np.asarray(self.decay), ()),
+            bias_table=None if self.bias_table is None else
+            fn(self.bias_table, self.bias_table.shape[:1]))
 
     @property
     def per_neuron(self) -> tuple[np.ndarray, ...]:
@@ -177,12 +189,77 @@ def initial_state(p: NeuronParams, like: np.ndarray) -> tuple[np.ndarray, np.nda
     return v, c
 
 
+@dataclass(frozen=True)
+class Kernel:
+    """Parameters mapped once onto the compiled loop's (batch, neurons) view of a state
+    array: a Lava process prepares this when it starts, not at every step.
+
+    Neurons are taken in the memory order of the state (channels-last maps stay
+    channels-last). The leading state axes along which no parameter varies become the
+    loop's batch axis, so per-neuron parameters are (n,) vectors, never copied per sample.
+    """
+
+    params: NeuronParams
+    axes: list[int]  #: state axes, outermost in memory first
+    batch_neurons: tuple[int, int]
+    theta: np.ndarray
+    bias: np.ndarray
+    theta_neg: np.ndarray
+    decay: np.ndarray  #: (0,) when no neuron leaks
+    table: np.ndarray  #: (rows, n), (0, n) without a bias table
+
+    @classmethod
+    def of(cls, p: NeuronParams, like: np.ndarray) -> Kernel:
+        """``like`` is one step's state (any dtype) in the layout the state will have."""
+        state = like.shape
+        axes = sorted(range(like.ndim), key=lambda a: -abs(like.strides[a]))
+        # the outermost axis (samples, in the reference) is the batch unless a parameter
+        # varies along it; everything else is one long neuron axis, which keeps loops long
+        lead = 1 if len(axes) > 1 and axes[0] not in _varying_axes(p, state) else 0
+        batch = prod(state[a] for a in axes[:lead])
+
+        def vector(x) -> np.ndarray:
+            full = np.broadcast_to(np.asarray(x), state).transpose(axes)
+            return np.ascontiguousarray(full[(0,) * lead]).reshape(-1).astype(np.int64)
+
+        neurons = prod(state) // max(batch, 1)
+        return cls(p, axes, (batch, neurons), vector(p.theta), vector(p.bias),
+                   vector(p.theta_neg),
+                   vector(p.decay) if np.any(p.decay) else np.zeros(0, np.int64),
+                   np.zeros((0, neurons), np.int64) if p.bias_table is None
+                   else np.stack([vector(row) for row in p.bias_table]))
+
+    def step(self, v: np.ndarray, c: np.ndarray, current: np.ndarray, t: int = 0
+             ) -> np.ndarray:
+        """One timestep: ``v``, ``c`` updated in place; returns the spikes."""
+        spikes = np.empty_like(v, dtype=np.int32)
+        self._call(_advance_serial, np.asarray(current)[None], v, c, t, spikes[None], None)
+        return spikes
+
+    def _call(self, kernel, currents, v, c, first_row, spikes, membranes) -> None:
+        """Run ``kernel`` on (T, *state) arrays viewed as (T, batch, neurons)."""
+        p = self.params
+        if p.bias_table is not None and len(p.bias_table) < first_row + currents.shape[0]:
+            raise ValueError(f"bias table has {len(p.bias_table)} rows, steps up to "
+                             f"{first_row + currents.shape[0]} need one each")
+        shape3 = (currents.shape[0], *self.batch_neurons)
+        membrane = IntSpec(p.membrane_bits, signed=True)
+        outputs = [_view(spikes, self.axes, shape3)]
+        outputs.append(np.zeros((0, 0, 0), np.int32) if membranes is None
+                       else _view(membranes, self.axes, shape3))
+        state3 = (1, *self.batch_neurons)
+        kernel(_view(currents, self.axes, shape3, writable=False),
+               _view(v[None], self.axes, state3)[0], _view(c[None], self.axes, state3)[0],
+               self.theta, self.bias, self.table, first_row, self.theta_neg, self.decay,
+               int(p.max_burst), bool(p.dual), bool(p.fires), membrane.min, membrane.max,
+               int(p.input_shift), bool(p.hard_reset), *outputs)
+
+
 def step(v: np.ndarray, c: np.ndarray, current: np.ndarray, p: NeuronParams, t: int = 0
          ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """One timestep for state ``v``, ``c`` (updated in place and returned) and the spikes."""
-    spikes = np.empty_like(v, dtype=np.int32)
-    _call(_advance_serial, np.asarray(current)[None], v, c, p, t, spikes[None], None)
-    return v, c, spikes
+    """One timestep for state ``v``, ``c`` (updated in place and returned) and the spikes
+    (a Kernel made once serves every step of a long run)."""
+    return v, c, Kernel.of(p, v).step(v, c, current, t)
 
 
 def run(currents: np.ndarray, p: NeuronParams, keep_membranes: bool = True,
@@ -193,42 +270,8 @@ def run(currents: np.ndarray, p: NeuronParams, keep_membranes: bool = True,
     spikes = _empty_window(currents) if spikes_out is None else spikes_out
     membranes = _empty_window(spikes) if keep_membranes else None
     v, c = initial_state(p, spikes[0])
-    _call(_advance_parallel, currents, v, c, p, 0, spikes, membranes)
+    Kernel.of(p, spikes[0])._call(_advance_parallel, currents, v, c, 0, spikes, membranes)
     return spikes, membranes
-
-
-def _call(kernel, currents, v, c, p, first_row, spikes, membranes) -> None:
-    """Map (T, *state) arrays onto the kernel's (T, B, n) views.
-
-    Neurons are taken in the memory order of the output buffer ``spikes`` (channels-last
-    maps stay channels-last); state and membranes share its layout, and currents in another
-    layout are copied. The leading state axes along which no parameter varies become the
-    kernel's batch axis, so per-neuron parameters are (n,) vectors, never copied per sample.
-    """
-    state = currents.shape[1:]
-    if p.bias_table is not None and len(p.bias_table) < first_row + currents.shape[0]:
-        raise ValueError(f"bias table has {len(p.bias_table)} rows, steps up to "
-                         f"{first_row + currents.shape[0]} need one each")
-    axes = _strides_rank(spikes)
-    # the outermost axis (samples, in the reference) is the batch unless a parameter varies
-    # along it; everything else is one long neuron axis, which keeps the inner loop long
-    lead = 1 if len(axes) > 1 and axes[0] not in _varying_axes(p, state) else 0
-    batch = prod(state[a] for a in axes[:lead])
-    shape3 = (currents.shape[0], batch, prod(state) // max(batch, 1))
-    membrane = IntSpec(p.membrane_bits, signed=True)
-    params = [_per_neuron(x, state, axes, lead) for x in (p.theta, p.bias, p.theta_neg)]
-    decay = (_per_neuron(np.asarray(p.decay), state, axes, lead) if np.any(p.decay)
-             else np.zeros(0, np.int64))
-    table = (np.zeros((0, shape3[2]), np.int64) if p.bias_table is None else np.stack(
-        [_per_neuron(row, state, axes, lead) for row in p.bias_table]))
-    outputs = [_view(spikes, axes, shape3)]
-    outputs.append(np.zeros((0, 0, 0), np.int32) if membranes is None
-                   else _view(membranes, axes, shape3))
-    kernel(_view(currents, axes, shape3, writable=False),
-           _view(v[None], axes, (1, *shape3[1:]))[0], _view(c[None], axes, (1, *shape3[1:]))[0],
-           params[0], params[1], table, first_row, params[2], decay, int(p.max_burst),
-           bool(p.dual), bool(p.fires), membrane.min, membrane.max, int(p.input_shift),
-           bool(p.hard_reset), *outputs)
 
 
 def _empty_window(like: np.ndarray) -> np.ndarray:
@@ -252,12 +295,6 @@ def _varying_axes(p: NeuronParams, state: tuple[int, ...]) -> set[int]:
             if size > 1:
                 varying.add(len(state) - len(shape) + offset)
     return varying
-
-
-def _per_neuron(x: np.ndarray, state, axes, lead) -> np.ndarray:
-    """A parameter as an (n,) int64 vector over the kernel's neuron axis."""
-    full = np.broadcast_to(np.asarray(x), state).transpose(axes)
-    return np.ascontiguousarray(full[(0,) * lead]).reshape(-1).astype(np.int64)
 
 
 def _view(x: np.ndarray, axes: list[int], shape3: tuple[int, int, int],

@@ -9,6 +9,7 @@ the graph that was written.
 from __future__ import annotations
 
 import dataclasses
+import enum
 import typing
 from dataclasses import dataclass, field
 from typing import Any
@@ -16,13 +17,12 @@ from typing import Any
 import nir
 import numpy as np
 
+from neurodeploy.core.population import NEURON_TYPES, Population, population_shape
 from neurodeploy.errors import MetadataError
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2  #: 2: the population record (reset mode, membrane width in the record)
 KEY = "neurodeploy"
 
-#: a parameter with more dimensions than this is per neuron, not per layer or per channel
-MAX_PARAM_DIMS_PER_CHANNEL = 1
 #: NIR node classes that carry synaptic weights or routing (one hop each on pipelined targets)
 SYNAPSE_TYPES = (nir.Linear, nir.Affine, nir.Conv2d, nir.SumPool2d)
 
@@ -37,44 +37,6 @@ class InputMeta:
 
 
 @dataclass
-class PopulationMeta:
-    """One neuron population (or the readout). Values are float before quantization.
-
-    Arrays are scalar, per channel (shape ``(C,)``) or per neuron (the population shape).
-    ``exponent`` fixes the membrane unit: one integer unit is worth ``2**exponent`` in ANN
-    units once the weights are quantized.
-    """
-
-    kind: str = "if"  #: "if" or "readout"
-    theta: np.ndarray = field(default_factory=lambda: np.array(1.0))
-    bias: np.ndarray = field(default_factory=lambda: np.array(0.0))
-    v_init: np.ndarray = field(default_factory=lambda: np.array(0.0))
-    theta_neg: np.ndarray = field(default_factory=lambda: np.array(0.0))
-    max_burst: int = 1
-    dual: bool = False
-    exponent: int | None = None
-    #: the synaptic input is right-shifted (rounding) by this many bits before it is
-    #: integrated, so a threshold far above any single weight still fits the threshold width
-    #: (Loihi's weight exponent plays this role); the weights' own unit is 2**(exponent-shift)
-    input_shift: int = 0
-    bias_table: np.ndarray | None = None
-    #: leak per step in integer 1/4096ths of the membrane (neuron.DECAY_ONE); 0 for converted
-    #: networks, set by ``neurodeploy import`` from NIR's tau and dt
-    decay: np.ndarray = field(default_factory=lambda: np.array(0))
-    hard_reset: bool = False  #: reset to 0 after a spike instead of by subtraction
-    source: str = ""  #: the ANN node this population replaces
-    #: check_overflow: the largest |v| the worst-case bounds reach within the compiled window
-    #: (0: not checked), and the longest window in which no membrane can saturate
-    membrane_bound: int = 0
-    safe_timesteps: int = 0
-    cores: int = 0  #: check_capacity: cores allocated to this population (0: not allocated)
-
-    @property
-    def fires(self) -> bool:
-        return self.kind == "if"
-
-
-@dataclass
 class GraphMeta:
     """How an artifact was made and what it needs to run."""
 
@@ -84,10 +46,13 @@ class GraphMeta:
     method: str = ""
     timesteps: int = 4
     hop_delay: int = 0
-    membrane_bits: int = 24
     quantized: bool = False
-    safe_timesteps: int = 0  #: largest T for which no membrane can saturate (0: unchecked)
-    cores_used: int = 0  #: check_capacity (0: not checked, or no per-core limit modelled)
+    #: check_overflow, per population: the largest |v| the worst-case bounds reach within the
+    #: compiled window, and the longest window in which its membrane cannot saturate
+    membrane_bounds: dict[str, int] = field(default_factory=dict)
+    safe_windows: dict[str, int] = field(default_factory=dict)
+    #: check_capacity: cores allocated per population (empty: not allocated)
+    cores: dict[str, int] = field(default_factory=dict)
     #: check_capacity: "cores", "neurons", "synapses" used / available (modelled limits only)
     utilisation: dict[str, float] = field(default_factory=dict)
     #: check_capacity: the limits the network exceeds (kept when the check does not refuse)
@@ -96,8 +61,17 @@ class GraphMeta:
     pass_seconds: dict[str, float] = field(default_factory=dict)
     notes: dict[str, Any] = field(default_factory=dict)
 
+    @property
+    def safe_timesteps(self) -> int:
+        """The largest T for which no membrane can saturate (0: unchecked)."""
+        return min(self.safe_windows.values(), default=0)
 
-NodeMeta = InputMeta | PopulationMeta
+    @property
+    def cores_used(self) -> int:
+        return sum(self.cores.values())
+
+
+NodeMeta = InputMeta | Population
 
 
 def get_node_meta(node: nir.NIRNode, cls: type, name: str = "") -> Any:
@@ -130,33 +104,50 @@ def set_graph_meta(graph: nir.NIRGraph, meta: GraphMeta) -> None:
     graph.metadata = {**(graph.metadata or {}), KEY: _to_dict(meta)}
 
 
-def population_meta(graph: nir.NIRGraph, name: str) -> PopulationMeta:
-    return get_node_meta(graph.nodes[name], PopulationMeta, name)
+def population_meta(graph: nir.NIRGraph, name: str) -> Population:
+    return get_node_meta(graph.nodes[name], Population, name)
+
+
+def population_node(record: Population, shape: tuple[int, ...]) -> nir.NIRNode:
+    """The population's NIR node, derived from its record, carrying the record: the one way
+    a population node is made."""
+    node = record.to_node(tuple(shape))
+    node.metadata = {KEY: _to_dict(record)}
+    return node
+
+
+def with_record(graph: nir.NIRGraph, name: str, record: Population) -> nir.NIRGraph:
+    """A new graph whose population ``name`` is ``record`` (its node derived anew)."""
+    return copy_graph(graph, {name: population_node(record, population_shape(graph.nodes[name]))})
+
+
+def copy_graph(graph: nir.NIRGraph, nodes: dict[str, nir.NIRNode]) -> nir.NIRGraph:
+    """A new graph with ``nodes`` replacing same-named nodes; edges and metadata copied."""
+    merged = {name: nodes.get(name, node) for name, node in graph.nodes.items()}
+    return nir.NIRGraph(merged, list(graph.edges), metadata=_deep_copy(graph.metadata))
+
+
+def _deep_copy(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {k: _deep_copy(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_deep_copy(v) for v in value]
+    return value.copy() if hasattr(value, "copy") else value
 
 
 def longest_window(graph: nir.NIRGraph) -> int | None:
     """The longest window the graph can run: its shortest per-step bias table (FTBC has one
     row per compiled step); None when no population has a table."""
     rows = [len(meta.bias_table) for node in graph.nodes.values()
-            if isinstance(meta := _population_or_none(node), PopulationMeta)
+            if isinstance(meta := _population_or_none(node), Population)
             and meta.bias_table is not None]
     return min(rows) if rows else None
 
 
-def _population_or_none(node: nir.NIRNode) -> PopulationMeta | None:
-    if not isinstance(node, (nir.IF, nir.I)) or KEY not in node.metadata:
+def _population_or_none(node: nir.NIRNode) -> Population | None:
+    if not isinstance(node, NEURON_TYPES) or KEY not in node.metadata:
         return None
-    return get_node_meta(node, PopulationMeta)
-
-
-def param_for_shape(value: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
-    """Reshape a scalar / per-channel / per-neuron parameter to broadcast over ``shape``."""
-    arr = np.asarray(value)
-    if arr.ndim == 0 or arr.shape == tuple(shape):
-        return arr
-    if arr.ndim == 1 and arr.shape[0] == shape[0]:
-        return arr.reshape((shape[0],) + (1,) * (len(shape) - 1))
-    raise MetadataError(f"parameter of shape {arr.shape} does not fit population {shape}")
+    return get_node_meta(node, Population)
 
 
 def _to_dict(meta: Any) -> dict[str, Any]:
@@ -165,7 +156,9 @@ def _to_dict(meta: Any) -> dict[str, Any]:
         value = getattr(meta, f.name)
         if value is None:
             continue  # HDF5 has no None: absence means None
-        if isinstance(value, list):
+        if isinstance(value, enum.Enum):
+            value = value.value
+        elif isinstance(value, list):
             value = np.array([str(v).encode() for v in value], dtype="S")
         elif isinstance(value, np.ndarray) and value.ndim == 0:
             value = value.item()  # HDF5 cannot compress a 0-d dataset, which nir.write asks for
@@ -186,7 +179,10 @@ def _from_dict(cls: type, raw: dict[str, Any], where: str) -> Any:
         except (TypeError, ValueError) as exc:
             raise MetadataError(f"metadata key '{name}' is malformed ({exc})", node=where) \
                 from None
-    return cls(**values)
+    try:
+        return cls(**values)
+    except MetadataError as exc:
+        raise MetadataError(str(exc), node=where) from None
 
 
 def _normalise(hint: Any, value: Any) -> Any:
@@ -195,6 +191,8 @@ def _normalise(hint: Any, value: Any) -> Any:
     if origin in (typing.Union, type(int | None)) and type(None) in args:
         inner = [a for a in args if a is not type(None)]
         return None if value is None else _normalise(inner[0], value)
+    if isinstance(hint, type) and issubclass(hint, enum.Enum):
+        return hint(value.decode() if isinstance(value, bytes) else value)
     if hint is str:
         return value.decode() if isinstance(value, bytes) else str(value)
     if hint is bool:

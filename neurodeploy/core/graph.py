@@ -10,10 +10,9 @@ from collections import defaultdict
 
 import nir
 
+from neurodeploy.core.meta import SYNAPSE_TYPES
+from neurodeploy.core.population import NEURON_TYPES
 from neurodeploy.errors import MetadataError
-from neurodeploy.meta import SYNAPSE_TYPES
-
-NEURON_TYPES = (nir.IF, nir.I)
 
 
 def predecessors(graph: nir.NIRGraph) -> dict[str, list[str]]:

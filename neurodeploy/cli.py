@@ -369,13 +369,12 @@ def verify(network, dataset, samples, timesteps, backend, seed, trace_dir, junit
 
     deployment = api.load(network)
     _check_samples(samples)
-    x = api.dataset(dataset, limit=samples)[0] if dataset else deployment.random_inputs(
-        samples, seed)
+    x = (api.dataset(dataset, limit=samples)[0] if dataset
+         else deployment.random_inputs(samples, seed))
     result = deployment.verify(x, backend=backend, timesteps=timesteps)
     report = asdict(result.comparison) | {"backend": backend, "bit_exact": result.bit_exact}
     if not result.bit_exact:
-        report["traces"] = [str(p) for p in
-                            result.save_traces(trace_dir, Path(network).stem)]
+        report["traces"] = [str(p) for p in result.save_traces(trace_dir, Path(network).stem)]
     if junit_xml:
         write_junit(result, junit_xml, str(network))
     if as_json:

@@ -18,7 +18,7 @@ from neurodeploy.convert import ConvertOptions, to_snn
 from neurodeploy.core.population import NEURON_TYPES
 from neurodeploy.errors import UnsupportedLayer
 from neurodeploy.frontend import CAPTURES, load_model
-from neurodeploy.frontend.ann import AnnGraph, AnnNode
+from neurodeploy.frontend.ann import ACTIVATIONS, AnnGraph, AnnNode
 from neurodeploy.frontend.capture import GraphBuilder
 from neurodeploy.frontend.load import load_file
 
@@ -63,7 +63,7 @@ def check_model(path: str | Path, *, arch: str | None = None, trust_pickle: bool
 def describe(ann: AnnGraph) -> list[NodeMapping]:
     """Each ANN node with what the converter makes of it (or why it cannot)."""
     shapes = ann.shapes()
-    thresholds = {n.name: 1.0 for n in ann.nodes if n.op in ("relu", "clip")}
+    thresholds = {n.name: 1.0 for n in ann.nodes if n.op in ACTIVATIONS}
     try:
         snn = to_snn(ann, thresholds, ConvertOptions())
     except UnsupportedLayer as err:
@@ -85,7 +85,7 @@ def _mapping(ann: AnnGraph, snn: nir.NIRGraph, node: AnnNode) -> str:
             f"Conv2d {'x'.join(map(str, np.shape(p['weight'])[2:]))} stride {p['stride']} "
             f"padding {p['padding']} dilation {p['dilation']} groups {p['groups']}")
         return f"synapse layer {what} into {_population_after(snn, node.name)}"
-    if node.op in ("relu", "clip"):
+    if node.op in ACTIVATIONS:
         inputs = sum(1 for _, dst in snn.edges if dst == node.name)
         return "IF population" + (f" summing {inputs} synapse layers" if inputs > 1 else "")
     if node.op in ("avgpool2d", "adaptive_avgpool2d"):

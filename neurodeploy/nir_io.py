@@ -7,11 +7,13 @@ from pathlib import Path
 import h5py
 import nir
 
+from neurodeploy.core.conformance import check_graph
 from neurodeploy.core.graph import populations
 from neurodeploy.core.meta import InputMeta, get_graph_meta, get_node_meta, population_meta
 from neurodeploy.core.population import check_node
-from neurodeploy.errors import InputError, MetadataError
+from neurodeploy.errors import InputError, MetadataError, NeurodeployError
 from neurodeploy.fileio import atomic_write
+from neurodeploy.targets import available_targets, load_target
 
 
 def write(graph: nir.NIRGraph, path: str | Path) -> None:
@@ -35,7 +37,7 @@ def read(path: str | Path) -> nir.NIRGraph:
                             hint="The file may be truncated; recompile it") from None
     try:
         validate(graph)
-    except MetadataError as exc:
+    except NeurodeployError as exc:
         raise MetadataError(f"{path}: {exc}") from None
     return graph
 
@@ -43,7 +45,8 @@ def read(path: str | Path) -> nir.NIRGraph:
 def validate(graph: nir.NIRGraph) -> None:
     """Every piece of neurodeploy metadata must parse through its typed view (which checks
     every range), every population node must be what its record derives, and a graph
-    marked quantized must hold integer records only."""
+    marked quantized must hold integer records only and, when it names a known target, fit
+    that target (``core.conformance``, the checks compile ran)."""
     gmeta = get_graph_meta(graph)
     for name, node in graph.nodes.items():
         if isinstance(node, nir.Input):
@@ -54,3 +57,9 @@ def validate(graph: nir.NIRGraph) -> None:
         if gmeta.quantized and not record.quantized:
             raise MetadataError("the graph is marked quantized but this population's record "
                                 "holds non-integer values", node=name)
+    if gmeta.quantized and gmeta.target in available_targets():
+        target = load_target(gmeta.target)
+        if gmeta.hop_delay != target.timing.hop_delay:
+            raise MetadataError(f"hop_delay is {gmeta.hop_delay}, target '{target.name}' has "
+                                f"{target.timing.hop_delay}", node="graph")
+        check_graph(graph, target)

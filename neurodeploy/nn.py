@@ -27,7 +27,6 @@ trainable module.
 from __future__ import annotations
 
 import copy
-import operator
 import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -242,7 +241,8 @@ def _free_name(module: nn.Module, base: str) -> str:
 
 def from_ann(ann) -> fx.GraphModule:
     """An ``AnnGraph`` (what ``neurodeploy.frontend.load_model`` returns, BatchNorm folded) as
-    a trainable module: Linear, Conv2d, ReLU or ThresholdClip, AvgPool2d, Flatten, sums."""
+    a trainable module built from the graph's own op modules (``AnnGraph.modules``, fresh
+    copies so training leaves the graph as it was)."""
     root = nn.Module()
     graph = fx.Graph()
     values: dict[str, fx.Node] = {}
@@ -250,42 +250,11 @@ def from_ann(ann) -> fx.GraphModule:
         if node.op == "input":
             values[node.name] = graph.placeholder("x")
             continue
-        args = tuple(values[i] for i in node.inputs)
-        if node.op == "add":
-            values[node.name] = graph.call_function(operator.add, args)
-            continue
         key = _free_name(root, node.name.replace(".", "_"))
-        root.add_module(key, _module(node))
-        values[node.name] = graph.call_module(key, args)
+        root.add_module(key, copy.deepcopy(ann.modules()[node.name]).train())
+        values[node.name] = graph.call_module(key, tuple(values[i] for i in node.inputs))
     graph.output(values[ann.output])
     return fx.GraphModule(root, graph, class_name="ConvertedAnn")
-
-
-def _module(node) -> nn.Module:
-    p = node.params
-    if node.op in ("linear", "conv2d"):
-        weight = torch.as_tensor(np.asarray(p["weight"], np.float32))
-        if node.op == "linear":
-            layer = nn.Linear(weight.shape[1], weight.shape[0], bias=p["bias"] is not None)
-        else:
-            layer = nn.Conv2d(weight.shape[1] * int(p["groups"]), weight.shape[0],
-                              tuple(weight.shape[2:]), stride=tuple(p["stride"]),
-                              padding=tuple(p["padding"]), dilation=tuple(p["dilation"]),
-                              groups=int(p["groups"]), bias=p["bias"] is not None)
-        with torch.no_grad():
-            layer.weight.copy_(weight)
-            if p["bias"] is not None:
-                layer.bias.copy_(torch.as_tensor(np.asarray(p["bias"], np.float32)))
-        return layer
-    if node.op == "relu":
-        return nn.ReLU()
-    if node.op == "clip":
-        return ThresholdClip(float(p["threshold"]), int(p["levels"]), float(p["shift"]))
-    if node.op == "avgpool2d":
-        return nn.AvgPool2d(tuple(p["kernel_size"]), tuple(p["stride"]), tuple(p["padding"]))
-    if node.op == "flatten":
-        return nn.Flatten()
-    raise InputError(f"op '{node.op}' cannot be rebuilt as a module", node=node.name)
 
 
 __all__ = ["STYLES", "ClipStyle", "ThresholdClip", "clips", "from_ann", "init_thresholds",

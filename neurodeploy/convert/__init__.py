@@ -5,7 +5,7 @@ from neurodeploy.convert.thresholds import (
     learned_thresholds,
     parse_statistic,
 )
-from neurodeploy.convert.to_snn import READOUT, ConvertOptions, to_snn
+from neurodeploy.convert.to_snn import ConvertOptions, to_snn
 
-__all__ = ["READOUT", "ConvertOptions", "activation_thresholds", "learned_thresholds",
+__all__ = ["ConvertOptions", "activation_thresholds", "learned_thresholds",
            "parse_statistic", "to_snn"]

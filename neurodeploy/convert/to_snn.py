@@ -16,6 +16,7 @@ import numpy as np
 
 from neurodeploy import __version__
 from neurodeploy.convert.concat import check_readers, split_weight
+from neurodeploy.core.graph import READOUT
 from neurodeploy.core.meta import (
     GraphMeta,
     InputMeta,
@@ -26,8 +27,6 @@ from neurodeploy.core.meta import (
 from neurodeploy.core.population import Population
 from neurodeploy.errors import InputError, UnsupportedLayer
 from neurodeploy.frontend.ann import ACTIVATIONS, AnnGraph, AnnNode
-
-READOUT = "readout"
 
 
 @dataclass(frozen=True)

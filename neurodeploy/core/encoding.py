@@ -18,6 +18,7 @@ def quantize_inputs(graph: nir.NIRGraph, images: np.ndarray) -> np.ndarray:
     meta = get_node_meta(graph.nodes[name], InputMeta, name)
     x = np.asarray(images)
     if np.issubdtype(x.dtype, np.integer):
+        _check_range(x, meta)
         return x.astype(np.int32)
     if not np.isfinite(x).all() or x.min() < 0 or x.max() > 1:
         raise InputError("float inputs must be finite and in [0, 1]")
@@ -34,6 +35,14 @@ def check_inputs(graph: nir.NIRGraph, inputs: np.ndarray) -> None:
     if not np.issubdtype(inputs.dtype, np.integer):
         raise InputError("inputs to a quantized network must be integers",
                          hint="Use neurodeploy.core.encoding.quantize_inputs() on float images")
+    _check_range(inputs, get_node_meta(graph.nodes[name], InputMeta, name))
+
+
+def _check_range(x: np.ndarray, meta: InputMeta) -> None:
+    """Integers outside the input width would wrap on the way in: refuse them."""
+    if x.size and (x.min() < 0 or x.max() > meta.high):
+        raise InputError(f"integer inputs must be in 0..{meta.high} (the network's "
+                         f"{meta.bits}-bit input), got {x.min()}..{x.max()}")
 
 
 def readout_logits(graph: nir.NIRGraph, outputs: np.ndarray, timesteps: int) -> np.ndarray:

@@ -56,7 +56,12 @@ def populations(graph: nir.NIRGraph) -> list[str]:
     return [n for n in topological_order(graph) if isinstance(graph.nodes[n], NEURON_TYPES)]
 
 
+#: the name converted and imported graphs give their readout population
+READOUT = "readout"
+
+
 def readout_name(graph: nir.NIRGraph) -> str:
+    """The population feeding the output (``READOUT`` in graphs neurodeploy builds)."""
     return predecessors(graph)[output_name(graph)][0]
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import enum
+import math
 import typing
 from dataclasses import dataclass, field
 from typing import Any
@@ -20,6 +21,9 @@ import numpy as np
 from neurodeploy.core.population import NEURON_TYPES, Population, population_shape
 from neurodeploy.errors import MetadataError
 
+MAX_INPUT_BITS = 24  #: inputs travel as graded 24-bit messages (Lava) and int32 arrays
+MAX_TIMESTEPS = 1 << 16  #: a window longer than this is a damaged file, not a network
+MAX_HOP_DELAY = 64
 SCHEMA_VERSION = 2  #: 2: the population record (reset mode, membrane width in the record)
 KEY = "neurodeploy"
 
@@ -34,6 +38,17 @@ class InputMeta:
     bits: int = 8
     scale: float = 1.0 / 255  #: real (ANN) value of one integer input unit
     kind: str = "input"
+
+    def __post_init__(self) -> None:
+        if not 1 <= self.bits <= MAX_INPUT_BITS:
+            raise MetadataError(f"input 'bits' is {self.bits}, it must be in 1..{MAX_INPUT_BITS}")
+        if not (math.isfinite(self.scale) and self.scale > 0):
+            raise MetadataError(f"input 'scale' is {self.scale}, it must be a positive number")
+
+    @property
+    def high(self) -> int:
+        """The largest input integer."""
+        return (1 << self.bits) - 1
 
 
 @dataclass
@@ -60,6 +75,14 @@ class GraphMeta:
     pipeline: list[str] = field(default_factory=list)
     pass_seconds: dict[str, float] = field(default_factory=dict)
     notes: dict[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if not 1 <= self.timesteps <= MAX_TIMESTEPS:
+            raise MetadataError(f"'timesteps' is {self.timesteps}, it must be in "
+                                f"1..{MAX_TIMESTEPS}")
+        if not 0 <= self.hop_delay <= MAX_HOP_DELAY:
+            raise MetadataError(f"'hop_delay' is {self.hop_delay}, it must be in "
+                                f"0..{MAX_HOP_DELAY}")
 
     @property
     def safe_timesteps(self) -> int:
@@ -172,6 +195,11 @@ def _from_dict(cls: type, raw: dict[str, Any], where: str) -> Any:
     unknown = set(raw) - known
     if unknown:
         raise MetadataError(f"unknown metadata keys {sorted(unknown)}", node=where)
+    # a file holds every key it was written with (only None is stored as absence): a missing
+    # one is damage, not a default
+    missing = sorted(name for name in known - set(raw) if not _optional(hints[name]))
+    if missing:
+        raise MetadataError(f"metadata key '{missing[0]}' is missing", node=where)
     values = {}
     for name, value in raw.items():
         try:
@@ -183,6 +211,10 @@ def _from_dict(cls: type, raw: dict[str, Any], where: str) -> Any:
         return cls(**values)
     except MetadataError as exc:
         raise MetadataError(str(exc), node=where) from None
+
+
+def _optional(hint: Any) -> bool:
+    return type(None) in typing.get_args(hint)
 
 
 def _normalise(hint: Any, value: Any) -> Any:

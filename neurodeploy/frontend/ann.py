@@ -14,9 +14,9 @@ from typing import Any
 
 import numpy as np
 import torch
-import torch.nn.functional as F
+from torch import nn
 
-from neurodeploy.nn import threshold_clip
+from neurodeploy.nn import ThresholdClip
 
 #: op -> required params. Shapes exclude the batch dimension; weights are float32 numpy.
 OPS: dict[str, tuple[str, ...]] = {
@@ -55,6 +55,8 @@ class AnnNode:
 class AnnGraph:
     nodes: list[AnnNode]  #: topological order; nodes[0] is the input
     output: str  #: name of the node whose value is the network output (logits)
+    _modules: dict[str, nn.Module] | None = field(default=None, init=False, repr=False,
+                                                   compare=False)
 
     def node(self, name: str) -> AnnNode:
         for node in self.nodes:
@@ -84,9 +86,10 @@ class AnnGraph:
         them (what-if measurements: one layer quantized, the rest float)."""
         values: dict[str, torch.Tensor] = {}
         kept: dict[str, torch.Tensor] = {}
+        modules = self.modules()
         for node in self.nodes:
             args = [values[i] for i in node.inputs]
-            values[node.name] = x if node.op == "input" else _EXEC[node.op](node.params, *args)
+            values[node.name] = x if node.op == "input" else modules[node.name](*args)
             if alter and node.name in alter:
                 values[node.name] = alter[node.name](values[node.name])
             if keep and node.name in keep:
@@ -94,22 +97,57 @@ class AnnGraph:
         kept["output"] = values[self.output]
         return kept
 
+    def modules(self) -> dict[str, nn.Module]:
+        """Each node (but the input) as a torch module in eval mode, built on first use: the
+        one definition of what an op computes (``run`` calls them; ``neurodeploy.nn.from_ann``
+        wires them into a trainable module). A graph is not edited once built."""
+        if self._modules is None:
+            self._modules = {n.name: node_module(n).eval() for n in self.nodes if n.op != "input"}
+        return self._modules
 
-def _t(a: np.ndarray | None) -> torch.Tensor | None:
-    return None if a is None else torch.as_tensor(np.asarray(a, dtype=np.float32))
+
+class Sum(nn.Module):
+    """A residual merge: the elementwise sum of its inputs."""
+
+    def forward(self, *xs: torch.Tensor) -> torch.Tensor:
+        return sum(xs[1:], xs[0])
 
 
-_EXEC = {
-    "linear": lambda p, x: F.linear(x, _t(p["weight"]), _t(p["bias"])),
-    "conv2d": lambda p, x: F.conv2d(x, _t(p["weight"]), _t(p["bias"]), tuple(p["stride"]),
-                                    tuple(p["padding"]), tuple(p["dilation"]), int(p["groups"])),
-    "relu": lambda p, x: F.relu(x),
-    "clip": lambda p, x: threshold_clip(x, torch.tensor(float(p["threshold"])),
-                                        int(p["levels"]), float(p["shift"]), 0.0),
-    "avgpool2d": lambda p, x: F.avg_pool2d(x, tuple(p["kernel_size"]), tuple(p["stride"]),
-                                           tuple(p["padding"]), count_include_pad=True),
-    "adaptive_avgpool2d": lambda p, x: F.adaptive_avg_pool2d(x, tuple(p["output_size"])),
-    "flatten": lambda p, x: x.flatten(1),
-    "add": lambda p, *xs: sum(xs[1:], xs[0]),
-    "cat": lambda p, *xs: torch.cat(xs, int(p["dim"])),
-}
+class Cat(nn.Module):
+    def __init__(self, dim: int) -> None:
+        super().__init__()
+        self.dim = dim
+
+    def forward(self, *xs: torch.Tensor) -> torch.Tensor:
+        return torch.cat(xs, self.dim)
+
+
+def node_module(node: AnnNode) -> nn.Module:
+    """The torch module computing ``node``'s op with its parameters (float32 copies)."""
+    p = node.params
+    if node.op in ("linear", "conv2d"):
+        weight = torch.as_tensor(np.asarray(p["weight"], np.float32))
+        if node.op == "linear":
+            layer = nn.Linear(weight.shape[1], weight.shape[0], bias=p["bias"] is not None)
+        else:
+            layer = nn.Conv2d(weight.shape[1] * int(p["groups"]), weight.shape[0],
+                              tuple(weight.shape[2:]), stride=tuple(p["stride"]),
+                              padding=tuple(p["padding"]), dilation=tuple(p["dilation"]),
+                              groups=int(p["groups"]), bias=p["bias"] is not None)
+        with torch.no_grad():
+            layer.weight.copy_(weight)
+            if p["bias"] is not None:
+                layer.bias.copy_(torch.as_tensor(np.asarray(p["bias"], np.float32)))
+        return layer
+    simple: dict[str, Callable[[], nn.Module]] = {
+        "relu": nn.ReLU,
+        "clip": lambda: ThresholdClip(float(p["threshold"]), int(p["levels"]),
+                                      float(p["shift"])),
+        "avgpool2d": lambda: nn.AvgPool2d(tuple(p["kernel_size"]), tuple(p["stride"]),
+                                          tuple(p["padding"]), count_include_pad=True),
+        "adaptive_avgpool2d": lambda: nn.AdaptiveAvgPool2d(tuple(p["output_size"])),
+        "flatten": nn.Flatten,
+        "add": Sum,
+        "cat": lambda: Cat(int(p["dim"])),
+    }
+    return simple[node.op]()

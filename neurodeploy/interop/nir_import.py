@@ -32,7 +32,7 @@ import nir
 import numpy as np
 
 from neurodeploy import __version__
-from neurodeploy.core.graph import predecessors, topological_order
+from neurodeploy.core.graph import READOUT, predecessors, topological_order
 from neurodeploy.core.meta import (
     KEY,
     GraphMeta,
@@ -51,7 +51,6 @@ from neurodeploy.passes.sources import per_input_channel, synapse_source
 
 METHOD = "nir-import"
 RESETS = ("zero", "subtract")
-READOUT = "readout"
 SPIKING = (nir.IF, nir.LIF, nir.CubaLIF, nir.Threshold)
 INTEGRATORS = (nir.I, nir.LI)
 SYNAPSES = (nir.Linear, nir.Conv2d)  #: what the imported graph's synapse layers become

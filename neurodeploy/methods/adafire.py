@@ -27,7 +27,7 @@ import numpy as np
 
 from neurodeploy.backends import Record
 from neurodeploy.convert import to_snn
-from neurodeploy.core.graph import predecessors
+from neurodeploy.core.graph import predecessors, readout_name
 from neurodeploy.core.meta import SYNAPSE_TYPES, population_meta
 from neurodeploy.core.population import NEURON_TYPES
 from neurodeploy.errors import InputError
@@ -120,7 +120,7 @@ class _Search:
     def measure(self, graph: nir.NIRGraph) -> tuple[float, dict[str, float]]:
         """(symmetric KL to the ANN's output, synaptic operations caused per population)."""
         if self.reference is None:
-            self.reference = ann_activations(self.ctx, self.images, graph)["readout"]
+            self.reference = ann_activations(self.ctx, self.images, graph)[readout_name(graph)]
         probe = simulate(graph, self.images, self.ctx, record=Record.COUNTS)
         caused = dict.fromkeys(firing(graph), 0.0)
         for synapse, pop in _synapse_sources(graph).items():

@@ -25,6 +25,7 @@ import numpy as np
 import torch
 
 from neurodeploy.convert import to_snn
+from neurodeploy.frontend.ann import ACTIVATIONS
 from neurodeploy.methods.base import MethodContext
 from neurodeploy.methods.corrections import (
     correct,
@@ -33,7 +34,7 @@ from neurodeploy.methods.corrections import (
     rounding_shift,
     with_note,
 )
-from neurodeploy.methods.mmse import ACTIVATIONS, activation_samples, mmse_thresholds
+from neurodeploy.methods.mmse import activation_samples, mmse_thresholds
 from neurodeploy.methods.probe import ann_activations
 from neurodeploy.methods.weights import WeightFit, calibrate_weights
 from neurodeploy.progress import progress

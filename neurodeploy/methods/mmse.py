@@ -12,14 +12,13 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from neurodeploy.frontend.ann import AnnGraph
+from neurodeploy.frontend.ann import ACTIVATIONS, AnnGraph
 
 #: candidates max * (1 - STEP * i) for i < CANDIDATES (the authors' grid)
 CANDIDATES, STEP = 95, 0.01
 #: activations sampled per channel: the error of a grid point is a mean, which this many
 #: samples estimate far below the spacing between candidates
 MAX_SAMPLES = 20_000
-ACTIVATIONS = ("relu", "clip")
 
 
 def quantized(a: np.ndarray, theta: np.ndarray, timesteps: int, max_burst: int) -> np.ndarray:

@@ -23,7 +23,7 @@ import torch.nn.functional as F
 from neurodeploy.core.graph import populations
 from neurodeploy.core.meta import copy_graph, population_meta
 from neurodeploy.core.population import param_for_shape
-from neurodeploy.frontend.ann import AnnGraph, AnnNode
+from neurodeploy.frontend.ann import ACTIVATIONS, AnnGraph, AnnNode
 from neurodeploy.methods.base import MethodContext
 from neurodeploy.methods.corrections import with_population
 from neurodeploy.methods.probe import simulate
@@ -95,7 +95,7 @@ def input_chain(ann: AnnGraph, activation: str) -> _Chain | None:
         if len(inputs) != 1:
             return None
         previous = ann.node(inputs[0])
-        if previous.op in ("input", "relu", "clip"):
+        if previous.op == "input" or previous.op in ACTIVATIONS:
             return _Chain(previous.name, nodes)
         if previous.op not in ("avgpool2d", "flatten"):
             return None

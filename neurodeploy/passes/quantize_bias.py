@@ -7,7 +7,7 @@ import dataclasses
 import nir
 import numpy as np
 
-from neurodeploy.errors import TargetLimitExceeded
+from neurodeploy.core.conformance import representable
 from neurodeploy.passes.base import PassContext, unit, update_populations
 
 
@@ -32,24 +32,3 @@ def quantize_bias(graph: nir.NIRGraph, ctx: PassContext) -> nir.NIRGraph:
     graph = update_populations(graph, update)
     ctx.notes["quantize_bias"] = {"max_abs_error_units": errors}
     return graph
-
-
-def representable(values: np.ndarray, mantissa_bits: int, exponent_bits: int,
-                  node: str) -> np.ndarray:
-    """Round to the nearest mantissa << shift with the smallest shift that fits."""
-    limit = (1 << (mantissa_bits - 1)) - 1
-    result = np.round(values)
-    unresolved = np.abs(result) > limit
-    for shift in range(1, 1 << exponent_bits):
-        if not unresolved.any():
-            break
-        candidate = np.round(values / 2.0**shift)
-        fits = unresolved & (np.abs(candidate) <= limit)
-        result = np.where(fits, candidate * 2.0**shift, result)
-        unresolved &= ~fits
-    if unresolved.any():
-        worst = float(np.abs(values).max())
-        raise TargetLimitExceeded(node=node, limit="bias", value=f"{worst:.0f} membrane units",
-                                  allowed=f"{limit} << {(1 << exponent_bits) - 1}",
-                                  hint="The bias is large relative to the weights")
-    return result

@@ -35,7 +35,7 @@ def _source(graph: nir.NIRGraph, name: str, preds) -> Source:
     node = graph.nodes[name]
     if isinstance(node, nir.Input):
         meta = get_node_meta(node, InputMeta, name)
-        return Source(np.asarray(meta.scale), 0, (1 << meta.bits) - 1)
+        return Source(np.asarray(meta.scale), 0, meta.high)
     if isinstance(node, NEURON_TYPES):
         meta = get_node_meta(node, Population, name)
         theta = np.asarray(meta.theta, np.float64)

@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 
 from neurodeploy.convert import ConvertOptions
+from neurodeploy.core.conformance import representable
 from neurodeploy.core.graph import populations
 from neurodeploy.core.meta import (
     copy_graph,
@@ -21,7 +22,6 @@ from neurodeploy.errors import MetadataError, SaturationRisk, TargetLimitExceede
 from neurodeploy.methods import MethodContext, get_method
 from neurodeploy.nir_io import read, write
 from neurodeploy.passes import DEFAULT_PIPELINE, PASSES, PassContext, run_pipeline
-from neurodeploy.passes.quantize_bias import representable
 from neurodeploy.targets import load_target
 from tests.conftest import compile_ann, images, random_cnn, random_mlp, random_resnet
 

@@ -1,0 +1,132 @@
+"""Reading a .nir file is validating it: a file whose records, metadata or weights were edited
+(by hand or by another tool) is refused with one line naming the file, the node and the field,
+and ``verify`` refuses it instead of comparing it (issue: files you can trust)."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import h5py
+import numpy as np
+import pytest
+from click.testing import CliRunner
+
+from neurodeploy import api, nir_io
+from neurodeploy.cli import main
+from neurodeploy.core.graph import populations, predecessors
+from neurodeploy.errors import MetadataError
+from tests.models import save_torchscript, trained_digits_mlp
+
+DELETE = object()
+
+
+@pytest.fixture(scope="module")
+def compiled(tmp_path_factory) -> Path:
+    path = tmp_path_factory.mktemp("records")
+    model = save_torchscript(trained_digits_mlp(steps=20), path / "model.pt")
+    api.save(api.compile(model, target="loihi2", calib="digits", timesteps=4,
+                         show_progress=False).graph, path / "good.nir")
+    return path / "good.nir"
+
+
+def names(path: Path) -> dict[str, str]:
+    graph = nir_io.read(path)
+    hidden = populations(graph)[0]
+    return {"pop": hidden, "syn": predecessors(graph)[hidden][0]}
+
+
+def record(key: str) -> str:
+    return f"node/nodes/{{pop}}/metadata/neurodeploy/{key}"
+
+
+def graph_meta(key: str) -> str:
+    return f"node/metadata/neurodeploy/{key}"
+
+
+def input_meta(key: str) -> str:
+    return f"node/nodes/input/metadata/neurodeploy/{key}"
+
+
+def scaled(factor: float):
+    return lambda old: old * factor
+
+
+def with_entry(value: float):
+    def change(old: np.ndarray) -> np.ndarray:
+        new = np.array(old, np.float64)
+        new.flat[0] = value
+        return new
+    return change
+
+
+#: case -> (HDF5 path, new value or a function of the old one, what the error names)
+CASES = {
+    "threshold is a string": (record("theta"), b"high", "theta"),
+    "threshold negative": (record("theta"), scaled(-1), "'theta' must be positive"),
+    "threshold zero": (record("theta"), scaled(0), "'theta' must be positive"),
+    "threshold missing": (record("theta"), DELETE, "'theta' is missing"),
+    "threshold beyond the target's width": (record("theta"), lambda old: old * 0 + (1 << 20),
+                                            "threshold"),
+    "max_burst 0": (record("max_burst"), 0, "max_burst"),
+    "membrane_bits 0": (record("membrane_bits"), 0, "membrane_bits"),
+    "decay negative": (record("decay"), -100000, "decay"),
+    "v_init NaN": (record("v_init"), with_entry(np.nan), "v_init"),
+    "kind lif": (record("kind"), b"lif", "lif"),
+    "exponent 5000": (record("exponent"), 5000, "exponent"),
+    "input_shift -4": (record("input_shift"), -4, "input_shift"),
+    "input_shift 200": (record("input_shift"), 200, "input_shift"),
+    "window 0": (graph_meta("timesteps"), 0, "timesteps"),
+    "window -5": (graph_meta("timesteps"), -5, "timesteps"),
+    "window 10^12": (graph_meta("timesteps"), 10**12, "timesteps"),
+    "hop delay -2": (graph_meta("hop_delay"), -2, "hop_delay"),
+    "input bits 0": (input_meta("bits"), 0, "bits"),
+    "input bits 64": (input_meta("bits"), 64, "bits"),
+    "input scale NaN": (input_meta("scale"), np.nan, "scale"),
+    "weight 2^31 on an 8-bit target": ("node/nodes/{syn}/weight", with_entry(2.0**31),
+                                       "weight mantissa"),
+    "weight NaN": ("node/nodes/{syn}/weight", with_entry(np.nan), "weights"),
+    "node disagrees with its record": ("node/nodes/{pop}/v_threshold", scaled(2),
+                                       "disagrees with its record"),
+}
+
+
+def damaged(good: Path, tmp_path: Path, key: str, change) -> Path:
+    path = tmp_path / "damaged.nir"
+    shutil.copy(good, path)
+    with h5py.File(path, "r+") as f:
+        old = f[key][()]
+        del f[key]
+        if change is not DELETE:
+            f[key] = change(old) if callable(change) else change
+    return path
+
+
+@pytest.mark.parametrize("case", CASES)
+def test_a_damaged_file_is_refused_naming_the_field(case, compiled, tmp_path):
+    key, change, expected = CASES[case]
+    where = names(compiled)
+    path = damaged(compiled, tmp_path, key.format(**where), change)
+    with pytest.raises(MetadataError, match=expected) as refused:
+        nir_io.read(path)
+    assert str(path) in str(refused.value)
+    if key.startswith("node/nodes/{pop}") or key.startswith("node/nodes/{syn}"):
+        node = where["pop"] if "{pop}" in key else where["syn"]
+        assert f": {node}: " in str(refused.value)
+
+
+@pytest.mark.parametrize("case", ["threshold negative", "weight 2^31 on an 8-bit target",
+                                  "node disagrees with its record"])
+def test_verify_refuses_a_damaged_file_instead_of_comparing_it(case, compiled, tmp_path):
+    key, change, expected = CASES[case]
+    path = damaged(compiled, tmp_path, key.format(**names(compiled)), change)
+    result = CliRunner().invoke(main, ["verify", str(path), "--dataset", "digits",
+                                       "--samples", "1"])
+    assert result.exit_code == 2
+    lines = result.output.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: ") and expected in lines[0]
+    assert "bit-exact" not in result.output
+
+
+def test_the_undamaged_file_reads(compiled):
+    nir_io.read(compiled)

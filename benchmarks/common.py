@@ -37,7 +37,7 @@ def write_result(name: str, payload: dict) -> Path:
     return path
 
 
-def compile_checked(model, **kwargs) -> tuple[api.CompileResult, bool]:
+def compile_checked(model, **kwargs) -> tuple[api.Deployment, bool]:
     """(compiled, whether saturation had to be allowed): compiled with the static membrane
     bound checked; where the worst case could saturate within the window, compiled again
     allowing it (saturation is part of the neuron rule, so the backends still agree)."""

@@ -1,72 +1,220 @@
-"""The Python API; the CLI is a thin layer over these functions."""
+"""The Python API; the CLI is a thin layer over it.
+
+``compile`` (a PyTorch model) and ``import_nir`` (another tool's NIR graph) make a
+``Deployment``, and ``load`` reads one from a .nir file; its methods simulate, evaluate,
+verify, report and export it. The graph-level functions (``simulate``, ``evaluate``, ...)
+are re-exported from ``neurodeploy.simulation`` for code that holds a bare NIR graph.
+"""
 
 from __future__ import annotations
 
+import os
 import time
-from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from functools import partial
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import nir
 import numpy as np
 
 from neurodeploy import nir_io
-from neurodeploy.backends import Record, Trace, get_backend
+from neurodeploy.backends import Backend, Record, Trace
 from neurodeploy.convert import ConvertOptions
 from neurodeploy.core.encoding import quantize_inputs
-from neurodeploy.core.meta import get_graph_meta, longest_window
-from neurodeploy.data import calibration_set
-from neurodeploy.errors import InputError
+from neurodeploy.core.meta import GraphMeta, get_graph_meta
+from neurodeploy.data import as_array, calibration_images, calibration_set, load_dataset
+from neurodeploy.errors import InputError, TargetError
 from neurodeploy.frontend.ann import AnnGraph
 from neurodeploy.methods import MethodContext, get_method
-from neurodeploy.passes import quantize
-from neurodeploy.progress import progress
-from neurodeploy.targets import Target, load_target
+from neurodeploy.methods.base import CALIBRATION_HINT
+from neurodeploy.passes import DEFAULT_PIPELINE, quantize
+from neurodeploy.simulation import (
+    AdaptiveResult,
+    default_windows,
+    encode,
+    eval_batch_size,
+    evaluate,
+    evaluate_adaptive,
+    input_shape,
+    random_inputs,
+    simulate,
+    window_specific,
+)
+from neurodeploy.targets import Target, available_targets, load_target
+from neurodeploy.verify import Verification, run_and_compare
+
+if TYPE_CHECKING:
+    from neurodeploy.report.build import Report
+
+__all__ = ["DEFAULT_CALIBRATION_SAMPLES", "DEFAULT_PIPELINE", "EXPORT_SUFFIXES",
+           "AdaptiveResult", "ConvertOptions", "Deployment", "ann_accuracy", "compile",
+           "dataset", "default_windows", "eval_batch_size", "evaluate", "evaluate_adaptive",
+           "import_nir", "load", "quantize_inputs", "save", "simulate", "targets",
+           "window_specific"]
 
 DEFAULT_CALIBRATION_SAMPLES = 512
-#: evaluation batches are sized so one population's (T, batch, neurons) spikes stay this small
-EVAL_MEMORY_ELEMENTS = 1 << 26
+#: export flavor -> the suffix a default output file name gets
+EXPORT_SUFFIXES = {"standard": ".standard.nir", "netx": ".net"}
 
 
 @dataclass(frozen=True)
-class CompileResult:
+class Deployment:
+    """A compiled (integer) spiking network, ready to run, check and ship."""
+
     graph: nir.NIRGraph
-    ann: AnnGraph
-    seconds: float  #: conversion + passes, excluding model and data loading
-    target: Target
+    #: what it was compiled for; None when loaded from a file compiled for a target that is
+    #: not shipped (``report`` then needs the target file)
+    target: Target | None
+    ann: AnnGraph | None = None  #: the float network it was compiled from (not in a .nir file)
+    seconds: float = 0.0  #: conversion + passes, excluding model and data loading
+    #: what the target cannot express exactly of a network from another tool (``import_nir``)
+    approximations: list | None = None
+
+    @classmethod
+    def load(cls, path: str | Path, *, target: str | Path | Target | None = None
+             ) -> Deployment:
+        """Read a .nir file written by ``save``; ``target`` names the target file when the
+        compiled one is not shipped."""
+        graph = nir_io.read(path)
+        if target is None:
+            try:
+                target = load_target(get_graph_meta(graph).target)
+            except TargetError:
+                pass  # report() asks for it; nothing else needs the target file
+        return cls(graph, _target(target))
+
+    @property
+    def meta(self) -> GraphMeta:
+        """Window, method, target name and the other graph facts."""
+        return get_graph_meta(self.graph)
 
     @property
     def notes(self) -> dict:
         """What each pass changed (kept in the graph's metadata)."""
-        return get_graph_meta(self.graph).notes
+        return self.meta.notes
+
+    @property
+    def input_shape(self) -> tuple[int, ...]:
+        return input_shape(self.graph)
+
+    def save(self, path: str | Path) -> None:
+        nir_io.write(self.graph, path)
+
+    def simulate(self, inputs: Any, timesteps: int | None = None, *,
+                 backend: str = "reference", record: Record = Record.ALL) -> Trace:
+        """One window on a batch (or one sample): float images in [0, 1] or integers."""
+        return simulate(self.graph, inputs, timesteps, backend=backend, record=record)
+
+    def evaluate(self, images: Any, labels: Any, timesteps: list[int] | None = None, *,
+                 backend: str = "reference", show_progress: bool = True) -> dict[int, float]:
+        """Accuracy per window length (default: ``default_windows``)."""
+        return evaluate(self.graph, images, labels, timesteps, backend=backend,
+                        show_progress=show_progress)
+
+    def evaluate_adaptive(self, images: Any, labels: Any, *, backend: str = "reference",
+                          show_progress: bool = True) -> AdaptiveResult:
+        """Accuracy and mean timesteps with the early exit calibrated by ``+iat``."""
+        return evaluate_adaptive(self.graph, images, labels, backend=backend,
+                                 show_progress=show_progress)
+
+    def ann_accuracy(self, images: Any, labels: Any, ann: Any = None) -> float:
+        """The float model's accuracy: ``ann`` (a path, module or AnnGraph), else the model
+        this was compiled from."""
+        return ann_accuracy(self._float_model(ann), as_array(images), as_array(labels))
+
+    def random_inputs(self, samples: int, seed: int = 0) -> np.ndarray:
+        """Integer inputs drawn over the input's whole range (verifying needs no dataset)."""
+        return random_inputs(self.graph, samples, seed)
+
+    def verify(self, inputs: Any, *, backend: str | Backend = "lava",
+               timesteps: int | None = None) -> Verification:
+        """Run ``backend`` and the reference simulator on ``inputs`` and compare every spike
+        and membrane; the result names the first divergence (``neurodeploy.testing`` turns
+        it into a test failure)."""
+        steps = timesteps or self.meta.timesteps
+        return run_and_compare(self.graph, encode(self.graph, inputs), steps, backend=backend)
+
+    def report(self, images: Any, labels: Any, *, ann: Any = None,
+               timesteps: list[int] | None = None, target: str | Path | Target | None = None,
+               network: str = "", dataset: str = "", show_progress: bool = True) -> Report:
+        """The deployment report on labelled images (``Report.write`` saves it). The SNN is
+        compared with ``ann`` or the model this was compiled from; without either, with the
+        rate network rebuilt from the compiled integers (docs/report.md)."""
+        from neurodeploy.report.build import build_report
+        from neurodeploy.report.reference import EquivalentReference, ModelReference
+
+        chip = _target(target) or self.target
+        if chip is None:
+            raise TargetError(f"the network was compiled for target '{self.meta.target}', "
+                              "which is not a shipped target",
+                              hint="Pass the .toml file it was compiled for (target=, "
+                                   "--target)")
+        if ann is None and self.ann is None:
+            reference = EquivalentReference(self.graph)
+        else:
+            named = f" {ann}" if isinstance(ann, str | os.PathLike) else ""
+            reference = ModelReference(self._float_model(ann), self.graph,
+                                       f"the float model{named}")
+        return build_report(self.graph, as_array(images), as_array(labels), target=chip,
+                            reference=reference, timesteps=timesteps, network=network,
+                            dataset=dataset, show_progress=show_progress)
+
+    def export(self, path: str | Path, flavor: str = "standard") -> list[str]:
+        """Write the network for another tool (``EXPORT_SUFFIXES``); returns one warning per
+        feature the format cannot express (docs/interop.md)."""
+        if flavor == "standard":
+            from neurodeploy.interop.standard import write_standard
+
+            return write_standard(self.graph, path)
+        if flavor == "netx":
+            from neurodeploy.interop.netx import to_netx
+
+            return to_netx(self.graph, path)
+        raise InputError(f"unknown export flavor '{flavor}'",
+                         hint=f"Use one of: {', '.join(EXPORT_SUFFIXES)}")
+
+    def summary(self, path: str | Path) -> dict:
+        """What `neurodeploy compile` prints: resources, bounds, capacity ("text" renders it)."""
+        from neurodeploy.summary import compile_summary
+
+        return compile_summary(self, Path(path))
+
+    def _float_model(self, ann: Any) -> AnnGraph:
+        if ann is None and self.ann is not None:
+            return self.ann
+        if isinstance(ann, AnnGraph):
+            return ann
+        from neurodeploy.frontend import load_model
+
+        return load_model(ann, input_shape=self.input_shape)
 
 
-def compile(model: str | Path | AnnGraph, *, target: str | Target = "loihi2",
-            method: str = "p99.99",
-            calib: str | np.ndarray | None = None, timesteps: int = 4,
+def compile(model: Any, *, target: str | Path | Target = "loihi2", method: str = "p99.99",
+            calib: Any = None, timesteps: int = 4,
             calib_samples: int = DEFAULT_CALIBRATION_SAMPLES, arch: str | None = None,
             trust_pickle: bool = False, input_shape: tuple[int, ...] | None = None,
             options: ConvertOptions | None = None, allow_saturation: bool = False,
             capacity_check: bool = True, stop_after: str | None = None,
             dump_dir: str | Path | None = None, seed: int = 0,
-            show_progress: bool = True) -> CompileResult:
+            show_progress: bool = True) -> Deployment:
     """PyTorch model -> quantized SNN as a NIR graph, checked against ``target``.
 
-    ``method`` is a ``+``-joined list of method stages (see ``neurodeploy.methods``);
-    ``calib`` gives the unlabeled images methods calibrate on (a dataset name or an array);
-    ``seed`` draws them from a named dataset and seeds every random choice of the stages.
-    ``capacity_check=False`` records, instead of refusing, a network the target's cores
-    cannot hold (``neurodeploy.capacity``).
+    ``model`` is an ``nn.Module`` (also scripted or ``torch.export``-ed) in memory, a file
+    of one (see ``neurodeploy.frontend``), or an ``AnnGraph``. ``method`` is a ``+``-joined
+    list of method stages (see ``neurodeploy.methods``); ``calib`` gives the unlabeled images
+    methods calibrate on: a dataset name or .npz path (``calib_samples`` of them, drawn with
+    ``seed``), an array or tensor, or a DataLoader (its first ``calib_samples`` images).
+    ``seed`` also seeds every random choice of the stages. ``capacity_check=False`` records,
+    instead of refusing, a network the target's cores cannot hold (``neurodeploy.capacity``).
     """
-    if timesteps < 1:
-        raise InputError(f"--timesteps must be at least 1, got {timesteps}")
-    chip = target if isinstance(target, Target) else load_target(target)
+    _check_timesteps(timesteps)
+    chip = _target(target)
     conversion = get_method(method)
-    calib_x = _calibration_data(calib, calib_samples, seed)
+    calib_x = calibration_images(calib, calib_samples, seed)
     if conversion.needs_calibration and calib_x is None:
         raise InputError(f"method '{conversion.name}' needs calibration data",
-                         hint="Pass --calib DATASET (e.g. digits, fashion-mnist, x.npz)")
+                         hint=CALIBRATION_HINT)
     if input_shape is None and calib_x is not None:
         input_shape = tuple(calib_x.shape[1:])
     if not isinstance(model, AnnGraph):
@@ -79,31 +227,19 @@ def compile(model: str | Path | AnnGraph, *, target: str | Target = "loihi2",
                          f"expects {ann.input_shape}")
     start = time.perf_counter()
     opts = replace(options or ConvertOptions(), timesteps=timesteps)
-    more = partial(calibration_set, calib, seed=seed) if isinstance(calib, str) else None
+    named = isinstance(calib, str | os.PathLike)
+    more = partial(calibration_set, os.fspath(calib), seed=seed) if named else None
     graph = conversion.convert(MethodContext(ann=ann, calib=calib_x, options=opts, target=chip,
                                              seed=seed, show_progress=show_progress,
                                              more_calibration=more))
     graph = quantize(graph, chip, allow_saturation=allow_saturation,
                      capacity_check=capacity_check, stop_after=stop_after, dump_dir=dump_dir)
-    return CompileResult(graph, ann, time.perf_counter() - start, chip)
+    return Deployment(graph, chip, ann, time.perf_counter() - start)
 
 
-@dataclass(frozen=True)
-class ImportResult:
-    graph: nir.NIRGraph
-    #: what the target cannot express exactly: the import's choices, then the passes' rounding
-    approximations: list
-    seconds: float  #: import + passes, excluding reading the file
-    target: Target
-
-    @property
-    def notes(self) -> dict:
-        return get_graph_meta(self.graph).notes
-
-
-def import_nir(path: str | Path | nir.NIRGraph, *, target: str | Target = "loihi2",
+def import_nir(path: str | Path | nir.NIRGraph, *, target: str | Path | Target = "loihi2",
                dt: float, timesteps: int = 4, reset: str = "zero",
-               allow_saturation: bool = False, capacity_check: bool = True) -> ImportResult:
+               allow_saturation: bool = False, capacity_check: bool = True) -> Deployment:
     """A NIR graph written by another tool -> quantized SNN for ``target``.
 
     ``dt`` discretizes NIR's continuous-time neurons (use the step the exporting tool
@@ -113,9 +249,8 @@ def import_nir(path: str | Path | nir.NIRGraph, *, target: str | Target = "loihi
     from neurodeploy.interop.approximations import rounding_rows
     from neurodeploy.interop.nir_import import import_graph, read_foreign
 
-    if timesteps < 1:
-        raise InputError(f"--timesteps must be at least 1, got {timesteps}")
-    chip = target if isinstance(target, Target) else load_target(target)
+    _check_timesteps(timesteps)
+    chip = _target(target)
     foreign = path if isinstance(path, nir.NIRGraph) else read_foreign(path)
     start = time.perf_counter()
     graph, approximations = import_graph(foreign, dt=dt, reset=reset, timesteps=timesteps)
@@ -123,105 +258,21 @@ def import_nir(path: str | Path | nir.NIRGraph, *, target: str | Target = "loihi
                      capacity_check=capacity_check)
     rows = approximations + rounding_rows(get_graph_meta(graph).notes,
                                           chip.weights.mantissa_bits)
-    return ImportResult(graph, rows, time.perf_counter() - start, chip)
+    return Deployment(graph, chip, None, time.perf_counter() - start, rows)
 
 
-def load(path: str | Path) -> nir.NIRGraph:
-    return nir_io.read(path)
+def load(path: str | Path, *, target: str | Path | Target | None = None) -> Deployment:
+    """A compiled .nir file as a Deployment (``Deployment.load``)."""
+    return Deployment.load(path, target=target)
 
 
 def save(graph: nir.NIRGraph, path: str | Path) -> None:
     nir_io.write(graph, path)
 
 
-def simulate(graph: nir.NIRGraph, inputs: np.ndarray, timesteps: int | None = None, *,
-             backend: str = "reference", record: Record = Record.ALL) -> Trace:
-    """Run a batch (float images in [0, 1] or integers) for one window of T steps."""
-    steps = timesteps or get_graph_meta(graph).timesteps
-    return get_backend(backend).run(graph, quantize_inputs(graph, inputs), steps, record=record)
-
-
-def default_windows(graph: nir.NIRGraph) -> list[int]:
-    """The windows an accuracy sweep shows unless told: powers of two up to twice the
-    compiled window, and the window itself, as far as the network can run (an FTBC bias
-    table ends at the compiled window)."""
-    compiled = get_graph_meta(graph).timesteps
-    longest = longest_window(graph) or 2 * compiled
-    steps = {compiled}
-    step = 1
-    while step <= min(2 * compiled, longest):
-        steps.add(step)
-        step *= 2
-    return sorted(steps)
-
-
-def window_specific(graph: nir.NIRGraph) -> bool:
-    """Whether the network's method calibrated it for its compiled window
-    (``Method.window_specific``); False for a network from another tool."""
-    try:
-        return get_method(get_graph_meta(graph).method).window_specific
-    except InputError:
-        return False
-
-
-def evaluate(graph: nir.NIRGraph, images: np.ndarray, labels: np.ndarray,
-             timesteps: Sequence[int] | None = None, *, backend: str = "reference",
-             show_progress: bool = True) -> dict[int, float]:
-    """Accuracy for each window length (``default_windows`` when None). One run at the
-    longest T suffices: the neuron rule is causal, so the readout after t steps is exactly
-    the output of a t-step window."""
-    steps = sorted(set(default_windows(graph) if timesteps is None else timesteps))
-    if not steps or steps[0] < 1:
-        raise InputError("timesteps must be positive integers")
-    longest = steps[-1]
-    batch = eval_batch_size(graph, longest)
-    correct = dict.fromkeys(steps, 0)
-    engine = get_backend(backend)
-    for start in progress(range(0, len(images), batch), "evaluate", show_progress):
-        x = quantize_inputs(graph, images[start:start + batch])
-        trace = engine.run(graph, x, longest, record=Record.OUTPUT)
-        y = labels[start:start + batch]
-        for t in steps:
-            correct[t] += int((trace.output_steps[t - 1].argmax(axis=1) == y).sum())
-    return {t: correct[t] / len(images) for t in steps}
-
-
-@dataclass(frozen=True)
-class AdaptiveResult:
-    """Early exit (IAT) against the same network run for its whole window."""
-
-    timesteps: int  #: the compiled window, the most any sample runs
-    accuracy: float
-    mean_timesteps: float
-    full_accuracy: float  #: every sample run for the whole window
-    exits: dict[int, int]  #: step -> samples that stopped there
-
-
-def evaluate_adaptive(graph: nir.NIRGraph, images: np.ndarray, labels: np.ndarray, *,
-                      backend: str = "reference", show_progress: bool = True
-                      ) -> AdaptiveResult:
-    """Accuracy and mean timesteps with the network's calibrated early exit (``+iat``)."""
-    from neurodeploy.methods.iat import confidence_steps, exit_steps, iat_thresholds
-
-    thresholds = iat_thresholds(graph)
-    steps = get_graph_meta(graph).timesteps
-    batch = eval_batch_size(graph, steps)
-    engine = get_backend(backend)
-    hits = full_hits = 0
-    taken_all = []
-    for start in progress(range(0, len(images), batch), "evaluate", show_progress):
-        x = quantize_inputs(graph, images[start:start + batch])
-        outputs = engine.run(graph, x, steps, record=Record.OUTPUT).output_steps
-        y = labels[start:start + batch]
-        taken, predictions = exit_steps(confidence_steps(graph, outputs),
-                                        outputs.argmax(axis=2), thresholds)
-        hits += int((predictions == y).sum())
-        full_hits += int((outputs[-1].argmax(axis=1) == y).sum())
-        taken_all.append(taken)
-    taken = np.concatenate(taken_all)
-    exits = {int(t): int((taken == t).sum()) for t in range(1, steps + 1)}
-    return AdaptiveResult(steps, hits / len(images), float(taken.mean()),
-                          full_hits / len(images), exits)
+def list_targets() -> list[Target]:
+    """Every shipped target (``targets/*.toml``)."""
+    return [load_target(name) for name in available_targets()]
 
 
 def ann_accuracy(ann: AnnGraph, images: np.ndarray, labels: np.ndarray,
@@ -236,24 +287,19 @@ def ann_accuracy(ann: AnnGraph, images: np.ndarray, labels: np.ndarray,
     return hits / len(images)
 
 
-def _calibration_data(calib: str | np.ndarray | None, samples: int, seed: int
-                      ) -> np.ndarray | None:
-    if calib is None or isinstance(calib, np.ndarray):
-        return calib
-    return calibration_set(calib, samples, seed)
-
-
-def eval_batch_size(graph: nir.NIRGraph, timesteps: int) -> int:
-    """Samples per reference run that keep one population's window near EVAL_MEMORY_ELEMENTS."""
-    largest = max(int(np.prod(n.output_type["output"])) for n in graph.nodes.values())
-    return int(np.clip(EVAL_MEMORY_ELEMENTS // (timesteps * largest), 1, 2000))
-
-
-def dataset(name: str, split: str = "test", limit: int | None = None):
+def dataset(name: str, split: str = "test", limit: int | None = None
+            ) -> tuple[np.ndarray, np.ndarray]:
     """Images and labels of a built-in dataset or an .npz file (see neurodeploy.data)."""
-    from neurodeploy.data import load_dataset
-
     x, y = load_dataset(name, split=split, limit=limit)
     if y is None:
         raise InputError(f"{name}: has no labels (array 'y'), needed for accuracy")
     return x, y
+
+
+def _check_timesteps(timesteps: int) -> None:
+    if timesteps < 1:
+        raise InputError(f"timesteps must be at least 1, got {timesteps}")
+
+
+def _target(target: str | Path | Target | None) -> Target | None:
+    return target if target is None or isinstance(target, Target) else load_target(target)

@@ -11,7 +11,7 @@ import click
 import numpy as np
 
 from neurodeploy import __version__
-from neurodeploy.errors import InputError, NeurodeployError, TargetError
+from neurodeploy.errors import InputError, NeurodeployError
 
 
 def _friendly(fn):
@@ -38,6 +38,11 @@ def _int_list(text: str) -> list[int]:
     return values
 
 
+def _check_samples(count: int) -> None:
+    if count < 1:
+        raise InputError(f"--samples must be at least 1, got {count}")
+
+
 def _shape(text: str | None) -> tuple[int, ...] | None:
     if text is None:
         return None
@@ -60,9 +65,9 @@ def targets(as_json) -> None:
     """List the hardware targets and their main limits."""
     from dataclasses import asdict
 
-    from neurodeploy.targets import available_targets, load_target
+    from neurodeploy import api
 
-    chips = [load_target(name) for name in available_targets()]
+    chips = api.list_targets()
     if as_json:
         click.echo(json.dumps([asdict(t) for t in chips], indent=2))
         return
@@ -114,24 +119,21 @@ def compile_cmd(model, target, method, calib, calib_samples, seed, timesteps, ar
                 no_capacity_check, stop_after, dump_dir, list_passes, output, as_json) -> None:
     """Compile MODEL (TorchScript, .pt2 export, or state dict) into a quantized SNN (.nir)."""
     from neurodeploy import api
-    from neurodeploy.convert import ConvertOptions
-    from neurodeploy.passes import DEFAULT_PIPELINE
-    from neurodeploy.summary import compile_summary
 
     if list_passes:
-        click.echo("\n".join(DEFAULT_PIPELINE))
+        click.echo("\n".join(api.DEFAULT_PIPELINE))
         return
     result = api.compile(model, target=target, method=method, calib=calib,
                          calib_samples=calib_samples, timesteps=timesteps, arch=arch,
                          trust_pickle=trust_pickle, input_shape=_shape(input_shape),
-                         options=ConvertOptions(max_burst=max_burst, dual=dual_threshold,
-                                                per_channel=granularity == "channel"),
+                         options=api.ConvertOptions(max_burst=max_burst, dual=dual_threshold,
+                                                    per_channel=granularity == "channel"),
                          allow_saturation=allow_saturation,
                          capacity_check=not no_capacity_check, stop_after=stop_after,
                          dump_dir=dump_dir, seed=seed)
     out = Path(output) if output else Path(model).with_suffix(".nir")
     api.save(result.graph, out)
-    summary = compile_summary(result, out)
+    summary = result.summary(out)
     click.echo(json.dumps(summary, indent=2) if as_json else summary["text"])
 
 
@@ -157,24 +159,15 @@ def import_cmd(model, target, dt, timesteps, reset, allow_saturation, no_capacit
                output, as_json) -> None:
     """Import MODEL, a NIR file written by another tool, and quantize it for a target; prints
     what the target cannot express exactly and the error it introduces."""
-    from dataclasses import asdict
-
     from neurodeploy import api
-    from neurodeploy.interop.approximations import table
-    from neurodeploy.summary import compile_summary
 
     result = api.import_nir(model, target=target, dt=dt, timesteps=timesteps, reset=reset,
                             allow_saturation=allow_saturation,
                             capacity_check=not no_capacity_check)
     out = Path(output) if output else Path(model).with_suffix(f".{result.target.name}.nir")
     api.save(result.graph, out)
-    summary = compile_summary(result, out)
-    summary["approximations"] = [asdict(a) for a in result.approximations]
-    if as_json:
-        click.echo(json.dumps(summary, indent=2))
-        return
-    click.echo(f"{summary['text']}\napproximations on {result.target.name}:\n"
-               f"{table(result.approximations)}")
+    summary = result.summary(out)
+    click.echo(json.dumps(summary, indent=2) if as_json else summary["text"])
 
 
 @main.command(name="export")
@@ -190,17 +183,9 @@ def export(network, flavor, output) -> None:
     cannot express and what the other tool will therefore compute differently."""
     from neurodeploy import api
 
-    graph = api.load(network)
-    if flavor == "standard":
-        from neurodeploy.interop.standard import write_standard
-
-        out = Path(output) if output else Path(network).with_suffix(".standard.nir")
-        warnings = write_standard(graph, out)
-    else:
-        from neurodeploy.interop.netx import to_netx
-
-        out = Path(output) if output else Path(network).with_suffix(".net")
-        warnings = to_netx(graph, out)
+    deployment = api.load(network)
+    out = Path(output) if output else Path(network).with_suffix(api.EXPORT_SUFFIXES[flavor])
+    warnings = deployment.export(out, flavor)
     for warning in warnings:
         click.echo(f"warning: {warning}", err=True)
     click.echo(f"wrote {out} ({flavor})")
@@ -293,26 +278,20 @@ def evaluate(network, dataset, timesteps, backend, limit, ann_model, adaptive_ti
     from dataclasses import asdict
 
     from neurodeploy import api
-    from neurodeploy.core.meta import get_graph_meta
-    from neurodeploy.methods.iat import iat_thresholds
 
-    graph = api.load(network)
-    meta = get_graph_meta(graph)
-    if adaptive_timesteps:
-        iat_thresholds(graph)  # refuse a network without thresholds before any work
+    deployment = api.load(network)
+    meta = deployment.meta
     x, y = api.dataset(dataset, limit=limit)
     steps = _int_list(timesteps) if timesteps else None
     result = {"dataset": dataset, "samples": len(x), "backend": backend,
-              "compiled_timesteps": meta.timesteps, "window_specific": api.window_specific(graph)}
-    if ann_model:
-        from neurodeploy.frontend import load_model
-
-        ann = load_model(ann_model, input_shape=tuple(x.shape[1:]))
-        result["ann_accuracy"] = api.ann_accuracy(ann, x, y)
+              "compiled_timesteps": meta.timesteps,
+              "window_specific": api.window_specific(deployment.graph)}
     if adaptive_timesteps:
-        result["adaptive"] = asdict(api.evaluate_adaptive(graph, x, y, backend=backend))
+        result["adaptive"] = asdict(deployment.evaluate_adaptive(x, y, backend=backend))
     else:
-        result["snn_accuracy"] = api.evaluate(graph, x, y, steps, backend=backend)
+        result["snn_accuracy"] = deployment.evaluate(x, y, steps, backend=backend)
+    if ann_model:
+        result["ann_accuracy"] = deployment.ann_accuracy(x, y, ann=ann_model)
     if as_json:
         click.echo(json.dumps(result, indent=2))
         return
@@ -349,23 +328,18 @@ def evaluate(network, dataset, timesteps, backend, limit, ann_model, adaptive_ti
 def simulate(network, input_path, timesteps, backend, out, as_json) -> None:
     """Run NETWORK on inputs and print predictions; optionally save every spike and membrane."""
     from neurodeploy import api
-    from neurodeploy.core.graph import input_name
 
-    graph = api.load(network)
-    x = _load_npy(input_path)
-    shape = tuple(int(d) for d in graph.nodes[input_name(graph)].input_type["input"])
-    if x.shape == shape:
-        x = x[None]
-    trace = api.simulate(graph, x, timesteps, backend=backend)
+    trace = api.load(network).simulate(_load_npy(input_path), timesteps, backend=backend)
     if out:
         trace.save(out)
+    samples = len(trace.outputs)
     if as_json:
         click.echo(json.dumps({
-            "samples": len(x), "timesteps": trace.timesteps, "backend": backend,
+            "samples": samples, "timesteps": trace.timesteps, "backend": backend,
             "spike_events": {pop: int(e.sum()) for pop, e in trace.events.items()},
             "predictions": trace.outputs.argmax(axis=1).tolist(), "trace": out}, indent=2))
         return
-    click.echo(f"{len(x)} sample(s), T={trace.timesteps}, backend {backend}")
+    click.echo(f"{samples} sample(s), T={trace.timesteps}, backend {backend}")
     for pop, events in trace.events.items():
         click.echo(f"  {pop:<24} {int(events.sum()):>10} spike events")
     click.echo(f"predictions: {trace.outputs.argmax(axis=1).tolist()}")
@@ -382,44 +356,36 @@ def simulate(network, input_path, timesteps, backend, out, as_json) -> None:
 @click.option("--seed", default=0, show_default=True, type=int, help="For random inputs.")
 @click.option("--trace-dir", default=".", show_default=True, type=click.Path(),
               help="Where both traces are written when they differ.")
+@click.option("--junit-xml", type=click.Path(),
+              help="Also write a JUnit XML report (one test case per sample) for CI.")
 @click.option("--json", "as_json", is_flag=True)
 @_friendly
-def verify(network, dataset, samples, timesteps, backend, seed, trace_dir, as_json) -> None:
+def verify(network, dataset, samples, timesteps, backend, seed, trace_dir, junit_xml,
+           as_json) -> None:
     """Check that BACKEND matches the reference simulator bit for bit (exit 1 if not)."""
     from dataclasses import asdict
 
     from neurodeploy import api
-    from neurodeploy.core.graph import input_name
-    from neurodeploy.core.meta import get_graph_meta
-    from neurodeploy.verify import run_and_compare
+    from neurodeploy.testing import write_junit
 
-    graph = api.load(network)
-    if samples < 1:
-        raise InputError(f"--samples must be at least 1, got {samples}")
-    if dataset:
-        x = api.quantize_inputs(graph, api.dataset(dataset, limit=samples)[0])
-    else:
-        shape = tuple(int(d) for d in graph.nodes[input_name(graph)].input_type["input"])
-        high = api.quantize_inputs(graph, np.ones(1, np.float32))[0]
-        x = np.random.default_rng(seed).integers(0, high + 1, (samples, *shape)).astype(np.int32)
-    steps = timesteps or get_graph_meta(graph).timesteps
-    result, expected, actual = run_and_compare(graph, x, steps, backend=backend)
-    report = asdict(result) | {"backend": backend, "bit_exact": result.divergence is None}
-    if result.divergence:
-        stem = Path(trace_dir) / Path(network).stem
-        expected.save(f"{stem}.reference.npz")
-        actual.save(f"{stem}.{backend}.npz")
-        report["traces"] = [f"{stem}.reference.npz", f"{stem}.{backend}.npz"]
+    deployment = api.load(network)
+    _check_samples(samples)
+    x = (api.dataset(dataset, limit=samples)[0] if dataset
+         else deployment.random_inputs(samples, seed))
+    result = deployment.verify(x, backend=backend, timesteps=timesteps)
+    report = asdict(result.comparison) | {"backend": backend, "bit_exact": result.bit_exact}
+    if not result.bit_exact:
+        report["traces"] = [str(p) for p in result.save_traces(trace_dir, Path(network).stem)]
+    if junit_xml:
+        write_junit(result, junit_xml, str(network))
     if as_json:
         click.echo(json.dumps(report, indent=2))
-    elif result.divergence:
-        click.echo(f"MISMATCH: {result.divergence}", err=True)
+    elif not result.bit_exact:
+        click.echo(str(result), err=True)
         click.echo(f"traces written to {report['traces'][0]} and {report['traces'][1]}", err=True)
     else:
-        click.echo(f"bit-exact: {backend} == reference on {result.populations} populations, "
-                   f"{result.neurons} neurons, {result.timesteps} timesteps, {result.samples} "
-                   f"samples ({result.values} values compared)")
-    sys.exit(1 if result.divergence else 0)
+        click.echo(str(result))
+    sys.exit(0 if result.bit_exact else 1)
 
 
 @main.command()
@@ -445,34 +411,13 @@ def report(network, dataset, samples, timesteps, ann_model, target, output, as_j
     """Deployment report of a compiled NETWORK: per-layer diagnostics, capacity, operations
     and energy, plots."""
     from neurodeploy import api
-    from neurodeploy.core.meta import get_graph_meta
-    from neurodeploy.report.build import build_report
-    from neurodeploy.report.reference import EquivalentReference, ModelReference
-    from neurodeploy.targets import load_target
 
-    graph = api.load(network)
-    if samples < 1:
-        raise InputError(f"--samples must be at least 1, got {samples}")
+    deployment = api.load(network, target=target)
     steps = _int_list(timesteps) if timesteps else None
-    compiled_for = get_graph_meta(graph).target
-    try:
-        chip = load_target(target or compiled_for)
-    except TargetError:
-        if target:
-            raise
-        raise TargetError(f"the network was compiled for target '{compiled_for}', which is "
-                          "not a shipped target",
-                          hint="Pass --target with the .toml file it was compiled for") from None
+    _check_samples(samples)
     x, y = api.dataset(dataset, limit=samples)
-    if ann_model:
-        from neurodeploy.frontend import load_model
-
-        ann = load_model(ann_model, input_shape=tuple(x.shape[1:]))
-        reference = ModelReference(ann, graph, f"the float model {ann_model}")
-    else:
-        reference = EquivalentReference(graph)
-    result = build_report(graph, x, y, target=chip, reference=reference, timesteps=steps,
-                          network=str(network), dataset=dataset)
+    result = deployment.report(x, y, ann=ann_model, timesteps=steps, network=str(network),
+                               dataset=dataset)
     directory = Path(output) if output else Path(network).with_name(
         f"{Path(network).stem}_report")
     written = result.write(directory)

@@ -4,14 +4,18 @@
 - ``fashion-mnist``: the Debian package ``dataset-fashion-mnist`` (IDX files, no download).
 - a path to an ``.npz`` file with array ``x`` and optionally ``y``; it has no splits, so
   ``split`` only selects between train and test for the named datasets.
+
+Calibration also takes what a PyTorch user has in memory: an array, a tensor or a DataLoader.
 """
 
 from __future__ import annotations
 
 import functools
 import gzip
+import os
 import zipfile
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -46,6 +50,45 @@ def calibration_set(name: str, samples: int, seed: int = 0) -> np.ndarray:
     x, _ = _cached(name, "train")
     index = np.random.default_rng(seed).permutation(len(x))[:samples]
     return x[np.sort(index)]
+
+
+def calibration_images(calib: Any, samples: int, seed: int = 0) -> np.ndarray | None:
+    """Unlabelled float images from any calibration source: a dataset name or .npz path
+    (``calibration_set``), an array or tensor (used whole), or a DataLoader whose batches are
+    images or (images, labels) pairs (its first ``samples`` images)."""
+    if calib is None:
+        return None
+    if isinstance(calib, str | os.PathLike):
+        return calibration_set(os.fspath(calib), samples, seed)
+    from torch.utils.data import DataLoader
+
+    if isinstance(calib, DataLoader):
+        if samples < 1:
+            raise InputError(f"calibration needs at least one sample, got {samples}")
+        batches, taken = [], 0
+        for batch in calib:
+            images = as_array(batch[0] if isinstance(batch, tuple | list) else batch)
+            batches.append(images[:samples - taken])
+            taken += len(batches[-1])
+            if taken == samples:
+                break
+        calib = np.concatenate(batches) if batches else np.empty((0,))
+    x = as_array(calib)
+    if x.ndim < 2 or len(x) == 0 or x.dtype.kind not in "fiu":
+        raise InputError(f"calibration data must be a non-empty batch of images (N, ...), got "
+                         f"{x.dtype} of shape {x.shape}")
+    return x.astype(np.float32)
+
+
+def as_array(data: Any) -> np.ndarray:
+    """A numpy array of ``data``; a torch tensor is detached and moved to the CPU first."""
+    if isinstance(data, np.ndarray):
+        return data
+    import torch
+
+    if isinstance(data, torch.Tensor):
+        return data.detach().cpu().numpy()
+    return np.asarray(data)
 
 
 def _cached(name: str, split: str) -> tuple[np.ndarray, np.ndarray | None]:

@@ -56,5 +56,11 @@ class BackendUnavailable(NeurodeployError):
     """A backend's optional dependency is not installed."""
 
 
-class BitExactMismatch(NeurodeployError):
-    """Two backends disagree; carries the first divergence."""
+class BitExactMismatch(NeurodeployError, AssertionError):
+    """Two backends disagree (``neurodeploy.testing.assert_bit_exact``). An AssertionError
+    too, so a test runner reports a failed check, not a crash; ``divergence`` is the first
+    difference (``neurodeploy.verify.Divergence``)."""
+
+    def __init__(self, message: str, *, divergence: object):
+        self.divergence = divergence
+        super().__init__(message)

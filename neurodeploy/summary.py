@@ -1,5 +1,6 @@
-"""The short report printed by `neurodeploy compile`: per-population resources and bounds,
-and whether the network fits the target's cores (the static part of `neurodeploy report`)."""
+"""The short report printed by `neurodeploy compile` and `import`: per-population resources
+and bounds, and whether the network fits the target's cores (the static part of `neurodeploy
+report`); for an imported network, what the target cannot express exactly."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ from dataclasses import asdict
 from pathlib import Path
 
 from neurodeploy.core.meta import get_graph_meta
+from neurodeploy.interop.approximations import table
 from neurodeploy.report.static import LayerFacts, capacity_facts, capacity_line, layer_facts
 
 COLUMNS = (("population", "<14"), ("kind", "<8"), ("neurons", ">8"), ("synapses", ">10"),
@@ -23,11 +25,15 @@ def compile_summary(result, path: Path) -> dict:
               f"in {result.seconds:.2f} s"), resource_table(facts), capacity_line(capacity)]
     if not meta.quantized:
         lines.append(f"stopped after {meta.pipeline[-1]}: the graph is not fully quantized")
-    return {"path": str(path), "target": meta.target, "method": meta.method,
-            "timesteps": meta.timesteps, "seconds": result.seconds, "quantized": meta.quantized,
-            "safe_timesteps": meta.safe_timesteps, "pipeline": meta.pipeline,
-            "layers": [asdict(f) for f in facts], "capacity": capacity,
-            "text": "\n".join(lines)}
+    summary = {"path": str(path), "target": meta.target, "method": meta.method,
+               "timesteps": meta.timesteps, "seconds": result.seconds,
+               "quantized": meta.quantized, "safe_timesteps": meta.safe_timesteps,
+               "pipeline": meta.pipeline, "layers": [asdict(f) for f in facts],
+               "capacity": capacity}
+    if result.approximations is not None:
+        summary["approximations"] = [asdict(a) for a in result.approximations]
+        lines.append(f"approximations on {meta.target}:\n{table(result.approximations)}")
+    return summary | {"text": "\n".join(lines)}
 
 
 def resource_table(facts: list[LayerFacts]) -> str:

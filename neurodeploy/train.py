@@ -44,11 +44,11 @@ class TrainConfig:
 
     def __post_init__(self) -> None:
         if self.epochs < 1:
-            raise InputError(f"--epochs must be at least 1, got {self.epochs}")
+            raise InputError(f"epochs must be at least 1, got {self.epochs}")
         if not self.lr > 0:
-            raise InputError(f"--lr must be positive, got {self.lr}")
+            raise InputError(f"lr must be positive, got {self.lr}")
         if self.batch < 1:
-            raise InputError(f"--batch must be at least 1, got {self.batch}")
+            raise InputError(f"batch must be at least 1, got {self.batch}")
         if self.optimizer not in OPTIMIZERS:
             raise InputError(f"unknown optimizer '{self.optimizer}'",
                              hint=f"Use one of: {', '.join(OPTIMIZERS)}")

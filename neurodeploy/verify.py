@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from pathlib import Path
 
 import nir
 import numpy as np
 
-from neurodeploy.backends import Record, Trace, get_backend
+from neurodeploy.backends import Backend, Record, Trace, get_backend
 from neurodeploy.core.graph import populations
 
 
@@ -38,8 +39,10 @@ class Comparison:
     divergence: Divergence | None
 
 
-def compare(graph: nir.NIRGraph, expected: Trace, actual: Trace) -> Comparison:
-    """Exact comparison in topological order, so the first divergence is the earliest cause."""
+def compare(graph: nir.NIRGraph, expected: Trace, actual: Trace,
+            samples: slice = slice(None)) -> Comparison:
+    """Exact comparison in topological order, so the first divergence is the earliest cause;
+    ``samples`` restricts it to some samples of the batch (each runs its own window)."""
     names = populations(graph)
     neurons, values = 0, 0
     for name in names:
@@ -49,27 +52,76 @@ def compare(graph: nir.NIRGraph, expected: Trace, actual: Trace) -> Comparison:
                 continue
             if a is None or b is None or a.shape != b.shape:
                 raise ValueError(f"traces of '{name}' {quantity} are not comparable")
+            a, b = a[:, samples], b[:, samples]
             values += a.size
             divergence = _first_difference(name, quantity, a, b)
             if divergence:
-                return _result(expected, names, neurons, values, divergence)
+                return _result(expected, samples, names, neurons, values, divergence)
         neurons += int(np.prod(graph.nodes[name].input_type["input"]))
-    a, b = expected.outputs, actual.outputs
+    a, b = expected.outputs[samples], actual.outputs[samples]
     values += a.size
     if not np.array_equal(a, b):
         sample, unit = np.argwhere(a != b)[0]
         div = Divergence(names[-1], "outputs", expected.timesteps - 1, int(sample), (int(unit),),
                          int(a[sample, unit]), int(b[sample, unit]))
-        return _result(expected, names, neurons, values, div)
-    return _result(expected, names, neurons, values, None)
+        return _result(expected, samples, names, neurons, values, div)
+    return _result(expected, samples, names, neurons, values, None)
+
+
+@dataclass(frozen=True)
+class Verification:
+    """One verify run: both traces and their comparison."""
+
+    graph: nir.NIRGraph
+    backend: str  #: the backend checked against the reference simulator
+    comparison: Comparison
+    expected: Trace  #: the reference simulator's
+    actual: Trace  #: the backend's
+
+    @property
+    def bit_exact(self) -> bool:
+        return self.comparison.divergence is None
+
+    def per_sample(self) -> list[Comparison]:
+        """One comparison per sample: samples run separate windows, so each is its own
+        finding, while a later population's divergence mostly follows from an earlier one."""
+        return [self._sample(k) for k in range(self.comparison.samples)]
+
+    def save_traces(self, directory: str | Path, stem: str) -> list[Path]:
+        """Both traces as ``STEM.reference.npz`` and ``STEM.BACKEND.npz`` (``Trace.load``)."""
+        paths = [Path(directory) / f"{stem}.{name}.npz" for name in ("reference", self.backend)]
+        self.expected.save(str(paths[0]))
+        self.actual.save(str(paths[1]))
+        return paths
+
+    def describe(self, divergence: Divergence) -> str:
+        """``divergence`` with the checked backend named after its value."""
+        return f"{divergence} ({self.backend})"
+
+    def __str__(self) -> str:
+        c = self.comparison
+        if c.divergence:
+            return f"MISMATCH: {self.describe(c.divergence)}"
+        return (f"bit-exact: {self.backend} == reference on {c.populations} populations, "
+                f"{c.neurons} neurons, {c.timesteps} timesteps, {c.samples} samples "
+                f"({c.values} values compared)")
+
+    def _sample(self, k: int) -> Comparison:
+        result = compare(self.graph, self.expected, self.actual, slice(k, k + 1))
+        if result.divergence is None:
+            return result
+        return replace(result, divergence=replace(result.divergence, sample=k))
 
 
 def run_and_compare(graph: nir.NIRGraph, inputs: np.ndarray, timesteps: int,
-                    backend: str = "lava", reference: str = "reference"
-                    ) -> tuple[Comparison, Trace, Trace]:
+                    backend: str | Backend = "lava", reference: str = "reference"
+                    ) -> Verification:
+    """``backend`` is a registered name, or an object with the Backend protocol (one under
+    development, or a wrapper around hardware)."""
+    engine = get_backend(backend) if isinstance(backend, str) else backend
     expected = get_backend(reference).run(graph, inputs, timesteps, record=Record.ALL)
-    actual = get_backend(backend).run(graph, inputs, timesteps, record=Record.ALL)
-    return compare(graph, expected, actual), expected, actual
+    actual = engine.run(graph, inputs, timesteps, record=Record.ALL)
+    return Verification(graph, engine.name, compare(graph, expected, actual), expected, actual)
 
 
 def _first_difference(name: str, quantity: str, a: np.ndarray, b: np.ndarray
@@ -81,6 +133,6 @@ def _first_difference(name: str, quantity: str, a: np.ndarray, b: np.ndarray
                       int(b[(t, sample, *neuron)]))
 
 
-def _result(trace: Trace, names, neurons, values, divergence) -> Comparison:
+def _result(trace: Trace, samples: slice, names, neurons, values, divergence) -> Comparison:
     return Comparison(populations=len(names), neurons=neurons, timesteps=trace.timesteps,
-                      samples=trace.outputs.shape[0], values=values, divergence=divergence)
+                      samples=len(trace.outputs[samples]), values=values, divergence=divergence)

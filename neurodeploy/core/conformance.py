@@ -49,11 +49,11 @@ def check_population(p: Population, name: str, target: Target) -> None:
     if p.dual and not (spec.dual_threshold and target.spikes.signed):
         raise TargetLimitExceeded(node=name, limit="dual_threshold", value="on",
                                   allowed="off", hint=f"Target '{target.name}' has no "
-                                  "negative spikes; use --target loihi2")
+                                  "negative spikes; use the target loihi2")
     if p.max_burst > 1 and not target.spikes.graded:
         raise TargetLimitExceeded(node=name, limit="max_burst", value=p.max_burst, allowed=1,
-                                  hint=f"Target '{target.name}' has binary spikes; use "
-                                       "--target loihi2")
+                                  hint=f"Target '{target.name}' has binary spikes; use the "
+                                       "target loihi2")
     if p.max_burst > spec.max_burst:
         raise TargetLimitExceeded(node=name, limit="max_burst", value=p.max_burst,
                                   allowed=spec.max_burst)

@@ -8,7 +8,7 @@ source model, so a layer the frontend misread fails here instead of in conversio
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -19,7 +19,7 @@ from neurodeploy.frontend.capture import Capture, one_line
 from neurodeploy.frontend.capture_export import capture_export
 from neurodeploy.frontend.capture_fx import capture_module
 from neurodeploy.frontend.capture_script import capture_script
-from neurodeploy.frontend.load import load_file
+from neurodeploy.frontend.load import modes_kept, open_model
 from neurodeploy.frontend.rewrite import move_flattens
 
 __all__ = ["AnnGraph", "AnnNode", "load_model"]
@@ -31,22 +31,24 @@ SHAPE_HINT = ("Pass the shape of one sample without the batch dimension, e.g. --
 TOLERANCE = 1e-4  #: relative to the output's magnitude; BatchNorm folding changes rounding only
 
 
-def load_model(path: str | Path, *, arch: str | None = None, trust_pickle: bool = False,
+def load_model(model: Any, *, arch: str | None = None, trust_pickle: bool = False,
                input_shape: tuple[int, ...] | None = None) -> AnnGraph:
-    """Read a PyTorch model file as an AnnGraph that computes what the model computes.
+    """Read a PyTorch model (an ``nn.Module``, scripted module or ``torch.export`` program
+    in memory, or a file of one) as an AnnGraph that computes what the model computes.
 
-    ``arch`` ("module:Class" or "file.py:Class") rebuilds a state dict; ``trust_pickle``
+    ``arch`` ("module:Class" or "file.py:Class") rebuilds a state dict file; ``trust_pickle``
     allows unpickling a whole module; ``input_shape`` is one sample's shape (a torch.export
     program records it, other formats need it).
     """
-    loaded = load_file(Path(path), arch=arch, trust_pickle=trust_pickle)
-    capture = CAPTURES[loaded.kind](loaded.model)
-    shape = _input_shape(input_shape, capture.input_shape)
-    graph = capture.builder.graph(capture.output, shape)
-    _check_finite(graph)
-    _check_runs(graph)
-    graph = move_flattens(graph)
-    _check_matches(graph, capture)
+    loaded = open_model(model, arch=arch, trust_pickle=trust_pickle)
+    with modes_kept(loaded.model):
+        capture = CAPTURES[loaded.kind](loaded.model)
+        shape = _input_shape(input_shape, capture.input_shape)
+        graph = capture.builder.graph(capture.output, shape)
+        _check_finite(graph)
+        _check_runs(graph)
+        graph = move_flattens(graph)
+        _check_matches(graph, capture)
     return graph
 
 
@@ -63,7 +65,7 @@ def _input_shape(given: Sequence[int] | None,
     if recorded is not None and shape != tuple(recorded):
         raise InputError(f"the exported program expects input shape {tuple(recorded)}, "
                          f"but input shape {shape} was given",
-                         hint="Omit --input-shape for torch.export programs")
+                         hint="Omit input_shape (--input-shape) for torch.export programs")
     return shape
 
 

@@ -1,6 +1,7 @@
-"""Open a model file: TorchScript, torch.export, a state dict with --arch, or a trusted pickle.
+"""Open a model: one in memory, or a file: TorchScript, torch.export, a state dict with an
+architecture (``arch``), or a trusted pickle.
 
-The format is recognised from the file's contents without running any of it: a zip archive's
+A file's format is recognised from its contents without running any of it: a zip archive's
 entries tell TorchScript from torch.export, and everything else goes through torch's
 weights-only unpickler first, so a pickled module is detected before its code could run.
 """
@@ -9,10 +10,12 @@ from __future__ import annotations
 
 import importlib
 import importlib.util
+import os
 import pickle
 import sys
 import zipfile
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -24,8 +27,8 @@ from neurodeploy.errors import InputError, TrustError
 from neurodeploy.frontend.capture import one_line
 
 FORMATS = ("a TorchScript file (torch.jit.save), a torch.export program (torch.export.save), "
-           "a state dict (torch.save(model.state_dict())) with --arch module:ClassName, or a "
-           "pickled nn.Module with --trust-pickle")
+           "a state dict (torch.save(model.state_dict())) with its architecture (arch=, --arch "
+           "module:ClassName), or a pickled nn.Module with trust_pickle=True (--trust-pickle)")
 ARCH_FORMS = "module.path:ClassName or path/to/file.py:ClassName"
 CHECKPOINT_KEYS = ("state_dict", "model_state_dict", "model")  #: common checkpoint wrappers
 
@@ -34,6 +37,34 @@ CHECKPOINT_KEYS = ("state_dict", "model_state_dict", "model")  #: common checkpo
 class LoadedModel:
     kind: str  #: "module", "script" or "export": which capture reads it
     model: Any  #: nn.Module, torch.jit.ScriptModule or torch.export.ExportedProgram
+
+
+def open_model(model: Any, *, arch: str | None = None, trust_pickle: bool = False
+               ) -> LoadedModel:
+    """A model in memory as it is (``arch`` and ``trust_pickle`` apply to files only), a
+    path through ``load_file``."""
+    if isinstance(model, torch.jit.ScriptModule):  # before nn.Module: it is one too
+        return LoadedModel("script", model)
+    if isinstance(model, nn.Module):
+        return LoadedModel("module", model)
+    if isinstance(model, torch.export.ExportedProgram):
+        return LoadedModel("export", model)
+    if isinstance(model, str | os.PathLike):
+        return load_file(Path(model), arch=arch, trust_pickle=trust_pickle)
+    raise InputError(f"cannot read a model from a {type(model).__name__}",
+                     hint="Pass an nn.Module or the path of a model file")
+
+
+@contextmanager
+def modes_kept(model: Any) -> Iterator[None]:
+    """Capture switches a module to eval mode; a user's module in memory keeps its own."""
+    modules = list(model.modules()) if isinstance(model, nn.Module) else []
+    modes = [m.training for m in modules]
+    try:
+        yield
+    finally:
+        for module, training in zip(modules, modes, strict=True):
+            module.training = training
 
 
 def load_file(path: Path, *, arch: str | None = None, trust_pickle: bool = False) -> LoadedModel:
@@ -81,7 +112,7 @@ def _load_pickled(path: Path, arch: str | None, trust_pickle: bool) -> LoadedMod
                              "unpickling it runs arbitrary code from the file",
                              hint="Pass --trust-pickle (trust_pickle=True) only for files you "
                                   "trust, or save the model as TorchScript (torch.jit.save) or "
-                                  "as a state dict used with --arch") from err
+                                  "as a state dict used with arch= (--arch)") from err
         obj = _unpickle(path)
     except Exception as err:  # EOFError, KeyError, RuntimeError...: not a torch file
         raise _not_a_model(path) from err
@@ -107,7 +138,7 @@ def _unpickle(path: Path) -> Any:
     except Exception as err:  # unpickling runs the file's code; any error can come out
         raise InputError(f"{path}: cannot unpickle the model: {one_line(err)}",
                          hint="Its class must be importable here (run from the directory of "
-                              "its module), or save a state dict and pass --arch") from err
+                              "its module), or save a state dict and pass arch= (--arch)") from err
 
 
 def _state_dict(obj: Any) -> Mapping[str, torch.Tensor] | None:
@@ -132,33 +163,35 @@ def _rebuild(path: Path, weights: Mapping[str, torch.Tensor], arch: str | None) 
     problems += [(f"unexpected key '{k}'", k) for k in weights if k not in expected]
     if problems:
         more = f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""
-        raise InputError(f"{path}: does not fit --arch {arch}: {problems[0][0]}{more}",
-                         hint="Check that --arch names the class these weights were trained with")
+        raise InputError(f"{path}: does not fit the architecture {arch}: {problems[0][0]}{more}",
+                         hint="Check that arch (--arch) names the class these weights were "
+                              "trained with")
     try:
         model.load_state_dict(weights, strict=True)
     except RuntimeError as err:
-        raise InputError(f"{path}: does not fit --arch {arch}: {one_line(err)}") from err
+        raise InputError(f"{path}: does not fit the architecture {arch}: {one_line(err)}") \
+            from err
     return model
 
 
 def _instantiate(arch: str) -> nn.Module:
     source, _, name = arch.rpartition(":")
     if not source or not name:
-        raise InputError(f"--arch '{arch}' must look like {ARCH_FORMS}")
+        raise InputError(f"arch '{arch}' must look like {ARCH_FORMS}")
     try:
         module = _import(source)
     except Exception as err:  # importing runs the user's module; any error can come out
-        raise InputError(f"--arch: cannot import '{source}': {one_line(err)}") from err
+        raise InputError(f"arch: cannot import '{source}': {one_line(err)}") from err
     cls = getattr(module, name, None)
     if cls is None:
-        raise InputError(f"--arch: '{source}' has no '{name}'")
+        raise InputError(f"arch: '{source}' has no '{name}'")
     try:
         model = cls()
     except Exception as err:  # the user's constructor
-        raise InputError(f"--arch: {name}() failed: {one_line(err)}",
+        raise InputError(f"arch: {name}() failed: {one_line(err)}",
                          hint="The class must be constructible without arguments") from err
     if not isinstance(model, nn.Module):
-        raise InputError(f"--arch: {name}() made a {type(model).__name__}, not an nn.Module")
+        raise InputError(f"arch: {name}() made a {type(model).__name__}, not an nn.Module")
     return model
 
 

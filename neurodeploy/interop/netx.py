@@ -124,7 +124,8 @@ def _check(layer: NetxLayer) -> None:
                 "thresholds above vThMant's 17 bits": int(np.max(meta.theta)) - 1 > VTH_MAX}
     for what, present in problems.items():
         if present:
-            hint = "Compile with --granularity layer" if what.startswith("per-channel") \
+            hint = ("Compile with per-layer thresholds (--granularity layer, "
+                    "ConvertOptions(per_channel=False))") if what.startswith("per-channel") \
                 else None
             raise UnsupportedLayer(f"netx LIF neurons cannot express {what}", node=name,
                                    hint=hint)

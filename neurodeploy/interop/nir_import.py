@@ -85,9 +85,9 @@ def import_graph(foreign: nir.NIRGraph, *, dt: float, reset: str, timesteps: int
                  ) -> tuple[nir.NIRGraph, list[Approximation]]:
     """The float SNN graph for ``foreign`` and the approximations the import made."""
     if not dt > 0:
-        raise InputError(f"--dt must be positive, got {dt}")
+        raise InputError(f"dt must be positive, got {dt}")
     if reset not in RESETS:
-        raise InputError(f"--reset must be one of {', '.join(RESETS)}, got '{reset}'")
+        raise InputError(f"reset must be one of {', '.join(RESETS)}, got '{reset}'")
     importer = _Importer(foreign, dt, reset)
     for name in topological_order(foreign):
         importer.add(name)
@@ -245,12 +245,13 @@ class _Importer:
         v_reset = getattr(node, "v_reset", None)
         if self.reset == "subtract":
             self.approximations.append(Approximation(
-                name, "reset", "to v_reset (NIR)", "by subtraction (--reset subtract)",
+                name, "reset", "to v_reset (NIR)", "by subtraction (reset subtract)",
                 "as requested"))
             return Reset.SUBTRACT
         if v_reset is not None and np.any(np.asarray(v_reset) != 0):
             raise UnsupportedLayer("v_reset other than 0 cannot be expressed", node=name,
-                                   hint="Only reset to 0 or --reset subtract are supported")
+                                   hint="Only reset to 0 or reset by subtraction "
+                                        "(reset=\"subtract\", --reset subtract) are supported")
         return Reset.ZERO
 
     def _scale_synapse(self, neuron: str, synapse: str, gain: np.ndarray) -> None:

@@ -49,7 +49,7 @@ def neuron_model(name: str, node: nir.NIRNode, dt: float, shape: tuple[int, ...]
     leak = dt / tau
     if np.any(leak > 1):
         raise UnsupportedLayer(f"dt/tau = {leak.max():.3g} > 1: forward Euler is unstable at "
-                               f"this dt", node=name, hint="Pass a smaller --dt")
+                               f"this dt", node=name, hint="Pass a smaller dt (--dt)")
     decay = np.rint(leak * DECAY_ONE).astype(np.int64)
     error = float(np.abs(decay / DECAY_ONE - leak).max())
     if error > 0:

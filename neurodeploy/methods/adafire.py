@@ -65,7 +65,7 @@ class AdaFire:
         if not ctx.target.spikes.graded:
             raise InputError(f"method stage '{self.name}' sends burst spikes, but target "
                              f"'{ctx.target.name}' has binary spikes",
-                             hint="Use a target with graded spikes (e.g. --target loihi2)")
+                             hint="Use a target with graded spikes (e.g. loihi2)")
         top = max(1, min(INITIAL_BURST, ctx.target.neuron.max_burst))
         bursts = list(range(1, top + 1))
         samples = activation_samples(ctx.ann, ctx.calibration(self.name),

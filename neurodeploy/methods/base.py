@@ -36,6 +36,9 @@ from neurodeploy.errors import InputError
 from neurodeploy.frontend.ann import AnnGraph
 from neurodeploy.targets import Target
 
+CALIBRATION_HINT = ("Pass calib= (--calib): images, a DataLoader or a dataset (e.g. digits, "
+                    "fashion-mnist, x.npz)")
+
 
 @dataclass(frozen=True)
 class MethodContext:
@@ -54,7 +57,7 @@ class MethodContext:
         a readable error naming the stage when there are none."""
         if self.calib is None:
             raise InputError(f"method stage '{stage}' needs calibration data",
-                             hint="Pass --calib DATASET (e.g. digits, fashion-mnist, x.npz)")
+                             hint=CALIBRATION_HINT)
         if samples <= len(self.calib) or self.more_calibration is None:
             return self.calib
         return self.more_calibration(samples)

@@ -80,6 +80,6 @@ def require_clips(ann: AnnGraph, stage: str) -> dict[str, float]:
         raise UnsupportedLayer(
             f"method '{stage}' needs thresholds learned in training, but this activation is a "
             "plain ReLU", node=relu,
-            hint=f"Train with neurodeploy.nn.prepare(model, '{stage}') or run `neurodeploy "
-                 f"finetune MODEL --method {stage}` first")
+            hint=f"Train with neurodeploy.nn.prepare(model, '{stage}') or fine-tune it first "
+                 f"(neurodeploy.train.finetune, `neurodeploy finetune MODEL --method {stage}`)")
     return learned_thresholds(ann)

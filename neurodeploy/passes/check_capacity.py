@@ -44,7 +44,8 @@ def describe(violation: Violation) -> str:
 
 
 def _hint(violation: Violation, allocation: Allocation) -> str:
-    escape = "or pass --no-capacity-check to compile anyway and see the report"
+    escape = ("or pass capacity_check=False (--no-capacity-check) to compile anyway and see "
+              "the report")
     if violation.limit == "cores":
         largest = sorted(allocation.layers, key=lambda layer: -layer.cores)[:LARGEST_SHOWN]
         names = ", ".join(f"{layer.population} {layer.cores}" for layer in largest)

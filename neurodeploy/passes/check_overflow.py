@@ -56,7 +56,8 @@ def check_overflow(graph: nir.NIRGraph, ctx: PassContext) -> nir.NIRGraph:
             raise SaturationRisk(
                 node=name, limit=f"{membrane.bits}-bit membrane",
                 value=f"possible saturation after {steps} steps", allowed=f"T={timesteps}",
-                hint="Compile for fewer timesteps or pass --allow-saturation")
+                hint="Compile for fewer timesteps or pass allow_saturation=True "
+                     "(--allow-saturation)")
     ctx.notes["check_overflow"] = {"max_abs_synaptic_sum": largest_sum}
     out = copy_graph(graph, {})
     set_graph_meta(out, dataclasses.replace(get_graph_meta(out), membrane_bounds=bounds,

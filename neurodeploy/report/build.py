@@ -14,7 +14,7 @@ from pathlib import Path
 import nir
 import numpy as np
 
-from neurodeploy import __version__, api
+from neurodeploy import __version__
 from neurodeploy.core.meta import get_graph_meta
 from neurodeploy.errors import InputError, MetadataError
 from neurodeploy.fileio import atomic_write
@@ -24,6 +24,7 @@ from neurodeploy.report.diagnose import hints
 from neurodeploy.report.measure import Stats, measure, membrane_traces
 from neurodeploy.report.reference import AnnReference
 from neurodeploy.report.static import LayerFacts, capacity_facts, layer_facts
+from neurodeploy.simulation import default_windows, evaluate
 from neurodeploy.targets import Target
 
 SCHEMA_VERSION = 1
@@ -68,22 +69,22 @@ def build_report(graph: nir.NIRGraph, images: np.ndarray, labels: np.ndarray, *,
     are the windows of the accuracy sweep (the compiled window is always included)."""
     gmeta = get_graph_meta(graph)
     if not gmeta.quantized:
-        raise MetadataError("the network is not fully quantized (compiled with --stop-after)",
-                            hint="Compile it without --stop-after")
+        raise MetadataError("the network is not fully quantized (compiled with stop_after)",
+                            hint="Compile it without stop_after (--stop-after)")
     if target.name != gmeta.target:
         raise InputError(f"the network was compiled for target '{gmeta.target}', not "
                          f"'{target.name}'", hint="Pass the target it was compiled for")
     if len(images) == 0:
         raise InputError("the report needs at least one sample")
     compiled = gmeta.timesteps
-    sweep = sorted({compiled, *(timesteps or api.default_windows(graph))})
+    sweep = sorted({compiled, *(timesteps or default_windows(graph))})
     facts = layer_facts(graph)
     measured = measure(graph, images, labels, compiled, reference, show_progress)
     ops = count_operations(graph, measured.synops, measured.samples, compiled)
     by_synapse = {layer.name: layer for layer in ops.layers}
     layers = [_layer(f, measured.stats[f.population], compiled, by_synapse, target)
               for f in facts]
-    accuracy = api.evaluate(graph, images, labels, sweep, show_progress=show_progress)
+    accuracy = evaluate(graph, images, labels, sweep, show_progress=show_progress)
     ann_accuracy = measured.ann_correct / measured.samples
     data = {
         "schema_version": SCHEMA_VERSION,

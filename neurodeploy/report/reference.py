@@ -53,13 +53,13 @@ class ModelReference:
         expected = tuple(int(d) for d in self.graph.nodes[input_name(self.graph)]
                          .input_type["input"])
         if self.ann.input_shape != expected:
-            raise InputError(f"--ann model takes input shape {self.ann.input_shape}, the "
+            raise InputError(f"the float model (ann) takes input shape {self.ann.input_shape}, the "
                              f"network {expected}", hint="Pass the model it was compiled from")
         names = {node.name for node in self.ann.nodes}
         for pop in populations(self.graph):
             source = population_meta(self.graph, pop).source
             if population_meta(self.graph, pop).fires and source not in names:
-                raise InputError(f"--ann model has no node '{source}', which population "
+                raise InputError(f"the float model (ann) has no node '{source}', which population "
                                  f"'{pop}' was converted from",
                                  hint="Pass the model the network was compiled from")
 

@@ -104,14 +104,14 @@ def save_format(model: nn.Module, fmt: str, folder: Path) -> dict:
     model.eval()
     if fmt == "state_dict":
         path, arch = save_state_dict(model, folder)
-        return {"path": path, "arch": arch, "input_shape": SHAPE}
+        return {"model": path, "arch": arch, "input_shape": SHAPE}
     if fmt == "script":
         path = folder / "model.pt"
         torch.jit.save(torch.jit.script(model), path)
-        return {"path": path, "input_shape": SHAPE}
+        return {"model": path, "input_shape": SHAPE}
     path = folder / "model.pt2"
     torch.export.save(torch.export.export(model, (torch.zeros(1, *SHAPE),)), path)
-    return {"path": path}
+    return {"model": path}
 
 
 def test_missing_file(tmp_path):

@@ -66,7 +66,7 @@ def test_a_resnet_maps_node_by_node(tmp_path):
 @pytest.mark.parametrize("fmt", ["state_dict", "script", "export"])
 def test_every_unsupported_node_is_named_with_a_hint(tmp_path, fmt):
     kwargs = save_format(TwoProblems(), fmt, tmp_path)
-    args = [kwargs["path"], "--input-shape", "1,8,8"]
+    args = [kwargs["model"], "--input-shape", "1,8,8"]
     if fmt == "state_dict":
         args += ["--arch", f"{__name__}:TwoProblems"]
     result = run(*args)

@@ -57,7 +57,7 @@ def test_compile_prints_resources_and_capacity(workdir):
     out = workdir / "resources.nir"
     summary = json.loads(invoke("compile", workdir / "model.pt", "--target", "loihi", "--calib",
                                 "digits", "-o", out, "--json").output)
-    graph = api.load(out)
+    graph = api.load(out).graph
     hidden, readout = summary["layers"]
     weights = [node.weight for node in graph.nodes.values() if hasattr(node, "weight")]
     assert [hidden["synapses"], readout["synapses"]] == [int(np.count_nonzero(w))
@@ -164,7 +164,7 @@ def test_the_seed_draws_the_calibration_images(workdir):
         out = workdir / f"{name}.nir"
         invoke("compile", workdir / "model.pt", "--calib", "digits", "--calib-samples", "64",
                "--seed", seed, "-o", out)
-        graph = api.load(out)
+        graph = api.load(out).graph
         return [np.asarray(population_meta(graph, p).theta) for p in firing(graph)]
 
     first, again, other = thresholds(0, "a"), thresholds(0, "b"), thresholds(1, "c")

@@ -80,7 +80,8 @@ def test_a_custom_target_needs_its_file(workdir):
     assert run("compile", workdir / "model.pt", "--target", custom, "--calib", "digits",
                "-o", workdir / "mychip.nir").exit_code == 0
     result = run("report", workdir / "mychip.nir", "--samples", "8", "-o", workdir / "never")
-    assert result.exit_code == 2 and "Pass --target with the .toml file" in result.stderr
+    assert result.exit_code == 2 and "not a shipped target" in result.stderr
+    assert "Pass the .toml file it was compiled for (target=, --target)" in result.stderr
     result = run("report", workdir / "mychip.nir", "--samples", "8", "--target", custom,
                  "-o", workdir / "mychip_out", "--json")
     assert result.exit_code == 0, result.output

@@ -6,6 +6,7 @@ import importlib.util
 import json
 import subprocess
 import sys
+import xml.etree.ElementTree as ET
 from pathlib import Path
 
 import pytest
@@ -31,14 +32,18 @@ def digits_nir(tmp_path_factory) -> Path:
 
 
 @pytest.mark.lava
-def test_verify_in_a_fresh_process_is_bit_exact(digits_nir):
+def test_verify_in_a_fresh_process_is_bit_exact(digits_nir, tmp_path):
     """A new process runs the reference (which starts numba's thread pool) before Lava is
     imported: the order a user's `verify` takes."""
+    junit = tmp_path / "verify.xml"
     result = subprocess.run([sys.executable, "-m", "neurodeploy.cli", "verify", str(digits_nir),
-                             "--dataset", "digits", "--samples", "3"],
+                             "--dataset", "digits", "--samples", "3", "--junit-xml", str(junit)],
                             capture_output=True, text=True, timeout=300, check=False)
     assert result.returncode == 0, result.stderr
     assert "bit-exact: lava == reference on 2 populations" in result.stdout
+    suite = ET.parse(junit).getroot().find("testsuite")
+    assert suite.get("tests") == "3" and suite.get("failures") == "0"
+    assert [c.get("name") for c in suite.iter("testcase")] == ["sample 0", "sample 1", "sample 2"]
 
 
 def _corrupt_threshold(graph, name):
@@ -63,12 +68,16 @@ def test_a_mismatch_exits_1_names_the_population_and_writes_both_traces(digits_n
     real = verify.get_backend
     monkeypatch.setattr(verify, "get_backend",
                         lambda name: Miscompiled() if name == "lava" else real(name))
+    junit = tmp_path / "verify.xml"
     result = CliRunner().invoke(main, ["verify", str(digits_nir), "--dataset", "digits",
-                                       "--samples", "3", "--trace-dir", str(tmp_path)])
+                                       "--samples", "3", "--trace-dir", str(tmp_path),
+                                       "--junit-xml", str(junit)])
     assert result.exit_code == 1
     assert "MISMATCH: first divergence in population 'net.2'" in result.stderr
     assert (tmp_path / "model.reference.npz").is_file()
     assert (tmp_path / "model.lava.npz").is_file()
+    failures = [f.get("message") for f in ET.parse(junit).getroot().iter("failure")]
+    assert failures and all("population 'net.2'" in message for message in failures)
 
 
 def _fashion_cnn() -> torch.nn.Module:

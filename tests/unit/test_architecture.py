@@ -26,7 +26,8 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
     ("passes", ("capacity", "passes")),
     ("backends", ("backends",)),
     ("methods", ("methods", "train")),
-    ("analysis", ("check", "interop", "verify", "operations", "report", "summary")),
+    ("analysis", ("check", "interop", "simulation", "verify", "operations", "report",
+                  "summary")),
     ("api", ("api",)),
     ("interfaces", ("cli", "testing")),
 ]

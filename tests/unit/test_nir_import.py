@@ -140,14 +140,14 @@ def test_imported_network_runs_on_lava_targets(tmp_path):
     result = api.import_nir(tmp_path / "foreign.nir", target="loihi", dt=DT, timesteps=T)
     api.save(result.graph, tmp_path / "ours.nir")
     assert {r.what for r in result.approximations} >= {"leak dt/tau", "weights"}
-    assert np.array_equal(api.simulate(api.load(tmp_path / "ours.nir"), images(), T).outputs,
+    assert np.array_equal(api.load(tmp_path / "ours.nir").simulate(images(), T).outputs,
                           api.simulate(result.graph, images(), T).outputs)
 
 
 @pytest.mark.parametrize(("change", "message"), [
-    ({"dt": 0.0}, "--dt must be positive"),
+    ({"dt": 0.0}, "dt must be positive"),
     ({"dt": 1.0}, "forward Euler is unstable"),
-    ({"reset": "never"}, "--reset must be one of"),
+    ({"reset": "never"}, "reset must be one of"),
 ])
 def test_bad_arguments(change, message):
     args = {"dt": DT, "reset": "zero", "timesteps": T, **change}

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 
 from neurodeploy.backends import Record, get_backend
 from neurodeploy.core.meta import population_meta, with_record
-from neurodeploy.verify import compare
+from neurodeploy.verify import Verification, compare
 
 
 def _run(graph, x, t=4):
@@ -29,3 +31,21 @@ def test_corrupted_threshold_is_found_in_its_population(cnn_graph):
     assert result.divergence is not None
     assert result.divergence.population == "relu2"
     assert "relu2" in str(result.divergence)
+
+
+def test_each_sample_is_compared_on_its_own(cnn_graph):
+    x = np.random.default_rng(0).integers(0, 256, (3, 1, 8, 8)).astype(np.int32)
+    expected = _run(cnn_graph, x)
+    membranes = {name: m.copy() for name, m in expected.membranes.items()}
+    membranes["relu2"][2, 1, 5, 1, 0] += 1  # (T, batch, C, H, W): sample 1 only
+    actual = dataclasses.replace(expected, membranes=membranes)
+    result = Verification(cnn_graph, "mine", compare(cnn_graph, expected, actual), expected,
+                          actual)
+    per_sample = result.per_sample()
+    assert [c.divergence is None for c in per_sample] == [True, False, True]
+    assert all(c.samples == 1 for c in per_sample)
+    divergence = per_sample[1].divergence
+    assert (divergence.population, divergence.sample, divergence.timestep,
+            divergence.neuron) == ("relu2", 1, 2, (5, 1, 0))
+    assert str(result).startswith("MISMATCH: first divergence in population 'relu2'")
+    assert str(result).endswith("(mine)")

@@ -1,0 +1,152 @@
+"""The API takes what a PyTorch user has in hand: modules in memory, tensors, DataLoaders."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import torch
+from torch.utils.data import DataLoader, TensorDataset
+
+import neurodeploy
+from neurodeploy import api
+from neurodeploy.data import calibration_set
+from neurodeploy.errors import InputError
+from tests.models import DigitsMLP, save_torchscript
+
+T = 3
+
+
+def _model() -> DigitsMLP:
+    torch.manual_seed(0)
+    return DigitsMLP().eval()
+
+
+@pytest.fixture(scope="module")
+def calib() -> np.ndarray:
+    return calibration_set("digits", 48)
+
+
+@pytest.fixture(scope="module")
+def from_file(tmp_path_factory, calib) -> np.ndarray:
+    """Output of the model compiled the CLI way: a TorchScript file and a numpy array."""
+    path = save_torchscript(_model(), tmp_path_factory.mktemp("api") / "model.pt")
+    return _outputs(api.compile(path, calib=calib, timesteps=T, show_progress=False))
+
+
+def _outputs(result) -> np.ndarray:
+    return api.simulate(result.graph, calibration_set("digits", 8, seed=1), T).outputs
+
+
+def test_a_module_in_memory_with_a_tensor_compiles_like_the_saved_file(calib, from_file):
+    model = _model()
+    result = api.compile(model, calib=torch.as_tensor(calib), timesteps=T, show_progress=False)
+    assert np.array_equal(_outputs(result), from_file)
+
+
+def test_the_module_keeps_its_training_mode(calib):
+    model = _model().train()
+    api.compile(model, calib=calib, timesteps=T, show_progress=False)
+    assert all(m.training for m in model.modules())
+
+
+@pytest.mark.parametrize("labelled", [True, False])
+def test_a_dataloader_gives_its_first_calib_samples_images(calib, from_file, labelled):
+    """Batches of 20 (images, labels) or plain images; 48 taken across three batches."""
+    more = torch.as_tensor(np.concatenate([calib, calibration_set("digits", 30, seed=5)]))
+    data = TensorDataset(more, torch.zeros(len(more))) if labelled else more
+    result = api.compile(_model(), calib=DataLoader(data, batch_size=20),
+                         calib_samples=len(calib), timesteps=T, show_progress=False)
+    assert np.array_equal(_outputs(result), from_file)
+
+
+def test_an_npz_path_is_drawn_from_like_a_dataset(tmp_path):
+    path = tmp_path / "calib.npz"
+    np.savez(path, x=calibration_set("digits", 500, seed=3))
+    drawn = calibration_set(str(path), 48, seed=2)
+    by_path = api.compile(_model(), calib=path, calib_samples=48, seed=2, timesteps=T,
+                          show_progress=False)
+    by_array = api.compile(_model(), calib=drawn, timesteps=T, show_progress=False)
+    assert np.array_equal(_outputs(by_path), _outputs(by_array))
+
+
+@pytest.mark.parametrize("model, data, message", [
+    (42, "calib", "cannot read a model from a int"),
+    ("model", 3.5, "calibration data must be a non-empty batch of images"),
+    ("model", np.zeros((0, 1, 8, 8)), "calibration data must be a non-empty batch of images"),
+])
+def test_what_cannot_be_used_is_named(calib, model, data, message):
+    model = _model() if model == "model" else model
+    data = calib if isinstance(data, str) else data
+    with pytest.raises(InputError, match=message):
+        api.compile(model, calib=data, timesteps=T, show_progress=False)
+
+
+def test_errors_name_the_argument_and_hints_both_spellings(calib):
+    with pytest.raises(InputError, match=r"^timesteps must be at least 1, got 0$"):
+        api.compile(_model(), calib=calib, timesteps=0)
+    with pytest.raises(InputError, match=r"needs calibration data\. Pass calib= \(--calib\)"):
+        api.compile(_model(), input_shape=(1, 8, 8), timesteps=T)
+
+
+def test_inputs_may_be_tensors(mlp_graph):
+    x = np.random.default_rng(0).random((3, 1, 4, 4)).astype(np.float32)
+    assert np.array_equal(api.simulate(mlp_graph, torch.as_tensor(x).requires_grad_()).outputs,
+                          api.simulate(mlp_graph, x).outputs)
+
+
+@pytest.fixture(scope="module")
+def deployment(calib) -> api.Deployment:
+    return api.compile(_model(), calib=calib, timesteps=T, show_progress=False)
+
+
+def test_a_deployment_loads_back_from_its_file(deployment, tmp_path):
+    deployment.save(tmp_path / "model.nir")
+    loaded = api.load(tmp_path / "model.nir")
+    x = calibration_set("digits", 4, seed=1)
+    assert loaded.target == deployment.target and loaded.ann is None
+    assert loaded.meta.timesteps == T and loaded.input_shape == (1, 8, 8)
+    assert np.array_equal(loaded.simulate(x).outputs, deployment.simulate(x).outputs)
+
+
+def test_one_sample_runs_as_a_batch_of_one(deployment):
+    x = calibration_set("digits", 1, seed=1)
+    assert np.array_equal(deployment.simulate(x[0]).outputs, deployment.simulate(x).outputs)
+
+
+def test_the_report_compares_with_the_model_in_memory(deployment, tmp_path):
+    x, y = api.dataset("digits", limit=16)
+    report = deployment.report(x, y, show_progress=False)
+    assert report.data["ann_reference"] == {"kind": "model", "description": "the float model"}
+    deployment.save(tmp_path / "model.nir")
+    again = api.load(tmp_path / "model.nir").report(x, y, show_progress=False)
+    assert again.data["ann_reference"]["kind"] == "equivalent"
+
+
+def test_ann_accuracy_is_the_compiled_models(deployment):
+    x, y = api.dataset("digits", limit=64)
+    expected = (_model()(torch.as_tensor(x)).argmax(1).numpy() == y).mean()
+    assert deployment.ann_accuracy(x, y) == pytest.approx(expected)
+
+
+def test_export_writes_the_asked_flavor(deployment, tmp_path):
+    deployment.export(tmp_path / "plain.nir", "standard")
+    assert (tmp_path / "plain.nir").is_file()
+    with pytest.raises(InputError, match="unknown export flavor 'onnx'"):
+        deployment.export(tmp_path / "model.onnx", "onnx")
+
+
+def test_the_package_exports_the_api_without_importing_it():
+    """`import neurodeploy` imports neither torch nor Lava; the API comes on first use."""
+    code = ("import sys, neurodeploy\n"
+            "heavy = sorted({m.split('.')[0] for m in sys.modules} & {'torch', 'lava'})\n"
+            "assert not heavy, heavy\n"
+            "from neurodeploy import api\n"
+            "assert neurodeploy.compile is api.compile and neurodeploy.load is api.load\n"
+            "assert neurodeploy.Deployment is api.Deployment\n"
+            "assert not any(m.startswith('lava') for m in sys.modules)\n")
+    subprocess.run([sys.executable, "-c", code], check=True, timeout=120)
+    with pytest.raises(AttributeError, match="has no attribute 'nope'"):
+        neurodeploy.nope  # noqa: B018

@@ -1,8 +1,7 @@
-"""The `neurodeploy` command: parse, call the API, print. Errors: one line, exit code 2."""
+"""The `neurodeploy` command: parse, call the API, print. How it ends: ``cli_errors``."""
 
 from __future__ import annotations
 
-import functools
 import json
 import sys
 from pathlib import Path
@@ -10,21 +9,8 @@ from pathlib import Path
 import click
 import numpy as np
 
-from neurodeploy.errors import InputError, NeurodeployError, TargetError
-
-
-def _friendly(fn):
-    """NeurodeployError -> one line on stderr and exit 2; no traceback, no partial file."""
-
-    @functools.wraps(fn)
-    def wrapper(*args, **kwargs):
-        try:
-            return fn(*args, **kwargs)
-        except NeurodeployError as exc:
-            click.echo(f"error: {exc}", err=True)
-            sys.exit(2)
-
-    return wrapper
+from neurodeploy.cli_errors import Group
+from neurodeploy.errors import InputError, TargetError
 
 
 def _int_list(text: str) -> list[int]:
@@ -46,15 +32,16 @@ def _shape(text: str | None) -> tuple[int, ...] | None:
         raise InputError(f"--input-shape must look like 1,28,28, got '{text}'") from None
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.group(cls=Group, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(package_name="neurodeploy")
-def main() -> None:
-    """Deploy PyTorch networks as integer spiking networks on Loihi-class hardware."""
+@click.option("--debug", is_flag=True, help="Print the traceback of an error.")
+def main(debug) -> None:
+    """Deploy PyTorch networks as integer spiking networks on Loihi-class hardware. Errors:
+    one line, exit code 2 (see neurodeploy/cli_errors.py)."""
 
 
 @main.command()
 @click.option("--json", "as_json", is_flag=True, help="Print every target in full as JSON.")
-@_friendly
 def targets(as_json) -> None:
     """List the hardware targets and their main limits."""
     from dataclasses import asdict
@@ -107,7 +94,6 @@ def targets(as_json) -> None:
 @click.option("--list-passes", is_flag=True, help="Print the pass pipeline and exit.")
 @click.option("-o", "--output", type=click.Path(), help="Output .nir (default: MODEL.nir).")
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
-@_friendly
 def compile_cmd(model, target, method, calib, calib_samples, seed, timesteps, arch, trust_pickle,
                 input_shape, max_burst, granularity, dual_threshold, allow_saturation,
                 no_capacity_check, stop_after, dump_dir, list_passes, output, as_json) -> None:
@@ -151,7 +137,6 @@ def compile_cmd(model, target, method, calib, calib_samples, seed, timesteps, ar
 @click.option("-o", "--output", type=click.Path(),
               help="Output .nir (default: MODEL.TARGET.nir).")
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
-@_friendly
 def import_cmd(model, target, dt, timesteps, reset, allow_saturation, no_capacity_check,
                output, as_json) -> None:
     """Import MODEL, a NIR file written by another tool, and quantize it for a target; prints
@@ -183,7 +168,6 @@ def import_cmd(model, target, dt, timesteps, reset, allow_saturation, no_capacit
                    "netx: lava-dl netx HDF5 for lava.lib.dl.netx.hdf5.Network.")
 @click.option("-o", "--output", type=click.Path(),
               help="Output file (default: NETWORK.standard.nir or NETWORK.net).")
-@_friendly
 def export(network, flavor, output) -> None:
     """Export a compiled NETWORK for other tools; warns about everything the other format
     cannot express and what the other tool will therefore compute differently."""
@@ -226,7 +210,6 @@ def export(network, flavor, output) -> None:
 @click.option("--input-shape", help="Input shape without batch, e.g. 1,28,28.")
 @click.option("-o", "--output", type=click.Path(), required=True,
               help="The fine-tuned model (TorchScript) to write.")
-@_friendly
 def finetune(model, method, dataset, epochs, levels, lr, batch, optimizer, flip, seed, arch,
              trust_pickle, input_shape, output) -> None:
     """Fine-tune a trained MODEL for a trained conversion method; writes TorchScript."""
@@ -249,7 +232,6 @@ def finetune(model, method, dataset, epochs, levels, lr, batch, optimizer, flip,
 @click.option("--trust-pickle", is_flag=True, help="Allow loading a pickled nn.Module.")
 @click.option("--input-shape", help="Input shape without batch, e.g. 1,28,28.")
 @click.option("--json", "as_json", is_flag=True, help="Print the mapping as JSON.")
-@_friendly
 def check(model, arch, trust_pickle, input_shape, as_json) -> None:
     """List how every node of MODEL maps to the spiking network, without compiling; exit 2
     if any node does not map (each is listed with a hint)."""
@@ -285,7 +267,6 @@ def check(model, arch, trust_pickle, input_shape, as_json) -> None:
 @click.option("--adaptive-timesteps", is_flag=True,
               help="Early exit (compiled with +iat): accuracy and mean timesteps per sample.")
 @click.option("--json", "as_json", is_flag=True)
-@_friendly
 def evaluate(network, dataset, timesteps, backend, limit, ann_model, adaptive_timesteps,
              as_json) -> None:
     """Accuracy of a compiled NETWORK for several window lengths T."""
@@ -344,7 +325,6 @@ def evaluate(network, dataset, timesteps, backend, limit, ann_model, adaptive_ti
 @click.option("--backend", default="reference", show_default=True)
 @click.option("--out", type=click.Path(), help="Write the full trace (.npz).")
 @click.option("--json", "as_json", is_flag=True)
-@_friendly
 def simulate(network, input_path, timesteps, backend, out, as_json) -> None:
     """Run NETWORK on inputs and print predictions; optionally save every spike and membrane."""
     from neurodeploy import api
@@ -382,7 +362,6 @@ def simulate(network, input_path, timesteps, backend, out, as_json) -> None:
 @click.option("--trace-dir", default=".", show_default=True, type=click.Path(),
               help="Where both traces are written when they differ.")
 @click.option("--json", "as_json", is_flag=True)
-@_friendly
 def verify(network, dataset, samples, timesteps, backend, seed, trace_dir, as_json) -> None:
     """Check that BACKEND matches the reference simulator bit for bit (exit 1 if not)."""
     from dataclasses import asdict
@@ -439,7 +418,6 @@ def verify(network, dataset, samples, timesteps, backend, seed, trace_dir, as_js
               help="Directory for report.json, report.md and the plots (default: "
                    "NETWORK_report/).")
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
-@_friendly
 def report(network, dataset, samples, timesteps, ann_model, target, output, as_json) -> None:
     """Deployment report of a compiled NETWORK: per-layer diagnostics, capacity, operations
     and energy, plots."""

@@ -11,6 +11,7 @@ import numpy as np
 
 from neurodeploy.cli_errors import Group
 from neurodeploy.errors import InputError, TargetError
+from neurodeploy.fileio import output_dir, output_file
 
 
 def _int_list(text: str) -> list[int]:
@@ -106,6 +107,10 @@ def compile_cmd(model, target, method, calib, calib_samples, seed, timesteps, ar
     if list_passes:
         click.echo("\n".join(DEFAULT_PIPELINE))
         return
+    out = Path(output) if output else Path(model).with_suffix(".nir")
+    output_file(out, inputs=[model, calib, target])
+    if dump_dir:
+        output_dir(dump_dir, inputs=[model, calib, target])
     result = api.compile(model, target=target, method=method, calib=calib,
                          calib_samples=calib_samples, timesteps=timesteps, arch=arch,
                          trust_pickle=trust_pickle, input_shape=_shape(input_shape),
@@ -114,7 +119,6 @@ def compile_cmd(model, target, method, calib, calib_samples, seed, timesteps, ar
                          allow_saturation=allow_saturation,
                          capacity_check=not no_capacity_check, stop_after=stop_after,
                          dump_dir=dump_dir, seed=seed)
-    out = Path(output) if output else Path(model).with_suffix(".nir")
     api.save(result.graph, out)
     summary = compile_summary(result, out)
     click.echo(json.dumps(summary, indent=2) if as_json else summary["text"])
@@ -147,6 +151,8 @@ def import_cmd(model, target, dt, timesteps, reset, allow_saturation, no_capacit
     from neurodeploy.interop.approximations import table
     from neurodeploy.summary import compile_summary
 
+    if output:
+        output_file(output, inputs=[model, target])
     result = api.import_nir(model, target=target, dt=dt, timesteps=timesteps, reset=reset,
                             allow_saturation=allow_saturation,
                             capacity_check=not no_capacity_check)
@@ -173,16 +179,17 @@ def export(network, flavor, output) -> None:
     cannot express and what the other tool will therefore compute differently."""
     from neurodeploy import api
 
+    suffix = ".standard.nir" if flavor == "standard" else ".net"
+    out = Path(output) if output else Path(network).with_suffix(suffix)
+    output_file(out, inputs=[network])
     graph = api.load(network)
     if flavor == "standard":
         from neurodeploy.interop.standard import write_standard
 
-        out = Path(output) if output else Path(network).with_suffix(".standard.nir")
         warnings = write_standard(graph, out)
     else:
         from neurodeploy.interop.netx import to_netx
 
-        out = Path(output) if output else Path(network).with_suffix(".net")
         warnings = to_netx(graph, out)
     for warning in warnings:
         click.echo(f"warning: {warning}", err=True)
@@ -215,6 +222,7 @@ def finetune(model, method, dataset, epochs, levels, lr, batch, optimizer, flip,
     """Fine-tune a trained MODEL for a trained conversion method; writes TorchScript."""
     from neurodeploy.train import TrainConfig, finetune, save_torchscript
 
+    output_file(output, inputs=[model, dataset])
     config = TrainConfig(epochs=epochs, lr=lr, batch=batch, optimizer=optimizer, flip=flip,
                          seed=seed)
     result = finetune(model, method=method, dataset=dataset, levels=levels, config=config,
@@ -330,6 +338,8 @@ def simulate(network, input_path, timesteps, backend, out, as_json) -> None:
     from neurodeploy import api
     from neurodeploy.graph import input_name
 
+    if out:
+        output_file(out, inputs=[network, input_path], suffix=".npz")
     graph = api.load(network)
     x = _load_npy(input_path)
     shape = tuple(int(d) for d in graph.nodes[input_name(graph)].input_type["input"])
@@ -359,8 +369,9 @@ def simulate(network, input_path, timesteps, backend, out, as_json) -> None:
 @click.option("--timesteps", "-T", type=int, help="Window length (default: as compiled).")
 @click.option("--backend", default="lava", show_default=True, help="Backend to check.")
 @click.option("--seed", default=0, show_default=True, type=int, help="For random inputs.")
-@click.option("--trace-dir", default=".", show_default=True, type=click.Path(),
-              help="Where both traces are written when they differ.")
+@click.option("--trace-dir", type=click.Path(),
+              help="Where both traces are written when they differ (default: the current "
+                   "directory).")
 @click.option("--json", "as_json", is_flag=True)
 def verify(network, dataset, samples, timesteps, backend, seed, trace_dir, as_json) -> None:
     """Check that BACKEND matches the reference simulator bit for bit (exit 1 if not)."""
@@ -369,8 +380,10 @@ def verify(network, dataset, samples, timesteps, backend, seed, trace_dir, as_js
     from neurodeploy import api
     from neurodeploy.graph import input_name
     from neurodeploy.meta import get_graph_meta
-    from neurodeploy.verify import run_and_compare
+    from neurodeploy.verify import run_and_compare, save_traces
 
+    if trace_dir:
+        output_dir(trace_dir, inputs=[network])
     graph = api.load(network)
     if samples < 1:
         raise InputError(f"--samples must be at least 1, got {samples}")
@@ -384,10 +397,8 @@ def verify(network, dataset, samples, timesteps, backend, seed, trace_dir, as_js
     result, expected, actual = run_and_compare(graph, x, steps, backend=backend)
     report = asdict(result) | {"backend": backend, "bit_exact": result.divergence is None}
     if result.divergence:
-        stem = Path(trace_dir) / Path(network).stem
-        expected.save(f"{stem}.reference.npz")
-        actual.save(f"{stem}.{backend}.npz")
-        report["traces"] = [f"{stem}.reference.npz", f"{stem}.{backend}.npz"]
+        report["traces"] = save_traces(Path(trace_dir or ".") / Path(network).stem,
+                                       {"reference": expected, backend: actual})
     if as_json:
         click.echo(json.dumps(report, indent=2))
     elif result.divergence:
@@ -427,6 +438,9 @@ def report(network, dataset, samples, timesteps, ann_model, target, output, as_j
     from neurodeploy.report.reference import EquivalentReference, ModelReference
     from neurodeploy.targets import load_target
 
+    directory = Path(output) if output else Path(network).with_name(
+        f"{Path(network).stem}_report")
+    output_dir(directory, inputs=[network, dataset, ann_model, target])
     graph = api.load(network)
     if samples < 1:
         raise InputError(f"--samples must be at least 1, got {samples}")
@@ -450,8 +464,6 @@ def report(network, dataset, samples, timesteps, ann_model, target, output, as_j
         reference = EquivalentReference(graph)
     result = build_report(graph, x, y, target=chip, reference=reference, timesteps=steps,
                           network=str(network), dataset=dataset)
-    directory = Path(output) if output else Path(network).with_name(
-        f"{Path(network).stem}_report")
     written = result.write(directory)
     click.echo(json.dumps(result.data, indent=2) if as_json else
                f"{result.text}\nwritten: {', '.join(str(p) for p in written)}")

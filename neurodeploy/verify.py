@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 
 import nir
 import numpy as np
 
 from neurodeploy.backends import Record, Trace, get_backend
+from neurodeploy.fileio import write_files
 from neurodeploy.graph import populations
 
 
@@ -70,6 +72,13 @@ def run_and_compare(graph: nir.NIRGraph, inputs: np.ndarray, timesteps: int,
     expected = get_backend(reference).run(graph, inputs, timesteps, record=Record.ALL)
     actual = get_backend(backend).run(graph, inputs, timesteps, record=Record.ALL)
     return compare(graph, expected, actual), expected, actual
+
+
+def save_traces(stem: Path, traces: dict[str, Trace]) -> list[str]:
+    """The traces of a mismatch as ``STEM.<backend>.npz``, written together: both or neither."""
+    paths = {f"{stem}.{name}.npz": trace for name, trace in traces.items()}
+    write_files({path: trace.write_npz for path, trace in paths.items()})
+    return list(paths)
 
 
 def _first_difference(name: str, quantity: str, a: np.ndarray, b: np.ndarray

@@ -132,7 +132,14 @@ def quantize_inputs(graph: nir.NIRGraph, images: np.ndarray) -> np.ndarray:
     name = input_name(graph)
     meta = get_node_meta(graph.nodes[name], InputMeta, name)
     x = np.asarray(images)
+    if x.dtype.kind not in "biuf":
+        raise InputError(f"inputs must be numbers, got {x.dtype}")
     if np.issubdtype(x.dtype, np.integer):
+        high = (1 << meta.bits) - 1
+        if x.size and (x.min() < 0 or x.max() > high):  # int32 would wrap them
+            raise InputError(f"integer inputs must lie in [0, {high}] (the {meta.bits}-bit "
+                             f"input), got values from {x.min()} to {x.max()}",
+                             hint="Give floats in [0, 1] to have them quantized")
         return x.astype(np.int32)
     if not np.isfinite(x).all() or x.min() < 0 or x.max() > 1:
         raise InputError("float inputs must be finite and in [0, 1]")

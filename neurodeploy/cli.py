@@ -74,7 +74,7 @@ def targets(as_json) -> None:
 @click.option("--calib-samples", default=512, show_default=True, type=int,
               help="Calibration images per stage (calibrate's weight fit takes at least 1024, "
                    "iat at least 2048 from the same source).")
-@click.option("--seed", default=0, show_default=True, type=int,
+@click.option("--seed", default=0, show_default=True, type=click.IntRange(min=0),
               help="Draws the calibration images and seeds the calibration.")
 @click.option("--timesteps", "-T", default=4, show_default=True, type=int)
 @click.option("--arch", help="module:ClassName, to load a state dict.")
@@ -211,7 +211,7 @@ def export(network, flavor, output) -> None:
 @click.option("--optimizer", type=click.Choice(["adam", "sgd"]), default="adam",
               show_default=True)
 @click.option("--flip", is_flag=True, help="Mirror half of each batch (clothing images).")
-@click.option("--seed", default=0, show_default=True, type=int)
+@click.option("--seed", default=0, show_default=True, type=click.IntRange(min=0))
 @click.option("--arch", help="module:ClassName, to load a state dict.")
 @click.option("--trust-pickle", is_flag=True, help="Allow loading a pickled nn.Module.")
 @click.option("--input-shape", help="Input shape without batch, e.g. 1,28,28.")
@@ -281,6 +281,8 @@ def evaluate(network, dataset, timesteps, backend, limit, ann_model, adaptive_ti
     from dataclasses import asdict
 
     from neurodeploy import api
+    from neurodeploy.data import check_labels
+    from neurodeploy.graph import num_outputs
     from neurodeploy.meta import get_graph_meta
     from neurodeploy.methods.iat import iat_thresholds
 
@@ -289,6 +291,7 @@ def evaluate(network, dataset, timesteps, backend, limit, ann_model, adaptive_ti
     if adaptive_timesteps:
         iat_thresholds(graph)  # refuse a network without thresholds before any work
     x, y = api.dataset(dataset, limit=limit)
+    check_labels(y, num_outputs(graph), dataset)
     steps = _int_list(timesteps) if timesteps else None
     result = {"dataset": dataset, "samples": len(x), "backend": backend,
               "compiled_timesteps": meta.timesteps, "window_specific": api.window_specific(graph)}
@@ -329,19 +332,21 @@ def evaluate(network, dataset, timesteps, backend, limit, ann_model, adaptive_ti
 @click.argument("network", type=click.Path())
 @click.option("--input", "input_path", required=True, type=click.Path(),
               help=".npy with one sample or a batch; floats in [0, 1] or integers.")
-@click.option("--timesteps", "-T", type=int, help="Window length (default: as compiled).")
+@click.option("--timesteps", "-T", type=click.IntRange(min=1),
+              help="Window length (default: as compiled).")
 @click.option("--backend", default="reference", show_default=True)
 @click.option("--out", type=click.Path(), help="Write the full trace (.npz).")
 @click.option("--json", "as_json", is_flag=True)
 def simulate(network, input_path, timesteps, backend, out, as_json) -> None:
     """Run NETWORK on inputs and print predictions; optionally save every spike and membrane."""
     from neurodeploy import api
+    from neurodeploy.data import load_samples
     from neurodeploy.graph import input_name
 
     if out:
         output_file(out, inputs=[network, input_path], suffix=".npz")
     graph = api.load(network)
-    x = _load_npy(input_path)
+    x = load_samples(input_path)
     shape = tuple(int(d) for d in graph.nodes[input_name(graph)].input_type["input"])
     if x.shape == shape:
         x = x[None]
@@ -366,9 +371,11 @@ def simulate(network, input_path, timesteps, backend, out, as_json) -> None:
 @click.argument("network", type=click.Path())
 @click.option("--dataset", help="digits, fashion-mnist or .npz (default: random inputs).")
 @click.option("--samples", default=5, show_default=True, type=int)
-@click.option("--timesteps", "-T", type=int, help="Window length (default: as compiled).")
+@click.option("--timesteps", "-T", type=click.IntRange(min=1),
+              help="Window length (default: as compiled).")
 @click.option("--backend", default="lava", show_default=True, help="Backend to check.")
-@click.option("--seed", default=0, show_default=True, type=int, help="For random inputs.")
+@click.option("--seed", default=0, show_default=True, type=click.IntRange(min=0),
+              help="For random inputs.")
 @click.option("--trace-dir", type=click.Path(),
               help="Where both traces are written when they differ (default: the current "
                    "directory).")
@@ -433,6 +440,8 @@ def report(network, dataset, samples, timesteps, ann_model, target, output, as_j
     """Deployment report of a compiled NETWORK: per-layer diagnostics, capacity, operations
     and energy, plots."""
     from neurodeploy import api
+    from neurodeploy.data import check_labels
+    from neurodeploy.graph import num_outputs
     from neurodeploy.meta import get_graph_meta
     from neurodeploy.report.build import build_report
     from neurodeploy.report.reference import EquivalentReference, ModelReference
@@ -455,6 +464,7 @@ def report(network, dataset, samples, timesteps, ann_model, target, output, as_j
                           "not a shipped target",
                           hint="Pass --target with the .toml file it was compiled for") from None
     x, y = api.dataset(dataset, limit=samples)
+    check_labels(y, num_outputs(graph), dataset)
     if ann_model:
         from neurodeploy.frontend import load_model
 
@@ -467,15 +477,6 @@ def report(network, dataset, samples, timesteps, ann_model, target, output, as_j
     written = result.write(directory)
     click.echo(json.dumps(result.data, indent=2) if as_json else
                f"{result.text}\nwritten: {', '.join(str(p) for p in written)}")
-
-
-def _load_npy(path: str) -> np.ndarray:
-    if not Path(path).is_file():
-        raise InputError(f"{path}: file not found")
-    try:
-        return np.load(path, allow_pickle=False)
-    except (ValueError, OSError) as exc:
-        raise InputError(f"{path}: not a .npy array ({exc})") from None
 
 
 if __name__ == "__main__":

@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections import defaultdict
 
 import nir
+import numpy as np
 
 from neurodeploy.errors import MetadataError
 from neurodeploy.meta import SYNAPSE_TYPES
@@ -59,6 +60,11 @@ def populations(graph: nir.NIRGraph) -> list[str]:
 
 def readout_name(graph: nir.NIRGraph) -> str:
     return predecessors(graph)[output_name(graph)][0]
+
+
+def num_outputs(graph: nir.NIRGraph) -> int:
+    """Units of the readout: the classes of a classifier."""
+    return int(np.prod(graph.nodes[output_name(graph)].input_type["input"]))
 
 
 def hop_offsets(graph: nir.NIRGraph, hop_delay: int) -> dict[str, int]:

@@ -153,6 +153,24 @@ def simulate(graph: nir.NIRGraph, inputs: np.ndarray, timesteps: int | None = No
     return get_backend(backend).run(graph, quantize_inputs(graph, inputs), steps, record=record)
 
 
+def predict(graph: nir.NIRGraph, inputs: np.ndarray, timesteps: int | None = None, *,
+            backend: str = "reference", show_progress: bool = True
+            ) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+    """Readout (batch, n_out) and spike events per neuron of any number of samples, run in
+    batches so memory stays bounded (``simulate`` keeps every step of every sample)."""
+    steps = timesteps or get_graph_meta(graph).timesteps
+    batch = eval_batch_size(graph, steps)
+    engine = get_backend(backend)
+    outputs, events = [], {}
+    for start in progress(range(0, len(inputs), batch), "simulate", show_progress):
+        x = quantize_inputs(graph, inputs[start:start + batch])
+        trace = engine.run(graph, x, steps, record=Record.COUNTS)
+        outputs.append(trace.outputs)
+        for pop, count in trace.events.items():
+            events[pop] = events.get(pop, 0) + count
+    return np.concatenate(outputs), events
+
+
 def default_windows(graph: nir.NIRGraph) -> list[int]:
     """The windows an accuracy sweep shows unless told: powers of two up to twice the
     compiled window, and the window itself, as far as the network can run (an FTBC bias

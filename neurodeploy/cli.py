@@ -335,13 +335,15 @@ def evaluate(network, dataset, timesteps, backend, limit, ann_model, adaptive_ti
 @click.option("--timesteps", "-T", type=click.IntRange(min=1),
               help="Window length (default: as compiled).")
 @click.option("--backend", default="reference", show_default=True)
-@click.option("--out", type=click.Path(), help="Write the full trace (.npz).")
+@click.option("--out", type=click.Path(), help="Write the full trace (.npz; its size grows "
+              "with samples x T, while without --out memory stays bounded).")
 @click.option("--json", "as_json", is_flag=True)
 def simulate(network, input_path, timesteps, backend, out, as_json) -> None:
     """Run NETWORK on inputs and print predictions; optionally save every spike and membrane."""
     from neurodeploy import api
     from neurodeploy.data import load_samples
     from neurodeploy.graph import input_name
+    from neurodeploy.meta import get_graph_meta
 
     if out:
         output_file(out, inputs=[network, input_path], suffix=".npz")
@@ -350,19 +352,23 @@ def simulate(network, input_path, timesteps, backend, out, as_json) -> None:
     shape = tuple(int(d) for d in graph.nodes[input_name(graph)].input_type["input"])
     if x.shape == shape:
         x = x[None]
-    trace = api.simulate(graph, x, timesteps, backend=backend)
+    steps = timesteps or get_graph_meta(graph).timesteps
     if out:
+        trace = api.simulate(graph, x, steps, backend=backend)
         trace.save(out)
+        outputs, spike_events = trace.outputs, trace.events
+    else:
+        outputs, spike_events = api.predict(graph, x, steps, backend=backend)
     if as_json:
         click.echo(json.dumps({
-            "samples": len(x), "timesteps": trace.timesteps, "backend": backend,
-            "spike_events": {pop: int(e.sum()) for pop, e in trace.events.items()},
-            "predictions": trace.outputs.argmax(axis=1).tolist(), "trace": out}, indent=2))
+            "samples": len(x), "timesteps": steps, "backend": backend,
+            "spike_events": {pop: int(e.sum()) for pop, e in spike_events.items()},
+            "predictions": outputs.argmax(axis=1).tolist(), "trace": out}, indent=2))
         return
-    click.echo(f"{len(x)} sample(s), T={trace.timesteps}, backend {backend}")
-    for pop, events in trace.events.items():
+    click.echo(f"{len(x)} sample(s), T={steps}, backend {backend}")
+    for pop, events in spike_events.items():
         click.echo(f"  {pop:<24} {int(events.sum()):>10} spike events")
-    click.echo(f"predictions: {trace.outputs.argmax(axis=1).tolist()}")
+    click.echo(f"predictions: {outputs.argmax(axis=1).tolist()}")
     if out:
         click.echo(f"trace written to {out}")
 

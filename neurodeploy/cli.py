@@ -14,6 +14,18 @@ from neurodeploy.errors import InputError, TargetError
 from neurodeploy.fileio import output_dir, output_file
 
 
+class _Path(click.Path):
+    """An empty path is a usage error: it names no file (and ``Path("")`` is ".")."""
+
+    def convert(self, value, param, ctx):
+        if value == "":
+            self.fail("the path is empty", param, ctx)
+        return super().convert(value, param, ctx)
+
+
+PATH = _Path()
+
+
 def _int_list(text: str) -> list[int]:
     try:
         values = [int(v) for v in text.split(",") if v.strip()]
@@ -65,7 +77,7 @@ def targets(as_json) -> None:
 
 
 @main.command(name="compile")
-@click.argument("model", type=click.Path())
+@click.argument("model", type=PATH)
 @click.option("--target", default="loihi2", show_default=True, help="Target name or .toml path.")
 @click.option("--method", default="p99.99", show_default=True,
               help="Conversion method: max, a percentile such as p99.9, or stages joined "
@@ -91,9 +103,9 @@ def targets(as_json) -> None:
 @click.option("--no-capacity-check", is_flag=True,
               help="Compile a network the target's cores cannot hold (reported, not refused).")
 @click.option("--stop-after", help="Stop after this pass (see --list-passes).")
-@click.option("--dump-dir", type=click.Path(), help="Write the graph after each pass here.")
+@click.option("--dump-dir", type=PATH, help="Write the graph after each pass here.")
 @click.option("--list-passes", is_flag=True, help="Print the pass pipeline and exit.")
-@click.option("-o", "--output", type=click.Path(), help="Output .nir (default: MODEL.nir).")
+@click.option("-o", "--output", type=PATH, help="Output .nir (default: MODEL.nir).")
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
 def compile_cmd(model, target, method, calib, calib_samples, seed, timesteps, arch, trust_pickle,
                 input_shape, max_burst, granularity, dual_threshold, allow_saturation,
@@ -125,7 +137,7 @@ def compile_cmd(model, target, method, calib, calib_samples, seed, timesteps, ar
 
 
 @main.command(name="import")
-@click.argument("model", type=click.Path())
+@click.argument("model", type=PATH)
 @click.option("--target", default="loihi2", show_default=True, help="Target name or .toml path.")
 @click.option("--dt", type=float, required=True,
               help="Time step that discretizes NIR's neurons (the exporting tool's; "
@@ -138,7 +150,7 @@ def compile_cmd(model, target, method, calib, calib_samples, seed, timesteps, ar
               help="Report, instead of refusing, membranes that may saturate within T.")
 @click.option("--no-capacity-check", is_flag=True,
               help="Import a network the target's cores cannot hold (reported, not refused).")
-@click.option("-o", "--output", type=click.Path(),
+@click.option("-o", "--output", type=PATH,
               help="Output .nir (default: MODEL.TARGET.nir).")
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
 def import_cmd(model, target, dt, timesteps, reset, allow_saturation, no_capacity_check,
@@ -168,11 +180,11 @@ def import_cmd(model, target, dt, timesteps, reset, allow_saturation, no_capacit
 
 
 @main.command(name="export")
-@click.argument("network", type=click.Path())
+@click.argument("network", type=PATH)
 @click.option("--flavor", type=click.Choice(["standard", "netx"]), required=True,
               help="standard: plain NIR (float weights, IF nodes) for other NIR tools; "
                    "netx: lava-dl netx HDF5 for lava.lib.dl.netx.hdf5.Network.")
-@click.option("-o", "--output", type=click.Path(),
+@click.option("-o", "--output", type=PATH,
               help="Output file (default: NETWORK.standard.nir or NETWORK.net).")
 def export(network, flavor, output) -> None:
     """Export a compiled NETWORK for other tools; warns about everything the other format
@@ -197,7 +209,7 @@ def export(network, flavor, output) -> None:
 
 
 @main.command()
-@click.argument("model", type=click.Path())
+@click.argument("model", type=PATH)
 @click.option("--method", required=True, type=click.Choice(["ecl", "qcfs", "dual_phase"]),
               help="The conversion method to train for (see docs/methods.md).")
 @click.option("--dataset", default="digits", show_default=True,
@@ -215,7 +227,7 @@ def export(network, flavor, output) -> None:
 @click.option("--arch", help="module:ClassName, to load a state dict.")
 @click.option("--trust-pickle", is_flag=True, help="Allow loading a pickled nn.Module.")
 @click.option("--input-shape", help="Input shape without batch, e.g. 1,28,28.")
-@click.option("-o", "--output", type=click.Path(), required=True,
+@click.option("-o", "--output", type=PATH, required=True,
               help="The fine-tuned model (TorchScript) to write.")
 def finetune(model, method, dataset, epochs, levels, lr, batch, optimizer, flip, seed, arch,
              trust_pickle, input_shape, output) -> None:
@@ -235,7 +247,7 @@ def finetune(model, method, dataset, epochs, levels, lr, batch, optimizer, flip,
 
 
 @main.command()
-@click.argument("model", type=click.Path())
+@click.argument("model", type=PATH)
 @click.option("--arch", help="module:ClassName, to load a state dict.")
 @click.option("--trust-pickle", is_flag=True, help="Allow loading a pickled nn.Module.")
 @click.option("--input-shape", help="Input shape without batch, e.g. 1,28,28.")
@@ -263,14 +275,14 @@ def check(model, arch, trust_pickle, input_shape, as_json) -> None:
 
 
 @main.command()
-@click.argument("network", type=click.Path())
+@click.argument("network", type=PATH)
 @click.option("--dataset", default="digits", show_default=True,
               help="digits, fashion-mnist, or an .npz file with x and y.")
 @click.option("--timesteps", "-T", help="Windows, e.g. 1,2,4,8 (default: powers of two up "
               "to twice the compiled T, and T itself, as far as the network can run).")
 @click.option("--backend", default="reference", show_default=True)
 @click.option("--limit", type=int, help="Evaluate only the first N test samples.")
-@click.option("--ann", "ann_model", type=click.Path(),
+@click.option("--ann", "ann_model", type=PATH,
               help="The float model, to print its accuracy as the first row.")
 @click.option("--adaptive-timesteps", is_flag=True,
               help="Early exit (compiled with +iat): accuracy and mean timesteps per sample.")
@@ -329,13 +341,13 @@ def evaluate(network, dataset, timesteps, backend, limit, ann_model, adaptive_ti
 
 
 @main.command()
-@click.argument("network", type=click.Path())
-@click.option("--input", "input_path", required=True, type=click.Path(),
+@click.argument("network", type=PATH)
+@click.option("--input", "input_path", required=True, type=PATH,
               help=".npy with one sample or a batch; floats in [0, 1] or integers.")
 @click.option("--timesteps", "-T", type=click.IntRange(min=1),
               help="Window length (default: as compiled).")
 @click.option("--backend", default="reference", show_default=True)
-@click.option("--out", type=click.Path(), help="Write the full trace (.npz; its size grows "
+@click.option("--out", type=PATH, help="Write the full trace (.npz; its size grows "
               "with samples x T, while without --out memory stays bounded).")
 @click.option("--json", "as_json", is_flag=True)
 def simulate(network, input_path, timesteps, backend, out, as_json) -> None:
@@ -374,7 +386,7 @@ def simulate(network, input_path, timesteps, backend, out, as_json) -> None:
 
 
 @main.command()
-@click.argument("network", type=click.Path())
+@click.argument("network", type=PATH)
 @click.option("--dataset", help="digits, fashion-mnist or .npz (default: random inputs).")
 @click.option("--samples", default=5, show_default=True, type=int)
 @click.option("--timesteps", "-T", type=click.IntRange(min=1),
@@ -382,7 +394,7 @@ def simulate(network, input_path, timesteps, backend, out, as_json) -> None:
 @click.option("--backend", default="lava", show_default=True, help="Backend to check.")
 @click.option("--seed", default=0, show_default=True, type=click.IntRange(min=0),
               help="For random inputs.")
-@click.option("--trace-dir", type=click.Path(),
+@click.option("--trace-dir", type=PATH,
               help="Where both traces are written when they differ (default: the current "
                    "directory).")
 @click.option("--json", "as_json", is_flag=True)
@@ -425,7 +437,7 @@ def verify(network, dataset, samples, timesteps, backend, seed, trace_dir, as_js
 
 
 @main.command()
-@click.argument("network", type=click.Path())
+@click.argument("network", type=PATH)
 @click.option("--dataset", default="digits", show_default=True,
               help="digits, fashion-mnist, or an .npz file with x and y (test split).")
 @click.option("--samples", default=256, show_default=True, type=int,
@@ -433,12 +445,12 @@ def verify(network, dataset, samples, timesteps, backend, seed, trace_dir, as_js
 @click.option("--timesteps", "-T", help="Windows of the accuracy sweep, e.g. 1,2,4,8 "
               "(default: powers of two up to twice the compiled T, as far as the network can "
               "run; T itself is always included).")
-@click.option("--ann", "ann_model", type=click.Path(),
+@click.option("--ann", "ann_model", type=PATH,
               help="The float model, to compare the SNN with (default: the rate network "
                    "rebuilt from the compiled weights; see docs/report.md).")
 @click.option("--target", help="Target name or .toml path, when the compiled target's name is "
                                "not a shipped target.")
-@click.option("-o", "--output", type=click.Path(),
+@click.option("-o", "--output", type=PATH,
               help="Directory for report.json, report.md and the plots (default: "
                    "NETWORK_report/).")
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")

@@ -37,6 +37,7 @@ from neurodeploy.simulation import (
     evaluate,
     evaluate_adaptive,
     input_shape,
+    predict,
     random_inputs,
     simulate,
     window_specific,
@@ -50,7 +51,7 @@ if TYPE_CHECKING:
 __all__ = ["DEFAULT_CALIBRATION_SAMPLES", "DEFAULT_PIPELINE", "EXPORT_SUFFIXES",
            "AdaptiveResult", "ConvertOptions", "Deployment", "ann_accuracy", "compile",
            "dataset", "default_windows", "eval_batch_size", "evaluate", "evaluate_adaptive",
-           "import_nir", "load", "quantize_inputs", "save", "simulate", "targets",
+           "import_nir", "list_targets", "load", "predict", "quantize_inputs", "save", "simulate",
            "window_specific"]
 
 DEFAULT_CALIBRATION_SAMPLES = 512
@@ -105,6 +106,12 @@ class Deployment:
                  backend: str = "reference", record: Record = Record.ALL) -> Trace:
         """One window on a batch (or one sample): float images in [0, 1] or integers."""
         return simulate(self.graph, inputs, timesteps, backend=backend, record=record)
+
+    def predict(self, inputs: Any, timesteps: int | None = None, *, backend: str = "reference",
+                show_progress: bool = True) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+        """Readouts and spike counts of any number of samples, in bounded memory."""
+        return predict(self.graph, inputs, timesteps, backend=backend,
+                       show_progress=show_progress)
 
     def evaluate(self, images: Any, labels: Any, timesteps: list[int] | None = None, *,
                  backend: str = "reference", show_progress: bool = True) -> dict[int, float]:

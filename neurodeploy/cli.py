@@ -1,31 +1,30 @@
-"""The `neurodeploy` command: parse, call the API, print. Errors: one line, exit code 2."""
+"""The `neurodeploy` command: parse, call the API, print. How it ends: ``cli_errors``."""
 
 from __future__ import annotations
 
-import functools
 import json
 import sys
 from pathlib import Path
 
 import click
-import numpy as np
 
 from neurodeploy import __version__
-from neurodeploy.errors import InputError, NeurodeployError
+from neurodeploy.cli_errors import Group
+from neurodeploy.data import load_samples
+from neurodeploy.errors import InputError
+from neurodeploy.fileio import output_dir, output_file
 
 
-def _friendly(fn):
-    """NeurodeployError -> one line on stderr and exit 2; no traceback, no partial file."""
+class _Path(click.Path):
+    """An empty path is a usage error: it names no file (and ``Path("")`` is ".")."""
 
-    @functools.wraps(fn)
-    def wrapper(*args, **kwargs):
-        try:
-            return fn(*args, **kwargs)
-        except NeurodeployError as exc:
-            click.echo(f"error: {exc}", err=True)
-            sys.exit(2)
+    def convert(self, value, param, ctx):
+        if value == "":
+            self.fail("the path is empty", param, ctx)
+        return super().convert(value, param, ctx)
 
-    return wrapper
+
+PATH = _Path()
 
 
 def _int_list(text: str) -> list[int]:
@@ -52,15 +51,16 @@ def _shape(text: str | None) -> tuple[int, ...] | None:
         raise InputError(f"--input-shape must look like 1,28,28, got '{text}'") from None
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.group(cls=Group, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="neurodeploy")  # the one home of the version
-def main() -> None:
-    """Deploy PyTorch networks as integer spiking networks on Loihi-class hardware."""
+@click.option("--debug", is_flag=True, help="Print the traceback of an error.")
+def main(debug) -> None:
+    """Deploy PyTorch networks as integer spiking networks on Loihi-class hardware. Errors:
+    one line, exit code 2 (see neurodeploy/cli_errors.py)."""
 
 
 @main.command()
 @click.option("--json", "as_json", is_flag=True, help="Print every target in full as JSON.")
-@_friendly
 def targets(as_json) -> None:
     """List the hardware targets and their main limits."""
     from dataclasses import asdict
@@ -83,7 +83,7 @@ def targets(as_json) -> None:
 
 
 @main.command(name="compile")
-@click.argument("model", type=click.Path())
+@click.argument("model", type=PATH)
 @click.option("--target", default="loihi2", show_default=True, help="Target name or .toml path.")
 @click.option("--method", default="p99.99", show_default=True,
               help="Conversion method: max, a percentile such as p99.9, or stages joined "
@@ -92,7 +92,7 @@ def targets(as_json) -> None:
 @click.option("--calib-samples", default=512, show_default=True, type=int,
               help="Calibration images per stage (calibrate's weight fit takes at least 1024, "
                    "iat at least 2048 from the same source).")
-@click.option("--seed", default=0, show_default=True, type=int,
+@click.option("--seed", default=0, show_default=True, type=click.IntRange(min=0),
               help="Draws the calibration images and seeds the calibration.")
 @click.option("--timesteps", "-T", default=4, show_default=True, type=int)
 @click.option("--arch", help="module:ClassName, to load a state dict.")
@@ -109,11 +109,10 @@ def targets(as_json) -> None:
 @click.option("--no-capacity-check", is_flag=True,
               help="Compile a network the target's cores cannot hold (reported, not refused).")
 @click.option("--stop-after", help="Stop after this pass (see --list-passes).")
-@click.option("--dump-dir", type=click.Path(), help="Write the graph after each pass here.")
+@click.option("--dump-dir", type=PATH, help="Write the graph after each pass here.")
 @click.option("--list-passes", is_flag=True, help="Print the pass pipeline and exit.")
-@click.option("-o", "--output", type=click.Path(), help="Output .nir (default: MODEL.nir).")
+@click.option("-o", "--output", type=PATH, help="Output .nir (default: MODEL.nir).")
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
-@_friendly
 def compile_cmd(model, target, method, calib, calib_samples, seed, timesteps, arch, trust_pickle,
                 input_shape, max_burst, granularity, dual_threshold, allow_saturation,
                 no_capacity_check, stop_after, dump_dir, list_passes, output, as_json) -> None:
@@ -123,6 +122,10 @@ def compile_cmd(model, target, method, calib, calib_samples, seed, timesteps, ar
     if list_passes:
         click.echo("\n".join(api.DEFAULT_PIPELINE))
         return
+    out = Path(output) if output else Path(model).with_suffix(".nir")
+    output_file(out, inputs=[model, calib, target])
+    if dump_dir:
+        output_dir(dump_dir, inputs=[model, calib, target])
     result = api.compile(model, target=target, method=method, calib=calib,
                          calib_samples=calib_samples, timesteps=timesteps, arch=arch,
                          trust_pickle=trust_pickle, input_shape=_shape(input_shape),
@@ -131,14 +134,13 @@ def compile_cmd(model, target, method, calib, calib_samples, seed, timesteps, ar
                          allow_saturation=allow_saturation,
                          capacity_check=not no_capacity_check, stop_after=stop_after,
                          dump_dir=dump_dir, seed=seed)
-    out = Path(output) if output else Path(model).with_suffix(".nir")
     api.save(result.graph, out)
     summary = result.summary(out)
     click.echo(json.dumps(summary, indent=2) if as_json else summary["text"])
 
 
 @main.command(name="import")
-@click.argument("model", type=click.Path())
+@click.argument("model", type=PATH)
 @click.option("--target", default="loihi2", show_default=True, help="Target name or .toml path.")
 @click.option("--dt", type=float, required=True,
               help="Time step that discretizes NIR's neurons (the exporting tool's; "
@@ -151,16 +153,17 @@ def compile_cmd(model, target, method, calib, calib_samples, seed, timesteps, ar
               help="Report, instead of refusing, membranes that may saturate within T.")
 @click.option("--no-capacity-check", is_flag=True,
               help="Import a network the target's cores cannot hold (reported, not refused).")
-@click.option("-o", "--output", type=click.Path(),
+@click.option("-o", "--output", type=PATH,
               help="Output .nir (default: MODEL.TARGET.nir).")
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
-@_friendly
 def import_cmd(model, target, dt, timesteps, reset, allow_saturation, no_capacity_check,
                output, as_json) -> None:
     """Import MODEL, a NIR file written by another tool, and quantize it for a target; prints
     what the target cannot express exactly and the error it introduces."""
     from neurodeploy import api
 
+    if output:
+        output_file(output, inputs=[model, target])
     result = api.import_nir(model, target=target, dt=dt, timesteps=timesteps, reset=reset,
                             allow_saturation=allow_saturation,
                             capacity_check=not no_capacity_check)
@@ -171,13 +174,12 @@ def import_cmd(model, target, dt, timesteps, reset, allow_saturation, no_capacit
 
 
 @main.command(name="export")
-@click.argument("network", type=click.Path())
+@click.argument("network", type=PATH)
 @click.option("--flavor", type=click.Choice(["standard", "netx"]), required=True,
               help="standard: plain NIR (float weights, IF nodes) for other NIR tools; "
                    "netx: lava-dl netx HDF5 for lava.lib.dl.netx.hdf5.Network.")
-@click.option("-o", "--output", type=click.Path(),
+@click.option("-o", "--output", type=PATH,
               help="Output file (default: NETWORK.standard.nir or NETWORK.net).")
-@_friendly
 def export(network, flavor, output) -> None:
     """Export a compiled NETWORK for other tools; warns about everything the other format
     cannot express and what the other tool will therefore compute differently."""
@@ -185,6 +187,7 @@ def export(network, flavor, output) -> None:
 
     deployment = api.load(network)
     out = Path(output) if output else Path(network).with_suffix(api.EXPORT_SUFFIXES[flavor])
+    output_file(out, inputs=[network])
     warnings = deployment.export(out, flavor)
     for warning in warnings:
         click.echo(f"warning: {warning}", err=True)
@@ -192,7 +195,7 @@ def export(network, flavor, output) -> None:
 
 
 @main.command()
-@click.argument("model", type=click.Path())
+@click.argument("model", type=PATH)
 @click.option("--method", required=True, type=click.Choice(["ecl", "qcfs", "dual_phase"]),
               help="The conversion method to train for (see docs/methods.md).")
 @click.option("--dataset", default="digits", show_default=True,
@@ -206,18 +209,18 @@ def export(network, flavor, output) -> None:
 @click.option("--optimizer", type=click.Choice(["adam", "sgd"]), default="adam",
               show_default=True)
 @click.option("--flip", is_flag=True, help="Mirror half of each batch (clothing images).")
-@click.option("--seed", default=0, show_default=True, type=int)
+@click.option("--seed", default=0, show_default=True, type=click.IntRange(min=0))
 @click.option("--arch", help="module:ClassName, to load a state dict.")
 @click.option("--trust-pickle", is_flag=True, help="Allow loading a pickled nn.Module.")
 @click.option("--input-shape", help="Input shape without batch, e.g. 1,28,28.")
-@click.option("-o", "--output", type=click.Path(), required=True,
+@click.option("-o", "--output", type=PATH, required=True,
               help="The fine-tuned model (TorchScript) to write.")
-@_friendly
 def finetune(model, method, dataset, epochs, levels, lr, batch, optimizer, flip, seed, arch,
              trust_pickle, input_shape, output) -> None:
     """Fine-tune a trained MODEL for a trained conversion method; writes TorchScript."""
     from neurodeploy.train import TrainConfig, finetune, save_torchscript
 
+    output_file(output, inputs=[model, dataset])
     config = TrainConfig(epochs=epochs, lr=lr, batch=batch, optimizer=optimizer, flip=flip,
                          seed=seed)
     result = finetune(model, method=method, dataset=dataset, levels=levels, config=config,
@@ -230,12 +233,11 @@ def finetune(model, method, dataset, epochs, levels, lr, batch, optimizer, flip,
 
 
 @main.command()
-@click.argument("model", type=click.Path())
+@click.argument("model", type=PATH)
 @click.option("--arch", help="module:ClassName, to load a state dict.")
 @click.option("--trust-pickle", is_flag=True, help="Allow loading a pickled nn.Module.")
 @click.option("--input-shape", help="Input shape without batch, e.g. 1,28,28.")
 @click.option("--json", "as_json", is_flag=True, help="Print the mapping as JSON.")
-@_friendly
 def check(model, arch, trust_pickle, input_shape, as_json) -> None:
     """List how every node of MODEL maps to the spiking network, without compiling; exit 2
     if any node does not map (each is listed with a hint)."""
@@ -259,19 +261,18 @@ def check(model, arch, trust_pickle, input_shape, as_json) -> None:
 
 
 @main.command()
-@click.argument("network", type=click.Path())
+@click.argument("network", type=PATH)
 @click.option("--dataset", default="digits", show_default=True,
               help="digits, fashion-mnist, or an .npz file with x and y.")
 @click.option("--timesteps", "-T", help="Windows, e.g. 1,2,4,8 (default: powers of two up "
               "to twice the compiled T, and T itself, as far as the network can run).")
 @click.option("--backend", default="reference", show_default=True)
 @click.option("--limit", type=int, help="Evaluate only the first N test samples.")
-@click.option("--ann", "ann_model", type=click.Path(),
+@click.option("--ann", "ann_model", type=PATH,
               help="The float model, to print its accuracy as the first row.")
 @click.option("--adaptive-timesteps", is_flag=True,
               help="Early exit (compiled with +iat): accuracy and mean timesteps per sample.")
 @click.option("--json", "as_json", is_flag=True)
-@_friendly
 def evaluate(network, dataset, timesteps, backend, limit, ann_model, adaptive_timesteps,
              as_json) -> None:
     """Accuracy of a compiled NETWORK for several window lengths T."""
@@ -317,49 +318,58 @@ def evaluate(network, dataset, timesteps, backend, limit, ann_model, adaptive_ti
 
 
 @main.command()
-@click.argument("network", type=click.Path())
-@click.option("--input", "input_path", required=True, type=click.Path(),
+@click.argument("network", type=PATH)
+@click.option("--input", "input_path", required=True, type=PATH,
               help=".npy with one sample or a batch; floats in [0, 1] or integers.")
-@click.option("--timesteps", "-T", type=int, help="Window length (default: as compiled).")
+@click.option("--timesteps", "-T", type=click.IntRange(min=1),
+              help="Window length (default: as compiled).")
 @click.option("--backend", default="reference", show_default=True)
-@click.option("--out", type=click.Path(), help="Write the full trace (.npz).")
+@click.option("--out", type=PATH, help="Write the full trace (.npz).")
 @click.option("--json", "as_json", is_flag=True)
-@_friendly
 def simulate(network, input_path, timesteps, backend, out, as_json) -> None:
     """Run NETWORK on inputs and print predictions; optionally save every spike and membrane."""
     from neurodeploy import api
 
-    trace = api.load(network).simulate(_load_npy(input_path), timesteps, backend=backend)
     if out:
+        output_file(out, inputs=[network, input_path], suffix=".npz")
+    deployment = api.load(network)
+    x = load_samples(input_path)
+    steps = timesteps or deployment.meta.timesteps
+    if out:  # the trace holds every step of every sample
+        trace = deployment.simulate(x, steps, backend=backend)
         trace.save(out)
-    samples = len(trace.outputs)
+        outputs, spike_events = trace.outputs, trace.events
+    else:  # batches, keeping only the readout and spike counts: memory stays bounded
+        outputs, spike_events = deployment.predict(x, steps, backend=backend)
     if as_json:
         click.echo(json.dumps({
-            "samples": samples, "timesteps": trace.timesteps, "backend": backend,
-            "spike_events": {pop: int(e.sum()) for pop, e in trace.events.items()},
-            "predictions": trace.outputs.argmax(axis=1).tolist(), "trace": out}, indent=2))
+            "samples": len(outputs), "timesteps": steps, "backend": backend,
+            "spike_events": {pop: int(e.sum()) for pop, e in spike_events.items()},
+            "predictions": outputs.argmax(axis=1).tolist(), "trace": out}, indent=2))
         return
-    click.echo(f"{samples} sample(s), T={trace.timesteps}, backend {backend}")
-    for pop, events in trace.events.items():
+    click.echo(f"{len(outputs)} sample(s), T={steps}, backend {backend}")
+    for pop, events in spike_events.items():
         click.echo(f"  {pop:<24} {int(events.sum()):>10} spike events")
-    click.echo(f"predictions: {trace.outputs.argmax(axis=1).tolist()}")
+    click.echo(f"predictions: {outputs.argmax(axis=1).tolist()}")
     if out:
         click.echo(f"trace written to {out}")
 
 
 @main.command()
-@click.argument("network", type=click.Path())
+@click.argument("network", type=PATH)
 @click.option("--dataset", help="digits, fashion-mnist or .npz (default: random inputs).")
 @click.option("--samples", default=5, show_default=True, type=int)
-@click.option("--timesteps", "-T", type=int, help="Window length (default: as compiled).")
+@click.option("--timesteps", "-T", type=click.IntRange(min=1),
+              help="Window length (default: as compiled).")
 @click.option("--backend", default="lava", show_default=True, help="Backend to check.")
-@click.option("--seed", default=0, show_default=True, type=int, help="For random inputs.")
-@click.option("--trace-dir", default=".", show_default=True, type=click.Path(),
-              help="Where both traces are written when they differ.")
-@click.option("--junit-xml", type=click.Path(),
+@click.option("--seed", default=0, show_default=True, type=click.IntRange(min=0),
+              help="For random inputs.")
+@click.option("--trace-dir", type=PATH,
+              help="Where both traces are written when they differ (default: the current "
+                   "directory).")
+@click.option("--junit-xml", type=PATH,
               help="Also write a JUnit XML report (one test case per sample) for CI.")
 @click.option("--json", "as_json", is_flag=True)
-@_friendly
 def verify(network, dataset, samples, timesteps, backend, seed, trace_dir, junit_xml,
            as_json) -> None:
     """Check that BACKEND matches the reference simulator bit for bit (exit 1 if not)."""
@@ -368,6 +378,10 @@ def verify(network, dataset, samples, timesteps, backend, seed, trace_dir, junit
     from neurodeploy import api
     from neurodeploy.testing import write_junit
 
+    if trace_dir:
+        output_dir(trace_dir, inputs=[network])
+    if junit_xml:
+        output_file(junit_xml, inputs=[network])
     deployment = api.load(network)
     _check_samples(samples)
     x = (api.dataset(dataset, limit=samples)[0] if dataset
@@ -375,7 +389,8 @@ def verify(network, dataset, samples, timesteps, backend, seed, trace_dir, junit
     result = deployment.verify(x, backend=backend, timesteps=timesteps)
     report = asdict(result.comparison) | {"backend": backend, "bit_exact": result.bit_exact}
     if not result.bit_exact:
-        report["traces"] = [str(p) for p in result.save_traces(trace_dir, Path(network).stem)]
+        report["traces"] = [str(p) for p in result.save_traces(trace_dir or ".",
+                                                               Path(network).stem)]
     if junit_xml:
         write_junit(result, junit_xml, str(network))
     if as_json:
@@ -389,7 +404,7 @@ def verify(network, dataset, samples, timesteps, backend, seed, trace_dir, junit
 
 
 @main.command()
-@click.argument("network", type=click.Path())
+@click.argument("network", type=PATH)
 @click.option("--dataset", default="digits", show_default=True,
               help="digits, fashion-mnist, or an .npz file with x and y (test split).")
 @click.option("--samples", default=256, show_default=True, type=int,
@@ -397,41 +412,32 @@ def verify(network, dataset, samples, timesteps, backend, seed, trace_dir, junit
 @click.option("--timesteps", "-T", help="Windows of the accuracy sweep, e.g. 1,2,4,8 "
               "(default: powers of two up to twice the compiled T, as far as the network can "
               "run; T itself is always included).")
-@click.option("--ann", "ann_model", type=click.Path(),
+@click.option("--ann", "ann_model", type=PATH,
               help="The float model, to compare the SNN with (default: the rate network "
                    "rebuilt from the compiled weights; see docs/report.md).")
 @click.option("--target", help="Target name or .toml path, when the compiled target's name is "
                                "not a shipped target.")
-@click.option("-o", "--output", type=click.Path(),
+@click.option("-o", "--output", type=PATH,
               help="Directory for report.json, report.md and the plots (default: "
                    "NETWORK_report/).")
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
-@_friendly
 def report(network, dataset, samples, timesteps, ann_model, target, output, as_json) -> None:
     """Deployment report of a compiled NETWORK: per-layer diagnostics, capacity, operations
     and energy, plots."""
     from neurodeploy import api
 
+    directory = Path(output) if output else Path(network).with_name(
+        f"{Path(network).stem}_report")
+    output_dir(directory, inputs=[network, dataset, ann_model, target])
     deployment = api.load(network, target=target)
     steps = _int_list(timesteps) if timesteps else None
     _check_samples(samples)
     x, y = api.dataset(dataset, limit=samples)
     result = deployment.report(x, y, ann=ann_model, timesteps=steps, network=str(network),
                                dataset=dataset)
-    directory = Path(output) if output else Path(network).with_name(
-        f"{Path(network).stem}_report")
     written = result.write(directory)
     click.echo(json.dumps(result.data, indent=2) if as_json else
                f"{result.text}\nwritten: {', '.join(str(p) for p in written)}")
-
-
-def _load_npy(path: str) -> np.ndarray:
-    if not Path(path).is_file():
-        raise InputError(f"{path}: file not found")
-    try:
-        return np.load(path, allow_pickle=False)
-    except (ValueError, OSError) as exc:
-        raise InputError(f"{path}: not a .npy array ({exc})") from None
 
 
 if __name__ == "__main__":

@@ -179,3 +179,32 @@ def _npz(path: Path) -> tuple[np.ndarray, np.ndarray | None]:
     if y.dtype.kind not in "iu" or y.shape != (len(x),):
         raise InputError(f"{path}: y must be {len(x)} integer labels, got {y.dtype} {y.shape}")
     return x, y.astype(np.int64)
+
+
+def load_samples(path: str | Path) -> np.ndarray:
+    """A .npy array of samples (one sample or a batch) for ``simulate``: numbers, not empty."""
+    path = Path(path)
+    if not path.is_file():
+        raise InputError(f"{path}: file not found")
+    try:
+        x = np.load(path, allow_pickle=False)
+    except (ValueError, OSError, EOFError) as exc:
+        raise InputError(f"{path}: not a .npy array ({' '.join(str(exc).split())})") from None
+    if not isinstance(x, np.ndarray):  # an .npz archive opens as a lazy mapping of arrays
+        x.close()
+        raise InputError(f"{path}: is an .npz archive of several arrays, not one .npy array",
+                         hint="Save the samples with np.save")
+    if x.dtype.kind not in "biuf":
+        raise InputError(f"{path}: holds {x.dtype} values; give floats in [0, 1] or integers")
+    if x.size == 0 or x.ndim == 0:
+        raise InputError(f"{path}: holds no samples (shape {x.shape})")
+    return x
+
+
+def check_labels(labels: np.ndarray, classes: int, source: str) -> None:
+    """Labels must index one of the model's ``classes`` outputs: any other label could only
+    ever count as wrong (and a training loss cannot use it at all)."""
+    bad = (labels < 0) | (labels >= classes)
+    if bad.any():
+        raise InputError(f"{source}: label {int(labels[bad][0])} is not a class of the model, "
+                         f"which has {classes} outputs (labels 0 to {classes - 1})")

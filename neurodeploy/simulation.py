@@ -14,9 +14,9 @@ import numpy as np
 
 from neurodeploy.backends import Record, Trace, get_backend
 from neurodeploy.core.encoding import quantize_inputs
-from neurodeploy.core.graph import input_name
+from neurodeploy.core.graph import input_name, num_outputs
 from neurodeploy.core.meta import get_graph_meta, longest_window
-from neurodeploy.data import as_array
+from neurodeploy.data import as_array, check_labels
 from neurodeploy.errors import InputError
 from neurodeploy.progress import progress
 
@@ -53,6 +53,26 @@ def simulate(graph: nir.NIRGraph, inputs, timesteps: int | None = None, *,
     return get_backend(backend).run(graph, encode(graph, inputs), steps, record=record)
 
 
+def predict(graph: nir.NIRGraph, inputs, timesteps: int | None = None, *,
+            backend: str = "reference", show_progress: bool = True
+            ) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+    """Readout (batch, n_out) and spike events per neuron of any number of samples, run in
+    batches so memory stays bounded (``simulate`` keeps every step of every sample)."""
+    steps = timesteps or get_graph_meta(graph).timesteps
+    x = as_array(inputs)
+    x = x[None] if x.shape == input_shape(graph) else x
+    batch = eval_batch_size(graph, steps)
+    engine = get_backend(backend)
+    outputs, events = [], {}
+    for start in progress(range(0, len(x), batch), "simulate", show_progress):
+        trace = engine.run(graph, encode(graph, x[start:start + batch]), steps,
+                           record=Record.COUNTS)
+        outputs.append(trace.outputs)
+        for pop, count in trace.events.items():
+            events[pop] = events.get(pop, 0) + count
+    return np.concatenate(outputs), events
+
+
 def default_windows(graph: nir.NIRGraph) -> list[int]:
     """The windows an accuracy sweep shows unless told: powers of two up to twice the
     compiled window, and the window itself, as far as the network can run (an FTBC bias
@@ -87,7 +107,7 @@ def evaluate(graph: nir.NIRGraph, images, labels, timesteps: Sequence[int] | Non
     steps = sorted(set(default_windows(graph) if timesteps is None else timesteps))
     if not steps or steps[0] < 1:
         raise InputError("timesteps must be positive integers")
-    images, labels = _labelled(images, labels)
+    images, labels = _labelled(graph, images, labels)
     longest = steps[-1]
     batch = eval_batch_size(graph, longest)
     correct = dict.fromkeys(steps, 0)
@@ -119,7 +139,7 @@ def evaluate_adaptive(graph: nir.NIRGraph, images, labels, *,
     from neurodeploy.methods.iat import confidence_steps, exit_steps, iat_thresholds
 
     thresholds = iat_thresholds(graph)
-    images, labels = _labelled(images, labels)
+    images, labels = _labelled(graph, images, labels)
     steps = get_graph_meta(graph).timesteps
     batch = eval_batch_size(graph, steps)
     engine = get_backend(backend)
@@ -146,9 +166,10 @@ def eval_batch_size(graph: nir.NIRGraph, timesteps: int) -> int:
     return int(np.clip(EVAL_MEMORY_ELEMENTS // (timesteps * largest), 1, 2000))
 
 
-def _labelled(images, labels) -> tuple[np.ndarray, np.ndarray]:
+def _labelled(graph: nir.NIRGraph, images, labels) -> tuple[np.ndarray, np.ndarray]:
     images, labels = as_array(images), as_array(labels)
     if len(images) == 0 or labels.shape != (len(images),):
         raise InputError(f"need one label per image: {len(images)} images, labels of shape "
                          f"{labels.shape}")
+    check_labels(labels, num_outputs(graph), "labels")
     return images, labels

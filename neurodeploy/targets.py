@@ -1,22 +1,48 @@
 """Targets are data: `neurodeploy/target_files/NAME.toml` loaded strictly into frozen dataclasses.
 
-Unknown keys, missing keys and wrong types are errors naming the file and the key path, so
-a typo in a chip description can never silently fall back to a default.
+Unknown keys, missing keys, wrong types and values outside what the code can use are errors
+naming the file and the key path, so a typo in a chip description can never silently fall
+back to a default or reach a pass as a width it cannot handle.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import math
+import re
 import tomllib
 import typing
 from dataclasses import dataclass
 from pathlib import Path
 
 from neurodeploy.core.dtypes import IntSpec
+from neurodeploy.core.neuron import MAX_MEMBRANE_BITS
 from neurodeploy.errors import TargetError
 
 SCHEMA_VERSION = 1
+MAX_INPUT_BITS = 24  #: inputs travel as graded 24-bit messages (Lava) and int32 arrays
 TARGETS_DIR = Path(__file__).resolve().parent / "target_files"  # package data: ships in the wheel
+#: inclusive range of each integer field, from the code that uses it (None: unbounded)
+RANGES: dict[str, tuple[int, int | None]] = {
+    # signed mantissas: one bit holds only 0; none can be wider than the widest membrane
+    "weights.mantissa_bits": (2, MAX_MEMBRANE_BITS),
+    "neuron.membrane_bits": (2, MAX_MEMBRANE_BITS),  # neuron.py keeps v in int32
+    "neuron.threshold_bits": (1, MAX_MEMBRANE_BITS - 1),  # unsigned, below the membrane's max
+    "neuron.bias_mantissa_bits": (1, MAX_MEMBRANE_BITS),  # 1 bit: biases must be 0
+    # quantize_bias tries every shift up to 2**bits - 1: 5 bits shift past any membrane
+    "neuron.bias_exponent_bits": (0, 5),
+    "neuron.max_burst": (1, None),  # and it must fit the spike payload (below)
+    "spikes.payload_bits": (1, 32),  # Lava's messages are int32
+    "input.bits": (1, MAX_INPUT_BITS),  # graded 24-bit messages on Lava
+    "timing.hop_delay": (0, 63),  # Loihi's 6-bit synaptic delays (lava-notes.md §7)
+    "limits.cores": (0, None),
+    "limits.neurons_per_core": (0, None),
+    "limits.synapses_per_core": (0, None),
+    "limits.fan_in_per_neuron": (0, None),
+    "limits.synaptic_sum_bits": (2, 32),  # Lava accumulates in int32
+}
+ENERGIES = ("energy.synop_pj", "energy.neuron_update_pj")
+NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")  #: it ends up in default file names
 
 
 @dataclass(frozen=True)
@@ -109,7 +135,34 @@ def load_target(name_or_path: str | Path) -> Target:
     schema = raw.pop("schema", None)
     if schema != SCHEMA_VERSION:
         raise TargetError(f"{path.name}: schema must be {SCHEMA_VERSION}, got {schema!r}")
-    return _build(Target, raw, path.name, "")
+    return _validate(_build(Target, raw, path.name, ""), path.name)
+
+
+def _validate(target: Target, fname: str) -> Target:
+    for key, (low, high) in RANGES.items():
+        value = _value(target, key)
+        if value < low or (high is not None and value > high):
+            allowed = f"at least {low}" if high is None else f"in {low}..{high}"
+            raise TargetError(f"{fname}: {key} must be {allowed}, got {value}")
+    payload = IntSpec(target.spikes.payload_bits, target.spikes.signed)
+    if target.neuron.max_burst > payload.max:
+        raise TargetError(f"{fname}: neuron.max_burst {target.neuron.max_burst} does not fit "
+                          f"the spike payload ({payload})")
+    for key in ENERGIES:
+        if not 0 <= _value(target, key) < math.inf:
+            raise TargetError(f"{fname}: {key} must be finite and at least 0, "
+                              f"got {_value(target, key)}")
+    if not NAME.fullmatch(target.name):
+        raise TargetError(f"{fname}: name must be one word of letters, digits, '_', '-' and "
+                          f"'.' (at most 64), got {target.name!r}")
+    if not target.description.isprintable():
+        raise TargetError(f"{fname}: description must be one line of printable text")
+    return target
+
+
+def _value(target: Target, key: str):
+    section, name = key.split(".")
+    return getattr(getattr(target, section), name)
 
 
 def _build(cls: type, raw: object, fname: str, where: str):

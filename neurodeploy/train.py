@@ -142,10 +142,10 @@ def finetune(model: str | Path, *, method: str, dataset: str, levels: int = 4,
              log: Callable[[str], None] = print) -> FinetuneResult:
     """Fine-tune a trained model for ``method`` (qcfs, ecl, dual_phase) on ``dataset``.
 
-    The last ``HELD_OUT`` training images (a tenth for small sets) are held out to report
-    accuracy per epoch; the test split is only measured at the end.
+    The last ``HELD_OUT`` training images (a tenth for small sets, at least one) are held
+    out to report accuracy per epoch; the test split is only measured at the end.
     """
-    from neurodeploy.data import load_dataset
+    from neurodeploy.data import check_labels, load_dataset
     from neurodeploy.frontend import load_model
     from neurodeploy.nn import from_ann, prepare
 
@@ -153,13 +153,19 @@ def finetune(model: str | Path, *, method: str, dataset: str, levels: int = 4,
     x, y = load_dataset(dataset, split="train")
     if y is None:
         raise InputError(f"{dataset}: fine-tuning needs labels (an .npz file with 'y')")
+    if len(x) < 2:
+        raise InputError(f"{dataset}: fine-tuning needs at least 2 samples (one is held out), "
+                         f"got {len(x)}")
     test = load_dataset(dataset, split="test")
     ann = load_model(model, arch=arch, trust_pickle=trust_pickle,
                      input_shape=input_shape or tuple(x.shape[1:]))
     if tuple(x.shape[1:]) != ann.input_shape:
         raise InputError(f"{dataset} images have shape {tuple(x.shape[1:])}, the model expects "
                          f"{ann.input_shape}")
-    held = min(HELD_OUT, len(x) // 10)
+    classes = int(np.prod(ann.shapes()[ann.output]))
+    for labels in (y, test[1]):
+        check_labels(labels, classes, dataset)
+    held = max(1, min(HELD_OUT, len(x) // 10))
     torch.manual_seed(config.seed)
     module = from_ann(ann)
     start_accuracy = accuracy(module, *test)

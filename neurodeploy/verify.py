@@ -10,6 +10,7 @@ import numpy as np
 
 from neurodeploy.backends import Backend, Record, Trace, get_backend
 from neurodeploy.core.graph import populations
+from neurodeploy.fileio import write_files
 
 
 @dataclass(frozen=True)
@@ -88,11 +89,12 @@ class Verification:
         return [self._sample(k) for k in range(self.comparison.samples)]
 
     def save_traces(self, directory: str | Path, stem: str) -> list[Path]:
-        """Both traces as ``STEM.reference.npz`` and ``STEM.BACKEND.npz`` (``Trace.load``)."""
-        paths = [Path(directory) / f"{stem}.{name}.npz" for name in ("reference", self.backend)]
-        self.expected.save(str(paths[0]))
-        self.actual.save(str(paths[1]))
-        return paths
+        """Both traces as ``STEM.reference.npz`` and ``STEM.BACKEND.npz`` (``Trace.load``),
+        written together: both or neither."""
+        traces = {Path(directory) / f"{stem}.{name}.npz": trace for name, trace in
+                  (("reference", self.expected), (self.backend, self.actual))}
+        write_files({path: trace.write_npz for path, trace in traces.items()})
+        return list(traces)
 
     def describe(self, divergence: Divergence) -> str:
         """``divergence`` with the checked backend named after its value."""

@@ -66,15 +66,21 @@ class Trace:
     synops: dict[str, int] = field(default_factory=dict)
 
     def save(self, path: str) -> None:
-        """Write an .npz: outputs, logits, {spikes,membranes,events,offsets,synops}/<node>."""
-        from neurodeploy.fileio import atomic_write
+        """Write exactly ``path``, whose name must end in .npz, atomically (``fileio``)."""
+        from neurodeploy.fileio import atomic_write, output_file
 
+        output_file(path, suffix=".npz")
+        atomic_write(path, self.write_npz)
+
+    def write_npz(self, path: str) -> None:
+        """outputs, logits, {spikes,membranes,events,offsets,synops}/<node> into ``path``."""
         arrays = {"outputs": self.outputs, "logits": self.logits,
                   "output_steps": self.output_steps, "timesteps": np.array(self.timesteps)}
         for kind in _PER_NODE:
             for pop, value in getattr(self, kind).items():
                 arrays[f"{kind}/{pop}"] = np.asarray(value)
-        atomic_write(path, lambda tmp: np.savez_compressed(tmp, **arrays))
+        with open(path, "wb") as stream:  # given a name, np.savez would append ".npz"
+            np.savez_compressed(stream, **arrays)
 
     @classmethod
     def load(cls, path: str) -> Trace:

@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections import defaultdict
 
 import nir
+import numpy as np
 
 from neurodeploy.core.meta import SYNAPSE_TYPES
 from neurodeploy.core.population import NEURON_TYPES
@@ -63,6 +64,11 @@ READOUT = "readout"
 def readout_name(graph: nir.NIRGraph) -> str:
     """The population feeding the output (``READOUT`` in graphs neurodeploy builds)."""
     return predecessors(graph)[output_name(graph)][0]
+
+
+def num_outputs(graph: nir.NIRGraph) -> int:
+    """Units of the readout: the classes of a classifier."""
+    return int(np.prod(graph.nodes[output_name(graph)].input_type["input"]))
 
 
 def hop_offsets(graph: nir.NIRGraph, hop_delay: int) -> dict[str, int]:

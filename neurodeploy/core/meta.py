@@ -21,10 +21,10 @@ import numpy as np
 from neurodeploy.core.population import NEURON_TYPES, Population, population_shape
 from neurodeploy.errors import MetadataError
 from neurodeploy.nir_compat import replace_node
+from neurodeploy.targets import MAX_INPUT_BITS
 
-MAX_INPUT_BITS = 24  #: inputs travel as graded 24-bit messages (Lava) and int32 arrays
 MAX_TIMESTEPS = 1 << 16  #: a window longer than this is a damaged file, not a network
-MAX_HOP_DELAY = 64
+MAX_HOP_DELAY = 63  #: Loihi's 6-bit synaptic delays
 SCHEMA_VERSION = 2  #: 2: the population record (reset mode, membrane width in the record)
 KEY = "neurodeploy"
 

@@ -29,6 +29,9 @@ CAPTURES: dict[str, Callable[..., Capture]] = {
 SHAPE_HINT = ("Pass the shape of one sample without the batch dimension, e.g. --input-shape "
               "1,28,28 (input_shape=(1, 28, 28))")
 TOLERANCE = 1e-4  #: relative to the output's magnitude; BatchNorm folding changes rounding only
+#: values in one input sample; far beyond any chip's neurons (Loihi 2: 1M per chip), and
+#: what the checks below can run through memory (a 4096 x 4096 RGB image holds 50M)
+MAX_INPUT_VALUES = 1 << 26
 
 
 def load_model(model: Any, *, arch: str | None = None, trust_pickle: bool = False,
@@ -47,6 +50,7 @@ def load_model(model: Any, *, arch: str | None = None, trust_pickle: bool = Fals
         graph = capture.builder.graph(capture.output, shape)
         _check_finite(graph)
         _check_runs(graph)
+        _check_not_empty(graph)
         graph = move_flattens(graph)
         _check_matches(graph, capture)
     return graph
@@ -62,6 +66,10 @@ def _input_shape(given: Sequence[int] | None,
     if not shape or min(shape) < 1:
         raise InputError(f"input shape {shape} must be a non-empty list of positive sizes",
                          hint=SHAPE_HINT)
+    if np.prod(shape, dtype=float) > MAX_INPUT_VALUES:
+        raise InputError(f"input shape {shape} holds {np.prod(shape, dtype=float):.3g} values "
+                         f"per sample; neurodeploy takes at most {MAX_INPUT_VALUES}",
+                         hint=SHAPE_HINT)
     if recorded is not None and shape != tuple(recorded):
         raise InputError(f"the exported program expects input shape {tuple(recorded)}, "
                          f"but input shape {shape} was given",
@@ -76,6 +84,14 @@ def _check_finite(graph: AnnGraph) -> None:
             if value is not None and not np.isfinite(value).all():
                 raise InputError(f"{key} contains NaN or Inf values", node=node.name,
                                  hint="The checkpoint is damaged or its training diverged")
+
+
+def _check_not_empty(graph: AnnGraph) -> None:
+    """A layer with no outputs (e.g. Linear(64, 0)) runs in torch but maps to no neurons."""
+    for name, shape in graph.shapes().items():
+        if 0 in shape:
+            raise InputError(f"produces an empty output (shape {shape})", node=name,
+                             hint="Every layer needs at least one output unit")
 
 
 def _check_runs(graph: AnnGraph) -> None:

@@ -84,14 +84,15 @@ def read_foreign(path: str | Path) -> nir.NIRGraph:
 def import_graph(foreign: nir.NIRGraph, *, dt: float, reset: str, timesteps: int
                  ) -> tuple[nir.NIRGraph, list[Approximation]]:
     """The float SNN graph for ``foreign`` and the approximations the import made."""
-    if not dt > 0:
-        raise InputError(f"dt must be positive, got {dt}")
+    if not 0 < dt < np.inf:
+        raise InputError(f"dt must be positive and finite, got {dt}")
     if reset not in RESETS:
         raise InputError(f"reset must be one of {', '.join(RESETS)}, got '{reset}'")
     importer = _Importer(foreign, dt, reset)
     for name in topological_order(foreign):
         importer.add(name)
     graph = _fold_source_units(importer.finish())
+    _check_finite(graph, dt)
     set_graph_meta(graph, GraphMeta(version=__version__, method=METHOD, timesteps=timesteps))
     return graph, importer.approximations
 
@@ -290,6 +291,14 @@ class _Importer:
         if shape is not None:
             self.values[name] = _Value(key, shape, np.ones(shape))
         return key
+
+
+def _check_finite(graph: nir.NIRGraph, dt: float) -> None:
+    """The gains scale with dt: an extreme dt overflows them before any pass could say so."""
+    for name, node in graph.nodes.items():
+        if isinstance(node, SYNAPSES) and not np.isfinite(node.weight).all():
+            raise InputError(f"--dt {dt} makes the weights overflow", node=name,
+                             hint="Give the step the exporting tool simulates with")
 
 
 def _fold_source_units(graph: nir.NIRGraph) -> nir.NIRGraph:

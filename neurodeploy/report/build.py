@@ -17,7 +17,7 @@ import numpy as np
 from neurodeploy import __version__
 from neurodeploy.core.meta import get_graph_meta
 from neurodeploy.errors import InputError, MetadataError
-from neurodeploy.fileio import atomic_write
+from neurodeploy.fileio import output_dir, write_files
 from neurodeploy.operations import LayerOperations, count_operations, energy_pj
 from neurodeploy.report import plots, render
 from neurodeploy.report.diagnose import hints
@@ -49,16 +49,11 @@ class Report:
     def write(self, directory: str | Path) -> list[Path]:
         """report.json, report.md and the PNGs in ``directory`` (created if needed)."""
         directory = Path(directory)
-        if directory.exists() and not directory.is_dir():
-            raise InputError(f"{directory}: exists and is not a directory")
+        output_dir(directory)
         files = {"report.json": json.dumps(self.data, indent=2).encode(),
                  "report.md": self.markdown.encode(), **self.plots}
-        try:
-            for name, content in files.items():
-                atomic_write(directory / name, lambda tmp, content=content:
-                             Path(tmp).write_bytes(content))
-        except OSError as exc:
-            raise InputError(f"{directory}: cannot write the report ({exc.strerror})") from None
+        write_files({directory / name: lambda tmp, content=content: Path(tmp).write_bytes(content)
+                     for name, content in files.items()})
         return [directory / name for name in files]
 
 

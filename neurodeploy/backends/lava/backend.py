@@ -19,6 +19,7 @@ from lava.proc.io.extractor import Extractor, PyLoihiExtractorModel
 
 from neurodeploy.backends.base import Record, Trace
 from neurodeploy.backends.lava.build import RECORD_BUFFER, LavaNetwork, build_network
+from neurodeploy.backends.lava.session import abort, workers_starting
 from neurodeploy.core.encoding import check_inputs, readout_logits
 from neurodeploy.core.meta import get_graph_meta
 from neurodeploy.errors import InputError, MetadataError
@@ -72,7 +73,8 @@ class LavaBackend:
                    for key, rec in net.recorders.items()}
         start = perf_counter()
         try:
-            net.source.create_runtime(run_cfg=RUN_CONFIG)
+            with workers_starting():
+                net.source.create_runtime(run_cfg=RUN_CONFIG)
             started = perf_counter()
             for first in range(0, net.steps, RECORD_BUFFER):
                 chunk = min(RECORD_BUFFER, net.steps - first)
@@ -80,8 +82,10 @@ class LavaBackend:
                 for step in range(first, first + chunk):
                     for key, recorder in net.recorders.items():
                         records[key][step] = recorder.receive()
-        finally:
             net.source.stop()
+        except BaseException:  # an interrupt or a failed worker: Lava's stop() could hang
+            abort(net.source)
+            raise
         self.last_setup_seconds = started - start
         self.last_run_seconds = perf_counter() - started
         self.last_steps = net.steps

@@ -1,0 +1,88 @@
+"""How every command ends (neurodeploy/cli_errors.py): usage errors, bugs, interrupts and
+warnings, each checked through a real command."""
+
+from __future__ import annotations
+
+import os
+import signal
+import warnings
+
+import pytest
+from click.testing import CliRunner
+
+from neurodeploy import targets
+from neurodeploy.cli import main
+from neurodeploy.errors import TargetError
+
+
+def _one_line(result, code: int) -> str:
+    assert result.exit_code == code, (result.exit_code, result.output, result.stderr)
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and "Traceback" not in result.stderr, result.stderr
+    return lines[0]
+
+
+@pytest.mark.parametrize(("argv", "expected"), [
+    (["compile"], "main compile: Missing argument 'MODEL'. (see main compile --help)"),
+    (["simulate", "x.nir", "--input", "x.npy", "--bogus"], "No such option '--bogus'"),
+    (["evaluate", "x.nir", "--limit", "many"], "'many' is not a valid integer"),
+    (["frobnicate"], "No such command 'frobnicate'"),
+    (["--bogus"], "No such option '--bogus'"),
+])
+def test_usage_errors_are_one_line_with_exit_2(argv, expected):
+    line = _one_line(CliRunner().invoke(main, argv), 2)
+    assert line.startswith("error: ") and expected in line, line
+
+
+def _targets_calls(monkeypatch, behaviour):
+    monkeypatch.setattr(targets, "available_targets", lambda: ["loihi2"])
+    real = targets.load_target
+
+    def load(name):
+        behaviour()
+        return real(name)
+
+    monkeypatch.setattr(targets, "load_target", load)
+
+
+def test_a_bug_is_one_line_naming_the_exception_with_exit_3(monkeypatch):
+    def bug():
+        raise TypeError("unsupported operand")
+
+    _targets_calls(monkeypatch, bug)
+    line = _one_line(CliRunner().invoke(main, ["targets"]), 3)
+    assert "a bug in neurodeploy (TypeError: unsupported operand)" in line
+
+
+def test_debug_adds_the_traceback(monkeypatch):
+    def bug():
+        raise TypeError("unsupported operand")
+
+    _targets_calls(monkeypatch, bug)
+    result = CliRunner().invoke(main, ["--debug", "targets"])
+    assert result.exit_code == 3 and "Traceback" in result.stderr
+    assert result.stderr.strip().splitlines()[-1].startswith("error: internal error")
+
+
+def test_warnings_follow_a_success_and_are_dropped_beside_an_error(monkeypatch):
+    def warn():
+        warnings.warn("a warning\nover two lines", UserWarning, stacklevel=1)
+
+    _targets_calls(monkeypatch, warn)
+    result = CliRunner().invoke(main, ["targets"])
+    assert result.exit_code == 0 and result.stderr == "warning: a warning over two lines\n"
+
+    def warn_then_fail():
+        warn()
+        raise TargetError("loihi2.toml: broken")
+
+    _targets_calls(monkeypatch, warn_then_fail)
+    assert _one_line(CliRunner().invoke(main, ["targets"]), 2) == "error: loihi2.toml: broken"
+
+
+@pytest.mark.parametrize(("signum", "expected"), [
+    (signal.SIGINT, "error: interrupted"), (signal.SIGTERM, "error: terminated (SIGTERM)")])
+def test_a_signal_unwinds_to_one_line_and_exit_130(monkeypatch, signum, expected):
+    _targets_calls(monkeypatch, lambda: os.kill(os.getpid(), signum))
+    assert _one_line(CliRunner().invoke(main, ["targets"]), 130) == expected
+    assert signal.getsignal(signal.SIGTERM) is signal.SIG_DFL  # restored for the next test

@@ -1,0 +1,41 @@
+"""Ctrl-C and SIGTERM during `neurodeploy verify` on Lava: the command ends with one line and
+exit code 130, and leaves no process and no shared-memory segment behind (the figures:
+benchmarks/interrupts.py)."""
+
+from __future__ import annotations
+
+import signal
+from pathlib import Path
+
+import pytest
+
+from neurodeploy import api
+from tests.interrupts import interrupt
+from tests.models import save_torchscript, trained_digits_mlp
+
+HANG = 30.0  #: seconds: far above the few an interrupted run needs; only a hang exceeds it
+
+
+@pytest.fixture(scope="module")
+def digits_nir(tmp_path_factory) -> Path:
+    path = tmp_path_factory.mktemp("interrupts")
+    model = save_torchscript(trained_digits_mlp(), path / "model.pt")
+    out = path / "model.nir"
+    api.save(api.compile(model, target="loihi", calib="digits", timesteps=4).graph, out)
+    return out
+
+
+@pytest.mark.lava
+@pytest.mark.parametrize(("stage", "signum", "to_group"), [
+    ("workers starting", signal.SIGINT, True),
+    ("running", signal.SIGINT, True),
+    ("running", signal.SIGTERM, False),
+])
+def test_an_interrupted_lava_run_ends_cleanly(digits_nir, stage, signum, to_group):
+    outcome = interrupt(["verify", str(digits_nir), "--samples", "2000"],  # a 30 s Lava run
+                        stage=stage, signum=signum, to_group=to_group, timeout=HANG)
+    assert outcome.exit_code == 130, outcome
+    expected = "error: interrupted" if signum == signal.SIGINT else "error: terminated (SIGTERM)"
+    assert outcome.stderr.strip() == expected, outcome
+    assert outcome.processes_at_signal > 1, "the signal came before Lava started its workers"
+    assert outcome.left_processes == [] and outcome.left_segments == [], outcome

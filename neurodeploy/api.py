@@ -278,7 +278,7 @@ def save(graph: nir.NIRGraph, path: str | Path) -> None:
 
 
 def list_targets() -> list[Target]:
-    """Every shipped target (``targets/*.toml``)."""
+    """Every shipped target (``neurodeploy/target_files/*.toml``)."""
     return [load_target(name) for name in available_targets()]
 
 

@@ -29,7 +29,7 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
     ("analysis", ("check", "interop", "simulation", "verify", "operations", "report",
                   "summary")),
     ("api", ("api",)),
-    ("interfaces", ("cli", "testing")),
+    ("interfaces", ("cli", "cli_errors", "testing")),
 ]
 
 

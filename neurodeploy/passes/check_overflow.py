@@ -9,7 +9,7 @@ membrane can reach its limit is computed and a compile for a longer window is re
 row by row, and a window longer than the table cannot run at all, so it also caps the safe
 window. Each population records its safe window and the largest |v| its worst-case bounds
 reach within the compiled one (the report shows both against the membrane width). The bounds
-follow every part of the rule (``membrane_bounds``); tests/unit/test_overflow_bound.py runs
+follow every part of the rule (``step_bounds``); tests/unit/test_overflow_bound.py runs
 the rule on random populations and inputs and checks that no membrane leaves them.
 """
 
@@ -86,11 +86,11 @@ def _input_bounds(graph: nir.NIRGraph, synapses: list[str], shape: tuple[int, ..
 def _follow_bounds(meta: Population, shape: tuple[int, ...], high: np.ndarray, low: np.ndarray,
                    membrane: IntSpec, timesteps: int) -> tuple[int, int]:
     """(safe steps, largest |v| the bounds reach within ``timesteps`` steps): the steps before
-    ``membrane_bounds`` first leave the membrane's range, up to ``HORIZON`` (or the end of the
+    ``step_bounds`` first leave the membrane's range, up to ``HORIZON`` (or the end of the
     bias table)."""
     reach = int(np.abs(param_for_shape(np.asarray(meta.v_init), shape)).max())
     steps, last = 0, None
-    for peak, trough in itertools.islice(membrane_bounds(meta, shape, high, low), HORIZON):
+    for peak, trough in itertools.islice(step_bounds(meta, shape, high, low), HORIZON):
         if steps < timesteps:
             reach = max(reach, int(max(peak.max(), -trough.min())))
         if peak.max() > membrane.max or trough.min() < membrane.min:
@@ -103,7 +103,7 @@ def _follow_bounds(meta: Population, shape: tuple[int, ...], high: np.ndarray, l
     return steps, reach
 
 
-def membrane_bounds(meta: Population, shape: tuple[int, ...], high: np.ndarray,
+def step_bounds(meta: Population, shape: tuple[int, ...], high: np.ndarray,
                     low: np.ndarray) -> Iterator[tuple[np.ndarray, np.ndarray]]:
     """Per step t, (peak, trough): bounds, per neuron, of the membrane before the spike
     decision that the rule (core/neuron.py) can reach from ``v_init`` when the synaptic input

@@ -16,7 +16,7 @@ from hypothesis import strategies as st
 
 from neurodeploy.core.dtypes import IntSpec
 from neurodeploy.core.neuron import NeuronParams, run, step
-from neurodeploy.passes.check_overflow import _follow_bounds, membrane_bounds
+from neurodeploy.passes.check_overflow import _follow_bounds, step_bounds
 from tests.strategies import (
     budgets,
     check_property,
@@ -58,7 +58,7 @@ def bound_holds(data: st.DataObject) -> None:
     np.testing.assert_array_equal(narrow[1], membranes, err_msg="saturated in the window")
     np.testing.assert_array_equal(narrow[0], spikes)
     m = before_reset(currents[:window], wide, membranes)
-    bounds = itertools.islice(membrane_bounds(meta, (NEURONS,), np.array(high), np.array(low)),
+    bounds = itertools.islice(step_bounds(meta, (NEURONS,), np.array(high), np.array(low)),
                               window)
     for t, (peak, trough) in enumerate(bounds):
         assert (trough <= m[t]).all() and (m[t] <= peak).all(), f"step {t}"

@@ -31,6 +31,9 @@ class Record(enum.StrEnum):
     COUNTS = "counts"  #: outputs + per-neuron spike event counts (synaptic operations)
     SPIKES = "spikes"
     ALL = "all"
+    #: ALL + the synaptic input entering each population (reference simulator only: the
+    #: analyses that need a population's input read it here instead of inverting the rule)
+    CURRENTS = "currents"
 
     @property
     def counts(self) -> bool:
@@ -38,7 +41,15 @@ class Record(enum.StrEnum):
 
     @property
     def spikes(self) -> bool:
-        return self in (Record.SPIKES, Record.ALL)
+        return self in (Record.SPIKES, Record.ALL, Record.CURRENTS)
+
+    @property
+    def membranes(self) -> bool:
+        return self in (Record.ALL, Record.CURRENTS)
+
+    @property
+    def currents(self) -> bool:
+        return self is Record.CURRENTS
 
 
 @dataclass(frozen=True)
@@ -55,6 +66,9 @@ class Trace:
     spikes: dict[str, np.ndarray] = field(default_factory=dict)
     #: population -> (T, batch, *shape) integer membrane after the step's reset
     membranes: dict[str, np.ndarray] = field(default_factory=dict)
+    #: population -> (T, batch, *shape) integer synaptic input I[t] of ``neuron.rule`` (the sum
+    #: of its synapse layers, before the input shift, bias and bias table); Record.CURRENTS
+    currents: dict[str, np.ndarray] = field(default_factory=dict)
     #: population -> hop delay of its window on the target (design.md §3)
     offsets: dict[str, int] = field(default_factory=dict)
     #: population -> (*shape) spike events (nonzero payloads, a graded spike is one event) per
@@ -73,7 +87,7 @@ class Trace:
         atomic_write(path, self.write_npz)
 
     def write_npz(self, path: str) -> None:
-        """outputs, logits, {spikes,membranes,events,offsets,synops}/<node> into ``path``."""
+        """outputs, logits, and ``<kind>/<node>`` for each per-node record into ``path``."""
         arrays = {"outputs": self.outputs, "logits": self.logits,
                   "output_steps": self.output_steps, "timesteps": np.array(self.timesteps)}
         for kind in _PER_NODE:
@@ -94,7 +108,7 @@ class Trace:
                        logits=data["logits"], output_steps=data["output_steps"], **parts)
 
 
-_PER_NODE = ("spikes", "membranes", "events", "offsets", "synops")
+_PER_NODE = ("spikes", "membranes", "currents", "events", "offsets", "synops")
 _SCALARS = ("offsets", "synops")
 
 

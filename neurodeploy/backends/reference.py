@@ -72,7 +72,7 @@ class ReferenceBackend:
         dtype = self.exact_dtype or _gemm_dtype(gmeta)
         preds = predecessors(graph)
         signals: dict[str, _Signal] = {}
-        spikes, membranes, events, synops = {}, {}, {}, {}
+        spikes, membranes, currents, events, synops = {}, {}, {}, {}, {}
         readout = readout_name(graph)
         for name in topological_order(graph):
             node = graph.nodes[name]
@@ -81,8 +81,9 @@ class ReferenceBackend:
                 continue
             incoming = [signals[p] for p in preds[name]]
             if isinstance(node, NEURON_TYPES):
-                keep_v = record is Record.ALL or name == readout
-                s, v = _run_population(graph, name, gmeta, incoming, timesteps, keep_v, dtype)
+                keep_v = record.membranes or name == readout
+                s, v, i = _run_population(graph, name, gmeta, incoming, timesteps, keep_v,
+                                          dtype)
                 signals[name] = _Signal(s, False)
                 if record.counts and name != readout:
                     events[name] = count_nonzero(s, lead=2).numpy()
@@ -90,6 +91,8 @@ class ReferenceBackend:
                     spikes[name] = np.ascontiguousarray(s.to(torch.int32).numpy())
                 if keep_v:
                     membranes[name] = np.ascontiguousarray(v.numpy())
+                if record.currents:
+                    currents[name] = np.ascontiguousarray(i.to(torch.int32).numpy())
             elif isinstance(node, nir.Output | nir.Delay):
                 # a delay (align_delays) only moves its path's window: in each population's
                 # own window frame (Trace.offsets) its values pass through unchanged
@@ -99,19 +102,20 @@ class ReferenceBackend:
                     synops[name] = _synaptic_ops(node, incoming[0], timesteps)
                 signals[name] = incoming[0].apply(
                     lambda x, node=node: _channels_last(synapse(node, x)))
-        output_steps = (membranes[readout] if record is Record.ALL
+        output_steps = (membranes[readout] if record.membranes
                         else membranes.pop(readout)).astype(np.int64)
         return Trace(timesteps=timesteps, outputs=output_steps[-1],
                      logits=readout_logits(graph, output_steps[-1], timesteps),
                      output_steps=output_steps, spikes=spikes, membranes=membranes,
-                     offsets=_population_offsets(graph, gmeta), events=events,
+                     currents=currents, offsets=_population_offsets(graph, gmeta), events=events,
                      synops=synops)
 
 
 def _run_population(graph, name, gmeta: GraphMeta, incoming: list[_Signal], timesteps: int,
                     keep_membranes: bool, dtype: torch.dtype
-                    ) -> tuple[torch.Tensor, torch.Tensor | None]:
-    """Spikes come back in the GEMM dtype, ready for the next synapse layer."""
+                    ) -> tuple[torch.Tensor, torch.Tensor | None, torch.Tensor]:
+    """(spikes, membranes, synaptic currents), each (T, batch, *shape); spikes come back in
+    the GEMM dtype, ready for the next synapse layer."""
     shape = tuple(int(d) for d in graph.nodes[name].input_type["input"])
     params = population_meta(graph, name).neuron_params(shape)
     total = incoming[0]
@@ -121,7 +125,7 @@ def _run_population(graph, name, gmeta: GraphMeta, incoming: list[_Signal], time
     spikes = _steps_like(currents[0], timesteps, dtype)
     _, membranes = neuron.run(currents.numpy(), params, keep_membranes=keep_membranes,
                               spikes_out=spikes.numpy())
-    return spikes, None if membranes is None else torch.from_numpy(membranes)
+    return spikes, None if membranes is None else torch.from_numpy(membranes), currents
 
 
 def _channels_last(x: torch.Tensor) -> torch.Tensor:

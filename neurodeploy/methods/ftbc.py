@@ -2,21 +2,22 @@
 
 Each population gets a per-step, per-channel bias table ``b_t[c]``, subtracted from the
 membrane at step t (``neuron.py``). It is computed forward only, layer by layer in network
-order, on a few batches of unlabeled images: the layer's input at each step is recorded from
-the deployed integer network (with its upstream layers already corrected), then the neuron is
-replayed step by step; at each step the error ``e_t = s_t - a`` between the value it sends and
-the ANN activation ``a`` (clipped to what the neuron can send, ``max_burst * theta``) is pushed
-into ``b_t[c]`` with step ``alpha`` (its mean over the batch and positions), and the replay
-continues from the corrected membrane ``m - e_t``, as if the error had been removed.
+order, on a few batches of unlabeled images: the layer's synaptic input at each step is
+recorded from the deployed integer network (with its upstream layers already corrected), then
+the neuron is replayed step by step; at each step the error ``e_t = s_t - a`` between the value
+it sends and the ANN activation ``a`` (clipped to what the neuron can send,
+``max_burst * theta``) is pushed into ``b_t[c]`` with step ``alpha`` (its mean over the batch
+and positions), and the replay continues from the corrected membrane ``m - e_t``, as if the
+error had been removed.
 
-The replay runs the neuron rule itself (``neuron.step``) in the deployed integer units, so it
-covers bursts and the dual threshold; the table is stored in ANN units and rounded by the
-``quantize_bias`` pass like the bias.
+The replay runs the neuron rule itself (``neuron.step``) on the recorded currents with the
+deployed integer parameters, so it covers every part of the rule (bursts, the dual threshold,
+input shift, saturation, leak, reset to zero); the table is stored in ANN units and rounded by
+the ``quantize_bias`` pass like the bias.
 """
 
 from __future__ import annotations
 
-import dataclasses
 import time
 from dataclasses import dataclass
 
@@ -26,7 +27,6 @@ import numpy as np
 from neurodeploy.backends import Record
 from neurodeploy.core import neuron
 from neurodeploy.core.meta import population_meta
-from neurodeploy.core.population import param_for_shape
 from neurodeploy.methods.base import MethodContext
 from neurodeploy.methods.calibration import correction_images
 from neurodeploy.methods.corrections import firing, with_note, with_population
@@ -73,28 +73,33 @@ class Ftbc:
 def _step_errors(graph: nir.NIRGraph, ctx: MethodContext, images: np.ndarray, name: str
                  ) -> np.ndarray:
     """(T, C) per-step, per-channel mean error (ANN units) of population ``name`` on
-    ``images``, replaying its recorded inputs with each step's error removed."""
-    probe = simulate(graph, images, ctx, record=Record.ALL)
+    ``images``: the synaptic currents the reference recorded, replayed (``replay_errors``)."""
+    probe = simulate(graph, images, ctx, record=Record.CURRENTS)
     meta = population_meta(probe.graph, name)
-    shape = probe.trace.spikes[name].shape[2:]
+    currents = probe.trace.currents[name]
+    shape = currents.shape[2:]
     unit = 2.0 ** meta.exponent
-    params = dataclasses.replace(meta.neuron_params(shape), bias=np.zeros((), np.int32),
-                                 bias_table=None, input_shift=0)
-    theta = param_for_shape(np.asarray(meta.theta, np.int64), shape)
-    spikes, membranes = probe.trace.spikes[name], probe.trace.membranes[name]
+    params = meta.neuron_params(shape)
     target = np.minimum(ann_activations(ctx, images, graph)[name] / unit,
-                        meta.max_burst * theta)
-    v_prev = np.broadcast_to(param_for_shape(np.asarray(meta.v_init), shape),
-                             spikes.shape[1:]).astype(np.int64)
-    v, c = neuron.initial_state(params, spikes[0])
-    errors = np.zeros((len(spikes), shape[0]))
-    for t in range(len(spikes)):
-        # the step's input (synapses, bias, table) as the deployed network integrated it
-        current = membranes[t] + spikes[t] * theta - v_prev
-        v_prev = membranes[t].astype(np.int64)
+                        meta.max_burst * params.theta.astype(np.int64))
+    return replay_errors(currents, params, target) * unit
+
+
+def replay_errors(currents: np.ndarray, params: neuron.NeuronParams, target: np.ndarray
+                  ) -> np.ndarray:
+    """(T, C) per-step, per-channel mean error (membrane units) between what the neurons
+    send and ``target`` (batch, C, ...), replaying ``currents`` (T, batch, C, ...) through the
+    rule with each step's error removed from the input before the next step."""
+    theta = params.theta.astype(np.int64)
+    v, c = neuron.initial_state(params, currents[0])
+    errors = np.zeros((len(currents), currents.shape[2]))
+    for t, current in enumerate(currents.astype(np.int64)):
         trial_v, trial_c = v.copy(), c.copy()
         _, _, sent = neuron.step(trial_v, trial_c, current, params, t)
         error = sent * theta - target
-        errors[t] = error.reshape(len(error), shape[0], -1).mean(axis=(0, 2))
-        neuron.step(v, c, np.rint(current - error).astype(np.int64), params, t)
-    return errors * unit
+        errors[t] = error.reshape(len(error), currents.shape[2], -1).mean(axis=(0, 2))
+        # removed from the integrated input: a whole number of membrane units, which passes
+        # the rule's rounding input shift unchanged when scaled by 2**shift
+        removed = np.rint(error).astype(np.int64) << params.input_shift
+        neuron.step(v, c, current - removed, params, t)
+    return errors

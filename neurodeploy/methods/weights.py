@@ -13,6 +13,7 @@ is kept. Layers fed through a residual sum keep their weights (the fit needs one
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 import nir
@@ -132,6 +133,22 @@ class _Spike(torch.autograd.Function):
         return grad * 0.5 * SURROGATE_SLOPE * (1 - torch.tanh(SURROGATE_SLOPE * x) ** 2)
 
 
+def surrogate_steps(current: torch.Tensor, theta: torch.Tensor, v_init: torch.Tensor,
+                    max_burst: int) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+    """Per step of ``current`` (T, batch, ...), the input including the bias: the spikes and
+    the membrane after the reset, differentiable through ``_Spike``.
+
+    The forward values are the rule's (core/neuron.py) for integer values without leak,
+    input shift, dual threshold, bias table, reset to zero or saturation, which the fit does
+    not model (tests/unit/test_rule_mirrors.py holds it to ``neuron.run`` there)."""
+    v = v_init.expand_as(current[0])
+    for step in current:
+        v = v + step
+        s = sum(_Spike.apply((v - k * theta) / theta) for k in range(1, max_burst + 1))
+        v = v - s * theta
+        yield s, v
+
+
 class _LayerThroughTime(torch.nn.Module):
     """One synapse layer and its neurons over T steps, differentiable: reset by subtraction,
     up to ``max_burst`` spikes a step, no negative spikes or bias table (stages after the fit
@@ -161,13 +178,8 @@ class _LayerThroughTime(torch.nn.Module):
         steps, batch = spikes.shape[:2]
         current = self.module(spikes.reshape(steps * batch, *spikes.shape[2:]))
         current = current.reshape(steps, batch, *current.shape[1:])
-        v = self.v_init.expand_as(current[0])
         sent = torch.zeros_like(current[0])
-        for t in range(steps):
-            v = v + current[t]
-            s = sum(_Spike.apply((v - k * self.theta) / self.theta)
-                    for k in range(1, self.max_burst + 1))
-            v = v - s * self.theta
+        for s, _ in surrogate_steps(current, self.theta, self.v_init, self.max_burst):
             sent = sent + s * self.theta
         return sent / steps
 

@@ -7,21 +7,26 @@ backends equal, but saturation changes the rate code, so the largest T for which
 membrane can reach its limit is computed and a compile for a longer window is refused
 (or, with ``allow_saturation``, reported). A per-step bias table (FTBC) enters the bounds
 row by row, and a window longer than the table cannot run at all, so it also caps the safe
-window. Each population records its safe window and the
-largest |v| its worst-case bounds reach within the compiled one (the report shows both
-against the membrane width).
+window. Each population records its safe window and the largest |v| its worst-case bounds
+reach within the compiled one (the report shows both against the membrane width). The bounds
+follow every part of the rule (``step_bounds``); tests/unit/test_overflow_bound.py runs
+the rule on random populations and inputs and checks that no membrane leaves them.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import itertools
+from collections.abc import Iterator
 
 import nir
 import numpy as np
 
+from neurodeploy.core.dtypes import IntSpec
 from neurodeploy.core.graph import populations, predecessors
 from neurodeploy.core.meta import get_graph_meta, population_meta, set_graph_meta
-from neurodeploy.core.population import param_for_shape
+from neurodeploy.core.neuron import DECAY_ONE
+from neurodeploy.core.population import Population, Reset, param_for_shape
 from neurodeploy.errors import MetadataError, SaturationRisk, TargetLimitExceeded
 from neurodeploy.passes.base import PassContext, copy_graph
 from neurodeploy.passes.sources import synapse_source
@@ -48,8 +53,6 @@ def check_overflow(graph: nir.NIRGraph, ctx: PassContext) -> nir.NIRGraph:
             raise MetadataError(f"bias table has {len(meta.bias_table)} rows, a window of "
                                 f"T={timesteps} needs one per step", node=name,
                                 hint="Compile (calibrate) for the window you run")
-        half = (1 << meta.input_shift) // 2
-        high, low = [np.floor((b + half) / 2.0**meta.input_shift) for b in (high, low)]
         safe[name], bounds[name] = _follow_bounds(meta, shape, high, low, membrane, timesteps)
         steps = safe[name]
         if steps < timesteps and not ctx.allow_saturation:
@@ -81,31 +84,58 @@ def _input_bounds(graph: nir.NIRGraph, synapses: list[str], shape: tuple[int, ..
     return high, low, magnitude
 
 
-def _follow_bounds(meta, shape, high, low, membrane, timesteps: int) -> tuple[int, int]:
-    """Follow worst-case upper and lower membrane bounds step by step (see module doc):
-    (safe steps, largest |v| the bounds reach within ``timesteps`` steps)."""
-    theta = param_for_shape(np.asarray(meta.theta, np.float64), shape)
-    constant = param_for_shape(np.asarray(meta.bias, np.float64), shape)
-    table = () if meta.bias_table is None else [
-        param_for_shape(np.asarray(row, np.float64), shape) for row in meta.bias_table]
-    upper = lower = param_for_shape(np.asarray(meta.v_init, np.float64), shape)
-    reach = int(max(np.abs(upper).max(), np.abs(lower).max()))
-    for step in range(HORIZON):
-        if meta.bias_table is not None and step == len(table):
-            return step, reach
-        bias = constant - table[step] if table else constant
-        peak, trough = upper + high + bias, lower + low + bias
-        if step < timesteps:
+def _follow_bounds(meta: Population, shape: tuple[int, ...], high: np.ndarray, low: np.ndarray,
+                   membrane: IntSpec, timesteps: int) -> tuple[int, int]:
+    """(safe steps, largest |v| the bounds reach within ``timesteps`` steps): the steps before
+    ``step_bounds`` first leave the membrane's range, up to ``HORIZON`` (or the end of the
+    bias table)."""
+    reach = int(np.abs(param_for_shape(np.asarray(meta.v_init), shape)).max())
+    steps, last = 0, None
+    for peak, trough in itertools.islice(step_bounds(meta, shape, high, low), HORIZON):
+        if steps < timesteps:
             reach = max(reach, int(max(peak.max(), -trough.min())))
         if peak.max() > membrane.max or trough.min() < membrane.min:
-            return step, reach
-        if meta.fires:
-            new_upper = np.maximum(np.minimum(peak, theta - 1), peak - meta.max_burst * theta)
-            new_upper = np.maximum(new_upper, theta) if meta.dual else new_upper
-            new_lower = np.minimum(trough, 0)
-        else:
-            new_upper, new_lower = peak, trough
-        if not table and np.array_equal(new_upper, upper) and np.array_equal(new_lower, lower):
+            return steps, reach
+        # the next bounds are a function of these (and of the step only through the table)
+        if meta.bias_table is None and last is not None and np.array_equal(peak, last[0]) \
+                and np.array_equal(trough, last[1]):
             return HORIZON, reach  # the bounds stopped moving: they hold for any window
-        upper, lower = new_upper, new_lower
-    return HORIZON, reach
+        steps, last = steps + 1, (peak, trough)
+    return steps, reach
+
+
+def step_bounds(meta: Population, shape: tuple[int, ...], high: np.ndarray,
+                    low: np.ndarray) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+    """Per step t, (peak, trough): bounds, per neuron, of the membrane before the spike
+    decision that the rule (core/neuron.py) can reach from ``v_init`` when the synaptic input
+    is in [low, high] every step; valid while neither leaves the membrane's range (the rule
+    saturates there); without a bias table the steps never end.
+
+    Every part of the rule is monotone in v and in the input, so interval ends map to interval
+    ends: the rounding input shift, the leak (it moves v toward 0, rounding toward zero) and
+    saturation; a spike leaves a residual in [0, theta) or, capped at ``max_burst``, at most
+    ``peak - max_burst * theta`` (a negative spike: at most ``theta``), and the zero reset
+    leaves 0."""
+    half = (1 << meta.input_shift) // 2
+    high, low = (np.floor((b + half) / 2.0**meta.input_shift) for b in (high, low))
+    theta = param_for_shape(np.asarray(meta.theta, np.float64), shape)
+    constant = param_for_shape(np.asarray(meta.bias, np.float64), shape)
+    kept = (DECAY_ONE - param_for_shape(np.asarray(meta.decay, np.float64), shape)) / DECAY_ONE
+    upper = lower = param_for_shape(np.asarray(meta.v_init, np.float64), shape)
+    biases = itertools.repeat(constant) if meta.bias_table is None else (
+        constant - param_for_shape(np.asarray(row, np.float64), shape) for row in meta.bias_table)
+    for bias in biases:
+        # the leak, exact in float64: v and 4096 - d are integers below 2**28 and 2**13
+        peak = np.trunc(upper * kept) + high + bias
+        trough = np.trunc(lower * kept) + low + bias
+        yield peak, trough
+        if meta.fires:
+            below = np.minimum(peak, theta - 1)  # no positive spike
+            if meta.reset is Reset.ZERO:
+                upper = np.maximum(below, 0)
+            else:
+                upper = np.maximum(below, peak - meta.max_burst * theta)
+                upper = np.maximum(upper, theta) if meta.dual else upper
+            lower = np.minimum(trough, 0)
+        else:
+            upper, lower = peak, trough

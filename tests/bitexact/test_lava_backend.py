@@ -14,7 +14,7 @@ import pytest
 from neurodeploy.backends import Record, get_backend
 from neurodeploy.core.meta import population_meta, with_record
 from neurodeploy.core.population import Population
-from neurodeploy.errors import BackendUnavailable, MetadataError, NeurodeployError
+from neurodeploy.errors import BackendUnavailable, InputError, MetadataError, NeurodeployError
 from neurodeploy.verify import compare
 from tests.bitexact.checks import assert_identical, run_both
 from tests.bitexact.netgen import NetBuilder
@@ -128,6 +128,15 @@ def test_record_modes(reference_backend, lava_backend, record: Record) -> None:
     assert actual.spikes.keys() == ({"if0"} if record is Record.SPIKES else set())
     assert_identical(graph, expected, actual)
     assert lava_backend.last_setup_seconds > 0 and lava_backend.last_run_seconds > 0
+
+
+@pytest.mark.lava
+def test_currents_are_recorded_by_the_reference_only(lava_backend) -> None:
+    """A population's synaptic input is not observable on Lava: asking for it fails by name
+    instead of returning an empty record."""
+    graph = random_chain(6, (3, 4, 2), timesteps=3)
+    with pytest.raises(InputError, match="synaptic currents"):
+        lava_backend.run(graph, np.zeros((1, 3), np.int64), 3, record=Record.CURRENTS)
 
 
 @pytest.mark.lava

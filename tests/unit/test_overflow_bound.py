@@ -1,56 +1,70 @@
-"""The static membrane bound is sound: within the proven window no membrane saturates, and
-no membrane (before its reset) exceeds the recorded worst-case magnitude; with or without a
-per-step bias table."""
+"""The static membrane bound of check_overflow is sound against the neuron rule: within the
+proven window no membrane saturates, every membrane before its spike decision lies in that
+step's bounds, and none, before or after its reset, exceeds the recorded worst-case
+magnitude; for random populations using every feature of the rule (leak, either reset, input
+shift, bursts, dual threshold, bias table) and inputs that dwell on the extremes of their
+range."""
 
 from __future__ import annotations
 
+import dataclasses
+import itertools
+
 import numpy as np
-from hypothesis import given, settings
+from hypothesis import assume
 from hypothesis import strategies as st
 
 from neurodeploy.core.dtypes import IntSpec
-from neurodeploy.core.neuron import NeuronParams, run
-from neurodeploy.core.population import Population
-from neurodeploy.passes.check_overflow import _follow_bounds
+from neurodeploy.core.neuron import NeuronParams, run, step
+from neurodeploy.passes.check_overflow import _follow_bounds, step_bounds
+from tests.strategies import (
+    budgets,
+    check_property,
+    edge_biased,
+    extreme_inputs,
+    integer_populations,
+)
 
-NARROW = 12  # a narrow membrane so that saturation is reachable in a few steps
-
-
-@st.composite
-def cases(draw):
-    theta = draw(st.integers(1, 200))
-    steps = draw(st.integers(1, 40))
-    table = draw(st.one_of(st.none(), st.lists(st.integers(-40, 40), min_size=steps,
-                                               max_size=steps)))
-    meta = Population(
-        kind=draw(st.sampled_from(["if", "readout"])), theta=np.array(theta),
-        bias=np.array(draw(st.integers(-30, 30))), v_init=np.array(draw(st.integers(0, theta))),
-        theta_neg=np.array(-draw(st.integers(0, theta))), max_burst=draw(st.integers(1, 3)),
-        dual=draw(st.booleans()), bias_table=None if table is None else np.array(table))
-    low = -draw(st.integers(0, 300))
-    high = draw(st.integers(0, 300))
-    picks = draw(st.lists(st.sampled_from([0, 1, 2]), min_size=steps * 4, max_size=steps * 4))
-    extremes = np.array([low, high, (low + high) // 2])[np.array(picks)].reshape(steps, 4)
-    return meta, np.array(low), np.array(high), extremes.astype(np.int32)
+NARROW = 12  #: a narrow membrane so that saturation is reachable in a few steps
+NEURONS = 4
 
 
-def params(meta: Population, bits: int) -> NeuronParams:
-    return NeuronParams(theta=np.int32(meta.theta), bias=np.int32(meta.bias),
-                        v_init=np.int32(meta.v_init), theta_neg=np.int32(meta.theta_neg),
-                        max_burst=meta.max_burst, dual=meta.dual, fires=meta.fires,
-                        membrane_bits=bits, bias_table=None if meta.bias_table is None
-                        else meta.bias_table.astype(np.int32))
+def before_reset(currents: np.ndarray, p: NeuronParams, membranes: np.ndarray) -> np.ndarray:
+    """The membrane of every step before its spike decision: the same step taken by a
+    non-firing copy of the neuron from the state the run left (the rule itself, not a copy)."""
+    integrator = dataclasses.replace(p, fires=False)
+    v = np.empty_like(membranes[0])
+    v[...] = p.v_init
+    out = np.empty_like(membranes)
+    for t, current in enumerate(currents):
+        out[t] = step(v.copy(), np.zeros_like(v), current, integrator, t)[0]
+        v = membranes[t]
+    return out
 
 
-@settings(max_examples=400, deadline=None)
-@given(cases())
-def test_no_saturation_within_the_proven_window(case):
-    meta, low, high, currents = case
-    safe, reach = _follow_bounds(meta, (4,), high, low, IntSpec(NARROW), len(currents))
-    window = min(safe, len(currents))
-    narrow = run(currents[:window].copy(), params(meta, NARROW))
-    wide = run(currents[:window].copy(), params(meta, 28))
-    np.testing.assert_array_equal(narrow[1], wide[1])
-    np.testing.assert_array_equal(narrow[0], wide[0])
-    before_reset = wide[1].astype(np.int64) + wide[0] * int(meta.theta)
-    assert np.abs(before_reset).max(initial=0) <= reach
+def bound_holds(data: st.DataObject) -> None:
+    steps = data.draw(st.integers(1, 40), label="steps")
+    meta = data.draw(integer_populations(NEURONS, steps), label="meta")
+    low, high = sorted(data.draw(st.lists(edge_biased(-300, 300), min_size=2, max_size=2),
+                                 label="input range"))
+    currents = data.draw(extreme_inputs(low, high, (steps, NEURONS)), label="currents")
+    safe, reach = _follow_bounds(meta, (NEURONS,), np.array(high), np.array(low),
+                                 IntSpec(NARROW), steps)
+    window = min(safe, steps)
+    assume(window > 0)
+    wide = meta.replace(membrane_bits=28).neuron_params((NEURONS,))
+    narrow = run(currents[:window], dataclasses.replace(wide, membrane_bits=NARROW))
+    spikes, membranes = run(currents[:window], wide)
+    np.testing.assert_array_equal(narrow[1], membranes, err_msg="saturated in the window")
+    np.testing.assert_array_equal(narrow[0], spikes)
+    m = before_reset(currents[:window], wide, membranes)
+    bounds = itertools.islice(step_bounds(meta, (NEURONS,), np.array(high), np.array(low)),
+                              window)
+    for t, (peak, trough) in enumerate(bounds):
+        assert (trough <= m[t]).all() and (m[t] <= peak).all(), f"step {t}"
+    assert np.abs(m).max() <= reach and np.abs(membranes).max() <= reach
+
+
+@budgets(300, 3000)
+def test_membranes_stay_within_the_bound(examples):
+    check_property(bound_holds, examples)

@@ -15,10 +15,12 @@ from neurodeploy.core.meta import population_meta
 from neurodeploy.core.population import NEURON_TYPES
 
 
-def naive_run(graph: nir.NIRGraph, x: np.ndarray, timesteps: int) -> dict[str, np.ndarray]:
-    """One sample at a time, one step at a time, float64 synapses (exact for small ints)."""
+def naive_run(graph: nir.NIRGraph, x: np.ndarray, timesteps: int
+              ) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
+    """One sample at a time, one step at a time, float64 synapses (exact for small ints):
+    (membranes, synaptic currents), each population -> (batch * T, *shape)."""
     preds = predecessors(graph)
-    results = {}
+    results, currents = {}, {}
     for sample in x:
         state, values = {}, {}
         for t in range(timesteps):
@@ -48,9 +50,11 @@ def naive_run(graph: nir.NIRGraph, x: np.ndarray, timesteps: int) -> dict[str, n
                     state[name] = (v, c)
                     values[name] = torch.as_tensor(s, dtype=torch.float64)
                     results.setdefault(name, []).append(v.copy())
+                    currents.setdefault(name, []).append(current)
                 else:
                     values[name] = ins[0]
-    return {k: np.array(v) for k, v in results.items()}
+    return ({k: np.array(v) for k, v in results.items()},
+            {k: np.array(i) for k, i in currents.items()})
 
 
 @pytest.mark.parametrize("fixture", ["mlp_graph", "cnn_graph"])
@@ -58,11 +62,13 @@ def test_reference_matches_naive_loop(fixture, request):
     graph = request.getfixturevalue(fixture)
     shape = tuple(graph.nodes["input"].input_type["input"])
     x = np.random.default_rng(3).integers(0, 256, (3, *shape)).astype(np.int32)
-    trace = get_backend("reference").run(graph, x, 5, record=Record.ALL)
+    trace = get_backend("reference").run(graph, x, 5, record=Record.CURRENTS)
     naive = naive_run(graph, x, 5)
-    for pop, v in trace.membranes.items():
-        per_sample = naive[pop].reshape(3, 5, *v.shape[2:]).swapaxes(0, 1)
-        np.testing.assert_array_equal(v, per_sample, err_msg=pop)
+    for recorded, expected in zip((trace.membranes, trace.currents), naive, strict=True):
+        assert recorded.keys() == expected.keys()
+        for pop, values in recorded.items():
+            per_sample = expected[pop].reshape(3, 5, *values.shape[2:]).swapaxes(0, 1)
+            np.testing.assert_array_equal(values, per_sample, err_msg=pop)
     assert any(s.any() for s in trace.spikes.values()), "a test without spikes proves little"
 
 
@@ -72,7 +78,7 @@ def test_output_only_run_gives_the_same_outputs(cnn_graph):
     full = backend.run(cnn_graph, x, 6, record=Record.ALL)
     lean = backend.run(cnn_graph, x, 6)
     np.testing.assert_array_equal(full.outputs, lean.outputs)
-    assert not lean.spikes and not lean.membranes
+    assert not lean.spikes and not lean.membranes and not lean.currents and not full.currents
 
 
 def test_shorter_window_is_a_prefix_of_a_longer_one(mlp_graph):

@@ -49,12 +49,15 @@ class LavaBackend:
         check_inputs(graph, inputs)
         if timesteps < 1 or len(inputs) == 0:
             raise InputError("need at least one timestep and one sample")
+        if record.currents:
+            raise InputError("the Lava backend does not record synaptic currents",
+                             hint="Record them with the reference backend")
         net = build_network(graph, gmeta, inputs, timesteps, record)
         windows: dict[str, dict[str, np.ndarray]] = {"spikes": {}, "membranes": {}}
         for (kind, name), series in self._execute(net).items():
             windows[kind][name] = _windows(net, name, series, len(inputs), timesteps)
         output_steps = windows["membranes"][net.readout]
-        if record is not Record.ALL:
+        if not record.membranes:
             del windows["membranes"][net.readout]
         outputs = output_steps[-1]
         events = {name: np.count_nonzero(s, axis=(0, 1)) for name, s in windows["spikes"].items()}

@@ -164,7 +164,7 @@ class _Builder:
         for name, proc in net.populations.items():
             if record.counts and name != net.readout:
                 self._record("spikes", name, proc.s_out)
-            if record is Record.ALL or name == net.readout:
+            if record.membranes or name == net.readout:
                 self._record("membranes", name, proc.v_out)
 
     def _record(self, kind: str, name: str, port: Any) -> None:

@@ -10,7 +10,7 @@ import warnings
 import pytest
 from click.testing import CliRunner
 
-from neurodeploy import targets
+from neurodeploy import api
 from neurodeploy.cli import main
 from neurodeploy.errors import TargetError
 
@@ -35,14 +35,14 @@ def test_usage_errors_are_one_line_with_exit_2(argv, expected):
 
 
 def _targets_calls(monkeypatch, behaviour):
-    monkeypatch.setattr(targets, "available_targets", lambda: ["loihi2"])
-    real = targets.load_target
+    """`neurodeploy targets` runs ``behaviour`` inside the API call it makes."""
+    real = api.list_targets
 
-    def load(name):
+    def listed():
         behaviour()
-        return real(name)
+        return real()
 
-    monkeypatch.setattr(targets, "load_target", load)
+    monkeypatch.setattr(api, "list_targets", listed)
 
 
 def test_a_bug_is_one_line_naming_the_exception_with_exit_3(monkeypatch):

@@ -5,24 +5,13 @@ benchmarks/interrupts.py)."""
 from __future__ import annotations
 
 import signal
-from pathlib import Path
 
 import pytest
 
-from neurodeploy import api
 from tests.interrupts import interrupt
-from tests.models import save_torchscript, trained_digits_mlp
 
 HANG = 30.0  #: seconds: far above the few an interrupted run needs; only a hang exceeds it
 
-
-@pytest.fixture(scope="module")
-def digits_nir(tmp_path_factory) -> Path:
-    path = tmp_path_factory.mktemp("interrupts")
-    model = save_torchscript(trained_digits_mlp(), path / "model.pt")
-    out = path / "model.nir"
-    api.save(api.compile(model, target="loihi", calib="digits", timesteps=4).graph, out)
-    return out
 
 
 @pytest.mark.lava

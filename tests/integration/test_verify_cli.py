@@ -17,18 +17,10 @@ from neurodeploy import api, verify
 from neurodeploy.backends import get_backend
 from neurodeploy.cli import main
 from neurodeploy.core.meta import population_meta, with_record
-from tests.models import save_torchscript, trained_digits_mlp
+from tests.models import save_torchscript
 
 ROOT = Path(__file__).resolve().parents[2]
 
-
-@pytest.fixture(scope="module")
-def digits_nir(tmp_path_factory) -> Path:
-    path = tmp_path_factory.mktemp("verify")
-    model = save_torchscript(trained_digits_mlp(), path / "model.pt")
-    out = path / "model.nir"
-    api.save(api.compile(model, target="loihi", calib="digits", timesteps=4).graph, out)
-    return out
 
 
 @pytest.mark.lava

@@ -15,7 +15,7 @@ import torch
 from click.testing import CliRunner
 from torch import nn
 
-from neurodeploy import api
+from neurodeploy import api, simulation
 from neurodeploy.backends import Trace
 from neurodeploy.cli import main
 from tests.errors.contract import run_case
@@ -120,7 +120,7 @@ CASES = {
     "finetune one sample": (["finetune", "model.pt", "--method", "ecl", "--dataset",
                              "one.npz", "-o", "out.pt"], "at least 2 samples"),
     "import --dt inf": (["import", "net.nir", "--dt", "inf"],
-                        "--dt must be positive and finite"),
+                        "dt must be positive and finite"),
     "compile --seed -1": (["compile", "model.pt", "--calib", "digits", "--seed", "-1"],
                           "-1 is not in the range x>=0"),
     "finetune --seed -1": (["finetune", "model.pt", "--method", "ecl", "-o", "out.pt",
@@ -134,7 +134,7 @@ CASES = {
                             "--calib", "digits"], "values per sample"),
     # 6. silently accepted
     "integers beyond the input width": (["simulate", "net.nir", "--input", "huge_ints.npy"],
-                                        "must lie in [0, 255]"),
+                                        "integer inputs must be in 0..255"),
     "evaluate labels outside the classes": (["evaluate", "net.nir", "--dataset",
                                              "labels12.npz"], "label 12 is not a class"),
     "simulate -T 0": (["simulate", "net.nir", "--input", "x.npy", "-T", "0"],
@@ -195,11 +195,11 @@ def test_a_symlinked_output_stays_a_link_and_modes_follow_the_umask(bad, monkeyp
 
 def test_simulate_runs_many_samples_in_bounded_batches(bad, monkeypatch):
     """Without --out only the readout and the spike counts are kept, a batch at a time."""
-    graph = api.load(bad.directory / "net.nir")
+    graph = api.load(bad.directory / "net.nir").graph
     x = np.load(bad.directory / "data.npz")["x"]
-    monkeypatch.setattr(api, "EVAL_MEMORY_ELEMENTS", 4 * 64 * 6)  # T x input x 6 samples
+    monkeypatch.setattr(simulation, "EVAL_MEMORY_ELEMENTS", 4 * 64 * 6)  # T x input x 6 samples
     batches = []
-    real = api.get_backend
+    real = simulation.get_backend
 
     def spy(name):
         engine = real(name)
@@ -212,10 +212,10 @@ def test_simulate_runs_many_samples_in_bounded_batches(bad, monkeypatch):
         engine.run = counted
         return engine
 
-    monkeypatch.setattr(api, "get_backend", spy)
-    outputs, events = api.predict(graph, x, show_progress=False)
+    monkeypatch.setattr(simulation, "get_backend", spy)
+    outputs, events = simulation.predict(graph, x, show_progress=False)
     assert batches == [6] * 6 + [4]
-    whole = api.simulate(graph, x)
+    whole = simulation.simulate(graph, x)
     assert np.array_equal(outputs, whole.outputs)
     assert events.keys() == whole.events.keys()
     assert all(np.array_equal(events[k], whole.events[k]) for k in events)

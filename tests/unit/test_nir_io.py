@@ -92,6 +92,6 @@ def test_failed_write_leaves_no_file(mlp_graph, tmp_path, monkeypatch):
         raise OSError("disk full")
 
     monkeypatch.setattr(nir, "write", explode)
-    with pytest.raises(OSError):
+    with pytest.raises(InputError, match="cannot write .disk full."):
         nir_io.write(mlp_graph, tmp_path / "net.nir")
     assert list(tmp_path.iterdir()) == []

@@ -133,7 +133,8 @@ class Population:
         return nir.IF(r=ones, v_threshold=threshold, v_reset=0 * ones)
 
 
-_ARRAYS = ("theta", "bias", "v_init", "theta_neg", "bias_table", "decay")
+_MEMBRANE_VALUES = ("theta", "bias", "v_init", "theta_neg", "bias_table")
+_ARRAYS = (*_MEMBRANE_VALUES, "decay")
 _NODE_FIELDS = ("r", "tau", "v_leak", "v_threshold", "v_reset")
 
 
@@ -172,7 +173,7 @@ def _validate(p: Population) -> None:
     if p.fires:
         require(bool(np.all(p.theta > 0)), "'theta' must be positive")
         require(bool(np.all(p.theta_neg <= 0)), "'theta_neg' must be zero or negative")
-    for name in _ARRAYS:
+    for name in _MEMBRANE_VALUES:  # decay is in 1/4096ths, checked above
         value = getattr(p, name)
         if value is None or not np.issubdtype(value.dtype, np.integer) or value.size == 0:
             continue

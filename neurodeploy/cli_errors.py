@@ -2,8 +2,8 @@
 
 - success: exit 0 (``verify`` exits 1 when the backends differ); Python warnings raised on
   the way are printed afterwards, one ``warning:`` line each;
-- a usage error or a ``NeurodeployError``: one ``error:`` line on stderr, exit 2, and no
-  warning lines beside it (they would read as part of the error);
+- a usage error, a ``NeurodeployError`` or running out of memory: one ``error:`` line on
+  stderr, exit 2, and no warning lines beside it (they would read as part of the error);
 - Ctrl-C (SIGINT) or SIGTERM: the command unwinds like an exception (every ``finally`` runs:
   temp files go, Lava's workers are stopped), one line, exit 130;
 - anything else is a bug: one line naming the exception, exit 3; the traceback only with
@@ -62,10 +62,10 @@ class Group(click.Group):
         except KeyboardInterrupt as exc:
             _end("error: terminated (SIGTERM)" if isinstance(exc, Terminated)
                  else "error: interrupted", INTERRUPTED, debug)
-        except MemoryError:
-            _end("error: not enough memory for this input (try fewer or smaller samples)",
-                 USAGE, debug)
         except Exception as exc:
+            if _out_of_memory(exc):
+                _end("error: not enough memory for this run (try fewer samples, a shorter "
+                     "window -T or a smaller model)", USAGE, debug)
             _end(f"error: internal error, a bug in neurodeploy ({type(exc).__name__}: {exc}); "
                  "please report it with the output of `neurodeploy --debug ...`", BUG, debug)
         for message in held:
@@ -78,6 +78,12 @@ def _end(line: str, code: int, debug: bool = False) -> None:
         traceback.print_exc()
     click.echo(_one_line(line), err=True)
     sys.exit(code)
+
+
+def _out_of_memory(exc: Exception) -> bool:
+    """numpy raises MemoryError; torch's CPU allocator raises a RuntimeError saying so."""
+    return isinstance(exc, MemoryError) or (
+        isinstance(exc, RuntimeError) and "can't allocate memory" in str(exc))
 
 
 def _one_line(text: str) -> str:

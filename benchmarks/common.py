@@ -33,8 +33,14 @@ def write_result(name: str, payload: dict) -> Path:
                            "threads": torch.get_num_threads(), "cpu": platform.processor()},
                **payload}
     path = RESULTS / f"{name}.json"
-    path.write_text(json.dumps(payload, indent=2))
+    path.write_text(repo_relative(json.dumps(payload, indent=2)))
     return path
+
+
+def repo_relative(text: str) -> str:
+    """``text`` with this checkout's absolute path removed, so a result (model paths, a
+    captured traceback) means the same on every clone."""
+    return text.replace(f"{ROOT}/", "")
 
 
 def compile_checked(model, **kwargs) -> tuple[api.Deployment, bool]:

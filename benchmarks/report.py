@@ -19,7 +19,7 @@ from __future__ import annotations
 import argparse
 import time
 
-from common import RESULTS, ROOT, print_table, write_result
+from common import RESULTS, ROOT, print_table, repo_relative, write_result
 
 from neurodeploy import api
 from neurodeploy.convert import ConvertOptions
@@ -41,6 +41,7 @@ def main() -> None:
     x, y = api.dataset(args.dataset, limit=args.samples)
     runs, rows = {}, []
     stem = f"report_{args.dataset}" + (f"_{args.tag}" if args.tag else "")
+    label = repo_relative(args.model)  # the reports name the model as every clone has it
     for run in args.runs.split(","):
         target, _, option = run.partition(":")
         compiled = api.compile(args.model, target=target, method=args.method,
@@ -50,8 +51,8 @@ def main() -> None:
         start = time.perf_counter()
         report = build_report(compiled.graph, x, y, target=compiled.target,
                               reference=ModelReference(compiled.ann, compiled.graph,
-                                                       f"the float model {args.model}"),
-                              network=f"{args.model} -> {run}", dataset=args.dataset)
+                                                       f"the float model {label}"),
+                              network=f"{label} -> {run}", dataset=args.dataset)
         seconds = time.perf_counter() - start
         report.write(RESULTS / f"{stem}_{run.replace(':', '_')}")
         data = report.data

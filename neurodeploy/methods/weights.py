@@ -6,8 +6,9 @@ The layer and its neurons run over T steps on the input spike trains recorded fr
 deployed integer network (``methods.deployed``), so upstream rounding is part of what is
 corrected; the threshold gets a tanh surrogate gradient. The loss is a choice of the method:
 SNN calibration compares values (MSE), dual-phase the per-sample softmax (KL divergence, as
-the authors' code). A quarter of the images only scores the fit, and the best state on them
-is kept. Layers fed through a residual sum keep their weights (the fit needs one input chain).
+the authors' code). A quarter of the images only scores the fit: it stops after a few passes
+without a better score (early stopping), and the best state on them is kept. Layers fed
+through a residual sum keep their weights (the fit needs one input chain).
 """
 
 from __future__ import annotations
@@ -35,11 +36,13 @@ LOSSES = ("mse", "kl")
 
 @dataclass(frozen=True)
 class WeightFit:
-    """How one layer is fitted: the loss (``LOSSES``), passes over the fitting images, batch
-    size and Adam's learning rate."""
+    """How one layer is fitted: the loss (``LOSSES``), most passes over the fitting images,
+    passes without a better held-out loss before the fit stops (its best state is kept
+    anyway, so more passes only cost time), batch size and Adam's learning rate."""
 
     loss: str
     epochs: int = 20
+    patience: int = 2
     batch: int = 64
     lr: float = 1e-3
 
@@ -65,19 +68,23 @@ def calibrate_weights(snn: nir.NIRGraph, pop: str, net: DeployedNetwork, target:
     best = (layer.score(held_in, held_target), layer.state())
     start = best[0]
     optimizer = torch.optim.Adam(layer.parameters(), lr=fit.lr, amsgrad=True)
-    for _ in range(fit.epochs):
+    passes = stale = 0
+    while passes < fit.epochs and stale < fit.patience:
         for index in torch.randperm(split).split(fit.batch):
             optimizer.zero_grad()
             layer.loss(upstream(index.numpy()), target_t[index]).backward()
             optimizer.step()
+        passes += 1
         held_loss = layer.score(held_in, held_target)
+        stale = stale + 1 if held_loss >= best[0] else 0
         if held_loss < best[0]:
             best = (held_loss, layer.state())
     weight, bias = best[1]
     synapse = _synapse_name(snn, pop)
     node = dataclasses.replace(snn.nodes[synapse], weight=weight.astype(np.float64))
     snn = with_population(copy_graph(snn, {synapse: node}), pop, bias=bias.astype(np.float64))
-    return snn, {"loss": fit.loss, "held_out_before": start, "held_out_after": best[0]}
+    return snn, {"loss": fit.loss, "held_out_before": start, "held_out_after": best[0],
+                 "passes": passes}
 
 
 @dataclass(frozen=True)

@@ -25,11 +25,9 @@ from dataclasses import dataclass
 import nir
 import numpy as np
 
-from neurodeploy.backends import Record
 from neurodeploy.convert import to_snn
-from neurodeploy.core.graph import predecessors, readout_name
-from neurodeploy.core.meta import SYNAPSE_TYPES, population_meta
-from neurodeploy.core.population import NEURON_TYPES
+from neurodeploy.core.graph import readout_name
+from neurodeploy.core.meta import population_meta
 from neurodeploy.errors import InputError
 from neurodeploy.methods.base import MethodContext
 from neurodeploy.methods.calibration import correction_images
@@ -40,8 +38,9 @@ from neurodeploy.methods.corrections import (
     with_note,
     with_population,
 )
+from neurodeploy.methods.deployed import DeployedNetwork
 from neurodeploy.methods.mmse import activation_samples, mmse_threshold
-from neurodeploy.methods.probe import ann_activations, simulate
+from neurodeploy.methods.probe import ann_activations
 from neurodeploy.methods.search import pareto_choice, symmetric_kl
 from neurodeploy.progress import progress
 
@@ -104,6 +103,9 @@ class _Search:
                  thetas: dict[str, dict[int, float | np.ndarray]]):
         self.ctx, self.images, self.thetas = ctx, images, thetas
         self.reference: np.ndarray | None = None
+        #: every candidate differs from the base network in one layer: the layers before it
+        #: keep their spikes, only it and the layers after it run again
+        self.net: DeployedNetwork | None = None
 
     def build(self, bursts: dict[str, int], scales: dict[str, float] | None = None
               ) -> nir.NIRGraph:
@@ -119,14 +121,12 @@ class _Search:
 
     def measure(self, graph: nir.NIRGraph) -> tuple[float, dict[str, float]]:
         """(symmetric KL to the ANN's output, synaptic operations caused per population)."""
-        if self.reference is None:
+        if self.net is None:
             self.reference = ann_activations(self.ctx, self.images, graph)[readout_name(graph)]
-        probe = simulate(graph, self.images, self.ctx, record=Record.COUNTS)
-        caused = dict.fromkeys(firing(graph), 0.0)
-        for synapse, pop in _synapse_sources(graph).items():
-            if pop in caused:
-                caused[pop] += probe.trace.synops[synapse] / len(self.images)
-        return symmetric_kl(probe.logits, self.reference), caused
+            self.net = DeployedNetwork(graph, self.images, self.ctx)
+        caused = {pop: sum(ops / len(self.images) for ops in self.net.synops(graph, pop))
+                  for pop in firing(graph)}
+        return symmetric_kl(self.net.logits(graph), self.reference), caused
 
     def table(self, base: dict[str, int], options: list[tuple[str, float]], stage: str
               ) -> tuple[np.ndarray, np.ndarray]:
@@ -153,18 +153,4 @@ def _source(graph: nir.NIRGraph, population: str) -> str:
 
 def _population(graph: nir.NIRGraph, activation: str) -> str:
     return next(p for p in firing(graph) if _source(graph, p) == activation)
-
-
-def _synapse_sources(graph: nir.NIRGraph) -> dict[str, str]:
-    """Synapse node -> the population (or input) whose spikes enter it, through pools,
-    flattens and delays."""
-    preds = predecessors(graph)
-    out = {}
-    for name, node in graph.nodes.items():
-        if isinstance(node, SYNAPSE_TYPES):
-            src = preds[name][0]
-            while not isinstance(graph.nodes[src], (*NEURON_TYPES, nir.Input)):
-                src = preds[src][0]
-            out[name] = src
-    return out
 

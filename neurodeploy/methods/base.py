@@ -15,7 +15,9 @@ A method is a sequence of *stages*, written on the command line as a ``+``-joine
    unsupervised, so it can use any unlabeled data the user has.
 3. To measure the SNN a stage uses ``methods.probe``, which quantizes the graph for the target
    and runs the exact reference simulator: corrections computed that way also correct the
-   integer rounding the deployed network will have.
+   integer rounding the deployed network will have. A stage that changes one layer at a time
+   measures through ``methods.deployed`` (the same spikes, each layer re-run only when it or
+   what feeds it changed).
 4. A stage records what it chose (searched thresholds, burst sizes, calibration statistics)
    under its name in the graph's ``GraphMeta.notes``, so an artifact says how it was made.
 5. Long work shows a progress bar (``neurodeploy.progress``) and is deterministic for a seed.

@@ -34,6 +34,7 @@ from neurodeploy.methods.corrections import (
     rounding_shift,
     with_note,
 )
+from neurodeploy.methods.deployed import DeployedNetwork
 from neurodeploy.methods.mmse import activation_samples, mmse_thresholds
 from neurodeploy.methods.probe import ann_activations
 from neurodeploy.methods.weights import WeightFit, calibrate_weights
@@ -96,11 +97,12 @@ class Calibrate:
                       fit: WeightFit) -> tuple[nir.NIRGraph, dict, dict]:
         images = ctx.calibration(self.name, WEIGHT_SAMPLES)
         ann = ann_activations(ctx, images, graph)
+        net = DeployedNetwork(graph, images, ctx)
         torch.manual_seed(ctx.seed)
         errors, fits = {}, {}
         for name in progress(firing(graph), self.name, ctx.show_progress):
-            graph, errors[name] = correct_population(graph, ctx, images, name, ann[name],
-                                                     potential)
-            graph, fits[name] = calibrate_weights(graph, name, images, ann[name], ctx, fit)
-            graph, _ = correct_population(graph, ctx, images, name, ann[name], potential)
+            target = ann.pop(name)
+            graph, errors[name] = correct_population(graph, net, name, target, potential)
+            graph, fits[name] = calibrate_weights(graph, name, net, target, fit)
+            graph, _ = correct_population(graph, net, name, target, potential)
         return graph, errors, fits

@@ -1,8 +1,8 @@
 """Shared steps of the calibration stages: editing populations, the theta/(2T) rounding
 shift, and the layer-by-layer bias and potential correction (algorithms.md §2.3).
 
-Corrections are measured on the deployed integer network (``probe.simulate``), one layer at
-a time in network order, so every layer is corrected for the spikes its already-corrected
+Corrections are measured on the deployed integer network (``methods.deployed``), one layer
+at a time in network order, so every layer is corrected for the spikes its already-corrected
 inputs really send.
 """
 
@@ -23,7 +23,8 @@ from neurodeploy.core.meta import (
     with_record,
 )
 from neurodeploy.methods.base import MethodContext
-from neurodeploy.methods.probe import ann_activations, simulate
+from neurodeploy.methods.deployed import DeployedNetwork
+from neurodeploy.methods.probe import ann_activations
 from neurodeploy.progress import progress
 
 
@@ -63,27 +64,28 @@ def correct(graph: nir.NIRGraph, ctx: MethodContext, images: np.ndarray, stage: 
     network order (``correct_population``). Returns the graph and, per population, the mean
     |error| before its correction (ANN units)."""
     ann = ann_activations(ctx, images, graph)
+    net = DeployedNetwork(graph, images, ctx)
     before = {}
     for name in progress(firing(graph), stage, ctx.show_progress):
-        graph, before[name] = correct_population(graph, ctx, images, name, ann[name], potential)
+        graph, before[name] = correct_population(graph, net, name, ann.pop(name), potential)
     return graph, before
 
 
-def correct_population(graph: nir.NIRGraph, ctx: MethodContext, images: np.ndarray, name: str,
+def correct_population(graph: nir.NIRGraph, net: DeployedNetwork, name: str,
                        target: np.ndarray, potential: bool) -> tuple[nir.NIRGraph, float]:
     """One population's bias (and with ``potential``, v_init) correction against the ANN
-    activation ``target`` on ``images``; the graph and the mean |error| before it.
+    activation ``target`` on ``net``'s images; the graph and the mean |error| before it.
 
     The mean error (SNN rate - ANN activation, over the images) of each neuron splits into
     its channel's mean, removed from the bias (per channel, every step), and the per-neuron
     remainder, removed from ``v_init`` as T times the remainder (once per window).
     """
-    error = simulate(graph, images, ctx).rates(name).mean(axis=0) - target.mean(axis=0)
+    error = net.mean_rates(graph, name) - target.mean(axis=0)
     channel = error.reshape(len(error), -1).mean(axis=1)
     meta = population_meta(graph, name)
     changes: dict[str, Any] = {"bias": np.asarray(meta.bias, np.float64) - channel}
     if potential and error.ndim > 1:
         remainder = error - channel.reshape(-1, *(1,) * (error.ndim - 1))
         v_init = np.broadcast_to(np.asarray(meta.v_init, np.float64), error.shape)
-        changes["v_init"] = v_init - ctx.options.timesteps * remainder
+        changes["v_init"] = v_init - net.steps * remainder
     return with_population(graph, name, **changes), float(np.abs(error).mean())

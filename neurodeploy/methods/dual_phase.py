@@ -8,7 +8,7 @@ membrane error of uneven spike trains, on a few hundred unlabeled images, layer 
 network order (so each layer is corrected for its already-corrected inputs):
 
 1. membrane-potential calibration: ``v_init += T * (mean ANN activation - mean SNN rate)``
-   per neuron, the rates measured on the deployed integer network (``methods.probe``);
+   per neuron, the rates measured on the deployed integer network (``methods.deployed``);
 2. weight calibration through time (``methods.weights``): the layer's weights and bias are
    trained so the SNN layer, run over T steps on its recorded input spike trains, matches
    the ANN activation (KL divergence between the softmax of the two, per sample, as the
@@ -28,6 +28,7 @@ import torch
 from neurodeploy.core.meta import get_graph_meta
 from neurodeploy.methods.base import MethodContext
 from neurodeploy.methods.corrections import firing, with_note
+from neurodeploy.methods.deployed import DeployedNetwork
 from neurodeploy.methods.learned import LearnedClip
 from neurodeploy.methods.potential import calibrate_potential
 from neurodeploy.methods.probe import ann_activations
@@ -50,12 +51,14 @@ class DualPhase:
         images = ctx.calibration(self.name)[:CALIBRATION_IMAGES]
         snn = LearnedClip(self.name)(None, ctx)
         targets = ann_activations(ctx, images, snn)
+        net = DeployedNetwork(snn, images, ctx)
         torch.manual_seed(ctx.seed)
         report = {}
         for pop in progress(firing(snn), "dual-phase calibration", ctx.show_progress):
-            snn = calibrate_potential(snn, pop, images, targets[pop], ctx)
-            snn, report[pop] = calibrate_weights(snn, pop, images, targets[pop], ctx, self.weights)
-            snn = calibrate_potential(snn, pop, images, targets[pop], ctx)
+            target = targets.pop(pop)
+            snn = calibrate_potential(snn, pop, net, target)
+            snn, report[pop] = calibrate_weights(snn, pop, net, target, self.weights)
+            snn = calibrate_potential(snn, pop, net, target)
         return with_note(snn, self.name, {**get_graph_meta(snn).notes[self.name],
                                           "weight_calibration": report,
                                           "calibration_images": len(images)})

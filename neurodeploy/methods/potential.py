@@ -1,7 +1,7 @@
 """Membrane-potential calibration: per-neuron ``v_init`` from unlabeled images.
 
 ``v_init += T * (mean ANN activation - mean SNN rate)`` per neuron, layer by layer in network
-order, the rates measured on the deployed integer network (``methods.probe``). A neuron whose
+order, the rates measured on the deployed integer network (``methods.deployed``). A neuron whose
 spikes on average fall short of (or overshoot) its ANN activation starts the window with
 the charge that closes the gap (SNN calibration's potential correction, dual-phase phase II
 (a); algorithms.md §2.3B, §3.3). It is specific to the window length T it was measured at.
@@ -16,7 +16,8 @@ from neurodeploy.core.meta import population_meta
 from neurodeploy.core.population import param_for_shape
 from neurodeploy.methods.base import MethodContext
 from neurodeploy.methods.corrections import firing, with_population
-from neurodeploy.methods.probe import ann_activations, simulate
+from neurodeploy.methods.deployed import DeployedNetwork
+from neurodeploy.methods.probe import ann_activations
 from neurodeploy.progress import progress
 
 
@@ -24,16 +25,15 @@ def calibrate_potentials(snn: nir.NIRGraph, images: np.ndarray, ctx: MethodConte
                          description: str = "v_init calibration") -> nir.NIRGraph:
     """Every firing population's v_init, in network order."""
     targets = ann_activations(ctx, images, snn)
+    net = DeployedNetwork(snn, images, ctx)
     for pop in progress(firing(snn), description, ctx.show_progress):
-        snn = calibrate_potential(snn, pop, images, targets[pop], ctx)
+        snn = calibrate_potential(snn, pop, net, targets.pop(pop))
     return snn
 
 
-def calibrate_potential(snn: nir.NIRGraph, pop: str, images: np.ndarray, target: np.ndarray,
-                        ctx: MethodContext) -> nir.NIRGraph:
+def calibrate_potential(snn: nir.NIRGraph, pop: str, net: DeployedNetwork, target: np.ndarray
+                        ) -> nir.NIRGraph:
     """v_init of ``pop`` += T * (mean ANN activation - mean deployed SNN rate), per neuron."""
-    steps = ctx.options.timesteps
-    rates = simulate(snn, images, ctx).rates(pop)
-    shift = steps * (target.mean(axis=0) - rates.mean(axis=0))
+    shift = net.steps * (target.mean(axis=0) - net.mean_rates(snn, pop))
     v_init = np.asarray(population_meta(snn, pop).v_init, np.float64)
     return with_population(snn, pop, v_init=param_for_shape(v_init, shift.shape) + shift)

@@ -22,6 +22,7 @@ from neurodeploy.core.meta import get_graph_meta, population_meta
 from neurodeploy.core.population import param_for_shape
 from neurodeploy.frontend.ann import AnnGraph
 from neurodeploy.methods.base import MethodContext
+from neurodeploy.methods.deployed import CHUNK_ELEMENTS
 from neurodeploy.passes import quantize
 
 
@@ -72,9 +73,18 @@ def ann_activations(ctx: MethodContext, images: np.ndarray,
 def population_activations(ann: AnnGraph, images: np.ndarray,
                            graph: nir.NIRGraph) -> dict[str, np.ndarray]:
     """Per population of ``graph``: the ANN activation it replaces, (batch, *shape); the
-    readout gets the ANN's output (logits)."""
+    readout gets the ANN's output (logits). The ANN runs on chunks of images, so only the
+    kept activations grow with the number of images."""
     sources = {population_meta(graph, p).source: p for p in populations(graph)}
-    acts = ann.run(torch.as_tensor(images, dtype=torch.float32), keep=set(sources))
-    out = {pop: acts[src].numpy() for src, pop in sources.items() if src in acts}
-    out[readout_name(graph)] = acts["output"].numpy()
+    sources["output"] = readout_name(graph)
+    per_image = sum(int(np.prod(shape)) for shape in ann.shapes().values())
+    chunk = max(1, CHUNK_ELEMENTS // per_image)
+    out: dict[str, np.ndarray] = {}
+    for first in range(0, len(images), chunk):
+        acts = ann.run(torch.as_tensor(images[first:first + chunk], dtype=torch.float32),
+                       keep=set(sources))
+        for src, value in acts.items():
+            if first == 0:
+                out[sources[src]] = np.empty((len(images), *value.shape[1:]), np.float32)
+            out[sources[src]][first:first + chunk] = value.numpy()
     return out

@@ -3,11 +3,12 @@ images, so its spiking neurons reproduce the ANN activation (SNN calibration's a
 pipeline, algorithms.md §2.3C; dual-phase phase II (b), §3.3).
 
 The layer and its neurons run over T steps on the input spike trains recorded from the
-deployed integer network (``methods.probe``), so upstream rounding is part of what is
+deployed integer network (``methods.deployed``), so upstream rounding is part of what is
 corrected; the threshold gets a tanh surrogate gradient. The loss is a choice of the method:
 SNN calibration compares values (MSE), dual-phase the per-sample softmax (KL divergence, as
-the authors' code). A quarter of the images only scores the fit, and the best state on them
-is kept. Layers fed through a residual sum keep their weights (the fit needs one input chain).
+the authors' code). A quarter of the images only scores the fit: it stops after a few passes
+without a better score (early stopping), and the best state on them is kept. Layers fed
+through a residual sum keep their weights (the fit needs one input chain).
 """
 
 from __future__ import annotations
@@ -25,9 +26,8 @@ from neurodeploy.core.graph import populations
 from neurodeploy.core.meta import copy_graph, population_meta
 from neurodeploy.core.population import param_for_shape
 from neurodeploy.frontend.ann import ACTIVATIONS, AnnGraph, AnnNode
-from neurodeploy.methods.base import MethodContext
 from neurodeploy.methods.corrections import with_population
-from neurodeploy.methods.probe import simulate
+from neurodeploy.methods.deployed import DeployedNetwork
 from neurodeploy.nir_compat import replace_node
 from neurodeploy.nn import from_ann
 
@@ -38,11 +38,13 @@ LOSSES = ("mse", "kl")
 
 @dataclass(frozen=True)
 class WeightFit:
-    """How one layer is fitted: the loss (``LOSSES``), passes over the fitting images, batch
-    size and Adam's learning rate."""
+    """How one layer is fitted: the loss (``LOSSES``), most passes over the fitting images,
+    passes without a better held-out loss before the fit stops (its best state is kept
+    anyway, so more passes only cost time), batch size and Adam's learning rate."""
 
     loss: str
     epochs: int = 20
+    patience: int = 2
     batch: int = 64
     lr: float = 1e-3
 
@@ -51,34 +53,40 @@ class WeightFit:
             raise ValueError(f"weight calibration loss must be one of {LOSSES}, got {self.loss!r}")
 
 
-def calibrate_weights(snn: nir.NIRGraph, pop: str, images: np.ndarray, target: np.ndarray,
-                      ctx: MethodContext, fit: WeightFit) -> tuple[nir.NIRGraph, dict]:
-    """``pop``'s synapse weights and bias fitted to the ANN activation ``target`` on ``images``;
-    the graph and a report (held-out loss before and after, or why the layer was skipped)."""
-    chain = input_chain(ctx.ann, population_meta(snn, pop).source)
+def calibrate_weights(snn: nir.NIRGraph, pop: str, net: DeployedNetwork, target: np.ndarray,
+                      fit: WeightFit) -> tuple[nir.NIRGraph, dict]:
+    """``pop``'s synapse weights and bias fitted to the ANN activation ``target`` on ``net``'s
+    images; the graph and a report (held-out loss before and after, or why the layer was
+    skipped)."""
+    chain = input_chain(net.ctx.ann, population_meta(snn, pop).source)
     if fit.epochs == 0 or chain is None:
         return snn, {"skipped": "disabled" if fit.epochs == 0 else "residual input"}
-    upstream = _upstream_spikes(snn, chain, images, ctx)
+    upstream = _Upstream(snn, chain, net)
     layer = _LayerThroughTime(chain, population_meta(snn, pop), target.shape[1:], fit.loss)
-    split = max(1, int(len(images) * (1 - HELD_OUT)))
+    split = max(1, int(len(target) * (1 - HELD_OUT)))
     target_t = torch.as_tensor(target, dtype=torch.float32)
-    held = slice(split, None)
-    best = (layer.score(upstream[:, held], target_t[held]), layer.state())
+    held = np.arange(split, len(target))
+    held_in, held_target = upstream(held), target_t[held]
+    best = (layer.score(held_in, held_target), layer.state())
     start = best[0]
     optimizer = torch.optim.Adam(layer.parameters(), lr=fit.lr, amsgrad=True)
-    for _ in range(fit.epochs):
+    passes = stale = 0
+    while passes < fit.epochs and stale < fit.patience:
         for index in torch.randperm(split).split(fit.batch):
             optimizer.zero_grad()
-            layer.loss(upstream[:, index], target_t[index]).backward()
+            layer.loss(upstream(index.numpy()), target_t[index]).backward()
             optimizer.step()
-        held_loss = layer.score(upstream[:, held], target_t[held])
+        passes += 1
+        held_loss = layer.score(held_in, held_target)
+        stale = stale + 1 if held_loss >= best[0] else 0
         if held_loss < best[0]:
             best = (held_loss, layer.state())
     weight, bias = best[1]
     synapse = _synapse_name(snn, pop)
     node = replace_node(snn.nodes[synapse], weight=weight.astype(np.float64))
     snn = with_population(copy_graph(snn, {synapse: node}), pop, bias=bias.astype(np.float64))
-    return snn, {"loss": fit.loss, "held_out_before": start, "held_out_after": best[0]}
+    return snn, {"loss": fit.loss, "held_out_before": start, "held_out_after": best[0],
+                 "passes": passes}
 
 
 @dataclass(frozen=True)
@@ -104,15 +112,24 @@ def input_chain(ann: AnnGraph, activation: str) -> _Chain | None:
         nodes.insert(0, previous)
 
 
-def _upstream_spikes(snn: nir.NIRGraph, chain: _Chain, images: np.ndarray,
-                     ctx: MethodContext) -> torch.Tensor:
-    """(T, batch, *shape) values the chain receives each step, in ANN units."""
-    steps = ctx.options.timesteps
-    if chain.source == "input":
-        return torch.as_tensor(images, dtype=torch.float32).expand(steps, *images.shape)
-    pop = next(p for p in populations(snn) if population_meta(snn, p).source == chain.source)
-    values = simulate(snn, images, ctx).spike_values(pop)
-    return torch.as_tensor(values, dtype=torch.float32)
+class _Upstream:
+    """The values the chain receives each step for some of the images, (T, len(index),
+    *shape) in ANN units: the input images every step, or the deployed network's spikes of
+    the upstream population (``net`` keeps them as integers; float copies are made per
+    batch)."""
+
+    def __init__(self, snn: nir.NIRGraph, chain: _Chain, net: DeployedNetwork):
+        self.snn, self.net = snn, net
+        self.pop = None if chain.source == "input" else next(
+            p for p in populations(snn) if population_meta(snn, p).source == chain.source)
+
+    def __call__(self, index: np.ndarray) -> torch.Tensor:
+        if self.pop is None:
+            images = self.net.images[index]
+            return torch.as_tensor(images, dtype=torch.float32).expand(self.net.steps,
+                                                                        *images.shape)
+        values = self.net.spike_values(self.snn, self.pop, index)
+        return torch.as_tensor(values, dtype=torch.float32)
 
 
 def _synapse_name(snn: nir.NIRGraph, pop: str) -> str:

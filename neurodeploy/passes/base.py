@@ -54,6 +54,28 @@ def update_populations(graph: nir.NIRGraph, update: Callable[[str, Population], 
     return copy_graph(graph, new_nodes)
 
 
+#: one population's part of a pass: (name, record, target) -> (new record, rounding error or
+#: None when there is nothing to report)
+PopulationStep = Callable[[str, Population, Target], tuple[Population, float | None]]
+
+
+def per_population(graph: nir.NIRGraph, ctx: PassContext, name: str, note: str,
+                   step: PopulationStep) -> nir.NIRGraph:
+    """A pass that applies ``step`` to every population, its errors recorded under
+    ``ctx.notes[name][note]``."""
+    errors = {}
+
+    def update(population: str, meta: Population) -> Population:
+        record, error = step(population, meta, ctx.target)
+        if error is not None:
+            errors[population] = error
+        return record
+
+    graph = update_populations(graph, update)
+    ctx.notes[name] = {note: errors}
+    return graph
+
+
 def unit(meta: Population, name: str) -> float:
     """The population's membrane unit 2**exponent; quantize_weights must have run."""
     if meta.exponent is None:

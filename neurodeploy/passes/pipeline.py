@@ -7,10 +7,12 @@ from pathlib import Path
 
 import nir
 
-from neurodeploy.core.meta import copy_graph, get_graph_meta, set_graph_meta
+from neurodeploy.core.meta import copy_graph, get_graph_meta, population_node, set_graph_meta
+from neurodeploy.core.population import population_shape
 from neurodeploy.passes.base import PassContext
 from neurodeploy.passes.manager import run_pipeline
-from neurodeploy.passes.registry import DEFAULT_PIPELINE
+from neurodeploy.passes.quantize_weights import WEIGHTED, quantize_inbound
+from neurodeploy.passes.registry import DEFAULT_PIPELINE, POPULATION_STEPS
 from neurodeploy.targets import Target
 
 
@@ -32,3 +34,18 @@ def quantize(graph: nir.NIRGraph, target: Target, *, allow_saturation: bool = Fa
     done = stop_after in (None, DEFAULT_PIPELINE[-1])
     set_graph_meta(out, dataclasses.replace(get_graph_meta(out), quantized=done))
     return out
+
+
+def quantize_population(graph: nir.NIRGraph, name: str, target: Target
+                        ) -> dict[str, nir.NIRNode]:
+    """The integer nodes ``quantize`` makes for population ``name`` and the weighted synapses
+    into it, the rest of the graph left alone: after a calibration stage changes one layer,
+    only that layer (and the layers its thresholds feed) need rounding again. ``graph`` is
+    the float graph with its input node quantized (``quantize_input``)."""
+    synapses = [src for src, dst in graph.edges
+                if dst == name and isinstance(graph.nodes[src], WEIGHTED)]
+    nodes, record, _ = quantize_inbound(graph, name, synapses, target)
+    for step in (POPULATION_STEPS[p] for p in DEFAULT_PIPELINE if p in POPULATION_STEPS):
+        record, _ = step(name, record, target)
+    nodes[name] = population_node(record, population_shape(graph.nodes[name]))
+    return nodes

@@ -9,10 +9,11 @@ import numpy as np
 
 from neurodeploy.core.graph import topological_order
 from neurodeploy.core.meta import copy_graph, population_meta, population_node
-from neurodeploy.core.population import population_shape
+from neurodeploy.core.population import Population, population_shape
 from neurodeploy.nir_compat import replace_node
 from neurodeploy.passes.base import PassContext
 from neurodeploy.passes.sources import per_input_channel, synapse_source
+from neurodeploy.targets import Target
 
 WEIGHTED = (nir.Linear, nir.Conv2d)
 
@@ -23,35 +24,47 @@ def quantize_weights(graph: nir.NIRGraph, ctx: PassContext) -> nir.NIRGraph:
     power-of-two exponent per population; that exponent fixes the population's membrane
     unit (2**e), so no hardware shift is needed and theta, bias and v_init are later
     rounded in the same unit. All synapses into one population share its exponent."""
-    limit = (1 << (ctx.target.weights.mantissa_bits - 1)) - 1
-    theta_limit = (1 << ctx.target.neuron.threshold_bits) - 1
-    folded: dict[str, np.ndarray] = {}
     inbound: dict[str, list[str]] = {}
     for name in topological_order(graph):
-        node = graph.nodes[name]
-        if isinstance(node, WEIGHTED):
-            unit = synapse_source(graph, name).unit
-            groups = int(getattr(node, "groups", 1))
-            folded[name] = node.weight * per_input_channel(node.weight, groups, unit)
+        if isinstance(graph.nodes[name], WEIGHTED):
             (population,) = [dst for src, dst in graph.edges if src == name]
             inbound.setdefault(population, []).append(name)
     new_nodes: dict[str, nir.NIRNode] = {}
-    errors = {}
+    errors: dict[str, float] = {}
     for population, synapses in inbound.items():
-        largest = max(float(np.abs(folded[s]).max()) for s in synapses)
-        exponent = math.ceil(math.log2(largest / limit)) if largest > 0 else 0
-        for s in synapses:
-            mantissa = np.clip(np.round(folded[s] / 2.0**exponent), -limit - 1, limit)
-            new_nodes[s] = replace_node(graph.nodes[s], weight=mantissa.astype(np.int32))
-            errors[s] = _relative_error(folded[s], mantissa * 2.0**exponent)
-        meta = population_meta(graph, population)
-        shift = _input_shift(meta, exponent, theta_limit)
-        meta = meta.replace(exponent=exponent + shift, input_shift=shift,
-                            membrane_bits=ctx.target.neuron.membrane_bits)
-        new_nodes[population] = population_node(
-            meta, population_shape(graph.nodes[population]))
+        synapse_nodes, record, synapse_errors = quantize_inbound(graph, population, synapses,
+                                                                 ctx.target)
+        new_nodes.update(synapse_nodes)
+        errors.update(synapse_errors)
+        new_nodes[population] = population_node(record,
+                                                population_shape(graph.nodes[population]))
     ctx.notes["quantize_weights"] = {"relative_rms_error": errors}
     return copy_graph(graph, new_nodes)
+
+
+def quantize_inbound(graph: nir.NIRGraph, population: str, synapses: list[str], target: Target
+                     ) -> tuple[dict[str, nir.NIRNode], Population, dict[str, float]]:
+    """One population's weighted synapses rounded with their shared exponent, its record
+    with the exponent (membrane unit) and input shift, and each synapse's rounding error."""
+    limit = (1 << (target.weights.mantissa_bits - 1)) - 1
+    folded = {}
+    for s in synapses:
+        node = graph.nodes[s]
+        unit = synapse_source(graph, s).unit
+        folded[s] = node.weight * per_input_channel(node.weight, int(getattr(node, "groups", 1)),
+                                                    unit)
+    largest = max(float(np.abs(w).max()) for w in folded.values())
+    exponent = math.ceil(math.log2(largest / limit)) if largest > 0 else 0
+    nodes, errors = {}, {}
+    for s, weight in folded.items():
+        mantissa = np.clip(np.round(weight / 2.0**exponent), -limit - 1, limit)
+        nodes[s] = replace_node(graph.nodes[s], weight=mantissa.astype(np.int32))
+        errors[s] = _relative_error(weight, mantissa * 2.0**exponent)
+    meta = population_meta(graph, population)
+    shift = _input_shift(meta, exponent, (1 << target.neuron.threshold_bits) - 1)
+    record = meta.replace(exponent=exponent + shift, input_shift=shift,
+                          membrane_bits=target.neuron.membrane_bits)
+    return nodes, record, errors
 
 
 def _input_shift(meta, weight_exponent: int, theta_limit: int) -> int:

@@ -7,6 +7,7 @@ import itertools
 
 import numpy as np
 import pytest
+import torch
 
 from neurodeploy import api
 from neurodeploy.convert import ConvertOptions
@@ -289,3 +290,19 @@ def test_a_window_longer_than_the_bias_tables_is_refused_and_the_report_stops_th
     report = build_report(compiled, ctx.calib[:4], labels, target=ctx.target,
                           reference=EquivalentReference(compiled), show_progress=False)
     assert max(report.data["accuracy"]["timesteps"]) == T
+
+
+def test_weight_fit_stops_when_the_held_out_loss_stops_improving():
+    from neurodeploy.methods.deployed import DeployedNetwork
+    from neurodeploy.methods.weights import WeightFit, calibrate_weights
+
+    ctx = context()
+    graph = get_method("calibrate_light").convert(ctx)
+    net = DeployedNetwork(graph, ctx.calib, ctx)
+    pop = firing(graph)[1]
+    target = ann_activations(ctx, ctx.calib, graph)[pop]
+    _, still = calibrate_weights(graph, pop, net, target, WeightFit("mse", lr=0.0, patience=3))
+    assert still["passes"] == 3 and still["held_out_after"] == still["held_out_before"]
+    torch.manual_seed(0)
+    _, moving = calibrate_weights(graph, pop, net, target, WeightFit("mse", epochs=4, patience=4, batch=16))
+    assert moving["passes"] <= 4 and moving["held_out_after"] < moving["held_out_before"]

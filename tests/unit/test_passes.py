@@ -185,3 +185,35 @@ def test_stop_after_and_dump_dir(tmp_path):
     assert get_graph_meta(graph).pipeline[-1] == "quantize_bias"
     assert sorted(p.name for p in tmp_path.iterdir()) == [
         "01_quantize_input.nir", "02_quantize_weights.nir", "03_quantize_bias.nir"]
+
+
+def test_quantize_population_makes_the_nodes_quantize_makes():
+    """A calibration stage re-rounds one changed layer alone: it must get what the whole
+    pipeline gives that layer (a per-channel CNN with a per-neuron v_init)."""
+    from neurodeploy.convert import activation_thresholds, to_snn
+    from neurodeploy.core.meta import get_node_meta
+    from neurodeploy.core.population import Population
+    from neurodeploy.passes import quantize, quantize_population
+    from neurodeploy.passes.quantize_input import quantize_input
+    from tests.conftest import images, random_cnn
+
+    ann = random_cnn()
+    x = images(ann.input_shape, n=32, seed=1)
+    graph = to_snn(ann, activation_thresholds(ann, x, "p99.9", True), ConvertOptions())
+    first = populations(graph)[0]
+    shape = (*population_meta(graph, first).theta.shape, 1, 1)
+    graph = with_record(graph, first, population_meta(graph, first).replace(
+        v_init=np.random.default_rng(0).random(graph.nodes[first].input_type["input"])
+        * np.asarray(population_meta(graph, first).theta).reshape(shape)))
+    target = load_target("loihi2")
+    whole = quantize(graph, target, allow_saturation=True, capacity_check=False)
+    local = quantize_input(graph, PassContext(target=target))
+    for name in populations(graph):
+        for node_name, node in quantize_population(local, name, target).items():
+            expected = whole.nodes[node_name]
+            if node_name == name:
+                got, want = (get_node_meta(n, Population) for n in (node, expected))
+                for field in dataclasses.fields(Population):
+                    assert np.array_equal(getattr(got, field.name), getattr(want, field.name))
+            else:
+                assert np.array_equal(node.weight, expected.weight)

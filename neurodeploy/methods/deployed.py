@@ -1,0 +1,273 @@
+"""The deployed integer network on fixed calibration images, simulated one population at a
+time and kept, for the stages that calibrate layer by layer.
+
+A layer-by-layer stage changes one population at a time, and the spikes entering it do not
+change: re-running the whole network for every correction (``probe.simulate``) makes the
+work grow with the square of the depth. Here every population is rounded on its own
+(``passes.quantize_population``) and simulated from its sources' kept spikes; it is rounded
+and simulated again only when something it depends on changed: its record or its synapses,
+its sources' records (their thresholds are folded into its weights) or its sources' spikes.
+Changes are found by content, so a stage may rebuild a graph from scratch (AdaFire's search
+does) and still reuses every population that came out the same.
+
+The arithmetic is the reference simulator's (``core.synapse`` on exact integers, then
+``core.neuron.run``), so every spike equals ``probe.simulate``'s. Images run in chunks, which
+bounds the transient memory; per population one spike record is kept, as int8 while a
+step's spikes fit (burst sizes up to 127).
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+
+import nir
+import numpy as np
+import torch
+
+from neurodeploy.core import neuron
+from neurodeploy.core.encoding import quantize_inputs, readout_logits
+from neurodeploy.core.graph import input_name, predecessors, readout_name, topological_order
+from neurodeploy.core.meta import SYNAPSE_TYPES, copy_graph, get_node_meta, population_meta
+from neurodeploy.core.population import (
+    NEURON_TYPES,
+    Population,
+    param_for_shape,
+    population_shape,
+)
+from neurodeploy.core.synapse import FLOAT32_EXACT, count_nonzero, fan_out, synapse
+from neurodeploy.methods.base import MethodContext
+from neurodeploy.passes import PassContext, quantize_population
+from neurodeploy.passes.quantize_input import quantize_input
+from neurodeploy.passes.sources import synapse_source
+
+#: elements of the largest float tensor one chunk of images makes (64 MB in float32)
+CHUNK_ELEMENTS = 1 << 24
+
+
+@dataclass(frozen=True)
+class _Path:
+    """One synaptic input of a population: its source (a population or the input), the
+    pools/flattens in between and the synapse layer, in order."""
+
+    source: str
+    nodes: tuple[str, ...]
+
+    @property
+    def synapse(self) -> str:
+        return self.nodes[-1]
+
+
+@dataclass
+class _Run:
+    """One population simulated on every image, for the graph content ``key`` names."""
+
+    key: str
+    spikes: np.ndarray | None  #: (T, images, *shape) integer spikes; None for the readout
+    logits: np.ndarray | None  #: (images, classes) for the readout
+    #: synapse layer (pools included) -> synaptic operations its input caused over the window
+    #: and all images
+    synops: dict[str, int] = field(default_factory=dict)
+
+
+class DeployedNetwork:
+    """``images`` through the deployed version of any float graph of one network structure
+    (the graphs a stage makes while it calibrates), population by population."""
+
+    def __init__(self, graph: nir.NIRGraph, images: np.ndarray, ctx: MethodContext):
+        self.ctx, self.images = ctx, images
+        self.steps = ctx.options.timesteps
+        self._input = quantize_input(graph, PassContext(target=ctx.target))
+        self._input_name = input_name(graph)
+        self.inputs = quantize_inputs(self._input, images)
+        preds = predecessors(graph)
+        order = topological_order(graph)
+        self.populations = [n for n in order if isinstance(graph.nodes[n], NEURON_TYPES)]
+        self.readout = readout_name(graph)
+        self.paths = {p: [_path(graph, s, preds) for s in preds[p]] for p in self.populations}
+        largest = max(int(np.prod(n.output_type["output"])) for n in graph.nodes.values())
+        self.chunk = max(1, CHUNK_ELEMENTS // (self.steps * largest))
+        self._runs: dict[str, _Run] = {}
+        self._rounded: dict[str, tuple[str, dict[str, nir.NIRNode]]] = {}
+        self._digests: dict[int, tuple[nir.NIRNode, str]] = {}
+
+    # what the stages ask
+
+    def spikes(self, graph: nir.NIRGraph, population: str) -> np.ndarray:
+        """(T, images, *shape) integer spikes of ``population`` in ``graph``'s deployed form."""
+        return self._run(graph, population).spikes
+
+    def spike_values(self, graph: nir.NIRGraph, population: str, index: np.ndarray
+                     ) -> np.ndarray:
+        """(T, len(index), *shape) spikes of the images ``index`` times the population's
+        float theta (ANN units), float64."""
+        spikes = self.spikes(graph, population)[:, index]
+        return spikes * param_for_shape(np.asarray(population_meta(graph, population).theta,
+                                                   np.float64), spikes.shape[2:])
+
+    def mean_rates(self, graph: nir.NIRGraph, population: str) -> np.ndarray:
+        """(*shape) mean over the images of the value sent per step (ANN units): the
+        sequential sum ``probe.Probe.rates(p).mean(axis=0)`` computes, chunk by chunk."""
+        total = None
+        for chunk in self._chunks():
+            rates = self.spike_values(graph, population, chunk).mean(axis=0)
+            for row in rates:
+                total = row.copy() if total is None else total + row
+        return total / len(self.images)
+
+    def logits(self, graph: nir.NIRGraph) -> np.ndarray:
+        """(images, classes) readout after the whole window, in ANN units."""
+        return self._run(graph, self.readout).logits
+
+    def synops(self, graph: nir.NIRGraph, population: str) -> list[int]:
+        """Per synapse layer ``population``'s spikes reach (sum pools included, as the
+        simulator counts them): the synaptic operations they cause there, over the window and
+        the images (a graded spike is one event)."""
+        ops = []
+        for consumer in self.populations:
+            for path in self.paths[consumer]:
+                if path.source == population:
+                    counted = self._run(graph, consumer).synops
+                    ops += [counted[name] for name in path.nodes if name in counted]
+        return ops
+
+    # keeping the runs
+
+    def _run(self, graph: nir.NIRGraph, population: str) -> _Run:
+        """The population's run for ``graph``, simulated (with what it needs) if not kept."""
+        live = {id(node) for node in graph.nodes.values()}
+        self._digests = {k: v for k, v in self._digests.items() if k in live}
+        return self._current(graph, population, {})
+
+    def _current(self, graph: nir.NIRGraph, population: str, done: dict[str, _Run]) -> _Run:
+        if population in done:
+            return done[population]
+        key, nodes = self._rounded_nodes(graph, population)
+        sources = [path.source for path in self.paths[population]
+                   if path.source != self._input_name]
+        key = _digest(key, *(self._current(graph, s, done).key for s in sources))
+        run = self._runs.get(population)
+        if run is None or run.key != key:
+            self._runs.pop(population, None)  # free the old record before making the new one
+            run = self._runs[population] = self._simulate(graph, population, nodes, key)
+        done[population] = run
+        return run
+
+    def _rounded_nodes(self, graph: nir.NIRGraph, population: str
+                       ) -> tuple[str, dict[str, nir.NIRNode]]:
+        """(content key, integer nodes) of the population and its synapses: rounded again
+        only when the population, its paths or its sources changed."""
+        names = [population, *(n for path in self.paths[population]
+                               for n in (path.source, *path.nodes))]
+        key = _digest(*(self._node_digest(graph.nodes[n]) for n in names))
+        kept = self._rounded.get(population)
+        if kept is None or kept[0] != key:
+            local = copy_graph(graph, {self._input_name: self._input.nodes[self._input_name]})
+            kept = self._rounded[population] = (key, quantize_population(
+                local, population, self.ctx.target))
+        return kept
+
+    def _node_digest(self, node: nir.NIRNode) -> str:
+        """Content digest of a node, computed once per node object (graphs share the nodes
+        a stage did not change)."""
+        kept = self._digests.get(id(node))
+        if kept is None or kept[0] is not node:
+            kept = self._digests[id(node)] = (node, _digest(*_content(vars(node))))
+        return kept[1]
+
+    # simulating one population
+
+    def _simulate(self, graph: nir.NIRGraph, population: str, nodes: dict[str, nir.NIRNode],
+                  key: str) -> _Run:
+        shape = population_shape(graph.nodes[population])
+        params = get_node_meta(nodes[population], Population).neuron_params(shape)
+        fires = population != self.readout
+        dtype = self._exact_dtype(graph, population, nodes)
+        spikes = np.empty((self.steps, len(self.images), *shape),
+                          np.int8 if params.max_burst <= 127 else np.int32) if fires else None
+        last = np.empty((len(self.images), *shape), np.int64) if not fires else None
+        synops = dict.fromkeys((n for p in self.paths[population] for n in p.nodes
+                                 if isinstance(graph.nodes[n], SYNAPSE_TYPES)), 0)
+        for chunk in self._chunks():
+            currents = self._currents(graph, population, nodes, chunk, dtype, synops)
+            out, membranes = neuron.run(currents.numpy(), params, keep_membranes=not fires)
+            if fires:
+                spikes[:, chunk] = out
+            else:
+                last[chunk] = membranes[-1]
+        logits = None if fires else readout_logits(
+            copy_graph(graph, {population: nodes[population]}), last, self.steps)
+        return _Run(key, spikes, logits, synops)
+
+    def _currents(self, graph, population: str, nodes: dict[str, nir.NIRNode], chunk: slice,
+                  dtype: torch.dtype, synops: dict[str, int]) -> torch.Tensor:
+        """(T, chunk, *shape) synaptic input of the population, exact integers in ``dtype``,
+        summed over its paths in the simulator's order."""
+        total = None
+        for path in self.paths[population]:
+            if path.source == self._input_name:  # direct encoding: the same every step
+                x = _channels_last(torch.as_tensor(self.inputs[chunk]).to(dtype))
+            else:
+                spikes = torch.from_numpy(self._runs[path.source].spikes[:, chunk])
+                x = _channels_last(spikes.to(dtype).reshape(-1, *spikes.shape[2:]))
+            for name in path.nodes:
+                node = nodes.get(name, graph.nodes[name])
+                if isinstance(node, SYNAPSE_TYPES) and path.source != self._input_name:
+                    counts = count_nonzero(x, lead=1).numpy()
+                    synops[name] += int((counts * fan_out(node, counts.shape)).sum())
+                if not isinstance(node, nir.Delay):
+                    x = _channels_last(synapse(node, x))
+            x = x.unsqueeze(0).expand(self.steps, *x.shape) if path.source == self._input_name \
+                else x.reshape(self.steps, -1, *x.shape[1:])
+            total = x if total is None else total + x
+        return total
+
+    def _exact_dtype(self, graph, population: str, nodes: dict[str, nir.NIRNode]
+                     ) -> torch.dtype:
+        """float32 while every partial sum of the population's input stays below 2^24 (the
+        static bound ``check_overflow`` records), float64 otherwise."""
+        local = copy_graph(graph, {self._input_name: self._input.nodes[self._input_name]})
+        bound = 0.0
+        for path in self.paths[population]:
+            source = synapse_source(local, path.synapse)
+            weight = np.abs(np.asarray(nodes[path.synapse].weight, np.float64))
+            reach = max(abs(source.low), abs(source.high))
+            bound += float(weight.sum(axis=tuple(range(1, weight.ndim))).max()) * reach
+        return torch.float32 if bound < FLOAT32_EXACT else torch.float64
+
+    def _chunks(self) -> Iterator[slice]:
+        for first in range(0, len(self.images), self.chunk):
+            yield slice(first, min(first + self.chunk, len(self.images)))
+
+
+def _path(graph: nir.NIRGraph, synapse_name: str, preds: dict[str, list[str]]) -> _Path:
+    nodes = [synapse_name]
+    while True:
+        (previous,) = preds[nodes[0]]
+        if isinstance(graph.nodes[previous], (*NEURON_TYPES, nir.Input)):
+            return _Path(previous, tuple(nodes))
+        nodes.insert(0, previous)
+
+
+def _channels_last(x: torch.Tensor) -> torch.Tensor:
+    return x.contiguous(memory_format=torch.channels_last) if x.dim() == 4 else x
+
+
+def _content(value) -> list:
+    """A node's attributes (arrays, numbers, nested metadata) as digestible parts."""
+    if isinstance(value, dict):
+        return [part for k in sorted(value) for part in (k, *_content(value[k]))]
+    if isinstance(value, np.ndarray):
+        return [str(value.dtype), str(value.shape), np.ascontiguousarray(value).tobytes()]
+    if isinstance(value, list | tuple):
+        return [part for v in value for part in _content(v)]
+    return [repr(value)]
+
+
+def _digest(*parts) -> str:
+    h = hashlib.sha1()
+    for part in parts:
+        h.update(part if isinstance(part, bytes) else str(part).encode())
+        h.update(b"\0")
+    return h.hexdigest()

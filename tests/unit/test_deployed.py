@@ -1,0 +1,47 @@
+"""The kept, population-by-population simulation of the calibration stages equals the whole
+network's reference run, also after a layer changed."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from neurodeploy.backends import Record
+from neurodeploy.convert import ConvertOptions
+from neurodeploy.methods import MethodContext, get_method
+from neurodeploy.methods.corrections import firing, with_population
+from neurodeploy.methods.deployed import DeployedNetwork
+from neurodeploy.methods.probe import simulate
+from neurodeploy.targets import load_target
+from tests.conftest import images, random_cnn, random_resnet
+
+
+@pytest.mark.parametrize("ann", [random_cnn(), random_resnet()], ids=["cnn", "resnet"])
+def test_kept_populations_equal_the_whole_run_after_a_change(ann, monkeypatch):
+    ctx = MethodContext(ann=ann, calib=images(ann.input_shape, n=24, seed=3),
+                        options=ConvertOptions(timesteps=3, max_burst=3),
+                        target=load_target("loihi2"), show_progress=False)
+    graph = get_method("p99.99").convert(ctx)
+    monkeypatch.setattr("neurodeploy.methods.deployed.CHUNK_ELEMENTS", 2000)  # several chunks
+    net = DeployedNetwork(graph, ctx.calib, ctx)
+    assert net.chunk < len(ctx.calib)
+    pops = firing(graph)
+    changed = with_population(graph, pops[1], bias=np.asarray(0.3),
+                              v_init=np.asarray(-0.2))
+    for g in (graph, changed, graph):
+        probe = simulate(g, ctx.calib, ctx, record=Record.ALL)
+        for pop in pops:
+            assert np.array_equal(net.spikes(g, pop), probe.trace.spikes[pop])
+            assert np.array_equal(net.mean_rates(g, pop), probe.rates(pop).mean(axis=0))
+        assert np.array_equal(net.logits(g), probe.logits)
+        assert sum(sum(net.synops(g, p)) for p in pops) == sum(
+            ops for synapse, ops in probe.trace.synops.items()
+            if synapse not in _input_synapses(g))
+    # the first layer did not change, so its record is the one kept from the first run
+    kept = net._runs[pops[0]]
+    net.spikes(changed, pops[-1])
+    assert net._runs[pops[0]] is kept
+
+
+def _input_synapses(graph) -> set[str]:
+    return {dst for src, dst in graph.edges if src == "input"}

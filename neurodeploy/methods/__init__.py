@@ -38,8 +38,8 @@ STAGES: dict[str, Callable[[], Stage]] = {
     "iat": Iat,
 }
 
-__all__ = ["DEFAULT_BUILDER", "DEFAULT_METHOD", "STAGES", "Method", "MethodContext", "Stage", "available_methods",
-           "get_method"]
+__all__ = ["DEFAULT_BUILDER", "DEFAULT_METHOD", "STAGES", "Method", "MethodContext", "Stage",
+           "available_methods", "get_method"]
 
 
 def available_methods() -> list[str]:

@@ -21,13 +21,10 @@ from __future__ import annotations
 import argparse
 import json
 import resource
-import subprocess
-import sys
-import time
 
 import numpy as np
 import torch
-from common import CACHE, ROOT, print_table, write_result
+from common import CACHE, ROOT, print_table, run_child, write_result
 from torch import nn
 
 FASHION = ROOT / "examples/fashion_cnn/model.pt"
@@ -127,16 +124,9 @@ def _cpu_seconds() -> float:
 
 
 def measure(model: str, method: str, timesteps: int, test_samples: int) -> dict:
-    command = [sys.executable, __file__, "--child", model, method, str(timesteps),
-               str(test_samples)]
-    start = time.perf_counter()
-    done = subprocess.run(command, capture_output=True, text=True, check=False)
-    if done.returncode != 0:
-        raise RuntimeError(f"{model} {method} failed:\n{done.stderr[-3000:]}")
-    result = json.loads(done.stdout.strip().splitlines()[-1])
+    result, seconds = run_child(__file__, model, method, timesteps, test_samples)
     print(f"{model} {method}: {result['seconds']:.1f} s compile ({result['cpu_seconds']:.1f} "
-          f"CPU s), {result['peak_mb']:.0f} MB "
-          f"({time.perf_counter() - start:.0f} s with loading)", flush=True)
+          f"CPU s), {result['peak_mb']:.0f} MB ({seconds:.0f} s with loading)", flush=True)
     return result
 
 

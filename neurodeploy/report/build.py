@@ -21,8 +21,8 @@ from neurodeploy.errors import InputError, MetadataError
 from neurodeploy.fileio import output_dir, write_files
 from neurodeploy.operations import LayerOperations, count_operations, energy_pj
 from neurodeploy.report import plots, render
-from neurodeploy.report.diagnose import hints
 from neurodeploy.report.chips import chip_rows, remote_chips
+from neurodeploy.report.diagnose import hints
 from neurodeploy.report.measure import Measurement, Stats, measure, membrane_traces
 from neurodeploy.report.reference import AnnReference
 from neurodeploy.report.static import LayerFacts, capacity_facts, layer_facts

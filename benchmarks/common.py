@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import platform
+import resource
 import subprocess
 import sys
 import time
@@ -54,6 +55,13 @@ def compile_checked(model, **kwargs) -> tuple[api.Deployment, bool]:
     except SaturationRisk as exc:
         print(f"note: {exc}; compiling with --allow-saturation", flush=True)
         return api.compile(model, allow_saturation=True, **kwargs), True
+
+
+def cpu_seconds() -> float:
+    """User + system time of this process (all its threads): on a machine shared with other
+    jobs the work done, where wall-clock time also measures the others."""
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
 
 
 def run_child(script: str, *args: object) -> tuple[dict, float]:

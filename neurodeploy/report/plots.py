@@ -88,7 +88,8 @@ def chips_plot(layers: list[dict], chips: int) -> bytes:
         left.bar(names, cores, bottom=bottom, color=color, label=f"chip {chip}")
         bottom += cores
     left.set_ylabel("cores")
-    left.set_title(f"Cores per population ({len(used)} of {chips} chips used)")
+    left.set_title(f"Cores per population ({len(used)} of {chips} chips used)" if used
+                   else "Cores per population (not modelled on this target)")
     if 1 < len(used) <= 12:
         left.legend(fontsize="small")
     right.bar(names, [layer["cross_chip_spikes"] for layer in layers], color="tab:purple")

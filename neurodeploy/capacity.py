@@ -163,14 +163,15 @@ def allocate(graph: nir.NIRGraph, target: Target) -> Allocation:
                            ("synapses_per_core", limits.synapses_per_core)):
             if limit and widest > limit:
                 violations.append(Violation(name, key, widest, limit))
-        cost = Cost.synapses(flat) if limits.synapses_per_core else None
+        budgets = [(Cost(flat.astype(np.int64)), limits.synapses_per_core)] \
+            if limits.synapses_per_core else []
         bits = Cost.bits(counts, name in shared, memory) if memory else None
-        if bits is not None and bits.widest > memory.bits_per_core:
-            violations.append(Violation(name, "memory.bits_per_core", bits.widest,
-                                        memory.bits_per_core))
-        starts = _core_starts(flat.size, limits.neurons_per_core,
-                              [(c, limits.synapses_per_core) for c in (cost,) if c] +
-                              [(b, memory.bits_per_core) for b in (bits,) if b])
+        if bits is not None:
+            budgets.append((bits, memory.bits_per_core))
+            if bits.widest > memory.bits_per_core:
+                violations.append(Violation(name, "memory.bits_per_core", bits.widest,
+                                            memory.bits_per_core))
+        starts = _core_starts(flat.size, limits.neurons_per_core, budgets)
         layers.append(LayerAllocation(
             name, flat.size, int(flat.sum()), widest, float(flat.mean()) if flat.size else 0.0,
             starts, first, bits.stored(starts) if bits else 0))
@@ -191,10 +192,6 @@ class Cost:
 
     per_neuron: np.ndarray
     on_start: np.ndarray | None = None
-
-    @classmethod
-    def synapses(cls, fan_in: np.ndarray) -> Cost:
-        return cls(fan_in.astype(np.int64))
 
     @classmethod
     def bits(cls, counts: np.ndarray, shared: bool, memory: MemorySpec) -> Cost:

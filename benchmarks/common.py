@@ -5,6 +5,9 @@ from __future__ import annotations
 
 import json
 import platform
+import resource
+import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -52,6 +55,24 @@ def compile_checked(model, **kwargs) -> tuple[api.Deployment, bool]:
     except SaturationRisk as exc:
         print(f"note: {exc}; compiling with --allow-saturation", flush=True)
         return api.compile(model, allow_saturation=True, **kwargs), True
+
+
+def cpu_seconds() -> float:
+    """User + system time of this process (all its threads): on a machine shared with other
+    jobs the work done, where wall-clock time also measures the others."""
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
+def run_child(script: str, *args: object) -> tuple[dict, float]:
+    """Run ``script --child ARGS`` in a fresh process (so its peak memory is its own); the
+    JSON its last output line holds, and the wall-clock seconds the process took."""
+    start = time.perf_counter()
+    done = subprocess.run([sys.executable, script, "--child", *map(str, args)],
+                          capture_output=True, text=True, check=False)
+    if done.returncode != 0:
+        raise RuntimeError(f"{' '.join(map(str, args))} failed:\n{done.stderr[-3000:]}")
+    return json.loads(done.stdout.strip().splitlines()[-1]), time.perf_counter() - start
 
 
 def print_table(headers: list[str], rows: list[list]) -> None:

@@ -21,13 +21,10 @@ from __future__ import annotations
 import argparse
 import json
 import resource
-import subprocess
-import sys
-import time
 
 import numpy as np
 import torch
-from common import CACHE, ROOT, print_table, write_result
+from common import CACHE, ROOT, cpu_seconds, print_table, run_child, write_result
 from torch import nn
 
 FASHION = ROOT / "examples/fashion_cnn/model.pt"
@@ -106,11 +103,11 @@ def child(model: str, method: str, timesteps: int, test_samples: int) -> dict:
         path, calib, shape = str(FASHION), "fashion-mnist", None
     else:
         (path, calib), shape = shape_model(model), SHAPE
-    before = _cpu_seconds()
+    before = cpu_seconds()
     result = api.compile(path, target="loihi2", method=method, calib=calib,
                          timesteps=timesteps, input_shape=shape, allow_saturation=True,
                          show_progress=False)
-    out = {"seconds": result.seconds, "cpu_seconds": _cpu_seconds() - before,
+    out = {"seconds": result.seconds, "cpu_seconds": cpu_seconds() - before,
            "peak_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}
     if model == "fashion_cnn":
         x, y = api.dataset("fashion-mnist", "test", limit=test_samples)
@@ -119,24 +116,10 @@ def child(model: str, method: str, timesteps: int, test_samples: int) -> dict:
     return out
 
 
-def _cpu_seconds() -> float:
-    """User + system time of this process (all its threads): on a machine shared with other
-    jobs the compile's work, where wall-clock time also measures the others."""
-    usage = resource.getrusage(resource.RUSAGE_SELF)
-    return usage.ru_utime + usage.ru_stime
-
-
 def measure(model: str, method: str, timesteps: int, test_samples: int) -> dict:
-    command = [sys.executable, __file__, "--child", model, method, str(timesteps),
-               str(test_samples)]
-    start = time.perf_counter()
-    done = subprocess.run(command, capture_output=True, text=True, check=False)
-    if done.returncode != 0:
-        raise RuntimeError(f"{model} {method} failed:\n{done.stderr[-3000:]}")
-    result = json.loads(done.stdout.strip().splitlines()[-1])
+    result, seconds = run_child(__file__, model, method, timesteps, test_samples)
     print(f"{model} {method}: {result['seconds']:.1f} s compile ({result['cpu_seconds']:.1f} "
-          f"CPU s), {result['peak_mb']:.0f} MB "
-          f"({time.perf_counter() - start:.0f} s with loading)", flush=True)
+          f"CPU s), {result['peak_mb']:.0f} MB ({seconds:.0f} s with loading)", flush=True)
     return result
 
 

@@ -1,20 +1,28 @@
-"""Will it fit: the synapses each neuron needs, and a simple allocator onto a target's cores.
+"""Will it fit: the synapses each neuron needs, and a simple allocator onto a target's cores
+and chips.
 
 Connectivity. A chip stores a neuron's incoming synapses in its core's memory. Between two
 populations the graph may chain a sum pool, a flatten, a delay and a weighted layer; a chip
 has no synapse-only stage, so such a chain is one composed connectivity, and a neuron's
 synapses (its fan-in) are the paths reaching it through nonzero weights: exact when sum
 pools do not overlap (stride >= kernel, as in every converted AvgPool2d with default
-stride), an upper bound otherwise. Every synapse is stored once per neuron (no weight
-sharing): exact for dense layers, an upper bound for convolutions on chips that can share
-kernels between neurons.
+stride), an upper bound otherwise.
+
+Memory. Without a ``[memory]`` table every synapse is stored once per neuron and counted
+against ``synapses_per_core``. With one, a core's bits are its neurons' state plus its stored
+weights; where the target shares kernels, a population fed only through convolutions (and
+pools, delays) stores each output channel's composed kernel once per core that holds part of
+the channel: the kernel's size is the channel's widest fan-in (an interior neuron sees every
+tap), so a core pays it with the first neuron of that channel it holds.
 
 Allocator. Populations take cores in topological order and never share one (the readout
 included; the input is injected by the host and takes none). A population fills cores with
 consecutive neurons in NIR order (channel, row, column), starting a new core when the next
-neuron would exceed ``neurons_per_core`` or ``synapses_per_core`` (greedy, which is optimal
-for consecutive blocks). A limit of 0 is not modelled and never binds; with neither per-core
-limit modelled no cores are counted and the cores check is skipped.
+neuron would exceed ``neurons_per_core`` or the core's memory (greedy, which is optimal
+for consecutive blocks). Cores fill the chips in order, chip by chip, so a population may
+span chips and the network fits when the system's cores suffice. A limit of 0 is not modelled
+and never binds; with no per-core limit modelled no cores are counted and the cores check is
+skipped.
 """
 
 from __future__ import annotations
@@ -28,17 +36,36 @@ from neurodeploy.core.graph import predecessors, topological_order
 from neurodeploy.core.meta import SYNAPSE_TYPES
 from neurodeploy.core.population import NEURON_TYPES
 from neurodeploy.core.synapse import nonzero_pattern, propagate
-from neurodeploy.targets import LimitSpec, Target
+from neurodeploy.targets import MemorySpec, Target
 
 
 @dataclass(frozen=True)
 class LayerAllocation:
     population: str
     neurons: int
-    synapses: int  #: synapses stored for the population (sum of its neurons' fan-in)
+    synapses: int  #: synapses into the population (sum of its neurons' fan-in)
     fan_in_max: int
     fan_in_mean: float
-    cores: int  #: 0 when no per-core limit is modelled
+    core_starts: tuple[int, ...]  #: the first neuron of each of its cores (empty: not modelled)
+    first_core: int  #: index of its first core in the system (cores fill chips in order)
+    memory_bits: int = 0  #: weights and state it stores ([memory] targets; 0: not modelled)
+
+    @property
+    def cores(self) -> int:
+        return len(self.core_starts)
+
+    def chip_blocks(self, cores_per_chip: int) -> list[tuple[int, int, int, int]]:
+        """(chip, cores, first neuron, end neuron) for every chip the population uses (none
+        when cores are not modelled)."""
+        blocks: list[tuple[int, int, int, int]] = []
+        ends = (*self.core_starts[1:], self.neurons) if self.core_starts else ()
+        for offset, (start, end) in enumerate(zip(self.core_starts, ends, strict=True)):
+            chip = (self.first_core + offset) // cores_per_chip if cores_per_chip else 0
+            if blocks and blocks[-1][0] == chip:
+                blocks[-1] = (chip, blocks[-1][1] + 1, blocks[-1][2], end)
+            else:
+                blocks.append((chip, 1, start, end))
+        return blocks
 
 
 @dataclass(frozen=True)
@@ -52,7 +79,7 @@ class Violation:
 @dataclass(frozen=True)
 class Allocation:
     layers: tuple[LayerAllocation, ...]
-    limits: LimitSpec
+    target: Target
     violations: tuple[Violation, ...]
 
     @property
@@ -60,16 +87,17 @@ class Allocation:
         return sum(layer.cores for layer in self.layers)
 
     def utilisation(self) -> dict[str, float]:
-        """Used / available for every modelled resource: the chip's cores, and the neuron
-        slots and synaptic memory of the cores in use."""
-        used = self.cores_used
+        """Used / available for every modelled resource: the system's cores, and the neuron
+        slots, synaptic memory and core memory of the cores in use."""
+        used, limits, memory = self.cores_used, self.target.limits, self.target.memory
         out = {}
-        if self.limits.cores and used:
-            out["cores"] = used / self.limits.cores
+        if limits.cores and used:
+            out["cores"] = used / self.target.total_cores
         for key, limit, total in (
-                ("neurons", self.limits.neurons_per_core, sum(x.neurons for x in self.layers)),
-                ("synapses", self.limits.synapses_per_core,
-                 sum(x.synapses for x in self.layers))):
+                ("neurons", limits.neurons_per_core, sum(x.neurons for x in self.layers)),
+                ("synapses", limits.synapses_per_core, sum(x.synapses for x in self.layers)),
+                ("memory", memory.bits_per_core if memory else 0,
+                 sum(x.memory_bits for x in self.layers))):
             if limit and used:
                 out[key] = total / (used * limit)
         return out
@@ -122,11 +150,12 @@ def synapse_layers(graph: nir.NIRGraph) -> dict[str, list[str]]:
 
 
 def allocate(graph: nir.NIRGraph, target: Target) -> Allocation:
-    """Map every population onto cores (see the module docstring) and list what exceeds the
-    target's limits: per-population limits in topological order, then the chip's cores,
-    charged to the population whose cores cross the chip's count."""
-    limits = target.limits
-    layers, violations = [], []
+    """Map every population onto cores and chips (see the module docstring) and list what
+    exceeds the target's limits: per-population limits in topological order, then the
+    system's cores, charged to the population whose cores cross the system's count."""
+    limits, memory = target.limits, target.memory
+    shared = convolutional(graph) if memory and memory.shared_kernels else set()
+    layers, violations, first = [], [], 0
     for name, counts in fan_in(graph).items():
         flat = counts.reshape(-1)
         widest = int(flat.max(initial=0))
@@ -134,28 +163,95 @@ def allocate(graph: nir.NIRGraph, target: Target) -> Allocation:
                            ("synapses_per_core", limits.synapses_per_core)):
             if limit and widest > limit:
                 violations.append(Violation(name, key, widest, limit))
+        budgets = [(Cost(flat.astype(np.int64)), limits.synapses_per_core)] \
+            if limits.synapses_per_core else []
+        bits = Cost.bits(counts, name in shared, memory) if memory else None
+        if bits is not None:
+            budgets.append((bits, memory.bits_per_core))
+            if bits.widest > memory.bits_per_core:
+                violations.append(Violation(name, "memory.bits_per_core", bits.widest,
+                                            memory.bits_per_core))
+        starts = _core_starts(flat.size, limits.neurons_per_core, budgets)
         layers.append(LayerAllocation(
             name, flat.size, int(flat.sum()), widest, float(flat.mean()) if flat.size else 0.0,
-            _cores(flat, limits.neurons_per_core, limits.synapses_per_core)))
-    allocation = Allocation(tuple(layers), limits, ())
-    if limits.cores and allocation.cores_used > limits.cores:
+            starts, first, bits.stored(starts) if bits else 0))
+        first += len(starts)
+    allocation = Allocation(tuple(layers), target, ())
+    total = target.total_cores
+    if total and allocation.cores_used > total:
         running = np.cumsum([layer.cores for layer in layers])
-        crossing = layers[int(np.argmax(running > limits.cores))].population
-        violations.append(Violation(crossing, "cores", allocation.cores_used, limits.cores))
-    return Allocation(tuple(layers), limits, tuple(violations))
+        crossing = layers[int(np.argmax(running > total))].population
+        violations.append(Violation(crossing, "cores", allocation.cores_used, total))
+    return Allocation(tuple(layers), target, tuple(violations))
 
 
-def _cores(fan_in: np.ndarray, neurons_per_core: int, synapses_per_core: int) -> int:
-    """Greedy consecutive blocks; a neuron wider than a core still takes one core of its own
-    (the allocation reports that as a violation)."""
-    if not neurons_per_core and not synapses_per_core:
-        return 0
-    ends = np.concatenate([[0], np.cumsum(fan_in)])
-    start, cores = 0, 0
-    while start < fan_in.size:
-        end = fan_in.size if not neurons_per_core else min(fan_in.size, start + neurons_per_core)
-        if synapses_per_core:
-            fits = int(np.searchsorted(ends, ends[start] + synapses_per_core, side="right")) - 1
+@dataclass(frozen=True)
+class Cost:
+    """What each neuron adds to a core (``per_neuron``), and what a core pays extra when it
+    starts at a neuron (``on_start``: the kernel of a channel begun on an earlier core)."""
+
+    per_neuron: np.ndarray
+    on_start: np.ndarray | None = None
+
+    @classmethod
+    def bits(cls, counts: np.ndarray, shared: bool, memory: MemorySpec) -> Cost:
+        """Neuron state plus stored weights in bits; a shared kernel is charged to the first
+        neuron of its channel (and again to a core that starts inside the channel)."""
+        flat = counts.reshape(-1).astype(np.int64)
+        if not shared:
+            return cls(memory.neuron_bits + memory.weight_bits * flat)
+        channels = counts.reshape(counts.shape[0], -1)
+        kernel = memory.weight_bits * np.repeat(channels.max(axis=1), channels.shape[1])
+        first = np.zeros(flat.size, bool)
+        first[::channels.shape[1]] = True
+        return cls(memory.neuron_bits + np.where(first, kernel, 0), np.where(first, 0, kernel))
+
+    @property
+    def widest(self) -> int:
+        """The most one neuron can need on a core of its own."""
+        extra = 0 if self.on_start is None else self.on_start
+        return int((self.per_neuron + extra).max(initial=0))
+
+    def stored(self, starts: tuple[int, ...]) -> int:
+        """Total over the cores beginning at ``starts``."""
+        extra = 0 if self.on_start is None else int(self.on_start[list(starts)].sum())
+        return int(self.per_neuron.sum()) + extra
+
+
+def convolutional(graph: nir.NIRGraph) -> set[str]:
+    """Populations with a (C, H, W) shape fed only through convolutions, pools, flattens and
+    delays (no Linear or Affine): every neuron of a channel uses the same kernel."""
+    preds = predecessors(graph)
+    found = set()
+    for name, node in graph.nodes.items():
+        if not isinstance(node, NEURON_TYPES) or len(node.input_type["input"]) != 3:
+            continue
+        stack, dense = list(preds[name]), False
+        while stack and not dense:
+            source = stack.pop()
+            if not isinstance(graph.nodes[source], (nir.Input, *NEURON_TYPES)):
+                dense = isinstance(graph.nodes[source], (nir.Linear, nir.Affine))
+                stack.extend(preds[source])
+        if not dense:
+            found.add(name)
+    return found
+
+
+def _core_starts(neurons: int, neurons_per_core: int,
+                 budgets: list[tuple[Cost, int]]) -> tuple[int, ...]:
+    """Greedy consecutive blocks under every (cost, capacity); a neuron wider than a core
+    still takes one core of its own (the allocation reports that as a violation)."""
+    if not neurons_per_core and not budgets:
+        return ()
+    sums = [(np.concatenate([[0], np.cumsum(cost.per_neuron)]), cost, capacity)
+            for cost, capacity in budgets]
+    starts, start = [], 0
+    while start < neurons:
+        end = neurons if not neurons_per_core else min(neurons, start + neurons_per_core)
+        for ends, cost, capacity in sums:
+            room = capacity - (0 if cost.on_start is None else int(cost.on_start[start]))
+            fits = int(np.searchsorted(ends, ends[start] + room, side="right")) - 1
             end = min(end, max(fits, start + 1))
-        start, cores = end, cores + 1
-    return cores
+        starts.append(start)
+        start = end
+    return tuple(starts)

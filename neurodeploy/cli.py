@@ -71,15 +71,17 @@ def targets(as_json) -> None:
     if as_json:
         click.echo(json.dumps([asdict(t) for t in chips], indent=2))
         return
-    click.echo(f"{'target':<10} {'weights':>7} {'membrane':>8} {'spikes':<16} {'hop':>3} "
-               f"{'cores':>11}  description")
+    width = max(len(t.name) for t in chips)
+    click.echo(f"{'target':<{width}} {'weights':>7} {'membrane':>8} {'spikes':<16} {'hop':>3} "
+               f"{'chips':>5} {'cores':>11}  description")
     for t in chips:
         spikes = ("graded" if t.spikes.graded else "binary") + (
             ", signed" if t.spikes.signed else "")
         cores = (f"{t.limits.cores}x{t.limits.neurons_per_core}" if t.limits.cores
                  and t.limits.neurons_per_core else "-")
-        click.echo(f"{t.name:<10} {t.weights.mantissa_bits:>5}b {t.neuron.membrane_bits:>7}b "
-                   f"{spikes:<16} {t.timing.hop_delay:>3} {cores:>11}  {t.description}")
+        click.echo(f"{t.name:<{width}} {t.weights.mantissa_bits:>5}b "
+                   f"{t.neuron.membrane_bits:>7}b {spikes:<16} {t.timing.hop_delay:>3} "
+                   f"{t.system.chips:>5} {cores:>11}  {t.description}")
 
 
 @main.command(name="compile")

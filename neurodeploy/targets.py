@@ -3,6 +3,12 @@
 Unknown keys, missing keys, wrong types and values outside what the code can use are errors
 naming the file and the key path, so a typo in a chip description can never silently fall
 back to a default or reach a pass as a width it cannot handle.
+
+Two tables are optional, and their absence is a statement: no ``[system]`` means one chip, no
+``[memory]`` means the core memory is not modelled in bits (``limits.synapses_per_core`` counts
+synapses instead). A multi-chip system names its chip with ``base = "NAME"``: it takes every
+table of ``target_files/NAME.toml`` and replaces the ones it gives (whole tables), so a board
+is its chip file plus a ``[system]`` table, not a copy of the chip's widths.
 """
 
 from __future__ import annotations
@@ -11,6 +17,7 @@ import dataclasses
 import math
 import re
 import tomllib
+import types
 import typing
 from dataclasses import dataclass
 from pathlib import Path
@@ -40,6 +47,10 @@ RANGES: dict[str, tuple[int, int | None]] = {
     "limits.synapses_per_core": (0, None),
     "limits.fan_in_per_neuron": (0, None),
     "limits.synaptic_sum_bits": (2, 32),  # Lava accumulates in int32
+    "system.chips": (1, None),
+    "memory.bits_per_core": (1, None),
+    "memory.weight_bits": (1, 32),  # at most the int32 a Lava weight is held in
+    "memory.neuron_bits": (0, None),
 }
 ENERGIES = ("energy.synop_pj", "energy.neuron_update_pj")
 NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")  #: it ends up in default file names
@@ -102,6 +113,26 @@ class EnergySpec:
 
 
 @dataclass(frozen=True)
+class SystemSpec:
+    chips: int  #: chips of ``limits.cores`` cores each; spikes between them cross chips
+    source: str  #: where the chip count comes from
+
+
+@dataclass(frozen=True)
+class MemorySpec:
+    """One pool of bits per core holding synaptic weights and neuron state."""
+
+    bits_per_core: int  #: the pool
+    weight_bits: int  #: bits of one stored weight
+    neuron_bits: int  #: bits of state one neuron keeps
+    shared_kernels: bool  #: a convolution's kernel is stored once per core, not per neuron
+    source: str  #: where the figures come from, and what is assumed
+
+
+ONE_CHIP = SystemSpec(chips=1, source="one chip")
+
+
+@dataclass(frozen=True)
 class Target:
     name: str
     description: str
@@ -112,6 +143,13 @@ class Target:
     timing: TimingSpec
     limits: LimitSpec
     energy: EnergySpec
+    system: SystemSpec = ONE_CHIP  #: absent from a chip file: one chip
+    memory: MemorySpec | None = None  #: absent: core memory not modelled in bits
+
+    @property
+    def total_cores(self) -> int:
+        """Cores of the whole system (0: not modelled)."""
+        return self.system.chips * self.limits.cores
 
 
 def available_targets() -> list[str]:
@@ -126,6 +164,17 @@ def load_target(name_or_path: str | Path) -> Target:
         if not path.is_file():
             raise TargetError(f"unknown target '{name_or_path}'",
                               hint=f"Known targets: {', '.join(available_targets())}")
+    raw = _read(path)
+    base = raw.pop("base", None)
+    if base is not None:
+        chip = _read(_base_path(base, path))
+        if "base" in chip:
+            raise TargetError(f"{path.name}: base '{base}' has a base itself; name a chip file")
+        raw = chip | raw
+    return _validate(_build(Target, raw, path.name, ""), path.name)
+
+
+def _read(path: Path) -> dict:
     if not path.is_file():
         raise TargetError(f"target file not found: {path}")
     try:
@@ -135,12 +184,26 @@ def load_target(name_or_path: str | Path) -> Target:
     schema = raw.pop("schema", None)
     if schema != SCHEMA_VERSION:
         raise TargetError(f"{path.name}: schema must be {SCHEMA_VERSION}, got {schema!r}")
-    return _validate(_build(Target, raw, path.name, ""), path.name)
+    return raw
+
+
+def _base_path(base: object, path: Path) -> Path:
+    """A shipped chip by name, or a .toml path relative to the system file."""
+    if not isinstance(base, str):
+        raise TargetError(f"{path.name}: base must be str, got {base!r}")
+    if base.endswith(".toml"):
+        return path.parent / base
+    if base not in available_targets():
+        raise TargetError(f"{path.name}: base names an unknown target '{base}'",
+                          hint=f"Known targets: {', '.join(available_targets())}")
+    return TARGETS_DIR / f"{base}.toml"
 
 
 def _validate(target: Target, fname: str) -> Target:
     for key, (low, high) in RANGES.items():
         value = _value(target, key)
+        if value is None:  # an optional table that is absent
+            continue
         if value < low or (high is not None and value > high):
             allowed = f"at least {low}" if high is None else f"in {low}..{high}"
             raise TargetError(f"{fname}: {key} must be {allowed}, got {value}")
@@ -162,14 +225,15 @@ def _validate(target: Target, fname: str) -> Target:
 
 def _value(target: Target, key: str):
     section, name = key.split(".")
-    return getattr(getattr(target, section), name)
+    return getattr(getattr(target, section), name, None)
 
 
 def _build(cls: type, raw: object, fname: str, where: str):
     if not isinstance(raw, dict):
         raise TargetError(f"{fname}: [{where}] must be a table")
     hints = typing.get_type_hints(cls)
-    names = [f.name for f in dataclasses.fields(cls)]
+    fields = {f.name: f for f in dataclasses.fields(cls)}
+    names = list(fields)
     unknown = sorted(set(raw) - set(names))
     if unknown:
         raise TargetError(f"{fname}: unknown key {_path(where, unknown[0])}",
@@ -177,6 +241,8 @@ def _build(cls: type, raw: object, fname: str, where: str):
     values = {}
     for name in names:
         key = _path(where, name)
+        if name not in raw and fields[name].default is not dataclasses.MISSING:
+            continue  # an optional table (see the module docstring)
         if name not in raw:
             raise TargetError(f"{fname}: missing key {key}")
         values[name] = _convert(hints[name], raw[name], fname, key)
@@ -184,6 +250,8 @@ def _build(cls: type, raw: object, fname: str, where: str):
 
 
 def _convert(hint: object, value: object, fname: str, key: str):
+    if typing.get_origin(hint) is types.UnionType:  # an optional table: X | None
+        hint = next(arg for arg in typing.get_args(hint) if arg is not type(None))
     if dataclasses.is_dataclass(hint):
         return _build(hint, value, fname, key)
     ok = {int: type(value) is int, bool: type(value) is bool, str: isinstance(value, str),

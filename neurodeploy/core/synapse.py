@@ -56,9 +56,12 @@ def propagate(node: nir.NIRNode, values: np.ndarray) -> np.ndarray:
     """Float values (batch, *shape) of one step through a synapse layer, flatten or delay,
     computed as the simulator computes them (a delay only shifts time, so one step passes
     through unchanged). For analyses that must agree with the simulator."""
-    if isinstance(node, nir.Delay):
-        return values
-    return synapse(node, torch.as_tensor(values, dtype=torch.float64)).numpy()
+    return propagate_tensor(node, torch.as_tensor(values, dtype=torch.float64)).numpy()
+
+
+def propagate_tensor(node: nir.NIRNode, values: torch.Tensor) -> torch.Tensor:
+    """``propagate`` on a tensor, so autograd can run a chain backwards."""
+    return values if isinstance(node, nir.Delay) else synapse(node, values)
 
 
 def count_nonzero(x: torch.Tensor, lead: int) -> torch.Tensor:

@@ -49,7 +49,12 @@ def _hint(violation: Violation, allocation: Allocation) -> str:
     if violation.limit == "cores":
         largest = sorted(allocation.layers, key=lambda layer: -layer.cores)[:LARGEST_SHOWN]
         names = ", ".join(f"{layer.population} {layer.cores}" for layer in largest)
-        return (f"The network needs {violation.value} cores (largest: {names}); shrink it, "
-                f"choose a larger target, {escape}")
-    return (f"One neuron of this layer has {violation.value} synapses; reduce its fan-in "
-            f"(fewer input channels or features), {escape}")
+        chips = allocation.target.system.chips
+        system = (f", the system's {chips} chips x {allocation.target.limits.cores} cores hold "
+                  f"{violation.allowed}" if chips > 1 else "")
+        return (f"The network needs {violation.value} cores{system} (largest: {names}); "
+                f"shrink it, choose a larger target, {escape}")
+    need = (f"needs {violation.value} bits of core memory (state and weights)"
+            if violation.limit == "memory.bits_per_core" else f"has {violation.value} synapses")
+    return (f"One neuron of this layer {need}; reduce its fan-in (fewer input channels or "
+            f"features), {escape}")

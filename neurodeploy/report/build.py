@@ -15,13 +15,15 @@ import nir
 import numpy as np
 
 from neurodeploy import __version__
+from neurodeploy.capacity import allocate
 from neurodeploy.core.meta import get_graph_meta
 from neurodeploy.errors import InputError, MetadataError
 from neurodeploy.fileio import output_dir, write_files
 from neurodeploy.operations import LayerOperations, count_operations, energy_pj
 from neurodeploy.report import plots, render
+from neurodeploy.report.chips import chip_rows, remote_chips
 from neurodeploy.report.diagnose import hints
-from neurodeploy.report.measure import Stats, measure, membrane_traces
+from neurodeploy.report.measure import Measurement, Stats, measure, membrane_traces
 from neurodeploy.report.reference import AnnReference
 from neurodeploy.report.static import LayerFacts, capacity_facts, layer_facts
 from neurodeploy.simulation import default_windows, evaluate
@@ -30,7 +32,8 @@ from neurodeploy.targets import Target
 SCHEMA_VERSION = 1
 SCHEMA = Path(__file__).with_name("schema.json")
 PLOTS = {"accuracy": "accuracy_vs_timesteps.png", "error": "layer_error.png",
-         "firing_rate": "firing_rate.png", "membrane": "membrane_traces.png"}
+         "firing_rate": "firing_rate.png", "membrane": "membrane_traces.png",
+         "chips": "chips.png"}
 
 
 @dataclass(frozen=True)
@@ -77,8 +80,11 @@ def build_report(graph: nir.NIRGraph, images: np.ndarray, labels: np.ndarray, *,
     measured = measure(graph, images, labels, compiled, reference, show_progress)
     ops = count_operations(graph, measured.synops, measured.samples, compiled)
     by_synapse = {layer.name: layer for layer in ops.layers}
+    placement = placement_facts(graph, target, measured)
     layers = [_layer(f, measured.stats[f.population], compiled, by_synapse, target)
-              for f in facts]
+              | placement[f.population] for f in facts]
+    capacity = capacity_facts(graph, target) | {
+        "cross_chip_spikes": sum(p["cross_chip_spikes"] for p in placement.values())}
     accuracy = evaluate(graph, images, labels, sweep, show_progress=show_progress)
     ann_accuracy = measured.ann_correct / measured.samples
     data = {
@@ -91,7 +97,7 @@ def build_report(graph: nir.NIRGraph, images: np.ndarray, labels: np.ndarray, *,
         "ann_reference": {"kind": reference.kind, "description": reference.description},
         "accuracy": {"timesteps": sweep, "snn": {str(t): accuracy[t] for t in sweep},
                      "ann": ann_accuracy},
-        "capacity": capacity_facts(graph, target),
+        "capacity": capacity,
         "operations": ops.as_dict(target) | {"synop_pj": target.energy.synop_pj,
                                              "neuron_update_pj": target.energy.neuron_update_pj},
         "layers": layers,
@@ -103,8 +109,25 @@ def build_report(graph: nir.NIRGraph, images: np.ndarray, labels: np.ndarray, *,
         PLOTS["error"]: plots.error_plot(layers),
         PLOTS["firing_rate"]: plots.rate_plot(layers),
         PLOTS["membrane"]: plots.membrane_plot(
-            membrane_traces(graph, images[0], sweep[-1]), compiled)}
+            membrane_traces(graph, images[0], sweep[-1]), compiled),
+        PLOTS["chips"]: plots.chips_plot(layers, target.system.chips)}
     return Report(data, figures)
+
+
+def placement_facts(graph: nir.NIRGraph, target: Target, measured: Measurement) -> dict:
+    """Per population: the chips it uses with their cores, and the spikes per inference it
+    sends across chips (its measured events times the other chips each neuron drives)."""
+    allocation = allocate(graph, target)
+    remote = remote_chips(graph, allocation)
+    out = {}
+    for layer in allocation.layers:
+        sent = measured.stats[layer.population].neuron_events
+        crossing = 0 if sent is None else int((sent * remote[layer.population]).sum())
+        out[layer.population] = {
+            "chips": chip_rows(layer, target.limits.cores),
+            "memory_bits": layer.memory_bits,
+            "cross_chip_spikes": crossing / measured.samples}
+    return out
 
 
 def _layer(facts: LayerFacts, stats: Stats, timesteps: int,

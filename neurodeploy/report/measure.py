@@ -40,6 +40,7 @@ class Stats:
          "clipped"), 0.0))
     fired: np.ndarray | None = None  #: per neuron: sent a spike on some sample
     ann_active: np.ndarray | None = None  #: per neuron: the ANN asks for half a spike or more
+    neuron_events: np.ndarray | None = None  #: per neuron (flat): nonzero spikes on all samples
 
     def add(self, r: np.ndarray, a: np.ndarray) -> None:
         s = self.sums
@@ -63,6 +64,8 @@ class Stats:
         fired = (events > 0).any(axis=0)
         active = (a >= self.unit / (2 * timesteps)).any(axis=0)
         self.fired = fired if self.fired is None else self.fired | fired
+        sent = events.reshape(len(events), -1).sum(axis=0, dtype=np.int64)
+        self.neuron_events = sent if self.neuron_events is None else self.neuron_events + sent
         self.ann_active = active if self.ann_active is None else self.ann_active | active
         self.add(counts / timesteps * self.unit, a)
 

@@ -74,6 +74,40 @@ def rate_plot(layers: list[dict]) -> bytes:
     return _png(fig)
 
 
+def chips_plot(layers: list[dict], chips: int) -> bytes:
+    """Left: each population's cores, stacked by chip; right: the spikes per inference each
+    population sends to other chips."""
+    fig, (left, right) = _figure(max(6.4, 1.2 * len(layers) + 3), 4.0, ncols=2)
+    names = [layer["population"] for layer in layers]
+    bottom = np.zeros(len(layers))
+    used = sorted({row["chip"] for layer in layers for row in layer["chips"]})
+    colors = _chip_colors(len(used))
+    for chip, color in zip(used, colors, strict=True):
+        cores = np.array([sum(r["cores"] for r in layer["chips"] if r["chip"] == chip)
+                          for layer in layers], np.float64)
+        left.bar(names, cores, bottom=bottom, color=color, label=f"chip {chip}")
+        bottom += cores
+    left.set_ylabel("cores")
+    left.set_title(f"Cores per population ({len(used)} of {chips} chips used)" if used
+                   else "Cores per population (not modelled on this target)")
+    if 1 < len(used) <= 12:
+        left.legend(fontsize="small")
+    right.bar(names, [layer["cross_chip_spikes"] for layer in layers], color="tab:purple")
+    right.set_ylabel("spikes sent to other chips per inference")
+    right.set_title("Spikes crossing chips")
+    for ax in (left, right):
+        ax.set_xlabel("population")
+        ax.tick_params(axis="x", labelrotation=45)
+        ax.grid(axis="y", alpha=0.3)
+    return _png(fig)
+
+
+def _chip_colors(count: int) -> list:
+    from matplotlib import colormaps
+
+    return [colormaps["tab20"](i % 20) for i in range(count)]
+
+
 def membrane_plot(traces: dict[str, dict], compiled: int) -> bytes:
     cols = min(3, len(traces))
     rows = math.ceil(len(traces) / cols)

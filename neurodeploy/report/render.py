@@ -31,7 +31,8 @@ def markdown(data: dict) -> str:
            "", f"Energy constants: {data['operations']['synop_pj']} pJ per synaptic "
            f"operation, {data['operations']['neuron_update_pj']} pJ per neuron update "
            f"({data['operations']['energy_source']}).", "", "## Capacity", "",
-           capacity_line(data["capacity"]), "", "## Hints", ""]
+           capacity_line(data["capacity"]), "", _placement(data), "",
+           f"![chips and cross-chip spikes]({plots['chips']})", "", "## Hints", ""]
     hinted = [f"- **{layer['population']}**: {hint}" for layer in data["layers"]
               for hint in layer["hints"]]
     out += hinted or ["None: every layer is within the thresholds (docs/report.md)."]
@@ -81,6 +82,16 @@ def _resources(data: dict) -> str:
              layer["membrane_limit"], _safe(layer["safe_timesteps"]), layer["cores"]]
             for layer in data["layers"]]
     return _grid(columns, rows, plain=False)
+
+
+def _placement(data: dict) -> str:
+    """Per population: its cores on each chip and the spikes it sends to other chips."""
+    rows = [[layer["population"], layer["cores"],
+             ", ".join(f"{row['chip']}: {row['cores']}" for row in layer["chips"]) or "-",
+             layer["memory_bits"] or "-", _si(layer["cross_chip_spikes"])]
+            for layer in data["layers"]]
+    return _grid(("population", "cores", "chip: cores", "memory bits",
+                  "cross-chip spikes/inf"), rows, plain=False)
 
 
 def _totals(data: dict) -> str:

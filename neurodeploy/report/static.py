@@ -118,27 +118,40 @@ LIMIT_KEYS = ("cores", "neurons_per_core", "synapses_per_core", "fan_in_per_neur
 
 
 def capacity_facts(graph: nir.NIRGraph, target: Target) -> dict:
-    """What check_capacity recorded, next to the target's limits (0: not modelled)."""
+    """What check_capacity recorded, next to the target's limits (0: not modelled). Cores fill
+    the chips in order, so the chips in use follow from the cores."""
     gmeta = get_graph_meta(graph)
+    per_chip = target.limits.cores
     return {"target": target.name, "checked": "check_capacity" in gmeta.pipeline,
             "limits": {key: getattr(target.limits, key) for key in LIMIT_KEYS},
-            "cores_used": gmeta.cores_used, "utilisation": dict(gmeta.utilisation),
+            "chips": target.system.chips,
+            "memory_bits_per_core": target.memory.bits_per_core if target.memory else 0,
+            "cores_used": gmeta.cores_used,
+            "chips_used": -(-gmeta.cores_used // per_chip) if per_chip else 0,
+            "utilisation": dict(gmeta.utilisation),
             "fits": not gmeta.capacity_violations,
             "violations": list(gmeta.capacity_violations)}
 
 
 def capacity_line(capacity: dict) -> str:
-    """One line: cores used of the chip's, how full they are, and what does not fit."""
+    """One line: cores (and chips) used of the system's, how full they are, what does not
+    fit, and (in a report) the spikes crossing chips."""
     limits, used = capacity["limits"], capacity["utilisation"]
     where = f"capacity on {capacity['target']}"
     if not capacity["checked"]:
         return f"{where}: not checked"
     if not capacity["cores_used"]:
         return f"{where}: not modelled (the target sets no per-core limit)"
+    total = limits["cores"] * capacity["chips"]
     parts = [f"{capacity['cores_used']} cores" + (
-        f" of {limits['cores']} ({100 * used['cores']:.0f}%)" if "cores" in used else "")]
+        f" of {total} ({100 * used['cores']:.0f}%)" if "cores" in used else "")]
+    if capacity["chips"] > 1:
+        parts.append(f"{capacity['chips_used']} of {capacity['chips']} chips")
     parts += [f"{what} {100 * used[key]:.0f}% full" for key, what in
-              (("neurons", "neuron slots"), ("synapses", "synaptic memory")) if key in used]
+              (("neurons", "neuron slots"), ("synapses", "synaptic memory"),
+               ("memory", "core memory")) if key in used]
+    if "cross_chip_spikes" in capacity:
+        parts.append(f"{capacity['cross_chip_spikes']:.4g} spikes cross chips per inference")
     text = f"{where}: " + ", ".join(parts)
     if capacity["violations"]:
         text += "; DOES NOT FIT: " + "; ".join(capacity["violations"])

@@ -206,12 +206,12 @@ def test_files_are_written_together(cnn_report, tmp_path):
     markdown = (tmp_path / "out" / "report.md").read_text()
     assert all(f"]({name})" in markdown for name in PLOTS.values())
     tables = [line.replace("\\|", "") for line in markdown.splitlines() if line.startswith("|")]
-    assert len(tables) == 2 * (2 + len(cnn_report.data["layers"]))  # header, rule, rows
-    for block in ("| population | neurons", "| population | shape"):
+    assert len(tables) == 3 * (2 + len(cnn_report.data["layers"]))  # header, rule, rows
+    for block in ("| population | neurons", "| population | shape", "| population | cores"):
         rows = [line for line in tables if line.startswith(block)]
         assert len(rows) == 1, "each table has one header"
     widths = {line.count("|") for line in tables}
-    assert widths == {11, 17}, "every row of a table has the header's columns"
+    assert widths == {11, 17, 6}, "every row of a table has the header's columns"
 
 
 def test_a_file_in_the_way_is_refused(cnn_report, tmp_path):

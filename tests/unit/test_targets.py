@@ -34,6 +34,40 @@ def test_bad_target_files_name_the_key(tmp_path, edit, message):
     assert "chip.toml" in str(info.value)
 
 
+def test_systems_take_their_chip_from_base():
+    board = load_target("loihi2-kapoho-point")
+    chip = load_target("loihi2")
+    assert board.system.chips == 8 and board.total_cores == 8 * 128
+    assert (board.neuron, board.limits, board.memory) == (chip.neuron, chip.limits, chip.memory)
+    assert load_target("loihi").system.chips == 1 and load_target("loihi").memory is None
+    assert load_target("loihi-nahuku32").total_cores == 32 * 128
+
+
+SYSTEM = 'base = "loihi2"\n[system]\n'
+MEMORY = 'base = "loihi2"\n[memory]\nshared_kernels = true\nsource = "x"\n'
+
+
+@pytest.mark.parametrize(("text", "message"), [
+    (SYSTEM + 'chips = 0\nsource = "x"', r"system.chips must be at least 1, got 0$"),
+    (SYSTEM + 'chips = "8"\nsource = "x"', r"system.chips must be int, got '8'$"),
+    (SYSTEM + 'chips = 8\nsorce = "x"', r"unknown key system.sorce\. Allowed keys here"),
+    (SYSTEM + "chips = 8", r"missing key system.source$"),
+    ('base = "loihi7"', r"base names an unknown target 'loihi7'\. Known targets"),
+    (MEMORY + "bits_per_core = 0\nweight_bits = 8\nneuron_bits = 72",
+     r"memory.bits_per_core must be at least 1, got 0$"),
+    (MEMORY + "bits_per_core = 9\nweight_bits = 33\nneuron_bits = 72",
+     r"memory.weight_bits must be in 1..32, got 33$"),
+    (MEMORY + "bits_per_core = 9\nweight_bits = 8\nneuron_bits = -1",
+     r"memory.neuron_bits must be at least 0, got -1$"),
+])
+def test_bad_system_and_memory_tables_are_refused_in_one_line(tmp_path, text, message):
+    path = tmp_path / "board.toml"
+    path.write_text(f'schema = 1\nname = "board"\ndescription = "a board"\n{text}\n')
+    with pytest.raises(TargetError, match=message) as info:
+        load_target(path)
+    assert str(info.value).startswith("board.toml: ") and "\n" not in str(info.value)
+
+
 def test_unknown_target_lists_known_ones():
     with pytest.raises(TargetError, match="unknown target 'loihi9'.*loihi2"):
         load_target("loihi9")

@@ -46,7 +46,7 @@ def test_activation_term_pairs_clips_with_relus_and_leaves_no_hooks():
     with DistillLoss(teacher, student, Distillation(activations=1.0)) as loss:
         assert loss.pairs == [n for n, m in student.named_modules()
                               if isinstance(m, ndnn.ThresholdClip)]
-        assert float(loss(student, x, y)) > float(logits_only)
+        assert loss(student, x, y).item() > logits_only.item()
         student.eval()(x)  # evaluating keeps no activations
         assert not loss._seen
     modules = [*teacher.modules(), *student.modules()]

@@ -50,11 +50,12 @@ class Row:
     max_burst: int
 
 
-def rows(max_burst: int) -> list[Row]:
-    return [Row("qcfs+correct/L2", "qcfs+correct", "binary", "binary", 1),
-            Row("ecl/L2", "ecl", "binary", "signed", 1),
-            Row(f"ecl/L8 burst {max_burst}", "ecl", "graded", "graded", max_burst),
-            Row(f"ecl+correct/L8 burst {max_burst}", "ecl+correct", "graded", "graded",
+def rows(binary: int, graded: int, max_burst: int) -> list[Row]:
+    """The compared networks; ``binary`` and ``graded``: the two models' clip levels."""
+    return [Row(f"qcfs+correct/L{binary}", "qcfs+correct", "binary", "binary", 1),
+            Row(f"ecl/L{binary}", "ecl", "binary", "signed", 1),
+            Row(f"ecl/L{graded} burst {max_burst}", "ecl", "graded", "graded", max_burst),
+            Row(f"ecl+correct/L{graded} burst {max_burst}", "ecl+correct", "graded", "graded",
                 max_burst)]
 
 
@@ -73,7 +74,11 @@ def main() -> None:
     parser.add_argument("--lr", type=float, default=1e-3)
     parser.add_argument("--calib-samples", type=int, default=512)
     parser.add_argument("--report-samples", type=int, default=1000)
-    parser.add_argument("--verify-samples", type=int, default=3)
+    parser.add_argument("--verify-samples", type=int, default=3, help="0: no Lava verify")
+    parser.add_argument("--rows", help="only the rows whose label contains one of these "
+                                       "comma-separated strings (e.g. 'ecl/L8')")
+    parser.add_argument("--result", help="result file name (default: "
+                                         "finetune_accuracy_<dataset>_<target>)")
     args = parser.parse_args()
     steps = [int(t) for t in args.timesteps.split(",")]
     epochs = [int(e) for e in args.epochs.split(",")]
@@ -81,7 +86,7 @@ def main() -> None:
     results = {}
     for model, n_epochs in zip(args.models.split(","), epochs, strict=True):
         results[model] = measure_model(str(ROOT / model), n_epochs, x, y, steps, args)
-    write_result(f"finetune_accuracy_{args.dataset}_{args.target}", {
+    write_result(args.result or f"finetune_accuracy_{args.dataset}_{args.target}", {
         "dataset": args.dataset, "target": args.target, "test_images": len(x),
         "timesteps": steps, "goals": {f"{k[0]} T={k[1]}": v for k, v in GOALS.items()},
         "distillation": vars(Distillation()), "models": results})
@@ -97,8 +102,11 @@ def measure_model(model: str, epochs: int, x, y, steps: list[int], args) -> dict
                        "float_accuracy": 100 * api.ann_accuracy(load_model(path), x, y)}
     table = {}
     compiled = {}
-    for row in rows(args.max_burst):
-        table[row.label] = {"method": row.method, "spikes": row.spikes, "points": {}}
+    chosen = [r for r in rows(args.binary_levels, args.graded_levels, args.max_burst)
+              if not args.rows or any(part in r.label for part in args.rows.split(","))]
+    for row in chosen:
+        table[row.label] = {"method": row.method, "spikes": row.spikes, "model": row.model,
+                            "points": {}}
         for t in steps:
             start = time.perf_counter()
             deployment, saturation = compile_checked(
@@ -117,7 +125,7 @@ def measure_model(model: str, epochs: int, x, y, steps: list[int], args) -> dict
     goals = _goals(user, tuned, table, compiled, x, y, args)
     best = _best_graded(table)
     verify = {str(t): str(compiled[best, t].verify(x[:args.verify_samples], backend="lava"))
-              for t in (1, 2) if (best, t) in compiled}
+              for t in (1, 2) if (best, t) in compiled and args.verify_samples > 0}
     for t, line in verify.items():
         print(f"verify {best} T={t}: {line}", flush=True)
     return {"user_ann_accuracy": user, "finetuned": tuned, "table": table, "goals": goals,
@@ -132,7 +140,7 @@ def _print(name: str, user: float, tuned: dict, table: dict, steps: list[int]) -
                *[f"T={t} vs user" for t in (1, 2) if t in steps]]
     lines = []
     for label, row in table.items():
-        own = tuned["graded" if "L8" in label else "binary"]["float_accuracy"]
+        own = tuned[row["model"]]["float_accuracy"]
         points = row["points"]
         lines.append([label, row["spikes"], f"{own:.2f}",
                       *[f"{points[str(t)]['accuracy']:.2f}" for t in steps],
@@ -143,10 +151,10 @@ def _print(name: str, user: float, tuned: dict, table: dict, steps: list[int]) -
     print_table(headers, lines)
 
 
-def _best_graded(table: dict) -> str:
+def _best_graded(table: dict) -> str | None:
     graded = [label for label, row in table.items() if row["spikes"] == "graded"]
-    return max(graded, key=lambda label: sum(p["accuracy"] for p in
-                                             table[label]["points"].values()))
+    return max(graded, default=None, key=lambda label: sum(p["accuracy"] for p in
+                                                           table[label]["points"].values()))
 
 
 def _goals(user: float, tuned: dict, table: dict, compiled: dict, x, y, args) -> dict:
@@ -161,7 +169,7 @@ def _goals(user: float, tuned: dict, table: dict, compiled: dict, x, y, args) ->
             continue
         label = max(candidates, key=lambda k: table[k]["points"][str(t)]["accuracy"])
         snn = table[label]["points"][str(t)]["accuracy"]
-        model = tuned["graded" if kind == "graded" else "binary"]
+        model = tuned[table[label]["model"]]
         goal = {"row": label, "snn": snn, "gap": snn - user, "allowed": -allowed,
                 "met": snn - user >= -allowed}
         if not goal["met"]:

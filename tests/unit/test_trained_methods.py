@@ -14,6 +14,7 @@ from neurodeploy.core.meta import get_graph_meta, population_meta
 from neurodeploy.errors import UnsupportedLayer
 from neurodeploy.frontend import load_model
 from neurodeploy.methods import MethodContext, get_method
+from neurodeploy.methods.deployed import DeployedNetwork
 from neurodeploy.methods.dual_phase import DualPhase
 from neurodeploy.methods.learned import LearnedClip
 from neurodeploy.methods.potential import calibrate_potential
@@ -85,7 +86,7 @@ def test_potential_calibration_removes_the_mean_rate_error(tmp_path):
     def error(g):
         return float(np.abs(simulate(g, images, ctx).rates(pop).mean(0) - target.mean(0)).mean())
 
-    calibrated = calibrate_potential(graph, pop, images, target, ctx)
+    calibrated = calibrate_potential(graph, pop, DeployedNetwork(graph, images, ctx), target)
     assert population_meta(calibrated, pop).v_init.shape == target.shape[1:]
     assert error(calibrated) < 0.5 * error(graph)
 

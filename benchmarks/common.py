@@ -85,25 +85,35 @@ def print_table(headers: list[str], rows: list[list]) -> None:
 
 
 def finetuned(model: str, dataset: str, method: str, levels: int, epochs: int,
-              lr: float) -> tuple[str, dict]:
+              lr: float, distill=None) -> tuple[str, dict]:
     """``model`` fine-tuned for a trained method (neurodeploy.train.finetune), cached in
     benchmarks/cache/ by everything that changes the result; returns the path and the
-    fine-tune record (time, epochs, per-epoch history)."""
+    fine-tune record (wall-clock and CPU time, epochs, per-epoch history, the test accuracy
+    of the model before and after). ``distill`` (a ``neurodeploy.distill.Distillation``):
+    distilled from the model as given; None: labels only."""
     from neurodeploy.nn import STYLES
     from neurodeploy.train import TrainConfig, finetune, save_torchscript
 
     style = STYLES[method]
+    teacher = "" if distill is None else (f"_kd{distill.temperature}w{distill.weight}"
+                                          f"a{distill.activations}")
     key = (f"{Path(model).stem}_{dataset}_shift{style.shift}_noise{style.noise}_L{levels}"
-           f"_e{epochs}_lr{lr}")
+           f"_e{epochs}_lr{lr}{teacher}")
     path, info = CACHE / f"{key}.pt", CACHE / f"{key}.json"
     if not path.exists():
         result = finetune(model, method=method, dataset=dataset, levels=levels,
+                          distill=distill,
                           config=TrainConfig(epochs=epochs, lr=lr,
                                              flip=dataset == "fashion-mnist"))
         save_torchscript(result.model, path, result.input_shape)
         info.write_text(json.dumps({
-            "finetune_seconds": result.history.seconds, "finetune_epochs": epochs,
-            "finetune_lr": lr, "levels": levels, "finetune_test_accuracy": result.test_accuracy,
+            "finetune_seconds": result.history.seconds,
+            "finetune_cpu_seconds": result.history.cpu_seconds,
+            "finetune_threads": torch.get_num_threads(), "finetune_epochs": epochs,
+            "finetune_lr": lr, "levels": levels,
+            "distillation": None if distill is None else vars(distill),
+            "original_test_accuracy": result.start_accuracy,
+            "finetune_test_accuracy": result.test_accuracy,
             "finetune_history": [vars(e) for e in result.history.epochs]}, indent=2))
     return str(path), json.loads(info.read_text())
 

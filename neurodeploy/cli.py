@@ -204,9 +204,15 @@ def export(network, flavor, output) -> None:
 @click.option("--dataset", default="digits", show_default=True,
               help="digits, fashion-mnist, or an .npz file with x and y (train split).")
 @click.option("--epochs", default=5, show_default=True, type=int)
-@click.option("--levels", default=4, show_default=True, type=int,
-              help="Quantization steps of each clip: the T you will deploy works best "
-                   "(docs/methods.md).")
+@click.option("--timesteps", "-T", type=int,
+              help="The window T you will compile for: the clips get T levels (default 4).")
+@click.option("--levels", type=int,
+              help="Quantization steps of each clip, instead of T (e.g. T x max burst for "
+                   "burst spikes; docs/methods.md).")
+@click.option("--no-distill", is_flag=True,
+              help="Train on the labels alone, not distilled from MODEL itself.")
+@click.option("--distill-activations", default=0.0, show_default=True, type=float,
+              help="Weight of matching MODEL's activations layer by layer (0: logits only).")
 @click.option("--lr", default=1e-3, show_default=True, type=float)
 @click.option("--batch", default=128, show_default=True, type=int)
 @click.option("--optimizer", type=click.Choice(["adam", "sgd"]), default="adam",
@@ -218,21 +224,23 @@ def export(network, flavor, output) -> None:
 @click.option("--input-shape", help="Input shape without batch, e.g. 1,28,28.")
 @click.option("-o", "--output", type=PATH, required=True,
               help="The fine-tuned model (TorchScript) to write.")
-def finetune(model, method, dataset, epochs, levels, lr, batch, optimizer, flip, seed, arch,
-             trust_pickle, input_shape, output) -> None:
+def finetune(model, method, dataset, epochs, timesteps, levels, no_distill, distill_activations,
+             lr, batch, optimizer, flip, seed, arch, trust_pickle, input_shape, output) -> None:
     """Fine-tune a trained MODEL for a trained conversion method; writes TorchScript."""
+    from neurodeploy.distill import Distillation
     from neurodeploy.train import TrainConfig, finetune, save_torchscript
 
     output_file(output, inputs=[model, dataset])
     config = TrainConfig(epochs=epochs, lr=lr, batch=batch, optimizer=optimizer, flip=flip,
                          seed=seed)
-    result = finetune(model, method=method, dataset=dataset, levels=levels, config=config,
-                      arch=arch, trust_pickle=trust_pickle, input_shape=_shape(input_shape),
-                      log=click.echo)
+    distill = None if no_distill else Distillation(activations=distill_activations)
+    result = finetune(model, method=method, dataset=dataset, levels=levels,
+                      timesteps=timesteps, config=config, distill=distill, arch=arch,
+                      trust_pickle=trust_pickle, input_shape=_shape(input_shape), log=click.echo)
     save_torchscript(result.model, output, result.input_shape)
-    click.echo(f"test accuracy {100 * result.start_accuracy:.2f}% -> "
-               f"{100 * result.test_accuracy:.2f}% after {result.history.seconds:.0f} s; "
-               f"written {output}")
+    click.echo(f"test accuracy: original {100 * result.start_accuracy:.2f}%, fine-tuned "
+               f"{100 * result.test_accuracy:.2f}% ({result.levels} levels) after "
+               f"{result.history.seconds:.0f} s; written {output}")
 
 
 @main.command()

@@ -45,12 +45,16 @@ DEFAULT_THRESHOLD = 8.0  #: without calibration data (QCFS's initial value)
 @torch.library.custom_op("neurodeploy::threshold_clip", mutates_args=())
 def threshold_clip(x: torch.Tensor, threshold: torch.Tensor, levels: int, shift: float,
                    noise: float) -> torch.Tensor:
-    """Quantize-clip ``x`` (see the module docstring); ``noise`` > 0 only while training."""
-    u = torch.clamp(x / threshold, 0.0, 1.0) * levels
-    q = torch.clamp(torch.floor(u + shift), 0.0, float(levels))
+    """Quantize-clip ``x`` (see the module docstring); ``noise`` > 0 only while training.
+    In place on one fresh tensor: the clip runs on every activation of every training batch,
+    so each pass over the data counts."""
+    u = (x / threshold).clamp_(0.0, 1.0).mul_(levels)
     if noise > 0:
+        q = torch.floor(u + shift).clamp_(0.0, float(levels))
         q = torch.where(torch.rand_like(u) < noise, u, q)
-    return q * (threshold / levels)
+    else:
+        q = u.add_(shift).floor_().clamp_(0.0, float(levels))
+    return q.mul_(threshold / levels)
 
 
 @threshold_clip.register_fake
@@ -65,12 +69,16 @@ def _setup(ctx, inputs, output) -> None:
 
 def _backward(ctx, grad):
     """Straight-through floor: the gradients of theta/L * clip(u + shift, 0, L) with the
-    quantized value kept, i.e. what autograd gives for QCFS's code with a STE floor."""
+    quantized value kept, i.e. what autograd gives for QCFS's code with a STE floor:
+    d/dx = [0 < x < theta], d/dtheta = sum(grad * (out - [0 < x < theta] * x)) / theta."""
     x, threshold, out = ctx.saved_tensors
-    ratio = x / threshold
-    inside = ((ratio > 0) & (ratio < 1)).to(grad.dtype)
-    grad_x = grad * inside
-    grad_threshold = (grad * (out / threshold - inside * ratio)).sum_to_size(threshold.shape)
+    grad_x = torch.where((x > 0) & (x < threshold), grad, 0.0)
+    if threshold.numel() == 1:  # one threshold per layer: two dot products, no temporaries
+        flat = [t.reshape(-1) for t in (grad, out, grad_x, x)]
+        grad_threshold = ((torch.dot(flat[0], flat[1]) - torch.dot(flat[2], flat[3]))
+                          / threshold).reshape(threshold.shape)
+    else:
+        grad_threshold = ((grad * out - grad_x * x) / threshold).sum_to_size(threshold.shape)
     return grad_x, grad_threshold, None, None, None
 
 

@@ -12,3 +12,9 @@ T = TypeVar("T")
 
 def progress(items: Iterable[T], description: str, enabled: bool = True) -> Iterable[T]:
     return tqdm(items, desc=description, disable=None if enabled else True, leave=False)
+
+
+def counter(total: int, description: str, enabled: bool = True) -> tqdm:
+    """A bar advanced by hand (``update``) that also shows a status (``set_postfix_str``),
+    e.g. a training run's loss and held-out accuracy across all its epochs."""
+    return tqdm(total=total, desc=description, disable=None if enabled else True, leave=False)

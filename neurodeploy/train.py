@@ -1,11 +1,13 @@
 """A small, honest training loop, and fine-tuning a trained model for a conversion method.
 
 ``fit`` is plain supervised training (Adam or SGD with momentum, cosine or one-cycle
-schedule, a progress bar per epoch, held-out accuracy after every epoch); the examples train
-with it and ``finetune`` uses it. ``finetune`` loads any model file the frontend reads,
-rebuilds it as a trainable module (BatchNorm folded), swaps its activations for the method's
-learnable clip (``neurodeploy.nn.prepare``), trains, and returns the model to save as
-TorchScript, which ``neurodeploy compile`` loads with the learned thresholds.
+schedule, one progress bar over all epochs showing the loss and the held-out accuracy after
+every epoch); the examples train with it and ``finetune`` uses it. ``finetune`` loads any model
+file the frontend reads, rebuilds it as a trainable module (BatchNorm folded), swaps its
+activations for the method's learnable clip (``neurodeploy.nn.prepare``) with as many levels
+as the deployment window has steps, trains it distilled from the model as loaded
+(``neurodeploy.distill``), and returns the model to save as TorchScript, which
+``neurodeploy compile`` loads with the learned thresholds.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ from __future__ import annotations
 import time
 import warnings
 from collections.abc import Callable
+from contextlib import nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -20,14 +23,23 @@ import numpy as np
 import torch
 from torch import nn
 
+from neurodeploy.distill import DISTILL, Distillation, DistillLoss
 from neurodeploy.errors import InputError
 from neurodeploy.fileio import atomic_write
-from neurodeploy.progress import progress
+from neurodeploy.progress import counter
 
 OPTIMIZERS = ("adam", "sgd")
 SCHEDULES = ("cosine", "one-cycle")
 HELD_OUT = 5000  #: training images kept aside to report accuracy while fine-tuning
 INIT_SAMPLES = 512  #: training images that set the clips' initial thresholds
+DEFAULT_LEVELS = 4  #: clip levels when neither the levels nor the deployment window is given
+
+#: (model, inputs, labels) -> the batch's loss to minimise
+Loss = Callable[[nn.Module, torch.Tensor, torch.Tensor], torch.Tensor]
+
+
+def supervised(model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    return nn.functional.cross_entropy(model(x), y)
 
 
 @dataclass(frozen=True)
@@ -63,6 +75,7 @@ class Epoch:
     loss: float  #: mean training loss
     accuracy: float  #: held-out accuracy after the epoch
     seconds: float  #: since training started
+    cpu_seconds: float  #: this process's CPU time since training started (load-independent)
 
 
 @dataclass
@@ -73,11 +86,15 @@ class History:
     def seconds(self) -> float:
         return self.epochs[-1].seconds if self.epochs else 0.0
 
+    @property
+    def cpu_seconds(self) -> float:
+        return self.epochs[-1].cpu_seconds if self.epochs else 0.0
+
 
 def fit(model: nn.Module, train_set: tuple[np.ndarray, np.ndarray],
         held_out: tuple[np.ndarray, np.ndarray], config: TrainConfig,
-        log: Callable[[str], None] = print) -> History:
-    """Train ``model`` in place; ``log`` gets one line per epoch."""
+        log: Callable[[str], None] = print, loss: Loss = supervised) -> History:
+    """Train ``model`` in place on ``loss``; ``log`` gets one line per epoch."""
     torch.manual_seed(config.seed)
     inputs, labels = torch.as_tensor(train_set[0]), torch.as_tensor(train_set[1])
     optimizer = _optimizer(model, config)
@@ -87,27 +104,32 @@ def fit(model: nn.Module, train_set: tuple[np.ndarray, np.ndarray],
                 if config.schedule == "one-cycle"
                 else torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=steps))
     history = History()
-    start = time.perf_counter()
-    for epoch in range(1, config.epochs + 1):
-        model.train()
-        total = 0.0
-        batches = torch.randperm(len(inputs)).split(config.batch)
-        for index in progress(batches, f"epoch {epoch}/{config.epochs}", config.show_progress):
-            xb = inputs[index]
-            if config.flip:
-                mirror = torch.rand(len(xb)) < 0.5
-                xb = torch.where(mirror[:, None, None, None], xb.flip(3), xb)
-            optimizer.zero_grad()
-            loss = nn.functional.cross_entropy(model(xb), labels[index])
-            loss.backward()
-            optimizer.step()
-            schedule.step()
-            total += loss.item() * len(index)
-        result = Epoch(epoch, total / len(inputs), accuracy(model, *held_out),
-                       time.perf_counter() - start)
-        history.epochs.append(result)
-        log(f"epoch {epoch:2d}  train loss {result.loss:.4f}  held-out accuracy "
-            f"{100 * result.accuracy:.2f}%  ({result.seconds:.0f} s)")
+    start, cpu = time.perf_counter(), time.process_time()
+    held = ""
+    with counter(steps, "training", config.show_progress) as bar:
+        for epoch in range(1, config.epochs + 1):
+            model.train()
+            total = 0.0
+            for index in torch.randperm(len(inputs)).split(config.batch):
+                xb = inputs[index]
+                if config.flip:
+                    mirror = torch.rand(len(xb)) < 0.5
+                    xb = torch.where(mirror[:, None, None, None], xb.flip(3), xb)
+                optimizer.zero_grad()
+                value = loss(model, xb, labels[index])
+                value.backward()
+                optimizer.step()
+                schedule.step()
+                total += value.item() * len(index)
+                bar.update()
+                bar.set_postfix_str(f"epoch {epoch}/{config.epochs} loss {value.item():.3f}"
+                                    f"{held}", refresh=False)
+            result = Epoch(epoch, total / len(inputs), accuracy(model, *held_out),
+                           time.perf_counter() - start, time.process_time() - cpu)
+            history.epochs.append(result)
+            held = f" held-out {100 * result.accuracy:.2f}%"
+            log(f"epoch {epoch:2d}  train loss {result.loss:.4f}  held-out accuracy "
+                f"{100 * result.accuracy:.2f}%  ({result.seconds:.0f} s)")
     return history
 
 
@@ -133,23 +155,41 @@ class FinetuneResult:
     input_shape: tuple[int, ...]
     history: History
     test_accuracy: float  #: the fine-tuned float ANN on the dataset's test split
-    start_accuracy: float  #: the model as loaded, on the test split
+    start_accuracy: float  #: the model as loaded (the user's ANN), on the test split
+    levels: int  #: the clips' quantization levels
+    start_held_out: float  #: the model as loaded, on the held-out training images
 
 
-def finetune(model: str | Path, *, method: str, dataset: str, levels: int = 4,
-             config: TrainConfig | None = None, arch: str | None = None,
+def clip_levels(levels: int | None, timesteps: int | None) -> int:
+    """The clips' levels: as given; else the deployment window T (a neuron sends at most T
+    single spikes per window, so an ANN trained with T levels is the one it can reproduce);
+    else ``DEFAULT_LEVELS``."""
+    for name, value in (("levels", levels), ("timesteps", timesteps)):
+        if value is not None and value < 1:
+            raise InputError(f"{name} must be at least 1, got {value}")
+    if levels is not None:
+        return levels
+    return timesteps if timesteps is not None else DEFAULT_LEVELS
+
+
+def finetune(model: str | Path, *, method: str, dataset: str, levels: int | None = None,
+             timesteps: int | None = None, config: TrainConfig | None = None,
+             distill: Distillation | None = DISTILL, arch: str | None = None,
              trust_pickle: bool = False, input_shape: tuple[int, ...] | None = None,
              log: Callable[[str], None] = print) -> FinetuneResult:
     """Fine-tune a trained model for ``method`` (qcfs, ecl, dual_phase) on ``dataset``.
 
-    The last ``HELD_OUT`` training images (a tenth for small sets, at least one) are held
-    out to report accuracy per epoch; the test split is only measured at the end.
+    The clips get ``clip_levels(levels, timesteps)`` levels. With ``distill`` (the default)
+    the model as loaded, frozen, is the teacher (``neurodeploy.distill``); None trains on
+    the labels alone. The last ``HELD_OUT`` training images (a tenth for small sets, at least
+    one) are held out to report accuracy per epoch; the test split is only measured at the end.
     """
     from neurodeploy.data import check_labels, load_dataset
     from neurodeploy.frontend import load_model
     from neurodeploy.nn import from_ann, prepare
 
     config = config or TrainConfig()
+    chosen = clip_levels(levels, timesteps)
     x, y = load_dataset(dataset, split="train")
     if y is None:
         raise InputError(f"{dataset}: fine-tuning needs labels (an .npz file with 'y')")
@@ -169,11 +209,18 @@ def finetune(model: str | Path, *, method: str, dataset: str, levels: int = 4,
     torch.manual_seed(config.seed)
     module = from_ann(ann)
     start_accuracy = accuracy(module, *test)
+    start_held_out = accuracy(module, x[-held:], y[-held:])
+    log(f"original model: test accuracy {100 * start_accuracy:.2f}%, held-out "
+        f"{100 * start_held_out:.2f}%; clips with {chosen} levels"
+        + (", distilled from it" if distill else ""))
     init = np.random.default_rng(config.seed).permutation(len(x) - held)[:INIT_SAMPLES]
-    prepared = prepare(module, method, levels, calib=x[np.sort(init)])
-    history = fit(prepared, (x[:-held], y[:-held]), (x[-held:], y[-held:]), config, log)
+    prepared = prepare(module, method, chosen, calib=x[np.sort(init)])
+    with (nullcontext(supervised) if distill is None
+          else DistillLoss(module, prepared, distill)) as loss:
+        history = fit(prepared, (x[:-held], y[:-held]), (x[-held:], y[-held:]), config, log,
+                      loss)
     return FinetuneResult(prepared.eval(), ann.input_shape, history, accuracy(prepared, *test),
-                          start_accuracy)
+                          start_accuracy, chosen, start_held_out)
 
 
 def save_torchscript(model: nn.Module, path: str | Path,

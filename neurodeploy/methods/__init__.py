@@ -14,7 +14,7 @@ from neurodeploy.errors import InputError
 from neurodeploy.methods.adafire import AdaFire
 from neurodeploy.methods.auto import Auto
 from neurodeploy.methods.base import Method, MethodContext, Stage, compose
-from neurodeploy.methods.calibration import Calibrate
+from neurodeploy.methods.calibration import Calibrate, Correct
 from neurodeploy.methods.dual_phase import DualPhase
 from neurodeploy.methods.ftbc import Ftbc
 from neurodeploy.methods.iat import Iat
@@ -34,6 +34,7 @@ STAGES: dict[str, Callable[[], Stage]] = {
     "auto": Auto,
     "calibrate": Calibrate,
     "calibrate_light": lambda: Calibrate("calibrate_light", weights=None),
+    "correct": Correct,
     "ftbc": Ftbc,
     "iat": Iat,
 }

@@ -8,6 +8,10 @@
    through time to the ANN activation, MSE loss, ``methods.weights``) and the corrections
    again for the new weights.
 
+``correct`` is step 3 alone as a refiner, for a network whose thresholds another stage chose:
+``ecl+correct`` (with ``--max-burst``) compiles the trained clips with burst spikes and then
+corrects what the short window still gets wrong on the deployed network.
+
 Weight calibration is on by default: at T=4 on the Fashion-MNIST CNN it is worth about one
 point (benchmarks/methods_ops.py, docs/methods.md) for a minute or two of compile time.
 ``Calibrate(weights=None)`` is the light pipeline (corrections only, on 256 images).
@@ -106,3 +110,22 @@ class Calibrate:
             graph, fits[name] = calibrate_weights(graph, name, net, target, fit)
             graph, _ = correct_population(graph, net, name, target, potential)
         return graph, errors, fits
+
+
+@dataclass(frozen=True)
+class Correct:
+    """Bias and potential correction (step 3) of a network another stage built."""
+
+    name: str = "correct"
+    builds: bool = False
+    needs_calibration: bool = True
+    window_specific: bool = True
+
+    def __call__(self, graph: nir.NIRGraph | None, ctx: MethodContext) -> nir.NIRGraph:
+        start = time.perf_counter()
+        potential = ctx.target.neuron.per_neuron_v_init
+        graph, errors = correct(graph, ctx, correction_images(ctx, self.name), self.name,
+                                potential)
+        return with_note(graph, self.name, {
+            "mean_abs_rate_error_before": errors, "potential_correction": potential,
+            "seconds": time.perf_counter() - start})

@@ -15,6 +15,13 @@ algorithms.md §1.2). They differ in the neuron:
   (0) and the calibrated ``v_init`` were chosen by measurement (docs/methods.md,
   benchmarks/dual_threshold.py).
 
+With graded spikes (``max_burst`` > 1, e.g. ``--max-burst 8`` on loihi2) both send a clip of
+L levels in fewer steps than L: each layer may send ``B = min(max_burst, ceil(L / T))`` spikes
+a step at threshold ``theta / B``, so its window carries ``B * T >= L`` quanta of ``theta / B``
+up to the same clip value ``theta``. At T = 1 such a network computes the quantized ANN itself
+(up to the integer rounding); at larger T its residual unevenness is what ``+correct``
+(``methods/calibration.py``) corrects on the deployed network.
+
 ``qcfs`` needs no calibration data; ``ecl`` needs a few hundred unlabeled images.
 """
 
@@ -25,10 +32,11 @@ from dataclasses import dataclass, replace
 import nir
 
 from neurodeploy.convert import learned_thresholds, to_snn
+from neurodeploy.core.meta import population_meta
 from neurodeploy.errors import UnsupportedLayer
 from neurodeploy.frontend.ann import AnnGraph
 from neurodeploy.methods.base import MethodContext
-from neurodeploy.methods.corrections import with_note
+from neurodeploy.methods.corrections import firing, with_note, with_population
 from neurodeploy.methods.potential import calibrate_potentials
 
 #: ECL's negative threshold as a fraction of theta (measured: docs/methods.md)
@@ -52,14 +60,21 @@ class LearnedClip:
 
     def __call__(self, graph: nir.NIRGraph | None, ctx: MethodContext) -> nir.NIRGraph:
         thresholds = require_clips(ctx.ann, self.name)
+        levels = {n.name: int(n.params["levels"]) for n in ctx.ann.nodes if n.op == "clip"}
+        steps = ctx.options.timesteps
+        bursts = {name: min(ctx.options.max_burst, -(-levels[name] // steps))
+                  for name in thresholds}
         options = replace(ctx.options, dual=self.dual, theta_neg_ratio=self.theta_neg_ratio,
                           v_init_ratio=self.v_init_ratio, max_burst=1)
-        snn = to_snn(ctx.ann, thresholds, options)
+        snn = to_snn(ctx.ann, {name: theta / bursts[name] for name, theta in thresholds.items()},
+                     options)
+        for pop in firing(snn):
+            snn = with_population(snn, pop,
+                                  max_burst=bursts[population_meta(snn, pop).source])
         if self.calibrate_v_init:
             snn = calibrate_potentials(snn, ctx.calibration(self.name), ctx)
-        levels = {n.name: int(n.params["levels"]) for n in ctx.ann.nodes if n.op == "clip"}
-        note = {"thresholds": thresholds, "levels": levels, "v_init_ratio": self.v_init_ratio,
-                "v_init_calibrated": self.calibrate_v_init}
+        note = {"thresholds": thresholds, "levels": levels, "max_burst": bursts,
+                "v_init_ratio": self.v_init_ratio, "v_init_calibrated": self.calibrate_v_init}
         if self.dual:
             note["theta_neg_ratio"] = self.theta_neg_ratio
         return with_note(snn, self.name, note)

@@ -19,12 +19,15 @@ def test_finetune_then_compile_and_evaluate(tmp_path):
     model = save_torchscript(trained_digits_mlp(), tmp_path / "model.pt")
     out = tmp_path / "model_ecl.pt"
     result = CliRunner().invoke(main, ["finetune", str(model), "--method", "ecl", "--dataset",
-                                       "digits", "--epochs", "2", "--lr", "3e-4", "-o", str(out)])
+                                       "digits", "--epochs", "2", "--lr", "3e-4",
+                                       "--timesteps", "2", "-o", str(out)])
     assert result.exit_code == 0, result.output
     assert "epoch  2" in result.output and "written" in result.output
+    assert "original" in result.output and "fine-tuned" in result.output
     ann = load_model(out)  # the input shape is recorded in the file
     assert ann.input_shape == (1, 8, 8)
-    assert [n.op for n in ann.nodes].count("clip") == 1
+    (clip,) = [n for n in ann.nodes if n.op == "clip"]
+    assert clip.params["levels"] == 2  # the window's T, as no --levels was given
     nir_path = tmp_path / "model.nir"
     result = CliRunner().invoke(main, ["compile", str(out), "--method", "qcfs", "--timesteps",
                                        "4", "-o", str(nir_path)])

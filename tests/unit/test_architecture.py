@@ -25,7 +25,7 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
     ("convert", ("convert",)),
     ("passes", ("capacity", "passes")),
     ("backends", ("backends",)),
-    ("methods", ("methods", "train")),
+    ("methods", ("methods", "train", "distill")),
     ("analysis", ("check", "interop", "simulation", "verify", "operations", "report",
                   "summary")),
     ("api", ("api",)),

@@ -14,6 +14,7 @@ from neurodeploy.core.meta import get_graph_meta, population_meta
 from neurodeploy.errors import UnsupportedLayer
 from neurodeploy.frontend import load_model
 from neurodeploy.methods import MethodContext, get_method
+from neurodeploy.methods.deployed import DeployedNetwork
 from neurodeploy.methods.dual_phase import DualPhase
 from neurodeploy.methods.learned import LearnedClip
 from neurodeploy.methods.potential import calibrate_potential
@@ -85,7 +86,7 @@ def test_potential_calibration_removes_the_mean_rate_error(tmp_path):
     def error(g):
         return float(np.abs(simulate(g, images, ctx).rates(pop).mean(0) - target.mean(0)).mean())
 
-    calibrated = calibrate_potential(graph, pop, images, target, ctx)
+    calibrated = calibrate_potential(graph, pop, DeployedNetwork(graph, images, ctx), target)
     assert population_meta(calibrated, pop).v_init.shape == target.shape[1:]
     assert error(calibrated) < 0.5 * error(graph)
 
@@ -123,3 +124,37 @@ def _clip_cnn():
     torch.manual_seed(0)
     model = ClipNet()
     return ndnn.prepare(model, "dual_phase", levels=2, calib=digits_batch(64)).eval()
+
+
+def test_graded_spikes_send_the_clip_levels_in_fewer_steps(tmp_path):
+    """levels 4 at T=1 with up to 8 spikes a step: bursts of 4 at theta/4, so one step sends
+    every level of the clip and the network keeps the ANN's accuracy; single spikes cannot."""
+    ann = clip_model(tmp_path, "ecl", levels=4)
+    (clip,) = [n for n in ann.nodes if n.op == "clip"]
+    x, y = api.dataset("digits", limit=300)
+    accuracy = {}
+    for burst in (1, 8):
+        result = api.compile(ann, target="loihi2", method="ecl", calib="digits", timesteps=1,
+                             options=ConvertOptions(max_burst=burst), show_progress=False)
+        (pop,) = [p for p in populations(result.graph)
+                  if population_meta(result.graph, p).fires]
+        assert population_meta(result.graph, pop).max_burst == min(burst, 4)
+        assert get_graph_meta(result.graph).notes["ecl"]["max_burst"] == {clip.name: min(burst,
+                                                                                          4)}
+        accuracy[burst] = api.evaluate(result.graph, x, y, [1], show_progress=False)[1]
+    assert accuracy[8] > api.ann_accuracy(ann, x, y) - 0.02
+    assert accuracy[8] > accuracy[1] + 0.05
+
+
+def test_correct_refines_a_learned_clip_network(tmp_path):
+    """ecl+correct: the trained network with bursts, then calibrate's corrections, measured
+    on the deployed network (the note records each population's error before)."""
+    ann = clip_model(tmp_path, "ecl", levels=4)
+    ctx = MethodContext(ann=ann, calib=digits_batch(128), target=load_target("loihi2"),
+                        options=ConvertOptions(timesteps=2, max_burst=8), show_progress=False)
+    graph = get_method("ecl+correct").convert(ctx)
+    meta = get_graph_meta(graph)
+    assert meta.method == "ecl+correct"
+    fired = [p for p in populations(graph) if population_meta(graph, p).fires]
+    assert set(meta.notes["correct"]["mean_abs_rate_error_before"]) == set(fired)
+    assert all(population_meta(graph, p).max_burst == 2 for p in fired)

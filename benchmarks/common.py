@@ -93,7 +93,7 @@ def measure(graph, x, y, timesteps: int, counted: np.ndarray, early_exit: bool
     operations per sample over the ``counted`` samples, a sample that exits at step t
     counted by running it for t steps."""
     backend = get_backend("reference")
-    batch = api.eval_batch_size(graph, timesteps)
+    batch = api.chunk_size(graph, timesteps)
     thresholds = iat_thresholds(graph) if early_exit else None
     taken = np.full(len(x), timesteps)
     hits = early_hits = 0
@@ -131,7 +131,7 @@ def measure(graph, x, y, timesteps: int, counted: np.ndarray, early_exit: bool
 def operations(graph, images: np.ndarray, timesteps: int) -> dict:
     """Per-sample synaptic operations, neuron updates and energy of a ``timesteps`` window."""
     backend = get_backend("reference")
-    batch = api.eval_batch_size(graph, timesteps)
+    batch = api.chunk_size(graph, timesteps)
     synops: dict[str, int] = {}
     for first in range(0, len(images), batch):
         trace = backend.run(graph, api.quantize_inputs(graph, images[first:first + batch]),

@@ -22,7 +22,7 @@ import contextlib
 import os
 import stat
 import tempfile
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from pathlib import Path
 
 from neurodeploy.errors import InputError
@@ -62,6 +62,17 @@ def output_dir(path: PathLike, *, inputs: Iterable[PathLike | None] = ()) -> Pat
 def atomic_write(path: PathLike, write: Writer) -> None:
     """Write one file by the policy above (see ``write_files``)."""
     write_files({path: write})
+
+
+@contextlib.contextmanager
+def scratch_dir(path: PathLike) -> Iterator[Path]:
+    """A temporary directory on the file system ``path`` will be written to (in its nearest
+    existing directory), for a file made from parts too large to hold in memory; removed on
+    exit."""
+    target = Path(os.path.realpath(path)).parent
+    existing = next(d for d in (target, *target.parents) if d.is_dir())
+    with tempfile.TemporaryDirectory(prefix=f".{Path(path).name}.", dir=existing) as scratch:
+        yield Path(scratch)
 
 
 def write_files(files: Mapping[PathLike, Writer]) -> None:

@@ -15,6 +15,7 @@ import nir
 import numpy as np
 
 from neurodeploy import __version__
+from neurodeploy.backends.memory import DEFAULT_MEMORY_BUDGET
 from neurodeploy.core.meta import get_graph_meta
 from neurodeploy.errors import InputError, MetadataError
 from neurodeploy.fileio import output_dir, write_files
@@ -59,9 +60,11 @@ class Report:
 
 def build_report(graph: nir.NIRGraph, images: np.ndarray, labels: np.ndarray, *,
                  target: Target, reference: AnnReference, timesteps: list[int] | None = None,
-                 network: str = "", dataset: str = "", show_progress: bool = True) -> Report:
+                 network: str = "", dataset: str = "", show_progress: bool = True,
+                 memory_budget: int = DEFAULT_MEMORY_BUDGET) -> Report:
     """Measure ``graph`` on labelled float ``images`` against ``reference``. ``timesteps``
-    are the windows of the accuracy sweep (the compiled window is always included)."""
+    are the windows of the accuracy sweep (the compiled window is always included); runs
+    in chunks within ``memory_budget`` bytes."""
     gmeta = get_graph_meta(graph)
     if not gmeta.quantized:
         raise MetadataError("the network is not fully quantized (compiled with stop_after)",
@@ -74,12 +77,14 @@ def build_report(graph: nir.NIRGraph, images: np.ndarray, labels: np.ndarray, *,
     compiled = gmeta.timesteps
     sweep = sorted({compiled, *(timesteps or default_windows(graph))})
     facts = layer_facts(graph)
-    measured = measure(graph, images, labels, compiled, reference, show_progress)
+    measured = measure(graph, images, labels, compiled, reference, show_progress,
+                       memory_budget)
     ops = count_operations(graph, measured.synops, measured.samples, compiled)
     by_synapse = {layer.name: layer for layer in ops.layers}
     layers = [_layer(f, measured.stats[f.population], compiled, by_synapse, target)
               for f in facts]
-    accuracy = evaluate(graph, images, labels, sweep, show_progress=show_progress)
+    accuracy = evaluate(graph, images, labels, sweep, show_progress=show_progress,
+                        memory_budget=memory_budget)
     ann_accuracy = measured.ann_correct / measured.samples
     data = {
         "schema_version": SCHEMA_VERSION,

@@ -18,7 +18,7 @@ setup: $(STAMP)
 $(STAMP): pyproject.toml Makefile
 	$(PYTHON) -m venv $(VENV)
 	$(VENV)/bin/pip install -q torch==2.13.0
-	$(VENV)/bin/pip install -q -e '.[dev,lava,interop]'
+	$(VENV)/bin/pip install -q -e '.[dev,lava,interop,ray]'
 	$(VENV)/bin/pip install -q --no-deps --ignore-requires-python lava-nc==0.10.0 lava-dl==0.6.0
 	bash scripts/install-fashion-mnist.sh
 	touch $(STAMP)

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import json
 import platform
+import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -41,6 +43,20 @@ def repo_relative(text: str) -> str:
     """``text`` with this checkout's absolute path removed, so a result (model paths, a
     captured traceback) means the same on every clone."""
     return text.replace(f"{ROOT}/", "")
+
+
+def digits_network() -> Path:
+    """The digits MLP example (examples/digits_mlp) trained and compiled for loihi2 at T=4,
+    once, in CACHE (each step in its own process, so no measured run inherits its memory)."""
+    model, network = CACHE / "digits_mlp.pt", CACHE / "digits_mlp.nir"
+    if not network.exists():
+        CACHE.mkdir(parents=True, exist_ok=True)
+        subprocess.run([sys.executable, str(ROOT / "examples/digits_mlp/train.py"), "--out",
+                        str(model)], check=True, capture_output=True)
+        subprocess.run([sys.executable, "-m", "neurodeploy.cli", "compile", str(model),
+                        "--target", "loihi2", "--calib", "digits", "-T", "4", "-o",
+                        str(network)], check=True, capture_output=True)
+    return network
 
 
 def compile_checked(model, **kwargs) -> tuple[api.Deployment, bool]:

@@ -18,6 +18,10 @@ from __future__ import annotations
 
 import contextlib
 import itertools
+import logging
+import os
+import signal
+import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -28,6 +32,7 @@ from neurodeploy.progress import progress
 
 R = TypeVar("R")
 RAY_HINT = "pip install 'neurodeploy[ray]'"
+STOP_SECONDS = 3.0  #: how long a left-over Ray process gets to end after SIGTERM
 
 
 @dataclass(frozen=True)
@@ -76,12 +81,72 @@ def ray_session(workers: Workers) -> Iterator[Any]:
     package = str(Path(__file__).parent)
     settings = {"address": workers.address} if workers.address else {
         "num_cpus": workers.count, "include_dashboard": False}
-    ray.init(**settings, runtime_env={"py_modules": [package]}, log_to_driver=False,
-             configure_logging=False)
+    before = set(descendants(os.getpid()))
+    started: set[int] = set()
     try:
+        with _quiet(logging.getLogger("ray")):  # its start-up notices are not this run's
+            ray.init(**settings, runtime_env={"py_modules": [package]}, log_to_driver=False,
+                     configure_logging=False)
+        started = set(descendants(os.getpid())) - before  # Ctrl-C may orphan them later
         yield ray
     finally:
-        ray.shutdown()
+        started |= set(descendants(os.getpid())) - before
+        try:
+            ray.shutdown()
+        finally:
+            if not workers.address:
+                _stop(sorted(started))
+
+
+def descendants(root: int) -> list[int]:
+    """Live processes descended from ``root``, read from /proc (none where there is none)."""
+    parents = {}
+    pids = [e for e in os.listdir("/proc") if e.isdigit()] if os.path.isdir("/proc") else []
+    for pid in pids:
+        with contextlib.suppress(OSError):  # it exited meanwhile
+            with open(f"/proc/{pid}/stat") as f:
+                fields = f.read().rsplit(")", 1)[1].split()
+            if fields[0] != "Z":
+                parents[int(pid)] = int(fields[1])
+    found, frontier = [], {root}
+    while frontier:
+        frontier = {pid for pid, parent in parents.items() if parent in frontier}
+        found += sorted(frontier)
+    return found
+
+
+def _stop(pids: list[int]) -> None:
+    """End the processes a local Ray started that outlive its shutdown: after Ctrl-C reached
+    the whole process group, Ray's agents survive the raylet they belong to."""
+    for signum in (signal.SIGTERM, signal.SIGKILL):
+        alive = [pid for pid in pids if _signal(pid, signum)]
+        end = time.monotonic() + STOP_SECONDS
+        while alive and time.monotonic() < end:
+            time.sleep(0.05)
+            alive = [pid for pid in alive if _signal(pid, 0)]
+        if not alive:
+            return
+
+
+def _signal(pid: int, signum: int) -> bool:
+    """Send ``signum`` (0: only check); whether the process still exists (not a zombie)."""
+    try:
+        os.kill(pid, signum)
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except (ProcessLookupError, FileNotFoundError):
+        return False
+
+
+@contextlib.contextmanager
+def _quiet(logger: logging.Logger) -> Iterator[None]:
+    """Only ``logger``'s errors while inside."""
+    level = logger.level
+    logger.setLevel(logging.ERROR)
+    try:
+        yield
+    finally:
+        logger.setLevel(level)
 
 
 def import_ray():

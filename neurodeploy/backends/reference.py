@@ -108,8 +108,9 @@ class ReferenceBackend:
                     lambda x, node=node: _channels_last(synapse(node, x)))
         output_steps = (membranes[readout] if record.membranes
                         else membranes.pop(readout)).astype(np.int64)
-        return Trace(timesteps=timesteps, outputs=output_steps[-1],
-                     logits=readout_logits(graph, output_steps[-1], timesteps),
+        outputs = output_steps[-1].copy()  # not a view: kept outputs must not keep every step
+        return Trace(timesteps=timesteps, outputs=outputs,
+                     logits=readout_logits(graph, outputs, timesteps),
                      output_steps=output_steps, spikes=spikes, membranes=membranes,
                      currents=currents, offsets=_population_offsets(graph, gmeta), events=events,
                      synops=synops)

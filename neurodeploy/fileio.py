@@ -71,8 +71,12 @@ def scratch_dir(path: PathLike) -> Iterator[Path]:
     exit."""
     target = Path(os.path.realpath(path)).parent
     existing = next(d for d in (target, *target.parents) if d.is_dir())
-    with tempfile.TemporaryDirectory(prefix=f".{Path(path).name}.", dir=existing) as scratch:
-        yield Path(scratch)
+    try:
+        scratch = tempfile.TemporaryDirectory(prefix=f".{Path(path).name}.", dir=existing)
+    except OSError as exc:
+        raise InputError(f"{path}: cannot write ({exc.strerror or exc})") from None
+    with scratch:
+        yield Path(scratch.name)
 
 
 def write_files(files: Mapping[PathLike, Writer]) -> None:

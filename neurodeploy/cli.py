@@ -51,7 +51,7 @@ def _budget(text: str | None) -> int:
 def _workers(count: int | None, address: str | None):
     from neurodeploy.shards import Workers, import_ray
 
-    workers = Workers(1 if count is None else count, address)
+    workers = Workers(count, address)
     if workers.distributed:
         import_ray()  # before loading anything: a missing extra is one line, at once
     return workers

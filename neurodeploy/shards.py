@@ -40,16 +40,16 @@ class Workers:
     """Where sharded work runs: this process (the default), a local Ray of ``count`` worker
     processes, or the Ray cluster at ``address`` ("auto": the one this machine belongs to)."""
 
-    count: int = 1
+    count: int | None = None
     address: str | None = None
 
     def __post_init__(self) -> None:
-        if self.count < 1:
+        if self.count is not None and self.count < 1:
             raise InputError(f"workers must be at least 1, got {self.count}")
 
     @property
     def distributed(self) -> bool:
-        return self.address is not None or self.count > 1
+        return self.address is not None or self.count is not None
 
 
 IN_PROCESS = Workers()

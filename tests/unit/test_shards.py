@@ -74,6 +74,6 @@ def test_without_ray_the_error_names_the_extra(monkeypatch):
         import_ray()
 
 
-def test_one_worker_runs_in_this_process_without_ray():
-    assert not Workers().distributed
+def test_without_workers_it_runs_in_this_process_without_ray():
+    assert not Workers().distributed and Workers(count=1).distributed
     assert run_sharded(_rows, 3, (np.arange(3),), Workers(), show_progress=False) == [[0, 1, 2]]

@@ -62,6 +62,8 @@ bench: setup $(RESNET) $(CNN)
 	$(PY) benchmarks/iat_samples.py
 	$(PY) benchmarks/seeds.py
 	$(PY) benchmarks/layer_quantization.py
+	$(PY) benchmarks/memory_bound.py
+	$(PY) benchmarks/ray_verify.py
 
 $(RESNET): | setup
 	$(PY) examples/fashion_resnet/train.py --out $@

@@ -18,7 +18,7 @@ setup: $(STAMP)
 $(STAMP): pyproject.toml Makefile
 	$(PYTHON) -m venv $(VENV)
 	$(VENV)/bin/pip install -q torch==2.13.0
-	$(VENV)/bin/pip install -q -e '.[dev,lava,interop]'
+	$(VENV)/bin/pip install -q -e '.[dev,lava,interop,ray]'
 	$(VENV)/bin/pip install -q --no-deps --ignore-requires-python lava-nc==0.10.0 lava-dl==0.6.0
 	bash scripts/install-fashion-mnist.sh
 	touch $(STAMP)
@@ -63,6 +63,8 @@ bench: setup $(RESNET) $(CNN)
 	$(PY) benchmarks/iat_samples.py
 	$(PY) benchmarks/seeds.py
 	$(PY) benchmarks/layer_quantization.py
+	$(PY) benchmarks/memory_bound.py
+	$(PY) benchmarks/ray_verify.py
 
 $(RESNET): | setup
 	$(PY) examples/fashion_resnet/train.py --out $@

@@ -46,6 +46,20 @@ def repo_relative(text: str) -> str:
     return text.replace(f"{ROOT}/", "")
 
 
+def digits_network() -> Path:
+    """The digits MLP example (examples/digits_mlp) trained and compiled for loihi2 at T=4,
+    once, in CACHE (each step in its own process, so no measured run inherits its memory)."""
+    model, network = CACHE / "digits_mlp.pt", CACHE / "digits_mlp.nir"
+    if not network.exists():
+        CACHE.mkdir(parents=True, exist_ok=True)
+        subprocess.run([sys.executable, str(ROOT / "examples/digits_mlp/train.py"), "--out",
+                        str(model)], check=True, capture_output=True)
+        subprocess.run([sys.executable, "-m", "neurodeploy.cli", "compile", str(model),
+                        "--target", "loihi2", "--calib", "digits", "-T", "4", "-o",
+                        str(network)], check=True, capture_output=True)
+    return network
+
+
 def compile_checked(model, **kwargs) -> tuple[api.Deployment, bool]:
     """(compiled, whether saturation had to be allowed): compiled with the static membrane
     bound checked; where the worst case could saturate within the window, compiled again
@@ -124,7 +138,7 @@ def measure(graph, x, y, timesteps: int, counted: np.ndarray, early_exit: bool
     operations per sample over the ``counted`` samples, a sample that exits at step t
     counted by running it for t steps."""
     backend = get_backend("reference")
-    batch = api.eval_batch_size(graph, timesteps)
+    batch = api.chunk_size(graph, timesteps)
     thresholds = iat_thresholds(graph) if early_exit else None
     taken = np.full(len(x), timesteps)
     hits = early_hits = 0
@@ -162,7 +176,7 @@ def measure(graph, x, y, timesteps: int, counted: np.ndarray, early_exit: bool
 def operations(graph, images: np.ndarray, timesteps: int) -> dict:
     """Per-sample synaptic operations, neuron updates and energy of a ``timesteps`` window."""
     backend = get_backend("reference")
-    batch = api.eval_batch_size(graph, timesteps)
+    batch = api.chunk_size(graph, timesteps)
     synops: dict[str, int] = {}
     for first in range(0, len(images), batch):
         trace = backend.run(graph, api.quantize_inputs(graph, images[first:first + batch]),

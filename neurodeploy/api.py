@@ -20,6 +20,7 @@ import numpy as np
 
 from neurodeploy import nir_io
 from neurodeploy.backends import Backend, Record, Trace
+from neurodeploy.backends.memory import DEFAULT_MEMORY_BUDGET, chunk_size, parse_memory
 from neurodeploy.convert import ConvertOptions
 from neurodeploy.core.encoding import quantize_inputs
 from neurodeploy.core.meta import GraphMeta, get_graph_meta
@@ -29,17 +30,18 @@ from neurodeploy.frontend.ann import AnnGraph
 from neurodeploy.methods import DEFAULT_METHOD, MethodContext, get_method
 from neurodeploy.methods.base import CALIBRATION_HINT
 from neurodeploy.passes import DEFAULT_PIPELINE, quantize
+from neurodeploy.shards import IN_PROCESS, Workers
 from neurodeploy.simulation import (
     AdaptiveResult,
     default_windows,
     encode,
-    eval_batch_size,
     evaluate,
     evaluate_adaptive,
     input_shape,
     predict,
     random_inputs,
     simulate,
+    simulate_to_file,
     window_specific,
 )
 from neurodeploy.targets import Target, available_targets, load_target
@@ -48,11 +50,11 @@ from neurodeploy.verify import Verification, run_and_compare
 if TYPE_CHECKING:
     from neurodeploy.report.build import Report
 
-__all__ = ["DEFAULT_CALIBRATION_SAMPLES", "DEFAULT_PIPELINE", "EXPORT_SUFFIXES",
-           "AdaptiveResult", "ConvertOptions", "Deployment", "ann_accuracy", "compile",
-           "dataset", "default_windows", "eval_batch_size", "evaluate", "evaluate_adaptive",
-           "import_nir", "list_targets", "load", "predict", "quantize_inputs", "save", "simulate",
-           "window_specific"]
+__all__ = ["DEFAULT_CALIBRATION_SAMPLES", "DEFAULT_MEMORY_BUDGET", "DEFAULT_PIPELINE",
+           "EXPORT_SUFFIXES", "AdaptiveResult", "ConvertOptions", "Deployment", "Workers",
+           "ann_accuracy", "chunk_size", "compile", "dataset", "default_windows", "evaluate",
+           "evaluate_adaptive", "import_nir", "list_targets", "load", "parse_memory", "predict",
+           "quantize_inputs", "save", "simulate", "simulate_to_file", "window_specific"]
 
 DEFAULT_CALIBRATION_SAMPLES = 512
 #: export flavor -> the suffix a default output file name gets
@@ -108,22 +110,40 @@ class Deployment:
         return simulate(self.graph, inputs, timesteps, backend=backend, record=record)
 
     def predict(self, inputs: Any, timesteps: int | None = None, *, backend: str = "reference",
-                show_progress: bool = True) -> tuple[np.ndarray, dict[str, np.ndarray]]:
-        """Readouts and spike counts of any number of samples, in bounded memory."""
+                show_progress: bool = True, memory_budget: int = DEFAULT_MEMORY_BUDGET
+                ) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+        """Readouts and spike counts of any number of samples, in chunks whose runs hold at
+        most ``memory_budget`` bytes."""
         return predict(self.graph, inputs, timesteps, backend=backend,
-                       show_progress=show_progress)
+                       show_progress=show_progress, memory_budget=memory_budget)
+
+    def simulate_to_file(self, inputs: Any, path: str | Path, timesteps: int | None = None, *,
+                         backend: str = "reference", record: Record = Record.ALL,
+                         show_progress: bool = True,
+                         memory_budget: int = DEFAULT_MEMORY_BUDGET
+                         ) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+        """Any number of samples, their full trace streamed to the .npz ``path`` chunk by
+        chunk (``Trace.load``); returns readouts and spike counts."""
+        return simulate_to_file(self.graph, inputs, path, timesteps, backend=backend,
+                                record=record, show_progress=show_progress,
+                                memory_budget=memory_budget)
 
     def evaluate(self, images: Any, labels: Any, timesteps: list[int] | None = None, *,
-                 backend: str = "reference", show_progress: bool = True) -> dict[int, float]:
-        """Accuracy per window length (default: ``default_windows``)."""
+                 backend: str = "reference", show_progress: bool = True,
+                 memory_budget: int = DEFAULT_MEMORY_BUDGET, workers: Workers = IN_PROCESS
+                 ) -> dict[int, float]:
+        """Accuracy per window length (default: ``default_windows``), in chunks within
+        ``memory_budget`` bytes, on ``workers`` (a local Ray or a cluster: docs/ray.md)."""
         return evaluate(self.graph, images, labels, timesteps, backend=backend,
-                        show_progress=show_progress)
+                        show_progress=show_progress, memory_budget=memory_budget,
+                        workers=workers)
 
     def evaluate_adaptive(self, images: Any, labels: Any, *, backend: str = "reference",
-                          show_progress: bool = True) -> AdaptiveResult:
+                          show_progress: bool = True,
+                          memory_budget: int = DEFAULT_MEMORY_BUDGET) -> AdaptiveResult:
         """Accuracy and mean timesteps with the early exit calibrated by ``+iat``."""
         return evaluate_adaptive(self.graph, images, labels, backend=backend,
-                                 show_progress=show_progress)
+                                 show_progress=show_progress, memory_budget=memory_budget)
 
     def ann_accuracy(self, images: Any, labels: Any, ann: Any = None) -> float:
         """The float model's accuracy: ``ann`` (a path, module or AnnGraph), else the model
@@ -135,16 +155,18 @@ class Deployment:
         return random_inputs(self.graph, samples, seed)
 
     def verify(self, inputs: Any, *, backend: str | Backend = "lava",
-               timesteps: int | None = None) -> Verification:
+               timesteps: int | None = None, workers: Workers = IN_PROCESS) -> Verification:
         """Run ``backend`` and the reference simulator on ``inputs`` and compare every spike
         and membrane; the result names the first divergence (``neurodeploy.testing`` turns
-        it into a test failure)."""
+        it into a test failure). ``workers`` shards the samples (docs/ray.md)."""
         steps = timesteps or self.meta.timesteps
-        return run_and_compare(self.graph, encode(self.graph, inputs), steps, backend=backend)
+        return run_and_compare(self.graph, encode(self.graph, inputs), steps, backend=backend,
+                               workers=workers)
 
     def report(self, images: Any, labels: Any, *, ann: Any = None,
                timesteps: list[int] | None = None, target: str | Path | Target | None = None,
-               network: str = "", dataset: str = "", show_progress: bool = True) -> Report:
+               network: str = "", dataset: str = "", show_progress: bool = True,
+               memory_budget: int = DEFAULT_MEMORY_BUDGET) -> Report:
         """The deployment report on labelled images (``Report.write`` saves it). The SNN is
         compared with ``ann`` or the model this was compiled from; without either, with the
         rate network rebuilt from the compiled integers (docs/report.md)."""
@@ -165,7 +187,8 @@ class Deployment:
                                        f"the float model{named}")
         return build_report(self.graph, as_array(images), as_array(labels), target=chip,
                             reference=reference, timesteps=timesteps, network=network,
-                            dataset=dataset, show_progress=show_progress)
+                            dataset=dataset, show_progress=show_progress,
+                            memory_budget=memory_budget)
 
     def export(self, path: str | Path, flavor: str = "standard") -> list[str]:
         """Write the network for another tool (``EXPORT_SUFFIXES``); returns one warning per
@@ -204,7 +227,8 @@ def compile(model: Any, *, target: str | Path | Target = "loihi2", method: str =
             options: ConvertOptions | None = None, allow_saturation: bool = False,
             capacity_check: bool = True, stop_after: str | None = None,
             dump_dir: str | Path | None = None, seed: int = 0,
-            show_progress: bool = True) -> Deployment:
+            show_progress: bool = True, memory_budget: int = DEFAULT_MEMORY_BUDGET
+            ) -> Deployment:
     """PyTorch model -> quantized SNN as a NIR graph, checked against ``target``.
 
     ``model`` is an ``nn.Module`` (also scripted or ``torch.export``-ed) in memory, a file
@@ -214,6 +238,7 @@ def compile(model: Any, *, target: str | Path | Target = "loihi2", method: str =
     ``seed``), an array or tensor, or a DataLoader (its first ``calib_samples`` images).
     ``seed`` also seeds every random choice of the stages. ``capacity_check=False`` records,
     instead of refusing, a network the target's cores cannot hold (``neurodeploy.capacity``).
+    ``memory_budget`` bounds the bytes a simulator run on calibration images holds.
     """
     _check_timesteps(timesteps)
     chip = _target(target)
@@ -238,7 +263,8 @@ def compile(model: Any, *, target: str | Path | Target = "loihi2", method: str =
     more = partial(calibration_set, os.fspath(calib), seed=seed) if named else None
     graph = conversion.convert(MethodContext(ann=ann, calib=calib_x, options=opts, target=chip,
                                              seed=seed, show_progress=show_progress,
-                                             more_calibration=more))
+                                             more_calibration=more,
+                                             memory_budget=memory_budget))
     graph = quantize(graph, chip, allow_saturation=allow_saturation,
                      capacity_check=capacity_check, stop_after=stop_after, dump_dir=dump_dir)
     return Deployment(graph, chip, ann, time.perf_counter() - start)

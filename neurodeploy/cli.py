@@ -42,6 +42,30 @@ def _check_samples(count: int) -> None:
         raise InputError(f"--samples must be at least 1, got {count}")
 
 
+def _budget(text: str | None) -> int:
+    from neurodeploy.backends.memory import DEFAULT_MEMORY_BUDGET, parse_memory
+
+    return DEFAULT_MEMORY_BUDGET if text is None else parse_memory(text)
+
+
+def _workers(count: int | None, address: str | None):
+    from neurodeploy.shards import Workers, import_ray
+
+    workers = Workers(count, address)
+    if workers.distributed:
+        import_ray()  # before loading anything: a missing extra is one line, at once
+    return workers
+
+
+MEMORY_BUDGET = click.option(
+    "--memory-budget", help="Memory a simulator run may hold, e.g. 2GB or 512MiB; samples run "
+    "in chunks that fit (default: 2GB).")
+WORKERS = click.option("--workers", type=int, help="Run the samples on a local Ray of N worker "
+                       "processes (needs the [ray] extra; docs/ray.md).")
+ADDRESS = click.option("--address", help="Run the samples on the Ray cluster at this address "
+                       "(host:port, or auto; needs the [ray] extra).")
+
+
 def _shape(text: str | None) -> tuple[int, ...] | None:
     if text is None:
         return None
@@ -116,9 +140,11 @@ def targets(as_json) -> None:
 @click.option("--list-passes", is_flag=True, help="Print the pass pipeline and exit.")
 @click.option("-o", "--output", type=PATH, help="Output .nir (default: MODEL.nir).")
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
+@MEMORY_BUDGET
 def compile_cmd(model, target, method, calib, calib_samples, seed, timesteps, arch, trust_pickle,
                 input_shape, max_burst, granularity, dual_threshold, allow_saturation,
-                no_capacity_check, stop_after, dump_dir, list_passes, output, as_json) -> None:
+                no_capacity_check, stop_after, dump_dir, list_passes, output, as_json,
+                memory_budget) -> None:
     """Compile MODEL (TorchScript, .pt2 export, or state dict) into a quantized SNN (.nir)."""
     from neurodeploy import api
 
@@ -136,7 +162,7 @@ def compile_cmd(model, target, method, calib, calib_samples, seed, timesteps, ar
                                                     per_channel=granularity == "channel"),
                          allow_saturation=allow_saturation,
                          capacity_check=not no_capacity_check, stop_after=stop_after,
-                         dump_dir=dump_dir, seed=seed)
+                         dump_dir=dump_dir, seed=seed, memory_budget=_budget(memory_budget))
     api.save(result.graph, out)
     summary = result.summary(out)
     click.echo(json.dumps(summary, indent=2) if as_json else summary["text"])
@@ -284,13 +310,19 @@ def check(model, arch, trust_pickle, input_shape, as_json) -> None:
 @click.option("--adaptive-timesteps", is_flag=True,
               help="Early exit (compiled with +iat): accuracy and mean timesteps per sample.")
 @click.option("--json", "as_json", is_flag=True)
+@MEMORY_BUDGET
+@WORKERS
+@ADDRESS
 def evaluate(network, dataset, timesteps, backend, limit, ann_model, adaptive_timesteps,
-             as_json) -> None:
+             as_json, memory_budget, workers, address) -> None:
     """Accuracy of a compiled NETWORK for several window lengths T."""
     from dataclasses import asdict
 
     from neurodeploy import api
 
+    budget, shards = _budget(memory_budget), _workers(workers, address)
+    if adaptive_timesteps and shards.distributed:
+        raise InputError("--adaptive-timesteps runs in one process; drop --workers/--address")
     deployment = api.load(network)
     meta = deployment.meta
     x, y = api.dataset(dataset, limit=limit)
@@ -299,9 +331,11 @@ def evaluate(network, dataset, timesteps, backend, limit, ann_model, adaptive_ti
               "compiled_timesteps": meta.timesteps,
               "window_specific": api.window_specific(deployment.graph)}
     if adaptive_timesteps:
-        result["adaptive"] = asdict(deployment.evaluate_adaptive(x, y, backend=backend))
+        result["adaptive"] = asdict(deployment.evaluate_adaptive(x, y, backend=backend,
+                                                                 memory_budget=budget))
     else:
-        result["snn_accuracy"] = deployment.evaluate(x, y, steps, backend=backend)
+        result["snn_accuracy"] = deployment.evaluate(x, y, steps, backend=backend,
+                                                     memory_budget=budget, workers=shards)
     if ann_model:
         result["ann_accuracy"] = deployment.ann_accuracy(x, y, ann=ann_model)
     if as_json:
@@ -335,23 +369,25 @@ def evaluate(network, dataset, timesteps, backend, limit, ann_model, adaptive_ti
 @click.option("--timesteps", "-T", type=click.IntRange(min=1),
               help="Window length (default: as compiled).")
 @click.option("--backend", default="reference", show_default=True)
-@click.option("--out", type=PATH, help="Write the full trace (.npz).")
+@click.option("--out", type=PATH, help="Write the full trace (.npz), streamed chunk by chunk.")
 @click.option("--json", "as_json", is_flag=True)
-def simulate(network, input_path, timesteps, backend, out, as_json) -> None:
+@MEMORY_BUDGET
+def simulate(network, input_path, timesteps, backend, out, as_json, memory_budget) -> None:
     """Run NETWORK on inputs and print predictions; optionally save every spike and membrane."""
     from neurodeploy import api
 
     if out:
         output_file(out, inputs=[network, input_path], suffix=".npz")
+    budget = _budget(memory_budget)
     deployment = api.load(network)
     x = load_samples(input_path)
     steps = timesteps or deployment.meta.timesteps
-    if out:  # the trace holds every step of every sample
-        trace = deployment.simulate(x, steps, backend=backend)
-        trace.save(out)
-        outputs, spike_events = trace.outputs, trace.events
-    else:  # batches, keeping only the readout and spike counts: memory stays bounded
-        outputs, spike_events = deployment.predict(x, steps, backend=backend)
+    if out:  # every step of every sample, written chunk by chunk
+        outputs, spike_events = deployment.simulate_to_file(x, out, steps, backend=backend,
+                                                            memory_budget=budget)
+    else:  # chunks, keeping only the readout and spike counts
+        outputs, spike_events = deployment.predict(x, steps, backend=backend,
+                                                   memory_budget=budget)
     if as_json:
         click.echo(json.dumps({
             "samples": len(outputs), "timesteps": steps, "backend": backend,
@@ -381,8 +417,10 @@ def simulate(network, input_path, timesteps, backend, out, as_json) -> None:
 @click.option("--junit-xml", type=PATH,
               help="Also write a JUnit XML report (one test case per sample) for CI.")
 @click.option("--json", "as_json", is_flag=True)
+@WORKERS
+@ADDRESS
 def verify(network, dataset, samples, timesteps, backend, seed, trace_dir, junit_xml,
-           as_json) -> None:
+           as_json, workers, address) -> None:
     """Check that BACKEND matches the reference simulator bit for bit (exit 1 if not)."""
     from dataclasses import asdict
 
@@ -393,11 +431,12 @@ def verify(network, dataset, samples, timesteps, backend, seed, trace_dir, junit
         output_dir(trace_dir, inputs=[network])
     if junit_xml:
         output_file(junit_xml, inputs=[network])
+    shards = _workers(workers, address)
     deployment = api.load(network)
     _check_samples(samples)
     x = (api.dataset(dataset, limit=samples)[0] if dataset
          else deployment.random_inputs(samples, seed))
-    result = deployment.verify(x, backend=backend, timesteps=timesteps)
+    result = deployment.verify(x, backend=backend, timesteps=timesteps, workers=shards)
     report = asdict(result.comparison) | {"backend": backend, "bit_exact": result.bit_exact}
     if not result.bit_exact:
         report["traces"] = [str(p) for p in result.save_traces(trace_dir or ".",
@@ -432,7 +471,9 @@ def verify(network, dataset, samples, timesteps, backend, seed, trace_dir, junit
               help="Directory for report.json, report.md and the plots (default: "
                    "NETWORK_report/).")
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
-def report(network, dataset, samples, timesteps, ann_model, target, output, as_json) -> None:
+@MEMORY_BUDGET
+def report(network, dataset, samples, timesteps, ann_model, target, output, as_json,
+           memory_budget) -> None:
     """Deployment report of a compiled NETWORK: per-layer diagnostics, capacity, operations
     and energy, plots."""
     from neurodeploy import api
@@ -443,9 +484,10 @@ def report(network, dataset, samples, timesteps, ann_model, target, output, as_j
     deployment = api.load(network, target=target)
     steps = _int_list(timesteps) if timesteps else None
     _check_samples(samples)
+    budget = _budget(memory_budget)
     x, y = api.dataset(dataset, limit=samples)
     result = deployment.report(x, y, ann=ann_model, timesteps=steps, network=str(network),
-                               dataset=dataset)
+                               dataset=dataset, memory_budget=budget)
     written = result.write(directory)
     click.echo(json.dumps(result.data, indent=2) if as_json else
                f"{result.text}\nwritten: {', '.join(str(p) for p in written)}")

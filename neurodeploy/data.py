@@ -184,12 +184,13 @@ def _npz(path: Path) -> tuple[np.ndarray, np.ndarray | None]:
 
 
 def load_samples(path: str | Path) -> np.ndarray:
-    """A .npy array of samples (one sample or a batch) for ``simulate``: numbers, not empty."""
+    """A .npy array of samples (one sample or a batch) for ``simulate``: numbers, not empty;
+    memory-mapped, so a run reads only the chunk it simulates."""
     path = Path(path)
     if not path.is_file():
         raise InputError(f"{path}: file not found")
     try:
-        x = np.load(path, allow_pickle=False)
+        x = np.load(path, mmap_mode="r", allow_pickle=False)
     except (ValueError, OSError, EOFError) as exc:
         raise InputError(f"{path}: not a .npy array ({' '.join(str(exc).split())})") from None
     if not isinstance(x, np.ndarray):  # an .npz archive opens as a lazy mapping of arrays

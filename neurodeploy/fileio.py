@@ -22,7 +22,7 @@ import contextlib
 import os
 import stat
 import tempfile
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from pathlib import Path
 
 from neurodeploy.errors import InputError
@@ -62,6 +62,21 @@ def output_dir(path: PathLike, *, inputs: Iterable[PathLike | None] = ()) -> Pat
 def atomic_write(path: PathLike, write: Writer) -> None:
     """Write one file by the policy above (see ``write_files``)."""
     write_files({path: write})
+
+
+@contextlib.contextmanager
+def scratch_dir(path: PathLike) -> Iterator[Path]:
+    """A temporary directory on the file system ``path`` will be written to (in its nearest
+    existing directory), for a file made from parts too large to hold in memory; removed on
+    exit."""
+    target = Path(os.path.realpath(path)).parent
+    existing = next(d for d in (target, *target.parents) if d.is_dir())
+    try:
+        scratch = tempfile.TemporaryDirectory(prefix=f".{Path(path).name}.", dir=existing)
+    except OSError as exc:
+        raise InputError(f"{path}: cannot write ({exc.strerror or exc})") from None
+    with scratch:
+        yield Path(scratch.name)
 
 
 def write_files(files: Mapping[PathLike, Writer]) -> None:

@@ -8,20 +8,22 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from pathlib import Path
 
 import nir
 import numpy as np
 
 from neurodeploy.backends import Record, Trace, get_backend
+from neurodeploy.backends.memory import DEFAULT_MEMORY_BUDGET, chunk_size, chunks
+from neurodeploy.backends.trace_file import TraceFile
 from neurodeploy.core.encoding import quantize_inputs
 from neurodeploy.core.graph import input_name, num_outputs
 from neurodeploy.core.meta import get_graph_meta, longest_window
 from neurodeploy.data import as_array, check_labels
 from neurodeploy.errors import InputError
+from neurodeploy.fileio import atomic_write, scratch_dir
 from neurodeploy.progress import progress
-
-#: evaluation batches are sized so one population's (T, batch, neurons) spikes stay this small
-EVAL_MEMORY_ELEMENTS = 1 << 26
+from neurodeploy.shards import IN_PROCESS, Workers, run_sharded
 
 
 def input_shape(graph: nir.NIRGraph) -> tuple[int, ...]:
@@ -33,8 +35,7 @@ def encode(graph: nir.NIRGraph, inputs) -> np.ndarray:
     """What a user hands in -> the integers the input node injects every step
     (``quantize_inputs``): arrays or tensors, floats in [0, 1] or integers, a batch or one
     sample (a batch of one)."""
-    x = as_array(inputs)
-    return quantize_inputs(graph, x[None] if x.shape == input_shape(graph) else x)
+    return quantize_inputs(graph, _samples(graph, inputs))
 
 
 def random_inputs(graph: nir.NIRGraph, samples: int, seed: int = 0) -> np.ndarray:
@@ -54,23 +55,43 @@ def simulate(graph: nir.NIRGraph, inputs, timesteps: int | None = None, *,
 
 
 def predict(graph: nir.NIRGraph, inputs, timesteps: int | None = None, *,
-            backend: str = "reference", show_progress: bool = True
+            backend: str = "reference", show_progress: bool = True,
+            memory_budget: int = DEFAULT_MEMORY_BUDGET
             ) -> tuple[np.ndarray, dict[str, np.ndarray]]:
     """Readout (batch, n_out) and spike events per neuron of any number of samples, run in
-    batches so memory stays bounded (``simulate`` keeps every step of every sample)."""
+    chunks that keep a run's working memory within ``memory_budget`` bytes (``simulate``
+    keeps every step of every sample)."""
     steps = timesteps or get_graph_meta(graph).timesteps
-    x = as_array(inputs)
-    x = x[None] if x.shape == input_shape(graph) else x
-    batch = eval_batch_size(graph, steps)
+    x = _samples(graph, inputs)
     engine = get_backend(backend)
     outputs, events = [], {}
-    for start in progress(range(0, len(x), batch), "simulate", show_progress):
-        trace = engine.run(graph, encode(graph, x[start:start + batch]), steps,
-                           record=Record.COUNTS)
+    for rows in progress(chunks(len(x), chunk_size(graph, steps, memory_budget)), "simulate",
+                         show_progress):
+        trace = engine.run(graph, encode(graph, x[rows]), steps, record=Record.COUNTS)
         outputs.append(trace.outputs)
         for pop, count in trace.events.items():
             events[pop] = events.get(pop, 0) + count
     return np.concatenate(outputs), events
+
+
+def simulate_to_file(graph: nir.NIRGraph, inputs, path: str | Path,
+                     timesteps: int | None = None, *, backend: str = "reference",
+                     record: Record = Record.ALL, show_progress: bool = True,
+                     memory_budget: int = DEFAULT_MEMORY_BUDGET
+                     ) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+    """``simulate`` of any number of samples, its trace written to the .npz ``path`` chunk
+    by chunk (``Trace.load`` reads it); returns the readout and spike events per neuron."""
+    steps = timesteps or get_graph_meta(graph).timesteps
+    x = _samples(graph, inputs)
+    engine = get_backend(backend)
+    with scratch_dir(path) as scratch:
+        trace_file = TraceFile(len(x), scratch)
+        for rows in progress(chunks(len(x), chunk_size(graph, steps, memory_budget, record)),
+                             "simulate", show_progress):
+            trace_file.add(engine.run(graph, encode(graph, x[rows]), steps, record=record),
+                           rows)
+        atomic_write(path, trace_file.write_npz)
+        return trace_file.outputs, trace_file.events
 
 
 def default_windows(graph: nir.NIRGraph) -> list[int]:
@@ -99,26 +120,36 @@ def window_specific(graph: nir.NIRGraph) -> bool:
 
 
 def evaluate(graph: nir.NIRGraph, images, labels, timesteps: Sequence[int] | None = None, *,
-             backend: str = "reference", show_progress: bool = True
+             backend: str = "reference", show_progress: bool = True,
+             memory_budget: int = DEFAULT_MEMORY_BUDGET, workers: Workers = IN_PROCESS
              ) -> dict[int, float]:
     """Accuracy for each window length (``default_windows`` when None). One run at the
     longest T suffices: the neuron rule is causal, so the readout after t steps is exactly
-    the output of a t-step window."""
+    the output of a t-step window. Runs in chunks within ``memory_budget`` bytes, on
+    ``workers`` (``neurodeploy.shards``) in shards of samples."""
     steps = sorted(set(default_windows(graph) if timesteps is None else timesteps))
     if not steps or steps[0] < 1:
         raise InputError("timesteps must be positive integers")
     images, labels = _labelled(graph, images, labels)
-    longest = steps[-1]
-    batch = eval_batch_size(graph, longest)
+    shards = run_sharded(_correct, len(images), (graph, images, labels, steps, backend,
+                                                 memory_budget, show_progress),
+                         workers, description="evaluate", show_progress=show_progress)
+    return {t: sum(shard[t] for shard in shards) / len(images) for t in steps}
+
+
+def _correct(rows: slice, graph: nir.NIRGraph, images: np.ndarray, labels: np.ndarray,
+             steps: list[int], backend: str, memory_budget: int, show_progress: bool
+             ) -> dict[int, int]:
+    """Samples ``rows`` classified right after each window of ``steps`` (one shard)."""
     correct = dict.fromkeys(steps, 0)
     engine = get_backend(backend)
-    for start in progress(range(0, len(images), batch), "evaluate", show_progress):
-        x = encode(graph, images[start:start + batch])
-        trace = engine.run(graph, x, longest, record=Record.OUTPUT)
-        y = labels[start:start + batch]
+    size = chunk_size(graph, steps[-1], memory_budget)
+    for chunk in progress(chunks(rows.stop - rows.start, size), "evaluate", show_progress):
+        part = slice(rows.start + chunk.start, rows.start + chunk.stop)
+        trace = engine.run(graph, encode(graph, images[part]), steps[-1], record=Record.OUTPUT)
         for t in steps:
-            correct[t] += int((trace.output_steps[t - 1].argmax(axis=1) == y).sum())
-    return {t: correct[t] / len(images) for t in steps}
+            correct[t] += int((trace.output_steps[t - 1].argmax(axis=1) == labels[part]).sum())
+    return correct
 
 
 @dataclass(frozen=True)
@@ -133,37 +164,38 @@ class AdaptiveResult:
 
 
 def evaluate_adaptive(graph: nir.NIRGraph, images, labels, *,
-                      backend: str = "reference", show_progress: bool = True
-                      ) -> AdaptiveResult:
+                      backend: str = "reference", show_progress: bool = True,
+                      memory_budget: int = DEFAULT_MEMORY_BUDGET) -> AdaptiveResult:
     """Accuracy and mean timesteps with the network's calibrated early exit (``+iat``)."""
     from neurodeploy.methods.iat import confidence_steps, exit_steps, iat_thresholds
 
     thresholds = iat_thresholds(graph)
     images, labels = _labelled(graph, images, labels)
     steps = get_graph_meta(graph).timesteps
-    batch = eval_batch_size(graph, steps)
     engine = get_backend(backend)
     hits = full_hits = 0
-    taken_all = []
-    for start in progress(range(0, len(images), batch), "evaluate", show_progress):
-        x = encode(graph, images[start:start + batch])
-        outputs = engine.run(graph, x, steps, record=Record.OUTPUT).output_steps
-        y = labels[start:start + batch]
+    exits = dict.fromkeys(range(1, steps + 1), 0)
+    taken_sum = 0
+    for rows in progress(chunks(len(images), chunk_size(graph, steps, memory_budget)),
+                         "evaluate", show_progress):
+        outputs = engine.run(graph, encode(graph, images[rows]), steps,
+                             record=Record.OUTPUT).output_steps
+        y = labels[rows]
         taken, predictions = exit_steps(confidence_steps(graph, outputs),
                                         outputs.argmax(axis=2), thresholds)
         hits += int((predictions == y).sum())
         full_hits += int((outputs[-1].argmax(axis=1) == y).sum())
-        taken_all.append(taken)
-    taken = np.concatenate(taken_all)
-    exits = {int(t): int((taken == t).sum()) for t in range(1, steps + 1)}
-    return AdaptiveResult(steps, hits / len(images), float(taken.mean()),
+        taken_sum += int(taken.sum())
+        for t in exits:
+            exits[t] += int((taken == t).sum())
+    return AdaptiveResult(steps, hits / len(images), taken_sum / len(images),
                           full_hits / len(images), exits)
 
 
-def eval_batch_size(graph: nir.NIRGraph, timesteps: int) -> int:
-    """Samples per reference run that keep one population's window near EVAL_MEMORY_ELEMENTS."""
-    largest = max(int(np.prod(n.output_type["output"])) for n in graph.nodes.values())
-    return int(np.clip(EVAL_MEMORY_ELEMENTS // (timesteps * largest), 1, 2000))
+def _samples(graph: nir.NIRGraph, inputs) -> np.ndarray:
+    """A batch of samples, or one sample as a batch of one."""
+    x = as_array(inputs)
+    return x[None] if x.shape == input_shape(graph) else x
 
 
 def _labelled(graph: nir.NIRGraph, images, labels) -> tuple[np.ndarray, np.ndarray]:

@@ -11,6 +11,7 @@ import numpy as np
 from neurodeploy.backends import Backend, Record, Trace, get_backend
 from neurodeploy.core.graph import populations
 from neurodeploy.fileio import write_files
+from neurodeploy.shards import IN_PROCESS, Workers, run_sharded
 
 
 @dataclass(frozen=True)
@@ -116,14 +117,26 @@ class Verification:
 
 
 def run_and_compare(graph: nir.NIRGraph, inputs: np.ndarray, timesteps: int,
-                    backend: str | Backend = "lava", reference: str = "reference"
-                    ) -> Verification:
+                    backend: str | Backend = "lava", reference: str = "reference", *,
+                    workers: Workers = IN_PROCESS) -> Verification:
     """``backend`` is a registered name, or an object with the Backend protocol (one under
-    development, or a wrapper around hardware)."""
+    development, or a wrapper around hardware). On ``workers`` the samples run in shards
+    (``neurodeploy.shards``); the traces are joined before they are compared, so the result
+    is the one-process result."""
     engine = get_backend(backend) if isinstance(backend, str) else backend
-    expected = get_backend(reference).run(graph, inputs, timesteps, record=Record.ALL)
-    actual = engine.run(graph, inputs, timesteps, record=Record.ALL)
+    shards = run_sharded(_run_both, len(inputs), (graph, inputs, timesteps, engine, reference),
+                         workers, description="verify")
+    expected = Trace.concatenate([pair[0] for pair in shards])
+    actual = Trace.concatenate([pair[1] for pair in shards])
     return Verification(graph, engine.name, compare(graph, expected, actual), expected, actual)
+
+
+def _run_both(rows: slice, graph: nir.NIRGraph, inputs: np.ndarray, timesteps: int,
+              engine: Backend, reference: str) -> tuple[Trace, Trace]:
+    """(reference trace, backend trace) of the samples ``rows`` (one shard)."""
+    x = inputs[rows]
+    return (get_backend(reference).run(graph, x, timesteps, record=Record.ALL),
+            engine.run(graph, x, timesteps, record=Record.ALL))
 
 
 def _first_difference(name: str, quantity: str, a: np.ndarray, b: np.ndarray

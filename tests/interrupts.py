@@ -19,11 +19,16 @@ import time
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 
+from neurodeploy.shards import descendants
+
 #: when the signal is sent: seconds after start, or after the first segment of Lava's channels
 #: (``psm_*``, multiprocessing.shared_memory) appears, i.e. while its runtime starts its
 #: workers, or some seconds after that (running)
 STAGES = {"startup": ("start", 1.0), "workers starting": ("channels", 0.0),
-          "running": ("channels", 3.0)}
+          "running": ("channels", 3.0), "ray running": ("ray", 3.0)}
+#: a Ray worker's command line while it runs a task of ``evaluate --workers`` (Ray names the
+#: process after the task)
+RAY_TASK = "ray::_correct"
 POLL = 0.02  #: seconds between looks at /proc
 GRACE = 5.0  #: seconds a process may outlive the command (Python's resource tracker exits
 #: just after its parent) before it counts as left behind
@@ -55,7 +60,7 @@ def interrupt(argv: Sequence[str], *, stage: str, signum: int = signal.SIGINT,
     segments: set[str] = set()
     try:
         _wait_for(stage, proc, segments)
-        members = _group(proc.pid)
+        members = sorted(set(_group(proc.pid)) | set(descendants(proc.pid)))
         segments |= _mapped(members)
         sent = time.monotonic()
         (os.killpg if to_group else os.kill)(proc.pid, signum)
@@ -67,9 +72,9 @@ def interrupt(argv: Sequence[str], *, stage: str, signum: int = signal.SIGINT,
         seconds = time.monotonic() - sent
     finally:
         _kill_group(proc)
-    left = _left_after_grace(proc.pid)
+    left = _left_after_grace(proc.pid, members)
     leaked = sorted(s for s in segments if os.path.exists(f"/dev/shm/{s}"))
-    _clean_up(proc.pid, leaked)
+    _clean_up(proc.pid, leaked, left)
     return Outcome(stage, signal.Signals(signum).name, "group" if to_group else "process", code,
                    round(seconds, 3), stderr, len(members), len(segments), left, leaked)
 
@@ -85,6 +90,11 @@ def _as_in_a_terminal() -> None:
 def _wait_for(stage: str, proc: subprocess.Popen, segments: set[str]) -> None:
     """Return when ``stage`` is reached, collecting the segments the run maps meanwhile."""
     event, delay = STAGES[stage]
+    if event == "ray":
+        while not any(_command(pid).startswith(RAY_TASK) for pid in descendants(proc.pid)):
+            if proc.poll() is not None:
+                raise RuntimeError(f"the command ended before {stage}: {proc.stderr.read()}")
+            time.sleep(POLL)
     if event == "channels":
         while not any(name.startswith("psm_") for name in segments):
             if proc.poll() is not None:
@@ -113,6 +123,14 @@ def _group(pgid: int) -> list[int]:
     return members
 
 
+def _command(pid: int) -> str:
+    try:
+        with open(f"/proc/{pid}/cmdline") as f:
+            return f.read().replace(chr(0), " ").strip()
+    except OSError:
+        return ""
+
+
 def _mapped(pids: list[int]) -> set[str]:
     names = set()
     for pid in pids:
@@ -125,18 +143,25 @@ def _mapped(pids: list[int]) -> set[str]:
     return names
 
 
-def _left_after_grace(pgid: int) -> list[str]:
+def _left_after_grace(pgid: int, members: list[int]) -> list[str]:
+    """Group members, and the processes that were the command's at the signal, still alive
+    GRACE s after it exited."""
+
+    def alive() -> list[int]:
+        return sorted(set(_group(pgid)) | {pid for pid in members if _running(pid)})
+
     end = time.monotonic() + GRACE
-    while _group(pgid) and time.monotonic() < end:
+    while alive() and time.monotonic() < end:
         time.sleep(POLL)
-    left = []
-    for pid in _group(pgid):
-        try:
-            with open(f"/proc/{pid}/cmdline") as f:
-                left.append(f"{pid} {f.read().replace(chr(0), ' ').strip()[:120]}")
-        except OSError:
-            continue
-    return left
+    return [f"{pid} {_command(pid)[:120]}" for pid in alive() if _command(pid)]
+
+
+def _running(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return False
 
 
 def _kill_group(proc: subprocess.Popen) -> None:
@@ -146,11 +171,14 @@ def _kill_group(proc: subprocess.Popen) -> None:
         proc.wait()
 
 
-def _clean_up(pgid: int, segments: list[str]) -> None:
+def _clean_up(pgid: int, segments: list[str], left: list[str]) -> None:
     """Leave nothing of this run on the machine once it has been accounted for."""
     if _group(pgid):
         with contextlib.suppress(ProcessLookupError):  # it ended meanwhile
             os.killpg(pgid, signal.SIGKILL)
+    for entry in left:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(int(entry.split()[0]), signal.SIGKILL)
     for name in segments:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(f"/dev/shm/{name}")

@@ -97,6 +97,25 @@ class Trace:
             np.savez_compressed(stream, **arrays)
 
     @classmethod
+    def concatenate(cls, parts: list[Trace]) -> Trace:
+        """One trace of the samples of ``parts`` (runs of the same graph and window on
+        consecutive chunks of samples), as one run on all of them would have returned."""
+        first = parts[0]
+        if len(parts) == 1:
+            return first
+        joined = {key: np.concatenate([getattr(p, key) for p in parts], axis=axis)
+                  for key, axis in BATCH_AXIS.items() if key not in _PER_NODE}
+        for kind in _PER_NODE:
+            if kind in BATCH_AXIS:
+                joined[kind] = {pop: np.concatenate([getattr(p, kind)[pop] for p in parts],
+                                                    axis=BATCH_AXIS[kind])
+                                for pop in getattr(first, kind)}
+            elif kind in SUMMED:
+                joined[kind] = {pop: sum(getattr(p, kind)[pop] for p in parts)
+                                for pop in getattr(first, kind)}
+        return cls(timesteps=first.timesteps, offsets=first.offsets, **joined)
+
+    @classmethod
     def load(cls, path: str) -> Trace:
         with np.load(path) as data:
             parts: dict[str, dict] = {kind: {} for kind in _PER_NODE}
@@ -110,6 +129,10 @@ class Trace:
 
 _PER_NODE = ("spikes", "membranes", "currents", "events", "offsets", "synops")
 _SCALARS = ("offsets", "synops")
+#: the sample axis of each per-sample array (per-node ones: of every node's array)
+BATCH_AXIS = {"outputs": 0, "logits": 0, "output_steps": 1, "spikes": 1, "membranes": 1,
+              "currents": 1}
+SUMMED = ("events", "synops")  #: per-node records summed over the samples
 
 
 class Backend(Protocol):

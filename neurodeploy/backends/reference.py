@@ -74,7 +74,11 @@ class ReferenceBackend:
         signals: dict[str, _Signal] = {}
         spikes, membranes, currents, events, synops = {}, {}, {}, {}, {}
         readout = readout_name(graph)
-        for name in topological_order(graph):
+        order = topological_order(graph)
+        last_use = _last_use(order, preds)
+        for step, name in enumerate(order):
+            for done in last_use.get(step - 1, ()):  # values no later node reads
+                del signals[done]
             node = graph.nodes[name]
             if isinstance(node, nir.Input):
                 signals[name] = _Signal(_channels_last(torch.as_tensor(inputs).to(dtype)), True)
@@ -104,8 +108,9 @@ class ReferenceBackend:
                     lambda x, node=node: _channels_last(synapse(node, x)))
         output_steps = (membranes[readout] if record.membranes
                         else membranes.pop(readout)).astype(np.int64)
-        return Trace(timesteps=timesteps, outputs=output_steps[-1],
-                     logits=readout_logits(graph, output_steps[-1], timesteps),
+        outputs = output_steps[-1].copy()  # not a view: kept outputs must not keep every step
+        return Trace(timesteps=timesteps, outputs=outputs,
+                     logits=readout_logits(graph, outputs, timesteps),
                      output_steps=output_steps, spikes=spikes, membranes=membranes,
                      currents=currents, offsets=_population_offsets(graph, gmeta), events=events,
                      synops=synops)
@@ -126,6 +131,19 @@ def _run_population(graph, name, gmeta: GraphMeta, incoming: list[_Signal], time
     _, membranes = neuron.run(currents.numpy(), params, keep_membranes=keep_membranes,
                               spikes_out=spikes.numpy())
     return spikes, None if membranes is None else torch.from_numpy(membranes), currents
+
+
+def _last_use(order: list[str], preds: dict[str, list[str]]) -> dict[int, list[str]]:
+    """Position in ``order`` -> the nodes whose values are read for the last time there (a
+    run frees them after it: the working memory is the live values, not the whole graph's)."""
+    last = {name: position for position, name in enumerate(order)}
+    for position, name in enumerate(order):
+        for source in preds[name]:
+            last[source] = position
+    freed: dict[int, list[str]] = {}
+    for name, position in last.items():
+        freed.setdefault(position, []).append(name)
+    return freed
 
 
 def _channels_last(x: torch.Tensor) -> torch.Tensor:

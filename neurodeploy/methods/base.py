@@ -32,6 +32,7 @@ from typing import Protocol
 import nir
 import numpy as np
 
+from neurodeploy.backends.memory import DEFAULT_MEMORY_BUDGET
 from neurodeploy.convert import ConvertOptions
 from neurodeploy.core.meta import get_graph_meta, set_graph_meta
 from neurodeploy.errors import InputError
@@ -55,6 +56,8 @@ class MethodContext:
     #: is its first ``len(calib)``), for a stage that needs more than ``calib`` or images no
     #: other stage saw (None: ``calib`` is all there is)
     more_calibration: Callable[..., np.ndarray] | None = None
+    #: bytes a simulator run on calibration images may hold (``backends.memory``)
+    memory_budget: int = DEFAULT_MEMORY_BUDGET
 
     def calibration(self, stage: str, samples: int = 0) -> np.ndarray:
         """The calibration images, at least ``samples`` of them where the source has more;

@@ -11,21 +11,21 @@ Changes are found by content, so a stage may rebuild a graph from scratch (AdaFi
 does) and still reuses every population that came out the same.
 
 The arithmetic is the reference simulator's (``core.synapse`` on exact integers, then
-``core.neuron.run``), so every spike equals ``probe.simulate``'s. Images run in chunks, which
-bounds the transient memory; per population one spike record is kept, as int8 while a
-step's spikes fit (burst sizes up to 127).
+``core.neuron.run``), so every spike equals ``probe.simulate``'s. Images run in chunks within
+the context's memory budget, which bounds the transient memory; per population one spike
+record is kept, as int8 while a step's spikes fit (burst sizes up to 127).
 """
 
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 import nir
 import numpy as np
 import torch
 
+from neurodeploy.backends.memory import chunk_size, chunks
 from neurodeploy.core import neuron
 from neurodeploy.core.encoding import quantize_inputs, readout_logits
 from neurodeploy.core.graph import input_name, predecessors, readout_name, topological_order
@@ -41,9 +41,6 @@ from neurodeploy.methods.base import MethodContext
 from neurodeploy.passes import PassContext, quantize_population
 from neurodeploy.passes.quantize_input import quantize_input
 from neurodeploy.passes.sources import synapse_source
-
-#: elements of the largest float tensor one chunk of images makes (64 MB in float32)
-CHUNK_ELEMENTS = 1 << 24
 
 
 @dataclass(frozen=True)
@@ -86,8 +83,7 @@ class DeployedNetwork:
         self.populations = [n for n in order if isinstance(graph.nodes[n], NEURON_TYPES)]
         self.readout = readout_name(graph)
         self.paths = {p: [_path(graph, s, preds) for s in preds[p]] for p in self.populations}
-        largest = max(int(np.prod(n.output_type["output"])) for n in graph.nodes.values())
-        self.chunk = max(1, CHUNK_ELEMENTS // (self.steps * largest))
+        self.chunk = chunk_size(graph, self.steps, ctx.memory_budget)
         self._runs: dict[str, _Run] = {}
         self._rounded: dict[str, tuple[str, dict[str, nir.NIRNode]]] = {}
         self._digests: dict[int, tuple[nir.NIRNode, str]] = {}
@@ -236,9 +232,8 @@ class DeployedNetwork:
             bound += float(weight.sum(axis=tuple(range(1, weight.ndim))).max()) * reach
         return torch.float32 if bound < FLOAT32_EXACT else torch.float64
 
-    def _chunks(self) -> Iterator[slice]:
-        for first in range(0, len(self.images), self.chunk):
-            yield slice(first, min(first + self.chunk, len(self.images)))
+    def _chunks(self) -> list[slice]:
+        return chunks(len(self.images), self.chunk)
 
 
 def _path(graph: nir.NIRGraph, synapse_name: str, preds: dict[str, list[str]]) -> _Path:

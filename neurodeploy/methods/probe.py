@@ -15,6 +15,12 @@ import numpy as np
 import torch
 
 from neurodeploy.backends import Record, Trace
+from neurodeploy.backends.memory import (
+    DEFAULT_MEMORY_BUDGET,
+    chunk_size,
+    chunks,
+    samples_within,
+)
 from neurodeploy.backends.reference import ReferenceBackend
 from neurodeploy.core.encoding import quantize_inputs
 from neurodeploy.core.graph import populations, readout_name
@@ -22,8 +28,9 @@ from neurodeploy.core.meta import get_graph_meta, population_meta
 from neurodeploy.core.population import param_for_shape
 from neurodeploy.frontend.ann import AnnGraph
 from neurodeploy.methods.base import MethodContext
-from neurodeploy.methods.deployed import CHUNK_ELEMENTS
 from neurodeploy.passes import quantize
+
+FLOAT_BYTES = 4  #: an ANN activation (float32)
 
 
 @dataclass(frozen=True)
@@ -59,26 +66,31 @@ def simulate(graph: nir.NIRGraph, images: np.ndarray, ctx: MethodContext,
     compile still checks both).
     """
     quantized = quantize(graph, ctx.target, allow_saturation=True, capacity_check=False)
-    trace = ReferenceBackend().run(quantized, quantize_inputs(quantized, images),
-                                   get_graph_meta(quantized).timesteps, record=record)
+    steps = get_graph_meta(quantized).timesteps
+    backend = ReferenceBackend()
+    size = chunk_size(quantized, steps, ctx.memory_budget, record)
+    trace = Trace.concatenate([
+        backend.run(quantized, quantize_inputs(quantized, images[rows]), steps, record=record)
+        for rows in chunks(len(images), size)])
     return Probe(graph, quantized, trace)
 
 
 def ann_activations(ctx: MethodContext, images: np.ndarray,
                     graph: nir.NIRGraph) -> dict[str, np.ndarray]:
     """Per population of ``graph``: the activation of the context's ANN it replaces."""
-    return population_activations(ctx.ann, images, graph)
+    return population_activations(ctx.ann, images, graph, ctx.memory_budget)
 
 
-def population_activations(ann: AnnGraph, images: np.ndarray,
-                           graph: nir.NIRGraph) -> dict[str, np.ndarray]:
+def population_activations(ann: AnnGraph, images: np.ndarray, graph: nir.NIRGraph,
+                           memory_budget: int = DEFAULT_MEMORY_BUDGET
+                           ) -> dict[str, np.ndarray]:
     """Per population of ``graph``: the ANN activation it replaces, (batch, *shape); the
     readout gets the ANN's output (logits). The ANN runs on chunks of images, so only the
     kept activations grow with the number of images."""
     sources = {population_meta(graph, p).source: p for p in populations(graph)}
     sources["output"] = readout_name(graph)
     per_image = sum(int(np.prod(shape)) for shape in ann.shapes().values())
-    chunk = max(1, CHUNK_ELEMENTS // per_image)
+    chunk = samples_within(per_image * FLOAT_BYTES, memory_budget)
     out: dict[str, np.ndarray] = {}
     for first in range(0, len(images), chunk):
         acts = ann.run(torch.as_tensor(images[first:first + chunk], dtype=torch.float32),

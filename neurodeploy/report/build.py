@@ -15,6 +15,7 @@ import nir
 import numpy as np
 
 from neurodeploy import __version__
+from neurodeploy.backends.memory import DEFAULT_MEMORY_BUDGET
 from neurodeploy.capacity import allocate
 from neurodeploy.core.meta import get_graph_meta
 from neurodeploy.errors import InputError, MetadataError
@@ -62,9 +63,11 @@ class Report:
 
 def build_report(graph: nir.NIRGraph, images: np.ndarray, labels: np.ndarray, *,
                  target: Target, reference: AnnReference, timesteps: list[int] | None = None,
-                 network: str = "", dataset: str = "", show_progress: bool = True) -> Report:
+                 network: str = "", dataset: str = "", show_progress: bool = True,
+                 memory_budget: int = DEFAULT_MEMORY_BUDGET) -> Report:
     """Measure ``graph`` on labelled float ``images`` against ``reference``. ``timesteps``
-    are the windows of the accuracy sweep (the compiled window is always included)."""
+    are the windows of the accuracy sweep (the compiled window is always included); runs
+    in chunks within ``memory_budget`` bytes."""
     gmeta = get_graph_meta(graph)
     if not gmeta.quantized:
         raise MetadataError("the network is not fully quantized (compiled with stop_after)",
@@ -77,7 +80,8 @@ def build_report(graph: nir.NIRGraph, images: np.ndarray, labels: np.ndarray, *,
     compiled = gmeta.timesteps
     sweep = sorted({compiled, *(timesteps or default_windows(graph))})
     facts = layer_facts(graph)
-    measured = measure(graph, images, labels, compiled, reference, show_progress)
+    measured = measure(graph, images, labels, compiled, reference, show_progress,
+                       memory_budget)
     ops = count_operations(graph, measured.synops, measured.samples, compiled)
     by_synapse = {layer.name: layer for layer in ops.layers}
     placement = placement_facts(graph, target, measured)
@@ -85,7 +89,8 @@ def build_report(graph: nir.NIRGraph, images: np.ndarray, labels: np.ndarray, *,
               | placement[f.population] for f in facts]
     capacity = capacity_facts(graph, target) | {
         "cross_chip_spikes": sum(p["cross_chip_spikes"] for p in placement.values())}
-    accuracy = evaluate(graph, images, labels, sweep, show_progress=show_progress)
+    accuracy = evaluate(graph, images, labels, sweep, show_progress=show_progress,
+                        memory_budget=memory_budget)
     ann_accuracy = measured.ann_correct / measured.samples
     data = {
         "schema_version": SCHEMA_VERSION,

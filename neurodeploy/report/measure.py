@@ -1,9 +1,9 @@
 """Run the compiled network on a labelled dataset and collect what the report needs.
 
-In batches, at the compiled window T: per population the SNN's rate of every (sample,
-neuron) pair next to the ANN reference's activation, both in ANN units (a spike is worth
-``theta * 2**exponent``; the readout's value is its logit), kept as streaming sums; the
-ANN reference's accuracy; the synaptic operations the reference simulator counts.
+In chunks within a memory budget, at the compiled window T: per population the SNN's rate
+of every (sample, neuron) pair next to the ANN reference's activation, both in ANN units (a
+spike is worth ``theta * 2**exponent``; the readout's value is its logit), kept as streaming
+sums; the ANN reference's accuracy; the synaptic operations the reference simulator counts.
 Separately, one sample's membrane traces for a few neurons per population.
 """
 
@@ -15,6 +15,7 @@ import nir
 import numpy as np
 
 from neurodeploy.backends import Record
+from neurodeploy.backends.memory import DEFAULT_MEMORY_BUDGET, chunk_size, chunks
 from neurodeploy.backends.reference import ReferenceBackend
 from neurodeploy.core.encoding import quantize_inputs
 from neurodeploy.core.graph import populations, readout_name
@@ -23,8 +24,6 @@ from neurodeploy.core.population import param_for_shape
 from neurodeploy.progress import progress
 from neurodeploy.report.reference import AnnReference
 
-#: batches are sized so one batch's spikes of all populations stay this small (int32 values)
-BATCH_ELEMENTS = 1 << 24
 TRACED_NEURONS = 3  #: neurons per population in the membrane traces
 
 
@@ -99,16 +98,15 @@ class Measurement:
 
 
 def measure(graph: nir.NIRGraph, images: np.ndarray, labels: np.ndarray, timesteps: int,
-            reference: AnnReference, show_progress: bool = True) -> Measurement:
+            reference: AnnReference, show_progress: bool = True,
+            memory_budget: int = DEFAULT_MEMORY_BUDGET) -> Measurement:
     stats = {name: _stats(graph, name, timesteps) for name in populations(graph)}
     result = Measurement(len(images), timesteps, stats, {})
     readout = readout_name(graph)
-    neurons = sum(int(np.prod(graph.nodes[p].input_type["input"])) for p in stats)
-    batch = int(np.clip(BATCH_ELEMENTS // (timesteps * neurons), 1, 256))
+    size = chunk_size(graph, timesteps, memory_budget, Record.SPIKES)
     backend = ReferenceBackend()
-    for start in progress(range(0, len(images), batch), "report", show_progress):
-        x = images[start:start + batch]
-        y = labels[start:start + batch]
+    for rows in progress(chunks(len(images), size), "report", show_progress):
+        x, y = images[rows], labels[rows]
         inputs = quantize_inputs(graph, x)
         trace = backend.run(graph, inputs, timesteps, record=Record.SPIKES)
         ann = reference.activations(x, inputs)

@@ -17,7 +17,9 @@ from torch import nn
 
 from neurodeploy import api, simulation
 from neurodeploy.backends import Trace
+from neurodeploy.backends.memory import sample_bytes
 from neurodeploy.cli import main
+from neurodeploy.core.meta import get_graph_meta
 from tests.errors.contract import run_case
 from tests.models import save_torchscript
 
@@ -200,7 +202,7 @@ def test_simulate_runs_many_samples_in_bounded_batches(bad, monkeypatch):
     """Without --out only the readout and the spike counts are kept, a batch at a time."""
     graph = api.load(bad.directory / "net.nir").graph
     x = np.load(bad.directory / "data.npz")["x"]
-    monkeypatch.setattr(simulation, "EVAL_MEMORY_ELEMENTS", 4 * 64 * 6)  # T x input x 6 samples
+    budget = 6 * sample_bytes(graph, get_graph_meta(graph).timesteps)  # six samples
     batches = []
     real = simulation.get_backend
 
@@ -216,7 +218,7 @@ def test_simulate_runs_many_samples_in_bounded_batches(bad, monkeypatch):
         return engine
 
     monkeypatch.setattr(simulation, "get_backend", spy)
-    outputs, events = simulation.predict(graph, x, show_progress=False)
+    outputs, events = simulation.predict(graph, x, show_progress=False, memory_budget=budget)
     assert batches == [6] * 6 + [4]
     whole = simulation.simulate(graph, x)
     assert np.array_equal(outputs, whole.outputs)

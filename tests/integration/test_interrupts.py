@@ -28,3 +28,13 @@ def test_an_interrupted_lava_run_ends_cleanly(digits_nir, stage, signum, to_grou
     assert outcome.stderr.strip() == expected, outcome
     assert outcome.processes_at_signal > 1, "the signal came before Lava started its workers"
     assert outcome.left_processes == [] and outcome.left_segments == [], outcome
+
+
+def test_an_interrupted_ray_run_leaves_no_ray_process(digits_nir):
+    """Ctrl-C while a local Ray started by --workers runs its tasks: Ray is shut down."""
+    outcome = interrupt(["evaluate", str(digits_nir), "--workers", "2", "-T", "100000"],
+                        stage="ray running", timeout=HANG)
+    assert outcome.exit_code == 130, outcome
+    assert outcome.stderr.strip() == "error: interrupted", outcome
+    assert outcome.processes_at_signal > 3, "the signal came before Ray started"
+    assert outcome.left_processes == [], outcome

@@ -18,7 +18,7 @@ PACKAGE = Path(neurodeploy.__file__).parent
 
 #: lowest first; a module may import its own layer and the layers below it
 LAYERS: list[tuple[str, tuple[str, ...]]] = [
-    ("base", ("errors", "progress", "fileio", "nir_compat")),
+    ("base", ("errors", "progress", "fileio", "nir_compat", "shards")),
     ("core", ("core", "targets")),
     ("files and data", ("nir_io", "data")),
     ("frontend", ("nn", "frontend")),

@@ -3,10 +3,13 @@ network's reference run, also after a layer changed."""
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 import pytest
 
 from neurodeploy.backends import Record
+from neurodeploy.backends.memory import sample_bytes
 from neurodeploy.convert import ConvertOptions
 from neurodeploy.methods import MethodContext, get_method
 from neurodeploy.methods.corrections import firing, with_population
@@ -17,12 +20,12 @@ from tests.conftest import images, random_cnn, random_resnet
 
 
 @pytest.mark.parametrize("ann", [random_cnn(), random_resnet()], ids=["cnn", "resnet"])
-def test_kept_populations_equal_the_whole_run_after_a_change(ann, monkeypatch):
+def test_kept_populations_equal_the_whole_run_after_a_change(ann):
     ctx = MethodContext(ann=ann, calib=images(ann.input_shape, n=24, seed=3),
                         options=ConvertOptions(timesteps=3, max_burst=3),
                         target=load_target("loihi2"), show_progress=False)
     graph = get_method("p99.99").convert(ctx)
-    monkeypatch.setattr("neurodeploy.methods.deployed.CHUNK_ELEMENTS", 2000)  # several chunks
+    ctx = replace(ctx, memory_budget=5 * sample_bytes(graph, 3))  # chunks of 5 (both runs)
     net = DeployedNetwork(graph, ctx.calib, ctx)
     assert net.chunk < len(ctx.calib)
     pops = firing(graph)

@@ -59,7 +59,7 @@ class LavaBackend:
         output_steps = windows["membranes"][net.readout]
         if not record.membranes:
             del windows["membranes"][net.readout]
-        outputs = output_steps[-1]
+        outputs = output_steps[-1].copy()  # not a view: kept outputs must not keep every step
         events = {name: np.count_nonzero(s, axis=(0, 1)) for name, s in windows["spikes"].items()}
         return Trace(timesteps=timesteps, outputs=outputs,
                      logits=readout_logits(graph, outputs, timesteps), output_steps=output_steps,

@@ -1,0 +1,165 @@
+"""Work over many samples, cut into shards of consecutive samples and run as Ray tasks when
+asked (``Workers``), for runs that outgrow one process or one machine.
+
+Ray is an optional extra (``pip install 'neurodeploy[ray]'``), imported only here and only
+when work is distributed; without it everything runs in the calling process, as one shard.
+A task is a module-level function ``task(rows, *common)``: ``rows`` is its slice of the
+samples, ``common`` the arguments every shard shares (the graph, the samples), put into
+Ray's object store once. The tasks' results come back in shard order, so combining them
+gives what one process computes. Ray's workers import the driver's own ``neurodeploy``
+package (shipped with the job), so both run the same code.
+
+A local Ray (``Workers(count=N)``) is started for the call and shut down after it, also on
+Ctrl-C, which stops its processes; ``Workers(address=...)`` joins a running cluster and
+leaves it running. A Ray session the caller already started is used as it is.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import itertools
+import logging
+import os
+import signal
+import time
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, TypeVar
+
+from neurodeploy.errors import BackendUnavailable, InputError
+from neurodeploy.progress import progress
+
+R = TypeVar("R")
+RAY_HINT = "pip install 'neurodeploy[ray]'"
+STOP_SECONDS = 3.0  #: how long a left-over Ray process gets to end after SIGTERM
+
+
+@dataclass(frozen=True)
+class Workers:
+    """Where sharded work runs: this process (the default), a local Ray of ``count`` worker
+    processes, or the Ray cluster at ``address`` ("auto": the one this machine belongs to)."""
+
+    count: int | None = None
+    address: str | None = None
+
+    def __post_init__(self) -> None:
+        if self.count is not None and self.count < 1:
+            raise InputError(f"workers must be at least 1, got {self.count}")
+
+    @property
+    def distributed(self) -> bool:
+        return self.address is not None or self.count is not None
+
+
+IN_PROCESS = Workers()
+
+
+def run_sharded(task: Callable[..., R], samples: int, common: Sequence[Any],
+                workers: Workers = IN_PROCESS, *, description: str = "",
+                show_progress: bool = True) -> list[R]:
+    """``task(rows, *common)`` for consecutive shards ``rows`` covering ``range(samples)``,
+    in shard order: one shard in this process, or one per Ray worker CPU."""
+    if not workers.distributed:
+        return [task(slice(0, samples), *common)]
+    with ray_session(workers) as ray:
+        parts = min(samples, max(1, int(ray.cluster_resources().get("CPU", 1))))
+        shared = [ray.put(value) for value in common]
+        remote = ray.remote(num_cpus=1, max_retries=0)(task)
+        refs = [remote.remote(rows, *shared) for rows in _split(samples, parts)]
+        return [ray.get(ref) for ref in progress(refs, description, show_progress)]
+
+
+@contextlib.contextmanager
+def ray_session(workers: Workers) -> Iterator[Any]:
+    """The ``ray`` module with a session: the caller's if one is running, else a local Ray of
+    ``workers.count`` CPUs or the cluster at ``workers.address``, ended on exit."""
+    ray = import_ray()
+    if ray.is_initialized():
+        yield ray
+        return
+    package = str(Path(__file__).parent)
+    settings = {"address": workers.address} if workers.address else {
+        "num_cpus": workers.count, "include_dashboard": False}
+    before = set(descendants(os.getpid()))
+    started: set[int] = set()
+    try:
+        with _quiet(logging.getLogger("ray")):  # its start-up notices are not this run's
+            ray.init(**settings, runtime_env={"py_modules": [package]}, log_to_driver=False,
+                     configure_logging=False)
+        started = set(descendants(os.getpid())) - before  # Ctrl-C may orphan them later
+        yield ray
+    finally:
+        started |= set(descendants(os.getpid())) - before
+        try:
+            ray.shutdown()
+        finally:
+            if not workers.address:
+                _stop(sorted(started))
+
+
+def descendants(root: int) -> list[int]:
+    """Live processes descended from ``root``, read from /proc (none where there is none)."""
+    parents = {}
+    pids = [e for e in os.listdir("/proc") if e.isdigit()] if os.path.isdir("/proc") else []
+    for pid in pids:
+        with contextlib.suppress(OSError):  # it exited meanwhile
+            with open(f"/proc/{pid}/stat") as f:
+                fields = f.read().rsplit(")", 1)[1].split()
+            if fields[0] != "Z":
+                parents[int(pid)] = int(fields[1])
+    found, frontier = [], {root}
+    while frontier:
+        frontier = {pid for pid, parent in parents.items() if parent in frontier}
+        found += sorted(frontier)
+    return found
+
+
+def _stop(pids: list[int]) -> None:
+    """End the processes a local Ray started that outlive its shutdown: after Ctrl-C reached
+    the whole process group, Ray's agents survive the raylet they belong to."""
+    for signum in (signal.SIGTERM, signal.SIGKILL):
+        alive = [pid for pid in pids if _signal(pid, signum)]
+        end = time.monotonic() + STOP_SECONDS
+        while alive and time.monotonic() < end:
+            time.sleep(0.05)
+            alive = [pid for pid in alive if _signal(pid, 0)]
+        if not alive:
+            return
+
+
+def _signal(pid: int, signum: int) -> bool:
+    """Send ``signum`` (0: only check); whether the process still exists (not a zombie)."""
+    try:
+        os.kill(pid, signum)
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except (ProcessLookupError, FileNotFoundError):
+        return False
+
+
+@contextlib.contextmanager
+def _quiet(logger: logging.Logger) -> Iterator[None]:
+    """Only ``logger``'s errors while inside."""
+    level = logger.level
+    logger.setLevel(logging.ERROR)
+    try:
+        yield
+    finally:
+        logger.setLevel(level)
+
+
+def import_ray():
+    """The ``ray`` module, or one error line naming the extra that installs it."""
+    try:
+        import ray
+    except ImportError:
+        raise BackendUnavailable("running on several workers needs Ray, which is not "
+                                 "installed", hint=RAY_HINT) from None
+    return ray
+
+
+def _split(samples: int, parts: int) -> list[slice]:
+    """``range(samples)`` in ``parts`` consecutive slices whose sizes differ by at most one."""
+    bounds = [samples * k // parts for k in range(parts + 1)]
+    return [slice(a, b) for a, b in itertools.pairwise(bounds)]

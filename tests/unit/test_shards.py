@@ -1,0 +1,79 @@
+"""Samples sharded over a local Ray of two workers give exactly the one-process results
+(evaluate's accuracies, verify's traces and comparison). Ray is the [ray] extra, installed by
+`make setup`: without it these tests fail (they are not skipped)."""
+
+from __future__ import annotations
+
+import builtins
+
+import numpy as np
+import pytest
+
+from neurodeploy import simulation
+from neurodeploy.errors import BackendUnavailable
+from neurodeploy.shards import Workers, import_ray, ray_session, run_sharded
+from neurodeploy.verify import run_and_compare
+from tests.conftest import images
+
+TWO = Workers(count=2)
+
+
+@pytest.fixture(scope="module")
+def local_ray():
+    """One local Ray of two workers for the module (starting one takes seconds)."""
+    with ray_session(TWO) as ray:
+        yield ray
+
+
+def _rows(rows: slice, values: np.ndarray) -> list[int]:
+    return values[rows].tolist()
+
+
+def test_shards_cover_the_samples_in_order(local_ray):
+    values = np.arange(7) * 3
+    shards = run_sharded(_rows, 7, (values,), TWO, show_progress=False)
+    assert len(shards) == 2
+    assert [v for shard in shards for v in shard] == values.tolist()
+
+
+def test_evaluate_on_two_workers_equals_one_process(local_ray, cnn_graph):
+    x = images((1, 8, 8), n=37, seed=3)
+    outputs = simulation.predict(cnn_graph, x, show_progress=False)[0]
+    labels = outputs.argmax(axis=1)
+    labels[::3] = (labels[::3] + 1) % outputs.shape[1]  # a third wrong at the compiled T
+    alone = simulation.evaluate(cnn_graph, x, labels, [1, 2, 4], show_progress=False)
+    sharded = simulation.evaluate(cnn_graph, x, labels, [1, 2, 4], show_progress=False,
+                                  workers=TWO)
+    assert sharded == alone
+    assert alone[4] == 24 / 37  # the counts are compared, not only a perfect score
+
+
+def test_verify_on_two_workers_equals_one_process(local_ray, cnn_graph):
+    x = simulation.random_inputs(cnn_graph, 9, seed=4)
+    alone = run_and_compare(cnn_graph, x, 4, backend="reference")
+    sharded = run_and_compare(cnn_graph, x, 4, backend="reference", workers=TWO)
+    assert sharded.comparison == alone.comparison
+    for trace_a, trace_b in ((alone.expected, sharded.expected), (alone.actual, sharded.actual)):
+        assert np.array_equal(trace_a.outputs, trace_b.outputs)
+        assert trace_a.spikes.keys() == trace_b.spikes.keys()
+        for kind in ("spikes", "membranes"):
+            for pop, value in getattr(trace_a, kind).items():
+                assert np.array_equal(value, getattr(trace_b, kind)[pop]), (kind, pop)
+
+
+def test_without_ray_the_error_names_the_extra(monkeypatch):
+    real = builtins.__import__
+
+    def no_ray(name, *args, **kwargs):
+        if name == "ray":
+            raise ImportError("No module named 'ray'")
+        return real(name, *args, **kwargs)
+
+    monkeypatch.setattr(builtins, "__import__", no_ray)
+    with pytest.raises(BackendUnavailable, match=r"pip install 'neurodeploy\[ray\]'"):
+        import_ray()
+
+
+def test_without_workers_it_runs_in_this_process_without_ray():
+    assert not Workers().distributed and Workers(count=1).distributed
+    assert run_sharded(_rows, 3, (np.arange(3),), Workers(), show_progress=False) == [[0, 1, 2]]

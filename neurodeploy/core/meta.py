@@ -34,11 +34,12 @@ SYNAPSE_TYPES = (nir.Linear, nir.Affine, nir.Conv2d, nir.SumPool2d)
 
 @dataclass
 class InputMeta:
-    """The direct-encoded input: integers of ``bits`` width, worth ``scale`` each."""
+    """The input: integers of ``bits`` width, worth ``scale`` each (core/encoding.py)."""
 
     bits: int = 8
     scale: float = 1.0 / 255  #: real (ANN) value of one integer input unit
     kind: str = "input"
+    events: bool = False  #: integers count events (scale 1), not [0, 1] values
 
     def __post_init__(self) -> None:
         if not 1 <= self.bits <= MAX_INPUT_BITS:

@@ -168,8 +168,9 @@ def test_refusals_name_the_node():
     with pytest.raises(UnsupportedLayer, match="delay: nir.Delay cannot be imported"):
         import_graph(delayed, dt=DT, reset="zero", timesteps=T)
     recurrent = mlp(lif(12), nir.I(r=np.ones(5)))
-    recurrent.edges.append(("linear", "lif"))
-    with pytest.raises(NeurodeployError, match="cycle"):
+    recurrent.edges.append(("lif", "affine"))  # a cycle closed into a synapse, not a neuron
+    with pytest.raises(UnsupportedLayer, match="affine: a recurrent edge from 'lif' must end "
+                                               "at a neuron"):
         import_graph(recurrent, dt=DT, reset="zero", timesteps=T)
 
 

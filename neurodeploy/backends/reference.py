@@ -189,8 +189,7 @@ class _StepState:
     """A population inside a cycle: the rule's state, advanced one step at a time."""
 
     kernel: neuron.Kernel
-    v: np.ndarray
-    c: np.ndarray
+    state: tuple[np.ndarray, np.ndarray, np.ndarray]  #: (v, c, u)
     steps: list[np.ndarray]
     currents: list[torch.Tensor]
 
@@ -198,13 +197,13 @@ class _StepState:
     def of(cls, graph: nir.NIRGraph, name: str, batch: int) -> _StepState:
         shape = tuple(int(d) for d in graph.nodes[name].input_type["input"])
         params = population_meta(graph, name).neuron_params(shape)
-        v, c = neuron.initial_state(params, np.empty((batch, *shape), np.int32))
-        return cls(neuron.Kernel.of(params, v), v, c, [], [])
+        state = neuron.initial_state(params, np.empty((batch, *shape), np.int32))
+        return cls(neuron.Kernel.of(params, state[0]), state, [], [])
 
     def step(self, current: torch.Tensor, t: int, dtype: torch.dtype) -> torch.Tensor:
         self.currents.append(current)
-        spikes = self.kernel.step(self.v, self.c, current.numpy(), t)
-        self.steps.append(self.v.copy())
+        spikes = self.kernel.step(*self.state, current.numpy(), t)
+        self.steps.append(self.state[0].copy())
         return torch.from_numpy(spikes).to(dtype)
 
     def membranes(self) -> torch.Tensor:

@@ -25,7 +25,8 @@ from neurodeploy.targets import MAX_INPUT_BITS
 
 MAX_TIMESTEPS = 1 << 16  #: a window longer than this is a damaged file, not a network
 MAX_HOP_DELAY = 63  #: Loihi's 6-bit synaptic delays
-SCHEMA_VERSION = 2  #: 2: the population record (reset mode, membrane width in the record)
+SCHEMA_VERSION = 3  #: 2: the population record (reset mode, membrane width in the record);
+#: 3: event inputs (InputMeta.events), the synaptic filter (Population.current_decay)
 KEY = "neurodeploy"
 
 #: NIR node classes that carry synaptic weights or routing (one hop each on pipelined targets)

@@ -10,8 +10,9 @@ Euler, as the exporting simulators (snnTorch, Norse, ...) step them:
 
 so a LIF population gets the leak ``decay = round(4096 dt / tau)`` (Loihi's 12-bit voltage
 decay), an input gain ``dt R / tau`` folded into the weights of its synapses, and a bias
-``dt v_leak / tau``. IF has no leak and gain ``dt R``; CubaLIF's synaptic filter has no
-counterpart in the neuron (its DC gain ``w_in`` is kept, its delay is dropped and reported);
+``dt v_leak / tau``. IF has no leak and gain ``dt R``; CubaLIF's synaptic filter becomes the
+rule's current filter ``current_decay = round(4096 dt / tau_syn)`` (Loihi's du), its input
+gain ``w_in`` times that rounded fraction;
 Threshold is a neuron that forgets its membrane every step. A spike is worth 1 in NIR;
 converted graphs say a spike is worth theta, so weights are divided by the source's
 threshold here and multiplied back by ``quantize_weights``.
@@ -53,7 +54,7 @@ from neurodeploy.core.meta import (
 from neurodeploy.core.population import NEURON_TYPES, Kind, Population, Reset
 from neurodeploy.errors import InputError, MetadataError, UnsupportedLayer
 from neurodeploy.interop.approximations import Approximation
-from neurodeploy.interop.nir_neurons import neuron_model
+from neurodeploy.interop.nir_neurons import NeuronModel, neuron_model
 from neurodeploy.nir_compat import conv2d_node, replace_node
 from neurodeploy.passes.sources import per_input_channel, synapse_source
 
@@ -120,8 +121,8 @@ class _Importer:
         self.bias: dict[str, np.ndarray] = {}  #: our synapse -> its bias, moved to the neuron
         self.output: _Value | None = None
         self.approximations: list[Approximation] = []
-        #: foreign neuron -> (our node, its record, input gain, shape), for close_cycles
-        self.neurons: dict[str, tuple[str, Population, np.ndarray, tuple[int, ...]]] = {}
+        #: foreign neuron -> (our node, its record, its model, shape), for close_cycles
+        self.neurons: dict[str, tuple[str, Population, NeuronModel, tuple[int, ...]]] = {}
 
     def add(self, name: str) -> None:
         node = self.foreign.nodes[name]
@@ -140,17 +141,15 @@ class _Importer:
             if dst not in self.neurons:
                 raise UnsupportedLayer(f"a recurrent edge from '{src}' must end at a neuron",
                                        node=dst)
-            key, meta, gain, shape = self.neurons[dst]
+            key, meta, model, shape = self.neurons[dst]
             value = self.values[src]
             if value.shape != shape or not isinstance(self.nodes[value.name], SYNAPSES):
                 raise UnsupportedLayer("a neuron must be fed by synapse layers (Linear, "
                                        "Affine or Conv2d) of its own shape", node=dst)
-            gain = gain * np.broadcast_to(value.scale, shape)
-            self._scale_synapse(dst, value.name, gain)
-            bias = meta.bias + _channel_bias(self.bias[value.name], shape) * gain
+            bias = meta.bias + self._connect(dst, value, model, shape)
             meta = meta.replace(bias=_compact(dst, "bias", bias, shape))
             self.nodes[key] = population_node(meta, shape)
-            self.neurons[dst] = key, meta, gain, shape
+            self.neurons[dst] = key, meta, model, shape
             self.edges.append((value.name, key))
 
     def finish(self) -> nir.NIRGraph:
@@ -245,9 +244,7 @@ class _Importer:
                                        "Affine or Conv2d) of its own shape", node=name)
         bias = model.bias
         for src in incoming:
-            gain = model.gain * np.broadcast_to(src.scale, shape)
-            self._scale_synapse(name, src.name, gain)
-            bias = bias + _channel_bias(self.bias[src.name], shape) * gain
+            bias = bias + self._connect(name, src, model, shape)
         self.approximations += model.approximations
         theta = _compact(name, "v_threshold", model.theta, shape)
         if isinstance(node, INTEGRATORS):
@@ -259,9 +256,11 @@ class _Importer:
             meta = Population(kind="if", theta=theta, bias=_compact(name, "bias", bias, shape),
                               v_init=np.array(0.0), theta_neg=np.array(0.0),
                               decay=_compact(name, "tau", model.decay, shape),
+                              current_decay=_compact(name, "tau_syn", model.current_decay,
+                                                     shape),
                               reset=self._reset(name, node), source=name)
         key = self._emit(name, population_node(meta, shape), incoming, shape)
-        self.neurons[name] = key, meta, model.gain, shape
+        self.neurons[name] = key, meta, model, shape
 
     def _delay(self, name: str, node: nir.Delay, incoming: list[_Value]) -> None:
         raise UnsupportedLayer("nir.Delay cannot be imported: it shifts spikes in time within "
@@ -287,6 +286,14 @@ class _Importer:
                                    hint="Only reset to 0 or reset by subtraction "
                                         "(reset=\"subtract\", --reset subtract) are supported")
         return Reset.ZERO
+
+    def _connect(self, neuron: str, src: _Value, model: NeuronModel, shape: tuple[int, ...]
+                 ) -> np.ndarray:
+        """Fold the neuron's input gain into synapse ``src``; returns the synapse's bias as
+        the neuron's bias contribution."""
+        scale = np.broadcast_to(src.scale, shape)
+        self._scale_synapse(neuron, src.name, model.gain * scale)
+        return _channel_bias(self.bias[src.name], shape) * model.gain * scale
 
     def _scale_synapse(self, neuron: str, synapse: str, gain: np.ndarray) -> None:
         node = self.nodes[synapse]

@@ -61,8 +61,8 @@ def naive_run(graph: nir.NIRGraph, x: np.ndarray, timesteps: int
                     current = sum(ins).numpy().astype(np.int32)
                     if t == 0:
                         state[name] = neuron.initial_state(p, current)
-                    v, c, s = neuron.step(*state[name], current, p, t)
-                    state[name] = (v, c)
+                    v, c, u, s = neuron.step(*state[name], current, p, t)
+                    state[name] = (v, c, u)
                     values[name] = torch.as_tensor(s, dtype=torch.float64)
                     results.setdefault(name, []).append(v.copy())
                     currents.setdefault(name, []).append(current)

@@ -34,6 +34,7 @@ class PyNeuronModelFixed(PyLoihiProcessModel):
     v_out: PyOutPort = LavaPyType(PyOutPort.VEC_DENSE, np.int32, precision=24)
     v: np.ndarray = _int_var()
     c: np.ndarray = _int_var()
+    u: np.ndarray = _int_var()
 
     def __init__(self, proc_params: Any) -> None:
         super().__init__(proc_params)
@@ -55,10 +56,10 @@ class PyNeuronModelFixed(PyLoihiProcessModel):
             self.kernel = neuron.Kernel.of(self.params, self.v)
         step_in_window = t % self.window
         if step_in_window == 0:
-            self.v[:], self.c[:] = neuron.initial_state(self.params, self.v)
+            self.v[:], self.c[:], self.u[:] = neuron.initial_state(self.params, self.v)
         if step_in_window >= self.recurrent_delay:
             current = current + recurrent
-        self.s_out.send(self.kernel.step(self.v, self.c, current, step_in_window))
+        self.s_out.send(self.kernel.step(self.v, self.c, self.u, current, step_in_window))
         self.v_out.send(self.v)
 
 

@@ -40,6 +40,7 @@ class NeuronProcess(AbstractProcess):
         self.v_out = OutPort(shape=shape)  #: membrane after each step, for recording only
         self.v = Var(shape=shape, init=np.array(np.broadcast_to(params.v_init, shape)))
         self.c = Var(shape=shape, init=0)  #: net spike count, guards negative spikes
+        self.u = Var(shape=shape, init=0)  #: synaptic current (a filtered population's)
 
 
 class DelayProcess(AbstractProcess):

@@ -54,6 +54,13 @@ def compile_checked(model, **kwargs) -> tuple[api.Deployment, bool]:
         return api.compile(model, allow_saturation=True, **kwargs), True
 
 
+def timed(fn) -> float:
+    """Seconds one call of ``fn()`` takes."""
+    start = time.perf_counter()
+    fn()
+    return time.perf_counter() - start
+
+
 def print_table(headers: list[str], rows: list[list]) -> None:
     cells = [[str(c) for c in row] for row in [headers, *rows]]
     widths = [max(len(row[i]) for row in cells) for i in range(len(headers))]

@@ -283,8 +283,8 @@ class Kernel:
         kernel(_view(currents, self.axes, shape3, writable=False),
                *(_view(x[None], self.axes, state3)[0] for x in state),
                self.theta, self.bias, self.table, first_row, self.theta_neg, self.decay,
-               self.current_decay, int(p.max_burst), bool(p.dual), bool(p.fires), membrane.min, membrane.max,
-               int(p.input_shift), bool(p.hard_reset), *outputs)
+               self.current_decay, int(p.max_burst), bool(p.dual), bool(p.fires), membrane.min,
+               membrane.max, int(p.input_shift), bool(p.hard_reset), *outputs)
 
 
 def step(v: np.ndarray, c: np.ndarray, u: np.ndarray, current: np.ndarray, p: NeuronParams,

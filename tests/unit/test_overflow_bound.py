@@ -2,8 +2,8 @@
 proven window no membrane saturates, every membrane before its spike decision lies in that
 step's bounds, and none, before or after its reset, exceeds the recorded worst-case
 magnitude; for random populations using every feature of the rule (leak, synaptic filter,
-either reset, input shift, bursts, dual threshold, bias table) and inputs that dwell on the extremes of their
-range."""
+either reset, input shift, bursts, dual threshold, bias table) and inputs that dwell on the
+extremes of their range."""
 
 from __future__ import annotations
 

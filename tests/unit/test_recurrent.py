@@ -12,7 +12,7 @@ from neurodeploy import api
 from neurodeploy.backends import Record
 from neurodeploy.capacity import fan_in
 from neurodeploy.core.graph import back_edges, cycles, recurrent_delays, topological_order
-from neurodeploy.errors import MetadataError
+from neurodeploy.errors import InputError, MetadataError
 from neurodeploy.interop.standard import to_standard
 from tests import foreign, nirsim
 from tests.nir_paper import NETS
@@ -95,3 +95,11 @@ def test_plain_export_writes_the_cycle_and_imports_back_bit_for_bit():
     assert np.array_equal(again.outputs, ours.outputs)
     for name, spikes in ours.spikes.items():
         assert np.array_equal(again.spikes[name], spikes), name
+
+
+def test_report_refuses_what_its_static_rate_reference_cannot_model():
+    deployment = api.import_nir(foreign.recurrent_net(), target="loihi2", dt=foreign.DT,
+                                timesteps=T, events=True)
+    x = foreign.event_streams(2, T, (6,), 0.4)
+    with pytest.raises(InputError, match="no recurrent edges and no input streams"):
+        deployment.report(x, np.array([0, 1]), show_progress=False)

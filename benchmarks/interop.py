@@ -26,7 +26,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from common import ROOT, print_table, write_result
+from common import ROOT, print_table, timed, write_result
 
 from neurodeploy import api, neuron
 from neurodeploy.backends import Record
@@ -129,19 +129,13 @@ def kernel_rows(repeats: int = 5) -> tuple[list, dict]:
                                                           {"decay": np.int32(410)})):
         params = neuron.NeuronParams(**base, **extra)
         neuron.run(currents, params, keep_membranes=False)  # compile
-        best = min(_timed(lambda p=params: neuron.run(currents, p, keep_membranes=False))
+        best = min(timed(lambda p=params: neuron.run(currents, p, keep_membranes=False))
                    for _ in range(repeats))
         timings[label] = best
     updates = currents.size
     rows = [[label, f"{1e3 * s:.1f}", f"{updates / s / 1e6:.0f}"] for label, s in timings.items()]
     return rows, {label: {"seconds": s, "neuron_updates_per_second": updates / s}
                   for label, s in timings.items()}
-
-
-def _timed(fn) -> float:
-    start = time.perf_counter()
-    fn()
-    return time.perf_counter() - start
 
 
 def main() -> None:

@@ -271,13 +271,15 @@ def compile(model: Any, *, target: str | Path | Target = "loihi2", method: str =
 
 
 def import_nir(path: str | Path | nir.NIRGraph, *, target: str | Path | Target = "loihi2",
-               dt: float, timesteps: int = 4, reset: str = "zero",
+               dt: float, timesteps: int = 4, reset: str = "zero", events: bool = False,
                allow_saturation: bool = False, capacity_check: bool = True) -> Deployment:
     """A NIR graph written by another tool -> quantized SNN for ``target``.
 
     ``dt`` discretizes NIR's continuous-time neurons (use the step the exporting tool
     simulates with); ``reset`` is "zero" (NIR's reset to v_reset = 0) or "subtract" (for
-    tools that export v_reset = 0 but reset by subtraction). See docs/interop.md.
+    tools that export v_reset = 0 but reset by subtraction). ``events``: the inputs are
+    event counts or spikes, one integer per event (``encoding.EVENT_INPUT``), not values in
+    [0, 1]. See docs/interop.md.
     """
     from neurodeploy.interop.approximations import rounding_rows
     from neurodeploy.interop.nir_import import import_graph, read_foreign
@@ -286,7 +288,8 @@ def import_nir(path: str | Path | nir.NIRGraph, *, target: str | Path | Target =
     chip = _target(target)
     foreign = path if isinstance(path, nir.NIRGraph) else read_foreign(path)
     start = time.perf_counter()
-    graph, approximations = import_graph(foreign, dt=dt, reset=reset, timesteps=timesteps)
+    graph, approximations = import_graph(foreign, dt=dt, reset=reset, timesteps=timesteps,
+                                         events=events)
     graph = quantize(graph, chip, allow_saturation=allow_saturation,
                      capacity_check=capacity_check)
     rows = approximations + rounding_rows(get_graph_meta(graph).notes,

@@ -15,7 +15,8 @@ pools, delays) stores each output channel's composed kernel once per core that h
 the channel: the kernel's size is the channel's widest fan-in (an interior neuron sees every
 tap), so a core pays it with the first neuron of that channel it holds.
 
-Allocator. Populations take cores in topological order and never share one (the readout
+Allocator. Populations take cores in topological order (a recurrent edge counts as the
+synapses of the population it enters; it does not change the order) and never share one (the readout
 included; the input is injected by the host and takes none). A population fills cores with
 consecutive neurons in NIR order (channel, row, column), starting a new core when the next
 neuron would exceed ``neurons_per_core`` or the core's memory (greedy, which is optimal
@@ -105,23 +106,23 @@ class Allocation:
 
 def fan_in(graph: nir.NIRGraph) -> dict[str, np.ndarray]:
     """Per population: the synapses into each neuron (population shape, int64), through
-    every chain of pools, flattens, delays and weighted layers feeding it."""
+    every chain of pools, flattens, delays and weighted layers feeding it, recurrent chains
+    included (a chain starts at a population, so it never depends on its own end)."""
     preds = predecessors(graph)
     paths: dict[str, np.ndarray] = {}
-    result = {}
+    populations = []
     for name in topological_order(graph):
         node = graph.nodes[name]
         if isinstance(node, nir.Output):
             continue
         if isinstance(node, (nir.Input, *NEURON_TYPES)):
-            shape = tuple(int(d) for d in node.input_type["input"])
-            if not isinstance(node, nir.Input):
-                result[name] = np.rint(sum(paths[p] for p in preds[name])).astype(np.int64)
-            paths[name] = np.ones(shape)  # each neuron (input) starts one path of its own
+            paths[name] = np.ones(tuple(int(d) for d in node.input_type["input"]))
+            populations += [] if isinstance(node, nir.Input) else [name]
             continue
         arriving = sum(paths[p] for p in preds[name])
         paths[name] = propagate(nonzero_pattern(node), arriving[None])[0]
-    return result
+    return {name: np.rint(sum(paths[p] for p in preds[name])).astype(np.int64)
+            for name in populations}
 
 
 def synapse_layers(graph: nir.NIRGraph) -> dict[str, list[str]]:

@@ -178,6 +178,9 @@ def compile_cmd(model, target, method, calib, calib_samples, seed, timesteps, ar
 @click.option("--reset", type=click.Choice(["zero", "subtract"]), default="zero",
               show_default=True, help="NIR's reset to v_reset = 0, or reset by subtraction "
                                       "(for tools that subtract but export v_reset = 0).")
+@click.option("--events", is_flag=True,
+              help="Inputs are event counts or spikes (one input integer is one event), "
+                   "not values in [0, 1].")
 @click.option("--allow-saturation", is_flag=True,
               help="Report, instead of refusing, membranes that may saturate within T.")
 @click.option("--no-capacity-check", is_flag=True,
@@ -185,8 +188,8 @@ def compile_cmd(model, target, method, calib, calib_samples, seed, timesteps, ar
 @click.option("-o", "--output", type=PATH,
               help="Output .nir (default: MODEL.TARGET.nir).")
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
-def import_cmd(model, target, dt, timesteps, reset, allow_saturation, no_capacity_check,
-               output, as_json) -> None:
+def import_cmd(model, target, dt, timesteps, reset, events, allow_saturation,
+               no_capacity_check, output, as_json) -> None:
     """Import MODEL, a NIR file written by another tool, and quantize it for a target; prints
     what the target cannot express exactly and the error it introduces."""
     from neurodeploy import api
@@ -194,7 +197,7 @@ def import_cmd(model, target, dt, timesteps, reset, allow_saturation, no_capacit
     if output:
         output_file(output, inputs=[model, target])
     result = api.import_nir(model, target=target, dt=dt, timesteps=timesteps, reset=reset,
-                            allow_saturation=allow_saturation,
+                            events=events, allow_saturation=allow_saturation,
                             capacity_check=not no_capacity_check)
     out = Path(output) if output else Path(model).with_suffix(f".{result.target.name}.nir")
     api.save(result.graph, out)

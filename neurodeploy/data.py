@@ -3,7 +3,10 @@
 - ``digits``: scikit-learn's bundled 8x8 digits (no install), a fixed stratified 75/25 split.
 - ``fashion-mnist``: the Debian package ``dataset-fashion-mnist`` (IDX files, no download).
 - a path to an ``.npz`` file with array ``x`` and optionally ``y``; it has no splits, so
-  ``split`` only selects between train and test for the named datasets.
+  ``split`` only selects between train and test for the named datasets. ``x`` holds images
+  (N, features) or (N, C, H, W), or input streams with a time axis (N, T, features) or
+  (N, T, C, H, W) (core/encoding.py), whose integers (event counts, spikes) are kept as they
+  are and range-checked when a network runs them.
 
 Calibration also takes what a PyTorch user has in memory: an array, a tensor or a DataLoader.
 """
@@ -22,6 +25,7 @@ import numpy as np
 from neurodeploy.errors import InputError
 
 DATASETS = ("digits", "fashion-mnist")
+STREAM_NDIMS = (3, 5)  #: an .npz x of these ranks has a time axis: (N, T, features | C, H, W)
 SPLITS = ("train", "test")
 FASHION_DIR = Path("/usr/share/datasets/fashion-mnist")
 FASHION_PACKAGE = "dataset-fashion-mnist"
@@ -165,16 +169,21 @@ def _npz(path: Path) -> tuple[np.ndarray, np.ndarray | None]:
             y = data["y"] if "y" in data.files else None
     except (ValueError, OSError, zipfile.BadZipFile) as exc:
         raise InputError(f"{path}: not a readable .npz file ({exc})") from None
-    if x.dtype == np.uint8:
+    if x.ndim not in (2, 3, 4, 5) or len(x) == 0:
+        raise InputError(f"{path}: x must be (N, features) or NCHW (N, C, H, W), or streams "
+                         f"(N, T, features) or (N, T, C, H, W), with N >= 1, got shape {x.shape}")
+    stream = x.ndim in STREAM_NDIMS
+    if stream and x.dtype.kind in "biu":
+        x = x.astype(np.int32)  # event counts
+    elif x.dtype == np.uint8:
         x = x.astype(np.float32) / 255
     elif x.dtype.kind == "f":
         x = x.astype(np.float32)
     else:
-        raise InputError(f"{path}: x has dtype {x.dtype}; use floats in [0, 1] or uint8")
-    if x.ndim not in (2, 4) or len(x) == 0:
-        raise InputError(f"{path}: x must be (N, features) or NCHW (N, C, H, W) with N >= 1, "
-                         f"got shape {x.shape}")
-    if not np.isfinite(x).all() or x.min(initial=0) < 0 or x.max(initial=0) > 1:
+        raise InputError(f"{path}: x has dtype {x.dtype}; use floats in [0, 1] or uint8 "
+                         "(integer event counts for streams)")
+    if x.dtype.kind == "f" and (not np.isfinite(x).all() or x.min(initial=0) < 0
+                                or x.max(initial=0) > 1):
         raise InputError(f"{path}: x must hold values in [0, 1] (or be uint8)")
     if y is None:
         return x, None

@@ -3,7 +3,9 @@
 Written from NIR's node equations (nir/ir/*.py docstrings), independently of
 ``neurodeploy.interop``: every step the input passes through the whole graph; neurons keep
 their state between steps; a spike is 1 when ``v > v_threshold``, then ``v = v_reset``
-(or ``v -= v_threshold`` with ``subtract``).
+(or ``v -= v_threshold`` with ``subtract``). A recurrent edge (one closing a cycle) carries
+its source's output of the previous step (nothing at the first step). The input is static
+(batch, *shape), the same every step, or a stream (batch, T, *shape).
 """
 
 from __future__ import annotations
@@ -21,15 +23,23 @@ def simulate(graph: nir.NIRGraph, x: np.ndarray, timesteps: int, dt: float,
     """Every node's output at every step: name -> (T, batch, *shape)."""
     preds = predecessors(graph)
     order = topological_order(graph)
+    (source,) = [n for n in graph.nodes.values() if isinstance(n, nir.Input)]
+    stream = x.ndim == len(source.input_type["input"]) + 2
     state: dict[str, dict[str, np.ndarray]] = {name: {} for name in order}
     record: dict[str, list[np.ndarray]] = {name: [] for name in order}
-    for _ in range(timesteps):
+    previous: dict[str, np.ndarray] = {}
+    for t in range(timesteps):
         values: dict[str, np.ndarray] = {}
         for name in order:
             node = graph.nodes[name]
-            inp = x if isinstance(node, nir.Input) else sum(values[p] for p in preds[name])
+            if isinstance(node, nir.Input):
+                inp = x[:, t] if stream else x
+            else:  # a value not computed yet in this step comes from a recurrent edge
+                inp = sum(values[p] if p in values else previous[p]
+                          for p in preds[name] if p in values or p in previous)
             values[name] = _node(node, inp, state[name], dt, subtract)
             record[name].append(values[name])
+        previous = values
     return {name: np.stack(steps) for name, steps in record.items()}
 
 

@@ -18,9 +18,11 @@ from neurodeploy.core.population import Kind, Population, Reset
 
 @st.composite
 def integer_populations(draw, neurons: int, steps: int,
-                        kinds: tuple[Kind, ...] = (Kind.IF, Kind.READOUT)) -> Population:
-    """A quantized record of ``neurons`` neurons: theta, bias, v_init and decay shared or per
-    neuron; bursts, the dual threshold, input shift, either reset, a leak, and a bias table
+                        kinds: tuple[Kind, ...] = (Kind.IF, Kind.READOUT),
+                        synaptic_filter: bool = False) -> Population:
+    """A quantized record of ``neurons`` neurons: theta, bias, v_init and decays shared or per
+    neuron; bursts, the dual threshold, input shift, either reset, a leak, a synaptic filter
+    (spiking neurons, if ``synaptic_filter``: imported networks only), and a bias table
     of ``steps`` rows or none. Membrane values stay below 2**8 in magnitude."""
     def values(low: int, high: int) -> np.ndarray:
         shared = draw(st.booleans())
@@ -32,13 +34,16 @@ def integer_populations(draw, neurons: int, steps: int,
     table = draw(st.none() | st.lists(st.lists(st.integers(-40, 40), min_size=neurons,
                                                max_size=neurons),
                                       min_size=steps, max_size=steps))
+    kind = draw(st.sampled_from(kinds))
+    filtered = synaptic_filter and kind is Kind.IF and draw(st.booleans())
     return Population(
-        kind=draw(st.sampled_from(kinds)), theta=theta, bias=values(-30, 30),
+        kind=kind, theta=theta, bias=values(-30, 30),
         v_init=values(-200, 200), theta_neg=-values(0, int(theta.min())),
         max_burst=draw(st.integers(1, 3)), dual=draw(st.booleans()),
         input_shift=draw(st.integers(0, 3)),
         bias_table=None if table is None else np.array(table),
         decay=values(0, DECAY_ONE) if draw(st.booleans()) else np.array(0),
+        current_decay=values(0, DECAY_ONE) if filtered else np.array(DECAY_ONE),
         reset=draw(st.sampled_from(list(Reset))))
 
 

@@ -4,9 +4,12 @@ A backend runs a *quantized* neurodeploy NIR graph on integer inputs and returns
 Rules every backend meets (tested by the shared backend tests):
 
 1. Semantics come from ``neurodeploy.core.neuron``; a backend never re-implements the rule.
-2. ``run(graph, inputs, timesteps, record=...)``: ``inputs`` are integer arrays of shape
-   (batch, *input_shape) in the input node's integer units, injected every step
-   (direct encoding). Each sample runs a window of ``timesteps`` steps from ``v_init``.
+2. ``run(graph, inputs, timesteps, record=...)``: ``inputs`` are integer arrays in the input
+   node's integer units, (batch, *input_shape) injected every step (direct encoding) or
+   streams (batch, L, *input_shape) whose step t is injected at step t
+   (``core.encoding.step_inputs``). Each sample runs a window of ``timesteps`` steps from
+   ``v_init``; a recurrent edge delivers ``core.graph.recurrent_delays`` steps late and
+   nothing from an earlier sample.
 3. Traces are in the *ideal* (unshifted) time frame: step t of population p is the t-th
    step of its window. On a pipelined target the window of p starts ``offsets[p]`` steps
    after the input's (design.md §3); the backend reports those offsets.

@@ -22,8 +22,15 @@ import torch
 
 from neurodeploy.backends.base import Record, Trace
 from neurodeploy.core import neuron
-from neurodeploy.core.encoding import check_inputs, readout_logits
-from neurodeploy.core.graph import hop_offsets, predecessors, readout_name, topological_order
+from neurodeploy.core.encoding import check_inputs, is_stream, readout_logits, step_inputs
+from neurodeploy.core.graph import (
+    cycles,
+    hop_offsets,
+    predecessors,
+    readout_name,
+    recurrent_delays,
+    topological_order,
+)
 from neurodeploy.core.meta import (
     SYNAPSE_TYPES,
     GraphMeta,
@@ -48,6 +55,10 @@ class _Signal:
             return self.value.unsqueeze(0).expand(timesteps, *self.value.shape)
         return self.value
 
+    def at(self, t: int) -> torch.Tensor:
+        """The (B, ...) values of step t."""
+        return self.value if self.constant else self.value[t]
+
     def apply(self, fn) -> _Signal:
         if self.constant:
             return _Signal(fn(self.value), True)
@@ -67,56 +78,153 @@ class ReferenceBackend:
         gmeta = get_graph_meta(graph)
         if not gmeta.quantized:
             raise MetadataError("graph is not quantized; run the integer passes first")
-        check_inputs(graph, inputs)
+        check_inputs(graph, inputs, timesteps)
         _check_window(graph, timesteps)
-        dtype = self.exact_dtype or _gemm_dtype(gmeta)
+        run = _Run(graph, record, timesteps, len(inputs), self.exact_dtype or _gemm_dtype(gmeta))
         preds = predecessors(graph)
-        signals: dict[str, _Signal] = {}
-        spikes, membranes, currents, events, synops = {}, {}, {}, {}, {}
-        readout = readout_name(graph)
+        loops = {cycle[0]: cycle for cycle in cycles(graph)}
+        looped = {name for cycle in loops.values() for name in cycle}
         order = topological_order(graph)
         last_use = _last_use(order, preds)
         for step, name in enumerate(order):
             for done in last_use.get(step - 1, ()):  # values no later node reads
-                del signals[done]
+                del run.signals[done]
             node = graph.nodes[name]
-            if isinstance(node, nir.Input):
-                signals[name] = _Signal(_channels_last(torch.as_tensor(inputs).to(dtype)), True)
+            if name in loops:
+                run.cycle(loops[name], preds)
+            if name in looped:
                 continue
-            incoming = [signals[p] for p in preds[name]]
+            if isinstance(node, nir.Input):
+                run.signals[name] = _input_signal(graph, inputs, timesteps, run.dtype)
+                continue
+            incoming = [run.signals[p] for p in preds[name]]
             if isinstance(node, NEURON_TYPES):
-                keep_v = record.membranes or name == readout
-                s, v, i = _run_population(graph, name, gmeta, incoming, timesteps, keep_v,
-                                          dtype)
-                signals[name] = _Signal(s, False)
-                if record.counts and name != readout:
-                    events[name] = count_nonzero(s, lead=2).numpy()
-                if record.spikes and name != readout:
-                    spikes[name] = np.ascontiguousarray(s.to(torch.int32).numpy())
-                if keep_v:
-                    membranes[name] = np.ascontiguousarray(v.numpy())
-                if record.currents:
-                    currents[name] = np.ascontiguousarray(i.to(torch.int32).numpy())
+                keep_v = record.membranes or name == run.readout
+                s, v, i = _run_population(graph, name, incoming, timesteps, keep_v, run.dtype)
+                run.population(name, s, v, i)
             elif isinstance(node, nir.Output | nir.Delay):
                 # a delay (align_delays) only moves its path's window: in each population's
                 # own window frame (Trace.offsets) its values pass through unchanged
-                signals[name] = incoming[0]
+                run.signals[name] = incoming[0]
             else:
-                if record.counts and isinstance(node, SYNAPSE_TYPES):
-                    synops[name] = _synaptic_ops(node, incoming[0], timesteps)
-                signals[name] = incoming[0].apply(
-                    lambda x, node=node: _channels_last(synapse(node, x)))
-        output_steps = (membranes[readout] if record.membranes
-                        else membranes.pop(readout)).astype(np.int64)
+                run.synapse(name, incoming[0],
+                            incoming[0].apply(lambda x, node=node: _channels_last(
+                                synapse(node, x))))
+        return run.trace(_population_offsets(graph, gmeta))
+
+
+class _Run:
+    """One run's signals and records; populations and synapses computed over the whole
+    window or, inside a cycle, step by step (``cycle``) are recorded the same way."""
+
+    def __init__(self, graph: nir.NIRGraph, record: Record, timesteps: int, batch: int,
+                 dtype: torch.dtype) -> None:
+        self.graph, self.record = graph, record
+        self.timesteps, self.batch, self.dtype = timesteps, batch, dtype
+        self.readout = readout_name(graph)
+        self.signals: dict[str, _Signal] = {}
+        self.spikes: dict[str, np.ndarray] = {}
+        self.membranes: dict[str, np.ndarray] = {}
+        self.currents: dict[str, np.ndarray] = {}
+        self.events: dict[str, np.ndarray] = {}
+        self.synops: dict[str, int] = {}
+
+    def population(self, name: str, s: torch.Tensor, v: torch.Tensor | None,
+                   i: torch.Tensor) -> None:
+        self.signals[name] = _Signal(s, False)
+        if self.record.counts and name != self.readout:
+            self.events[name] = count_nonzero(s, lead=2).numpy()
+        if self.record.spikes and name != self.readout:
+            self.spikes[name] = np.ascontiguousarray(s.to(torch.int32).numpy())
+        if v is not None:
+            self.membranes[name] = np.ascontiguousarray(v.numpy())
+        if self.record.currents:
+            self.currents[name] = np.ascontiguousarray(i.to(torch.int32).numpy())
+
+    def synapse(self, name: str, incoming: _Signal, out: _Signal) -> None:
+        if self.record.counts and isinstance(self.graph.nodes[name], SYNAPSE_TYPES):
+            self.synops[name] = _synaptic_ops(self.graph.nodes[name], incoming, self.timesteps)
+        self.signals[name] = out
+
+    def cycle(self, members: list[str], preds: dict[str, list[str]]) -> None:
+        """Run the nodes of a cycle together, one step at a time: a recurrent edge delivers
+        its source's values ``recurrent_delays`` steps later (nothing before)."""
+        delays = recurrent_delays(self.graph)
+        outs: dict[str, list[torch.Tensor]] = {m: [] for m in members}
+        states = {m: _StepState.of(self.graph, m, self.batch)
+                  for m in members if isinstance(self.graph.nodes[m], NEURON_TYPES)}
+        for t in range(self.timesteps):
+            for m in members:
+                parts = []
+                for p in preds[m]:
+                    late = t - delays.get((p, m), 0)
+                    if p in outs and late >= 0:
+                        parts.append(outs[p][late])
+                    elif p not in outs:
+                        parts.append(self.signals[p].at(t))
+                node = self.graph.nodes[m]
+                if m in states:
+                    outs[m].append(states[m].step(sum(parts[1:], parts[0]), t, self.dtype))
+                elif isinstance(node, nir.Output | nir.Delay):
+                    outs[m].append(parts[0])
+                else:
+                    outs[m].append(synapse(node, parts[0]))
+        for m in members:
+            out = _Signal(torch.stack(outs[m]), False)
+            if m in states:
+                keep_v = self.record.membranes or m == self.readout
+                self.population(m, out.value, states[m].membranes() if keep_v else None,
+                                torch.stack(states[m].currents))
+            else:  # its input, in the cycle or before it, is recorded by now
+                self.synapse(m, self.signals[preds[m][0]], out)
+
+    def trace(self, offsets: dict[str, int]) -> Trace:
+        output_steps = (self.membranes[self.readout] if self.record.membranes
+                        else self.membranes.pop(self.readout)).astype(np.int64)
         outputs = output_steps[-1].copy()  # not a view: kept outputs must not keep every step
-        return Trace(timesteps=timesteps, outputs=outputs,
-                     logits=readout_logits(graph, outputs, timesteps),
-                     output_steps=output_steps, spikes=spikes, membranes=membranes,
-                     currents=currents, offsets=_population_offsets(graph, gmeta), events=events,
-                     synops=synops)
+        return Trace(timesteps=self.timesteps, outputs=outputs,
+                     logits=readout_logits(self.graph, outputs, self.timesteps),
+                     output_steps=output_steps, spikes=self.spikes, membranes=self.membranes,
+                     currents=self.currents, offsets=offsets, events=self.events,
+                     synops=self.synops)
 
 
-def _run_population(graph, name, gmeta: GraphMeta, incoming: list[_Signal], timesteps: int,
+@dataclass
+class _StepState:
+    """A population inside a cycle: the rule's state, advanced one step at a time."""
+
+    kernel: neuron.Kernel
+    state: tuple[np.ndarray, np.ndarray, np.ndarray]  #: (v, c, u)
+    steps: list[np.ndarray]
+    currents: list[torch.Tensor]
+
+    @classmethod
+    def of(cls, graph: nir.NIRGraph, name: str, batch: int) -> _StepState:
+        shape = tuple(int(d) for d in graph.nodes[name].input_type["input"])
+        params = population_meta(graph, name).neuron_params(shape)
+        state = neuron.initial_state(params, np.empty((batch, *shape), np.int32))
+        return cls(neuron.Kernel.of(params, state[0]), state, [], [])
+
+    def step(self, current: torch.Tensor, t: int, dtype: torch.dtype) -> torch.Tensor:
+        self.currents.append(current)
+        spikes = self.kernel.step(*self.state, current.numpy(), t)
+        self.steps.append(self.state[0].copy())
+        return torch.from_numpy(spikes).to(dtype)
+
+    def membranes(self) -> torch.Tensor:
+        return torch.from_numpy(np.stack(self.steps))
+
+
+def _input_signal(graph: nir.NIRGraph, inputs: np.ndarray, timesteps: int,
+                  dtype: torch.dtype) -> _Signal:
+    """A static input is one (B, ...) value for every step; a stream is (T, B, ...)."""
+    if not is_stream(graph, inputs):
+        return _Signal(_channels_last(torch.as_tensor(inputs).to(dtype)), True)
+    steps = np.ascontiguousarray(step_inputs(graph, inputs, timesteps).swapaxes(0, 1))
+    return _Signal(torch.as_tensor(steps).to(dtype), False)
+
+
+def _run_population(graph, name, incoming: list[_Signal], timesteps: int,
                     keep_membranes: bool, dtype: torch.dtype
                     ) -> tuple[torch.Tensor, torch.Tensor | None, torch.Tensor]:
     """(spikes, membranes, synaptic currents), each (T, batch, *shape); spikes come back in
@@ -138,8 +246,8 @@ def _last_use(order: list[str], preds: dict[str, list[str]]) -> dict[int, list[s
     run frees them after it: the working memory is the live values, not the whole graph's)."""
     last = {name: position for position, name in enumerate(order)}
     for position, name in enumerate(order):
-        for source in preds[name]:
-            last[source] = position
+        for source in preds[name]:  # a recurrent edge reads a later node: that one stays
+            last[source] = max(last[source], position)
     freed: dict[int, list[str]] = {}
     for name, position in last.items():
         freed.setdefault(position, []).append(name)

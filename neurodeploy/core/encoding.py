@@ -1,5 +1,13 @@
-"""Input encoding and readout decoding: how images become the integers the input node
-injects every step (direct encoding), and how the readout membrane becomes logits."""
+"""Input encoding and readout decoding: how inputs become the integers the input node
+injects, and how the readout membrane becomes logits.
+
+Two kinds of input, told apart by their shape:
+- a static input (batch, *shape), e.g. an image, is injected unchanged at every step of the
+  window (direct encoding);
+- a stream (batch, L, *shape), e.g. event frames or spike trains, injects its step t at step
+  t; a window of T <= L steps reads the first T.
+Both are integers in the input node's width (``quantize_inputs`` scales floats in [0, 1]).
+"""
 
 from __future__ import annotations
 
@@ -9,6 +17,16 @@ import numpy as np
 from neurodeploy.core.graph import input_name, readout_name
 from neurodeploy.core.meta import InputMeta, get_node_meta, population_meta
 from neurodeploy.errors import InputError
+
+#: event counts or spikes (N-MNIST frames, spike trains): one input integer is one event
+EVENT_INPUT = InputMeta(bits=8, scale=1.0, events=True)
+
+
+def input_meta(bits: int, events: bool) -> InputMeta:
+    """The input of a target ``bits`` wide: event counts keep one event per integer; values
+    in [0, 1] take 1 / (2**bits - 1) per integer."""
+    return InputMeta(bits=bits, scale=1.0 if events else 1.0 / ((1 << bits) - 1),
+                     events=events)
 
 
 def quantize_inputs(graph: nir.NIRGraph, images: np.ndarray) -> np.ndarray:
@@ -25,17 +43,42 @@ def quantize_inputs(graph: nir.NIRGraph, images: np.ndarray) -> np.ndarray:
     return np.round(x / meta.scale).astype(np.int32)
 
 
-def check_inputs(graph: nir.NIRGraph, inputs: np.ndarray) -> None:
-    """Integer inputs of the shape the input node declares (what every backend runs)."""
+def is_stream(graph: nir.NIRGraph, inputs: np.ndarray) -> bool:
+    """Whether ``inputs`` carry a time axis after the batch axis (see the module docstring)."""
+    return np.ndim(inputs) == len(_sample_shape(graph)) + 2
+
+
+def check_inputs(graph: nir.NIRGraph, inputs: np.ndarray, timesteps: int | None = None
+                 ) -> None:
+    """Integer inputs of the shape the input node declares, static or a stream at least
+    ``timesteps`` long (what every backend runs)."""
     name = input_name(graph)
-    expected = tuple(int(d) for d in graph.nodes[name].input_type["input"])
-    if inputs.ndim != len(expected) + 1 or tuple(inputs.shape[1:]) != expected:
+    expected = _sample_shape(graph)
+    dims = ", ".join(map(str, expected))
+    sample = tuple(inputs.shape[2:] if is_stream(graph, inputs) else inputs.shape[1:])
+    if inputs.ndim not in (len(expected) + 1, len(expected) + 2) or sample != expected:
         raise InputError(f"input has shape {tuple(inputs.shape)}, the network expects "
-                         f"(batch, {', '.join(map(str, expected))})")
+                         f"(batch, {dims}) or a stream (batch, steps, {dims})")
+    if is_stream(graph, inputs) and timesteps is not None and inputs.shape[1] < timesteps:
+        raise InputError(f"the input streams hold {inputs.shape[1]} steps, a window of "
+                         f"{timesteps} steps needs one input per step",
+                         hint=f"Run at most {inputs.shape[1]} timesteps")
     if not np.issubdtype(inputs.dtype, np.integer):
         raise InputError("inputs to a quantized network must be integers",
                          hint="Use neurodeploy.core.encoding.quantize_inputs() on float images")
     _check_range(inputs, get_node_meta(graph.nodes[name], InputMeta, name))
+
+
+def step_inputs(graph: nir.NIRGraph, inputs: np.ndarray, timesteps: int) -> np.ndarray:
+    """(batch, T, *shape): what the input node injects at each step of the window (a static
+    input repeated, a stream's first T steps), as a view where possible."""
+    if is_stream(graph, inputs):
+        return inputs[:, :timesteps]
+    return np.broadcast_to(inputs[:, None], (len(inputs), timesteps, *inputs.shape[1:]))
+
+
+def _sample_shape(graph: nir.NIRGraph) -> tuple[int, ...]:
+    return tuple(int(d) for d in graph.nodes[input_name(graph)].input_type["input"])
 
 
 def _check_range(x: np.ndarray, meta: InputMeta) -> None:

@@ -25,7 +25,8 @@ from neurodeploy.targets import MAX_INPUT_BITS
 
 MAX_TIMESTEPS = 1 << 16  #: a window longer than this is a damaged file, not a network
 MAX_HOP_DELAY = 63  #: Loihi's 6-bit synaptic delays
-SCHEMA_VERSION = 2  #: 2: the population record (reset mode, membrane width in the record)
+SCHEMA_VERSION = 3  #: 2: the population record (reset mode, membrane width in the record);
+#: 3: event inputs (InputMeta.events), the synaptic filter (Population.current_decay)
 KEY = "neurodeploy"
 
 #: NIR node classes that carry synaptic weights or routing (one hop each on pipelined targets)
@@ -34,11 +35,12 @@ SYNAPSE_TYPES = (nir.Linear, nir.Affine, nir.Conv2d, nir.SumPool2d)
 
 @dataclass
 class InputMeta:
-    """The direct-encoded input: integers of ``bits`` width, worth ``scale`` each."""
+    """The input: integers of ``bits`` width, worth ``scale`` each (core/encoding.py)."""
 
     bits: int = 8
     scale: float = 1.0 / 255  #: real (ANN) value of one integer input unit
     kind: str = "input"
+    events: bool = False  #: integers count events (scale 1), not [0, 1] values
 
     def __post_init__(self) -> None:
         if not 1 <= self.bits <= MAX_INPUT_BITS:

@@ -16,14 +16,20 @@ Per population (parameters broadcast per layer, per channel or per neuron):
     input_shift      the synaptic input is divided by 2**input_shift, rounding half up
     decay            leak in 1/4096 of v per step (0: none; Loihi's 12-bit dv), applied to
                      the membrane left by the previous step, rounding toward zero
+    current_decay    synaptic filter (a current-based synapse, Loihi's du): the input and
+                     the bias charge a current u that keeps (4096 - d)/4096 of itself per
+                     step, rounding toward zero, and u is what the membrane integrates
+                     (4096, the default: no filter, u is the step's input)
     hard_reset       a spiking neuron resets to 0 instead of subtracting s * theta (NIR's
                      reset to v_reset = 0, Loihi's LIF)
 
-Per step t of a sample (state v, c; synaptic input I[t]):
+Per step t of a sample (state v, c, u; synaptic input I[t]):
 
 .. math::
-    m &= \mathrm{sat}_{B}(\lambda(v) + \lfloor (I[t] + h) / 2^k \rfloor + b - b_t[t]),
+    u &= \mathrm{sat}_{B}(\mu(u) + \lfloor (I[t] + h) / 2^k \rfloor + b),
          \quad h = \lfloor 2^{k-1} \rfloor, \quad
+         \mu(u) = \mathrm{trunc}(u (4096 - d_u) / 4096) \\
+    m &= \mathrm{sat}_{B}(\lambda(v) + u - b_t[t]), \quad
          \lambda(v) = \mathrm{trunc}(v (4096 - d) / 4096) \\
     n^+ &= \min(B_{max}, \lfloor m / \theta \rfloor) \quad \text{if } m \ge \theta \\
     n^- &= \min(c, B_{max}, \lfloor (\theta_n - m)/\theta \rfloor + 1)
@@ -35,11 +41,12 @@ Per step t of a sample (state v, c; synaptic input I[t]):
 by subtraction keeps every sub-threshold residual, so the spike count tracks the input sum
 (algorithms.md §0). With the guard ``c > 0`` a neuron only retracts spikes it has sent, so
 its net output never goes negative. A readout integrator never fires: it only accumulates.
-The leak and the hard reset exist for networks imported from other tools (``neurodeploy
-import``); converted networks use neither, and the fast path below is compiled without them.
+The leak, the synaptic filter and the hard reset exist for networks imported from other tools
+(``neurodeploy import``); converted networks use none, and the fast path below is compiled
+without them.
 
 The arithmetic is 64-bit inside ``rule``; state is stored as int32, which holds it because
-``|v| < 2^27`` (membrane width <= 28 bits) and ``|c| <= T * max_burst``. Synaptic inputs may
+``|v|, |u| < 2^27`` (membrane width <= 28 bits) and ``|c| <= T * max_burst``. Synaptic inputs may
 arrive as floats holding exact integers (the reference simulator's GEMM output).
 """
 
@@ -80,14 +87,17 @@ class NeuronParams:
     bias_table: np.ndarray | None = None  #: shape (T, *broadcastable); row t is used at step t
     decay: np.ndarray | int = 0  #: leak per step in 1/4096 of v (DECAY_ONE: v forgotten)
     hard_reset: bool = False
+    #: synaptic filter: u loses this many 1/4096ths per step (DECAY_ONE: no filter)
+    current_decay: np.ndarray | int = DECAY_ONE
 
     def __post_init__(self) -> None:
         if not 2 <= self.membrane_bits <= MAX_MEMBRANE_BITS:
             raise ValueError(f"membrane_bits must be in 2..{MAX_MEMBRANE_BITS}")
         if int(self.max_burst) < 1:
             raise ValueError("max_burst must be at least 1")
-        if np.any(np.asarray(self.decay) < 0) or np.any(np.asarray(self.decay) > DECAY_ONE):
-            raise ValueError(f"decay must be in 0..{DECAY_ONE}")
+        for decay in (self.decay, self.current_decay):
+            if np.any(np.asarray(decay) < 0) or np.any(np.asarray(decay) > DECAY_ONE):
+                raise ValueError(f"decays must be in 0..{DECAY_ONE}")
 
     def map(self, fn: Callable[[np.ndarray, tuple[int, ...]], np.ndarray]) -> NeuronParams:
         """The same parameters with ``fn(array, lead)`` applied to every array that may
@@ -96,28 +106,36 @@ class NeuronParams:
         return dataclasses.replace(
             self, theta=fn(self.theta, ()), bias=fn(self.bias, ()), v_init=fn(self.v_init, ()),
             theta_neg=fn(self.theta_neg, ()), decay=fn(np.asarray(self.decay), ()),
+            current_decay=fn(np.asarray(self.current_decay), ()),
             bias_table=None if self.bias_table is None else
             fn(self.bias_table, self.bias_table.shape[:1]))
 
     @property
     def per_neuron(self) -> tuple[np.ndarray, ...]:
         """The arrays that may differ between neurons (bias_table rows included)."""
-        arrays = (self.theta, self.bias, self.v_init, self.theta_neg, np.asarray(self.decay))
+        arrays = (self.theta, self.bias, self.v_init, self.theta_neg, np.asarray(self.decay),
+                  np.asarray(self.current_decay))
         return arrays if self.bias_table is None else (*arrays, self.bias_table[0])
 
 
 @numba.njit(inline="always")
-def rule(v, c, current, theta, bias, bias_t, theta_neg, max_burst, dual, fires, low, high,
-         shift, decay, hard_reset):
-    """One neuron, one step: (v, c, I[t]) -> (v, c, s). See the module docstring."""
+def rule(v, c, u, current, theta, bias, bias_t, theta_neg, max_burst, dual, fires, low, high,
+         shift, decay, current_decay, hard_reset):
+    """One neuron, one step: (v, c, u, I[t]) -> (v, c, u, s). See the module docstring."""
     if shift > 0:
         current = (current + (1 << (shift - 1))) >> shift
+    if current_decay < DECAY_ONE:  # Loihi's du: u * (4096 - d) / 4096, toward zero
+        kept = u * (DECAY_ONE - current_decay)
+        u = kept >> DECAY_BITS if kept >= 0 else -((-kept) >> DECAY_BITS)
+        current = min(max(u + current + bias, low), high)
+        bias = 0  # the synapse's bias is filtered with its input (NIR's CubaLIF)
+    u = current
     if decay > 0:  # Loihi's dv: v * (4096 - d) / 4096, rounded toward zero
         kept = v * (DECAY_ONE - decay)
         v = kept >> DECAY_BITS if kept >= 0 else -((-kept) >> DECAY_BITS)
     m = min(max(v + current + bias - bias_t, low), high)
     if not fires:
-        return m, c, 0
+        return m, c, u, 0
     s = 0
     if m >= theta:  # the division is only needed for bursts (the common single spike skips it)
         s = 1 if max_burst == 1 else min(max_burst, m // theta)
@@ -126,30 +144,36 @@ def rule(v, c, current, theta, bias, bias_t, theta_neg, max_burst, dual, fires, 
     if dual:
         c += s
     if hard_reset and s != 0:
-        return 0, c, s
-    return m - s * theta, c, s
+        return 0, c, u, s
+    return m - s * theta, c, u, s
 
 
 @numba.njit(inline="always")
-def _neurons(currents, v, c, theta, bias, bias_t, theta_neg, max_burst, dual, fires, low, high,
-             shift, leaks, decay, hard_reset, spikes):
+def _neurons(currents, v, c, u, theta, bias, bias_t, theta_neg, max_burst, dual, fires, low,
+             high, shift, leaks, decay, filters, current_decay, hard_reset, spikes):
     """``rule`` over one step of one sample's neurons, in place (``decay`` is read only when
-    ``leaks``, so a literal False compiles the leak away)."""
+    ``leaks``, ``current_decay`` only when ``filters``, so a literal False compiles them
+    away)."""
     for j in range(currents.shape[0]):
-        vj, cj, s = rule(np.int64(v[j]), np.int64(c[j]), np.int64(currents[j]), theta[j],
-                         bias[j], bias_t[j], theta_neg[j], max_burst, dual, fires, low, high,
-                         shift, decay[j] if leaks else 0, hard_reset)
+        vj, cj, uj, s = rule(np.int64(v[j]), np.int64(c[j]), np.int64(u[j]),
+                             np.int64(currents[j]), theta[j], bias[j], bias_t[j], theta_neg[j],
+                             max_burst, dual, fires, low, high, shift,
+                             decay[j] if leaks else 0,
+                             current_decay[j] if filters else DECAY_ONE, hard_reset)
         v[j] = vj
         c[j] = cj
+        u[j] = uj
         spikes[j] = s
 
 
-def _advance(currents, v, c, theta, bias, bias_table, first_row, theta_neg, decay, max_burst,
-             dual, fires, low, high, shift, hard_reset, spikes, membranes):
+def _advance(currents, v, c, u, theta, bias, bias_table, first_row, theta_neg, decay,
+             current_decay, max_burst, dual, fires, low, high, shift, hard_reset, spikes,
+             membranes):
     """Advance state (B, n) through currents (T, B, n); outputs (T, B, n) or (0, 0, 0).
 
     Time is the middle loop so the inner loop streams over contiguous neurons. The common
-    case (single spikes, no dual threshold, no input shift, no leak, reset by subtraction)
+    case (single spikes, no dual threshold, no input shift, no leak or filter, reset by
+    subtraction)
     calls ``rule`` with literal flags: the compiler then drops its other branches and
     vectorizes the loop (about 4x faster).
     """
@@ -157,17 +181,20 @@ def _advance(currents, v, c, theta, bias, bias_table, first_row, theta_neg, deca
     keep = membranes.shape[0] > 0
     zeros = np.zeros(neurons, np.int64)
     leaks = decay.shape[0] > 0
+    filters = current_decay.shape[0] > 0
     simple = max_burst == 1 and not dual and fires and shift == 0 and not leaks \
-        and not hard_reset
+        and not filters and not hard_reset
     for b in numba.prange(batch):
         for t in range(steps):
             table = bias_table[first_row + t] if bias_table.shape[0] > 0 else zeros
             if simple:
-                _neurons(currents[t, b], v[b], c[b], theta, bias, table, theta_neg, 1, False,
-                         True, low, high, 0, False, zeros, False, spikes[t, b])
+                _neurons(currents[t, b], v[b], c[b], u[b], theta, bias, table, theta_neg, 1,
+                         False, True, low, high, 0, False, zeros, False, zeros, False,
+                         spikes[t, b])
             else:
-                _neurons(currents[t, b], v[b], c[b], theta, bias, table, theta_neg, max_burst,
-                         dual, fires, low, high, shift, leaks, decay, hard_reset, spikes[t, b])
+                _neurons(currents[t, b], v[b], c[b], u[b], theta, bias, table, theta_neg,
+                         max_burst, dual, fires, low, high, shift, leaks, decay, filters,
+                         current_decay, hard_reset, spikes[t, b])
             if keep:
                 membranes[t, b] = v[b]
 
@@ -179,14 +206,15 @@ _advance_parallel = numba.njit(parallel=True, cache=True)(_advance)
 _advance_serial = numba.njit(cache=True)(_advance)
 
 
-def initial_state(p: NeuronParams, like: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """(v, c) at the start of a sample: v = v_init, c = 0; int32, with the shape and memory
-    layout of ``like``."""
+def initial_state(p: NeuronParams, like: np.ndarray
+                  ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(v, c, u) at the start of a sample: v = v_init, c = u = 0; int32, with the shape and
+    memory layout of ``like``."""
     v = np.empty_like(like, dtype=np.int32)
     v[...] = p.v_init
     c = np.empty_like(like, dtype=np.int32)
     c[...] = 0
-    return v, c
+    return v, c, c.copy(order="K")
 
 
 @dataclass(frozen=True)
@@ -206,6 +234,7 @@ class Kernel:
     bias: np.ndarray
     theta_neg: np.ndarray
     decay: np.ndarray  #: (0,) when no neuron leaks
+    current_decay: np.ndarray  #: (0,) when no neuron filters its input
     table: np.ndarray  #: (rows, n), (0, n) without a bias table
 
     @classmethod
@@ -226,17 +255,20 @@ class Kernel:
         return cls(p, axes, (batch, neurons), vector(p.theta), vector(p.bias),
                    vector(p.theta_neg),
                    vector(p.decay) if np.any(p.decay) else np.zeros(0, np.int64),
+                   vector(p.current_decay) if np.any(np.asarray(p.current_decay) < DECAY_ONE)
+                   else np.zeros(0, np.int64),
                    np.zeros((0, neurons), np.int64) if p.bias_table is None
                    else np.stack([vector(row) for row in p.bias_table]))
 
-    def step(self, v: np.ndarray, c: np.ndarray, current: np.ndarray, t: int = 0
-             ) -> np.ndarray:
-        """One timestep: ``v``, ``c`` updated in place; returns the spikes."""
+    def step(self, v: np.ndarray, c: np.ndarray, u: np.ndarray, current: np.ndarray,
+             t: int = 0) -> np.ndarray:
+        """One timestep: ``v``, ``c``, ``u`` updated in place; returns the spikes."""
         spikes = np.empty_like(v, dtype=np.int32)
-        self._call(_advance_serial, np.asarray(current)[None], v, c, t, spikes[None], None)
+        self._call(_advance_serial, np.asarray(current)[None], (v, c, u), t, spikes[None],
+                   None)
         return spikes
 
-    def _call(self, kernel, currents, v, c, first_row, spikes, membranes) -> None:
+    def _call(self, kernel, currents, state, first_row, spikes, membranes) -> None:
         """Run ``kernel`` on (T, *state) arrays viewed as (T, batch, neurons)."""
         p = self.params
         if p.bias_table is not None and len(p.bias_table) < first_row + currents.shape[0]:
@@ -249,17 +281,17 @@ class Kernel:
                        else _view(membranes, self.axes, shape3))
         state3 = (1, *self.batch_neurons)
         kernel(_view(currents, self.axes, shape3, writable=False),
-               _view(v[None], self.axes, state3)[0], _view(c[None], self.axes, state3)[0],
+               *(_view(x[None], self.axes, state3)[0] for x in state),
                self.theta, self.bias, self.table, first_row, self.theta_neg, self.decay,
-               int(p.max_burst), bool(p.dual), bool(p.fires), membrane.min, membrane.max,
-               int(p.input_shift), bool(p.hard_reset), *outputs)
+               self.current_decay, int(p.max_burst), bool(p.dual), bool(p.fires), membrane.min,
+               membrane.max, int(p.input_shift), bool(p.hard_reset), *outputs)
 
 
-def step(v: np.ndarray, c: np.ndarray, current: np.ndarray, p: NeuronParams, t: int = 0
-         ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """One timestep for state ``v``, ``c`` (updated in place and returned) and the spikes
-    (a Kernel made once serves every step of a long run)."""
-    return v, c, Kernel.of(p, v).step(v, c, current, t)
+def step(v: np.ndarray, c: np.ndarray, u: np.ndarray, current: np.ndarray, p: NeuronParams,
+         t: int = 0) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """One timestep for state ``v``, ``c``, ``u`` (updated in place and returned) and the
+    spikes (a Kernel made once serves every step of a long run)."""
+    return v, c, u, Kernel.of(p, v).step(v, c, u, current, t)
 
 
 def run(currents: np.ndarray, p: NeuronParams, keep_membranes: bool = True,
@@ -269,8 +301,8 @@ def run(currents: np.ndarray, p: NeuronParams, keep_membranes: bool = True,
     reference simulator passes its next GEMM's float input buffer)."""
     spikes = _empty_window(currents) if spikes_out is None else spikes_out
     membranes = _empty_window(spikes) if keep_membranes else None
-    v, c = initial_state(p, spikes[0])
-    Kernel.of(p, spikes[0])._call(_advance_parallel, currents, v, c, 0, spikes, membranes)
+    state = initial_state(p, spikes[0])
+    Kernel.of(p, spikes[0])._call(_advance_parallel, currents, state, 0, spikes, membranes)
     return spikes, membranes
 
 

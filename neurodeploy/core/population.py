@@ -29,7 +29,7 @@ MAX_PARAM_DIMS_PER_CHANNEL = 1
 MAX_INPUT_SHIFT = 31  #: the rule rounds the shifted input in 64-bit arithmetic
 MAX_EXPONENT = 64  #: |exponent|: a membrane unit of 2**64 ANN units means a broken file
 #: NIR node classes that hold a population (derived from its record)
-NEURON_TYPES = (nir.IF, nir.LIF, nir.I, nir.LI)
+NEURON_TYPES = (nir.IF, nir.LIF, nir.CubaLIF, nir.I, nir.LI)
 
 
 class Kind(enum.StrEnum):
@@ -66,6 +66,9 @@ class Population:
     #: leak per step in integer 1/4096ths of the membrane (neuron.DECAY_ONE); 0 for converted
     #: networks, set by ``neurodeploy import`` from NIR's tau and dt
     decay: np.ndarray = field(default_factory=lambda: np.array(0))
+    #: synaptic filter (NIR's CubaLIF) in 1/4096ths of the current per step; DECAY_ONE (the
+    #: default): none. Set by ``neurodeploy import`` from tau_syn and dt
+    current_decay: np.ndarray = field(default_factory=lambda: np.array(DECAY_ONE))
     reset: Reset = Reset.SUBTRACT
     membrane_bits: int = 24  #: width of v; the target's, set by the integer passes
     source: str = ""  #: the ANN node (or the imported NIR node) this population replaces
@@ -110,7 +113,8 @@ class Population:
             fires=self.fires, membrane_bits=self.membrane_bits, input_shift=self.input_shift,
             bias_table=None if self.bias_table is None else
             np.stack([arr(row) for row in self.bias_table]),
-            decay=arr(self.decay), hard_reset=self.reset is Reset.ZERO)
+            decay=arr(self.decay), hard_reset=self.reset is Reset.ZERO,
+            current_decay=arr(self.current_decay))
 
     def to_node(self, shape: tuple[int, ...], unit: float = 1.0, margin: float = 0.0
                 ) -> nir.NIRNode:
@@ -118,11 +122,19 @@ class Population:
 
         In the graph the node is in membrane units (``unit`` 1); the plain-NIR export asks for
         ANN units and a threshold ``margin`` below theta (interop/standard.py). A leak becomes
-        ``LIF``/``LI`` with ``tau = r = 4096 / decay`` (dt = 1)."""
+        ``LIF``/``LI`` with ``tau = r = 4096 / decay`` (dt = 1); a synaptic filter ``CubaLIF``
+        with ``tau_syn = w_in = 4096 / current_decay``."""
         ones = np.ones(shape)
         decay = np.broadcast_to(param_for_shape(self.decay, shape), shape).astype(np.float64)
         tau = np.where(decay > 0, DECAY_ONE / np.maximum(decay, 1), np.inf)
         leaky = bool(np.any(decay))
+        current = np.broadcast_to(param_for_shape(self.current_decay, shape), shape)
+        if np.any(current < DECAY_ONE):
+            tau_syn = DECAY_ONE / np.maximum(current.astype(np.float64), 1)
+            theta = np.broadcast_to(param_for_shape(self.theta, shape), shape)
+            return nir.CubaLIF(tau_syn=tau_syn, tau_mem=tau, r=tau, v_leak=0 * ones,
+                               v_threshold=(theta - margin) * unit, v_reset=0 * ones,
+                               w_in=tau_syn)
         if not self.fires:
             return nir.LI(tau=tau, r=tau, v_leak=0 * ones) if leaky else nir.I(r=ones)
         theta = np.broadcast_to(param_for_shape(self.theta, shape), shape).astype(np.float64)
@@ -134,8 +146,8 @@ class Population:
 
 
 _MEMBRANE_VALUES = ("theta", "bias", "v_init", "theta_neg", "bias_table")
-_ARRAYS = (*_MEMBRANE_VALUES, "decay")
-_NODE_FIELDS = ("r", "tau", "v_leak", "v_threshold", "v_reset")
+_ARRAYS = (*_MEMBRANE_VALUES, "decay", "current_decay")
+_NODE_FIELDS = ("r", "tau", "tau_syn", "tau_mem", "w_in", "v_leak", "v_threshold", "v_reset")
 
 
 def _numeric(name: str, value) -> np.ndarray:
@@ -165,9 +177,13 @@ def _validate(p: Population) -> None:
             f"'input_shift' is {p.input_shift}, it must be in 0..{MAX_INPUT_SHIFT}")
     require(p.exponent is None or abs(p.exponent) <= MAX_EXPONENT,
             f"'exponent' is {p.exponent}, it must be in -{MAX_EXPONENT}..{MAX_EXPONENT}")
-    require(np.all((p.decay >= 0) & (p.decay <= DECAY_ONE)),
-            f"'decay' must be in 0..{DECAY_ONE} (1/{DECAY_ONE}ths of v per step)")
-    require(np.all(p.decay == np.round(p.decay)), "'decay' must hold integers")
+    for name in ("decay", "current_decay"):
+        value = getattr(p, name)
+        require(np.all((value >= 0) & (value <= DECAY_ONE)),
+                f"'{name}' must be in 0..{DECAY_ONE} (1/{DECAY_ONE}ths per step)")
+        require(np.all(value == np.round(value)), f"'{name}' must hold integers")
+    require(p.fires or np.all(p.current_decay == DECAY_ONE),
+            "a readout integrator has no synaptic filter ('current_decay')")
     require(p.bias_table is None or (p.bias_table.ndim >= 1 and len(p.bias_table) > 0),
             "'bias_table' must have one row per step")
     if p.fires:

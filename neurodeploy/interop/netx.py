@@ -119,6 +119,8 @@ def _check(layer: NetxLayer) -> None:
                 "an input shift": meta.input_shift > 0,
                 "per-channel thresholds": np.ndim(meta.theta) > 0 and meta.fires,
                 "per-neuron leaks": np.ndim(meta.decay) > 0,
+                "a synaptic filter (its bias would leave the filter)":
+                    bool(np.any(meta.current_decay < DECAY_ONE)),
                 "per-neuron biases on a convolution":
                     isinstance(layer.node, nir.Conv2d) and np.ndim(meta.bias) > 1,
                 "thresholds above vThMant's 17 bits": int(np.max(meta.theta)) - 1 > VTH_MAX}

@@ -10,8 +10,9 @@ Euler, as the exporting simulators (snnTorch, Norse, ...) step them:
 
 so a LIF population gets the leak ``decay = round(4096 dt / tau)`` (Loihi's 12-bit voltage
 decay), an input gain ``dt R / tau`` folded into the weights of its synapses, and a bias
-``dt v_leak / tau``. IF has no leak and gain ``dt R``; CubaLIF's synaptic filter has no
-counterpart in the neuron (its DC gain ``w_in`` is kept, its delay is dropped and reported);
+``dt v_leak / tau``. IF has no leak and gain ``dt R``; CubaLIF's synaptic filter becomes the
+rule's current filter ``current_decay = round(4096 dt / tau_syn)`` (Loihi's du), its input
+gain ``w_in`` times that rounded fraction;
 Threshold is a neuron that forgets its membrane every step. A spike is worth 1 in NIR;
 converted graphs say a spike is worth theta, so weights are divided by the source's
 threshold here and multiplied back by ``quantize_weights``.
@@ -32,7 +33,14 @@ import nir
 import numpy as np
 
 from neurodeploy import __version__, nir_compat
-from neurodeploy.core.graph import READOUT, predecessors, topological_order
+from neurodeploy.core.encoding import EVENT_INPUT
+from neurodeploy.core.graph import (
+    READOUT,
+    back_edges,
+    forward_predecessors,
+    predecessors,
+    topological_order,
+)
 from neurodeploy.core.meta import (
     KEY,
     GraphMeta,
@@ -46,7 +54,7 @@ from neurodeploy.core.meta import (
 from neurodeploy.core.population import NEURON_TYPES, Kind, Population, Reset
 from neurodeploy.errors import InputError, MetadataError, UnsupportedLayer
 from neurodeploy.interop.approximations import Approximation
-from neurodeploy.interop.nir_neurons import neuron_model
+from neurodeploy.interop.nir_neurons import NeuronModel, neuron_model
 from neurodeploy.nir_compat import conv2d_node, replace_node
 from neurodeploy.passes.sources import per_input_channel, synapse_source
 
@@ -81,16 +89,18 @@ def read_foreign(path: str | Path) -> nir.NIRGraph:
             from None
 
 
-def import_graph(foreign: nir.NIRGraph, *, dt: float, reset: str, timesteps: int
-                 ) -> tuple[nir.NIRGraph, list[Approximation]]:
-    """The float SNN graph for ``foreign`` and the approximations the import made."""
+def import_graph(foreign: nir.NIRGraph, *, dt: float, reset: str, timesteps: int,
+                 events: bool = False) -> tuple[nir.NIRGraph, list[Approximation]]:
+    """The float SNN graph for ``foreign`` and the approximations the import made; with
+    ``events`` its input takes event counts (``EVENT_INPUT``), else values in [0, 1]."""
     if not 0 < dt < np.inf:
         raise InputError(f"dt must be positive and finite, got {dt}")
     if reset not in RESETS:
         raise InputError(f"reset must be one of {', '.join(RESETS)}, got '{reset}'")
-    importer = _Importer(foreign, dt, reset)
+    importer = _Importer(foreign, dt, reset, EVENT_INPUT if events else InputMeta())
     for name in topological_order(foreign):
         importer.add(name)
+    importer.close_cycles()
     graph = _fold_source_units(importer.finish())
     _check_finite(graph, dt)
     set_graph_meta(graph, GraphMeta(version=__version__, method=METHOD, timesteps=timesteps))
@@ -98,9 +108,11 @@ def import_graph(foreign: nir.NIRGraph, *, dt: float, reset: str, timesteps: int
 
 
 class _Importer:
-    def __init__(self, foreign: nir.NIRGraph, dt: float, reset: str) -> None:
-        self.foreign, self.dt, self.reset = foreign, dt, reset
-        self.preds = predecessors(foreign)
+    def __init__(self, foreign: nir.NIRGraph, dt: float, reset: str, inputs: InputMeta
+                 ) -> None:
+        self.foreign, self.dt, self.reset, self.inputs = foreign, dt, reset, inputs
+        self.preds = forward_predecessors(foreign)
+        self.back = back_edges(foreign)
         self.consumers = {name: [d for s, d in foreign.edges if s == name]
                           for name in foreign.nodes}
         self.nodes: dict[str, nir.NIRNode] = {}
@@ -109,6 +121,8 @@ class _Importer:
         self.bias: dict[str, np.ndarray] = {}  #: our synapse -> its bias, moved to the neuron
         self.output: _Value | None = None
         self.approximations: list[Approximation] = []
+        #: foreign neuron -> (our node, its record, its model, shape), for close_cycles
+        self.neurons: dict[str, tuple[str, Population, NeuronModel, tuple[int, ...]]] = {}
 
     def add(self, name: str) -> None:
         node = self.foreign.nodes[name]
@@ -119,6 +133,24 @@ class _Importer:
         if not isinstance(node, nir.Input) and not incoming:
             raise MetadataError("node has no input", node=name)
         handler(self, name, node, incoming)
+
+    def close_cycles(self) -> None:
+        """Connect the recurrent edges (a synapse back into an earlier neuron): their synapse
+        exists only now; it gets its neuron's input gain, and its bias joins the neuron's."""
+        for src, dst in sorted(self.back):
+            if dst not in self.neurons:
+                raise UnsupportedLayer(f"a recurrent edge from '{src}' must end at a neuron",
+                                       node=dst)
+            key, meta, model, shape = self.neurons[dst]
+            value = self.values[src]
+            if value.shape != shape or not isinstance(self.nodes[value.name], SYNAPSES):
+                raise UnsupportedLayer("a neuron must be fed by synapse layers (Linear, "
+                                       "Affine or Conv2d) of its own shape", node=dst)
+            bias = meta.bias + self._connect(dst, value, model, shape)
+            meta = meta.replace(bias=_compact(dst, "bias", bias, shape))
+            self.nodes[key] = population_node(meta, shape)
+            self.neurons[dst] = key, meta, model, shape
+            self.edges.append((value.name, key))
 
     def finish(self) -> nir.NIRGraph:
         if self.output is None:
@@ -133,7 +165,7 @@ class _Importer:
 
     def _input(self, name: str, node: nir.Input, incoming: list[_Value]) -> None:
         shape = _shape(node.input_type["input"])
-        self._emit(name, with_node_meta(nir.Input({"input": np.array(shape)}), InputMeta()),
+        self._emit(name, with_node_meta(nir.Input({"input": np.array(shape)}), self.inputs),
                    [], shape)
 
     def _output(self, name: str, node: nir.Output, incoming: list[_Value]) -> None:
@@ -212,23 +244,23 @@ class _Importer:
                                        "Affine or Conv2d) of its own shape", node=name)
         bias = model.bias
         for src in incoming:
-            gain = model.gain * np.broadcast_to(src.scale, shape)
-            self._scale_synapse(name, src.name, gain)
-            bias = bias + _channel_bias(self.bias[src.name], shape) * gain
+            bias = bias + self._connect(name, src, model, shape)
         self.approximations += model.approximations
         theta = _compact(name, "v_threshold", model.theta, shape)
         if isinstance(node, INTEGRATORS):
             meta = Population(kind="readout", bias=_compact(name, "bias", bias, shape),
                               decay=_compact(name, "tau", model.decay, shape), source=name)
-            self._emit(name, population_node(meta, shape), incoming, shape)
-            return
-        if np.any(theta <= 0):
-            raise UnsupportedLayer("thresholds must be positive", node=name)
-        meta = Population(kind="if", theta=theta, bias=_compact(name, "bias", bias, shape),
-                          v_init=np.array(0.0), theta_neg=np.array(0.0),
-                          decay=_compact(name, "tau", model.decay, shape),
-                          reset=self._reset(name, node), source=name)
-        self._emit(name, population_node(meta, shape), incoming, shape)
+        else:
+            if np.any(theta <= 0):
+                raise UnsupportedLayer("thresholds must be positive", node=name)
+            meta = Population(kind="if", theta=theta, bias=_compact(name, "bias", bias, shape),
+                              v_init=np.array(0.0), theta_neg=np.array(0.0),
+                              decay=_compact(name, "tau", model.decay, shape),
+                              current_decay=_compact(name, "tau_syn", model.current_decay,
+                                                     shape),
+                              reset=self._reset(name, node), source=name)
+        key = self._emit(name, population_node(meta, shape), incoming, shape)
+        self.neurons[name] = key, meta, model, shape
 
     def _delay(self, name: str, node: nir.Delay, incoming: list[_Value]) -> None:
         raise UnsupportedLayer("nir.Delay cannot be imported: it shifts spikes in time within "
@@ -254,6 +286,14 @@ class _Importer:
                                    hint="Only reset to 0 or reset by subtraction "
                                         "(reset=\"subtract\", --reset subtract) are supported")
         return Reset.ZERO
+
+    def _connect(self, neuron: str, src: _Value, model: NeuronModel, shape: tuple[int, ...]
+                 ) -> np.ndarray:
+        """Fold the neuron's input gain into synapse ``src``; returns the synapse's bias as
+        the neuron's bias contribution."""
+        scale = np.broadcast_to(src.scale, shape)
+        self._scale_synapse(neuron, src.name, model.gain * scale)
+        return _channel_bias(self.bias[src.name], shape) * model.gain * scale
 
     def _scale_synapse(self, neuron: str, synapse: str, gain: np.ndarray) -> None:
         node = self.nodes[synapse]

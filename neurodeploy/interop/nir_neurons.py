@@ -17,8 +17,9 @@ from neurodeploy.interop.approximations import Approximation
 class NeuronModel:
     """A NIR neuron in the integer rule's terms (arrays broadcast over the population)."""
 
-    gain: np.ndarray  #: multiplies the synaptic input (and the synapse bias)
+    gain: np.ndarray  #: multiplies the synaptic input
     decay: np.ndarray  #: integer leak in 1/4096 per step
+    current_decay: np.ndarray  #: integer synaptic filter in 1/4096 per step (4096: none)
     bias: np.ndarray  #: constant input per step, membrane units
     theta: np.ndarray
     approximations: list[Approximation]
@@ -37,35 +38,52 @@ def neuron_model(name: str, node: nir.NIRNode, dt: float, shape: tuple[int, ...]
 
     notes: list[Approximation] = []
     zero = np.zeros(shape)
+    unfiltered = np.full(shape, DECAY_ONE)
     if isinstance(node, nir.Threshold):
-        return NeuronModel(np.ones(shape), np.full(shape, DECAY_ONE), zero, arr(node.threshold),
-                      notes)
+        return NeuronModel(np.ones(shape), np.full(shape, DECAY_ONE), unfiltered, zero,
+                           arr(node.threshold), notes)
     if isinstance(node, (nir.IF, nir.I)):
         theta = arr(node.v_threshold) if isinstance(node, nir.IF) else np.ones(shape)
-        return NeuronModel(dt * arr(node.r), zero.astype(np.int64), zero, theta, notes)
-    tau = arr(node.tau_mem if isinstance(node, nir.CubaLIF) else node.tau)
+        return NeuronModel(dt * arr(node.r), zero.astype(np.int64), unfiltered, zero, theta,
+                           notes)
+    cuba = isinstance(node, nir.CubaLIF)
+    leak, decay = _decay(name, "leak dt/tau", dt, arr(node.tau_mem if cuba else node.tau), notes)
+    gain = leak * arr(node.r)
+    theta = np.ones(shape) if isinstance(node, nir.LI) else arr(node.v_threshold)
+    if not cuba:
+        return NeuronModel(gain, decay, unfiltered, leak * arr(node.v_leak), theta, notes)
+    # i[t] = (1 - a) i[t-1] + a w_in x[t]: the filter keeps (4096 - d)/4096 of u, and the
+    # input gain uses the rounded a, so the filter's DC gain w_in stays exact. The rule adds
+    # the population's bias to u (filtered, as a synapse bias is); v_leak is scaled by a so
+    # that it reaches the membrane at its DC value, only ramping in over ~1/a steps
+    _, current_decay = _decay(name, "synaptic filter dt/tau_syn", dt, arr(node.tau_syn), notes)
+    if np.any(current_decay == 0):
+        raise UnsupportedLayer("tau_syn/dt exceeds the 12-bit synaptic filter (4096 steps)",
+                               node=name, hint="Pass a larger dt (--dt)")
+    fraction = current_decay / DECAY_ONE
+    if np.any(arr(node.v_leak) != 0):
+        notes.append(Approximation(name, "v_leak", "added to v", "filtered with the input",
+                                   f"ramps in over ~{_range(1 / fraction)} steps"))
+    return NeuronModel(gain * arr(node.w_in) * fraction, decay, current_decay,
+                       leak * arr(node.v_leak) * fraction, theta, notes)
+
+
+def _decay(name: str, what: str, dt: float, tau: np.ndarray, notes: list[Approximation]
+           ) -> tuple[np.ndarray, np.ndarray]:
+    """(dt / tau, its 12-bit integer decay); the rounding is listed in ``notes``."""
     if np.any(tau <= 0):
         raise UnsupportedLayer("time constants must be positive", node=name)
-    leak = dt / tau
-    if np.any(leak > 1):
-        raise UnsupportedLayer(f"dt/tau = {leak.max():.3g} > 1: forward Euler is unstable at "
-                               f"this dt", node=name, hint="Pass a smaller dt (--dt)")
-    decay = np.rint(leak * DECAY_ONE).astype(np.int64)
-    error = float(np.abs(decay / DECAY_ONE - leak).max())
+    fraction = dt / tau
+    if np.any(fraction > 1):
+        raise UnsupportedLayer(f"{what.split()[-1]} = {fraction.max():.3g} > 1: forward Euler "
+                               "is unstable at this dt", node=name,
+                               hint="Pass a smaller dt (--dt)")
+    decay = np.rint(fraction * DECAY_ONE).astype(np.int64)
+    error = float(np.abs(decay / DECAY_ONE - fraction).max())
     if error > 0:
-        notes.append(Approximation(name, "leak dt/tau", _range(leak),
-                                   _range(decay / DECAY_ONE), f"{error:.2e} per step"))
-    gain = leak * arr(node.r)
-    if isinstance(node, nir.CubaLIF):
-        gain = gain * arr(node.w_in)
-        synaptic = dt / arr(node.tau_syn)
-        if np.any(np.rint(np.minimum(synaptic, 1) * DECAY_ONE) != DECAY_ONE):
-            low = float(np.minimum(synaptic, 1).min())
-            notes.append(Approximation(
-                name, "synaptic filter dt/tau_syn", _range(synaptic), "1 (no filter)",
-                f"charge kept; input arrives up to {(1 - low) / low:.2g} steps earlier"))
-    theta = np.ones(shape) if isinstance(node, nir.LI) else arr(node.v_threshold)
-    return NeuronModel(gain, decay, leak * arr(node.v_leak), theta, notes)
+        notes.append(Approximation(name, what, _range(fraction), _range(decay / DECAY_ONE),
+                                   f"{error:.2e} per step"))
+    return fraction, decay
 
 
 def _range(values: np.ndarray) -> str:

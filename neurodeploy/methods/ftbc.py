@@ -91,15 +91,15 @@ def replay_errors(currents: np.ndarray, params: neuron.NeuronParams, target: np.
     send and ``target`` (batch, C, ...), replaying ``currents`` (T, batch, C, ...) through the
     rule with each step's error removed from the input before the next step."""
     theta = params.theta.astype(np.int64)
-    v, c = neuron.initial_state(params, currents[0])
+    v, c, u = neuron.initial_state(params, currents[0])
     kernel = neuron.Kernel.of(params, v)  # mapped once for the 2T steps below
     errors = np.zeros((len(currents), currents.shape[2]))
     for t, current in enumerate(currents.astype(np.int64)):
-        sent = kernel.step(v.copy(order="K"), c.copy(order="K"), current, t)
+        sent = kernel.step(v.copy(order="K"), c.copy(order="K"), u.copy(order="K"), current, t)
         error = sent * theta - target
         errors[t] = error.reshape(len(error), currents.shape[2], -1).mean(axis=(0, 2))
         # removed from the integrated input: a whole number of membrane units, which passes
         # the rule's rounding input shift unchanged when scaled by 2**shift
         removed = np.rint(error).astype(np.int64) << params.input_shift
-        kernel.step(v, c, current - removed, t)
+        kernel.step(v, c, u, current - removed, t)
     return errors

@@ -115,20 +115,33 @@ def step_bounds(meta: Population, shape: tuple[int, ...], high: np.ndarray,
     ends: the rounding input shift, the leak (it moves v toward 0, rounding toward zero) and
     saturation; a spike leaves a residual in [0, theta) or, capped at ``max_burst``, at most
     ``peak - max_burst * theta`` (a negative spike: at most ``theta``), and the zero reset
-    leaves 0."""
+    leaves 0. A synaptic filter's current u (input plus bias; it saturates at the same width)
+    follows its own interval from 0, independent of spikes, and is what the membrane
+    integrates; the yielded bounds then cover u as well."""
     half = (1 << meta.input_shift) // 2
     high, low = (np.floor((b + half) / 2.0**meta.input_shift) for b in (high, low))
     theta = param_for_shape(np.asarray(meta.theta, np.float64), shape)
     constant = param_for_shape(np.asarray(meta.bias, np.float64), shape)
     kept = (DECAY_ONE - param_for_shape(np.asarray(meta.decay, np.float64), shape)) / DECAY_ONE
+    current_kept = (DECAY_ONE - param_for_shape(np.asarray(meta.current_decay, np.float64),
+                                                shape)) / DECAY_ONE
+    filtered = bool(np.any(current_kept > 0))
+    u_high = u_low = np.zeros(())
     upper = lower = param_for_shape(np.asarray(meta.v_init, np.float64), shape)
     biases = itertools.repeat(constant) if meta.bias_table is None else (
         constant - param_for_shape(np.asarray(row, np.float64), shape) for row in meta.bias_table)
     for bias in biases:
+        if filtered:  # the bias goes into u; a per-step table (bias - row) stays on v
+            u_high = np.trunc(u_high * current_kept) + high + constant
+            u_low = np.trunc(u_low * current_kept) + low + constant
+            high_in, low_in, bias = u_high, u_low, bias - constant
+        else:
+            high_in, low_in = high, low
         # the leak, exact in float64: v and 4096 - d are integers below 2**28 and 2**13
-        peak = np.trunc(upper * kept) + high + bias
-        trough = np.trunc(lower * kept) + low + bias
-        yield peak, trough
+        peak = np.trunc(upper * kept) + high_in + bias
+        trough = np.trunc(lower * kept) + low_in + bias
+        yield (np.maximum(peak, u_high), np.minimum(trough, u_low)) if filtered \
+            else (peak, trough)
         if meta.fires:
             below = np.minimum(peak, theta - 1)  # no positive spike
             if meta.reset is Reset.ZERO:

@@ -23,7 +23,14 @@ from typing import ClassVar, Protocol
 import nir
 import numpy as np
 
-from neurodeploy.core.graph import input_name, populations, predecessors, topological_order
+from neurodeploy.core.encoding import is_stream
+from neurodeploy.core.graph import (
+    back_edges,
+    input_name,
+    populations,
+    predecessors,
+    topological_order,
+)
 from neurodeploy.core.meta import population_meta
 from neurodeploy.core.population import NEURON_TYPES, param_for_shape
 from neurodeploy.core.synapse import propagate
@@ -76,6 +83,11 @@ class EquivalentReference:
                         "conversion error from quantization)")
 
     def activations(self, images: np.ndarray, inputs: np.ndarray) -> dict[str, np.ndarray]:
+        if back_edges(self.graph) or is_stream(self.graph, inputs):
+            raise InputError("the report's rate reference is a static network: it has no "
+                             "recurrent edges and no input streams",
+                             hint="Compare a recurrent or event-driven network with `verify` "
+                                  "and `evaluate`")
         preds = predecessors(self.graph)
         values: dict[str, np.ndarray] = {}  # what each node sends, per step
         out = {}

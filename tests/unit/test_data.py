@@ -87,6 +87,16 @@ def test_npz_round_trip_float(tmp_path: Path, labels: bool) -> None:
         assert got_y is None
 
 
+def test_npz_streams_keep_their_event_counts(tmp_path: Path) -> None:
+    """x with a time axis (N, T, features): integers are event counts, kept as they are."""
+    x = np.arange(2 * 5 * 3, dtype=np.int16).reshape(2, 5, 3)
+    path = tmp_path / "events.npz"
+    np.savez(path, x=x, y=np.array([1, 0]))
+    got_x, got_y = load_dataset(str(path))
+    assert got_x.dtype == np.int32 and np.array_equal(got_x, x)
+    assert got_y.tolist() == [1, 0]
+
+
 def test_npz_uint8_is_scaled_to_unit_range(tmp_path: Path) -> None:
     x = np.array([0, 51, 255], dtype=np.uint8).reshape(3, 1, 1, 1)
     path = tmp_path / "set.npz"
@@ -98,7 +108,8 @@ def test_npz_uint8_is_scaled_to_unit_range(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize(("arrays", "message"), [
     ({"images": np.zeros((2, 4))}, r"no array 'x' \(found: images\)"),
-    ({"x": np.zeros((2, 3, 4))}, r"\(N, features\) or NCHW"),
+    ({"x": np.zeros((2, 3))[0]}, r"\(N, features\) or NCHW"),
+    ({"x": np.zeros((2, 3, 4, 5, 6, 7))}, r"or streams \(N, T, features\)"),
     ({"x": np.full((2, 4), 2.0)}, r"values in \[0, 1\]"),
     ({"x": np.zeros((2, 4), dtype=np.int64)}, "dtype int64"),
     ({"x": np.zeros((2, 4)), "y": np.zeros(3, dtype=int)}, "2 integer labels"),

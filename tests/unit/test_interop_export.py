@@ -67,6 +67,15 @@ def test_netx_refuses_what_lif_cannot_express(tmp_path):
     with pytest.raises(UnsupportedLayer, match="pool1: netx export supports Linear and Conv2d "
                                                "blocks .lava-dl 0.6 netx has no pooling"):
         netx_chain(compiled(random_cnn(), per_channel=False))
+    n = 3
+    cuba = nir.NIRGraph.from_list(
+        nir.Input(input_type=np.array([4])), nir.Linear(weight=np.ones((n, 4))),
+        nir.CubaLIF(tau_syn=np.full(n, 2.0), tau_mem=np.full(n, 4.0), r=np.ones(n),
+                    v_leak=np.zeros(n), v_threshold=np.ones(n), v_reset=np.zeros(n),
+                    w_in=np.ones(n)), nir.Output(output_type=np.array([n])))
+    filtered = api.import_nir(cuba, target="loihi2", dt=1.0, timesteps=T, events=True).graph
+    with pytest.raises(UnsupportedLayer, match="cubalif: .* a synaptic filter"):
+        to_netx(filtered, tmp_path / "x.net")
     assert not list(tmp_path.iterdir())
 
 

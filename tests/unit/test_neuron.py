@@ -13,11 +13,12 @@ from neurodeploy.core.neuron import DECAY_ONE, NeuronParams, initial_state, run,
 
 @st.composite
 def populations(draw, fires=True, leaky=False):
-    """Random populations; ``leaky`` also draws the imported-network features (leak, hard
-    reset), which break the charge conservation of reset by subtraction."""
+    """Random populations; ``leaky`` also draws the imported-network features (leak, synaptic
+    filter, hard reset), which break the charge conservation of reset by subtraction."""
     theta = draw(st.integers(1, 300))
     dual = draw(st.booleans())
     leak = {"decay": np.int32(draw(st.integers(0, DECAY_ONE))),
+            "current_decay": np.int32(draw(st.integers(0, DECAY_ONE))),
             "hard_reset": draw(st.booleans())} if leaky else {}
     params = NeuronParams(
         theta=np.int32(theta), bias=np.int32(draw(st.integers(-50, 50))),
@@ -75,9 +76,9 @@ def test_stepwise_and_windowed_loops_agree(case):
     """``step`` (the Lava model's loop) and ``run`` (the reference's) execute the same rule."""
     p, currents = case
     s_run, v_run = run(currents, p)
-    v, c = initial_state(p, currents[0])
+    v, c, u = initial_state(p, currents[0])
     for t, current in enumerate(currents):
-        v, c, s = step(v, c, current, p, t)
+        v, c, u, s = step(v, c, u, current, p, t)
         np.testing.assert_array_equal(s, s_run[t])
         np.testing.assert_array_equal(v, v_run[t])
 
@@ -122,8 +123,8 @@ def test_readout_only_integrates(case):
 def test_membrane_saturates_at_its_width():
     p = NeuronParams(theta=np.int32(10), bias=np.int32(0), v_init=np.int32(0),
                      theta_neg=np.int32(0), membrane_bits=8)
-    v, c = initial_state(p, np.zeros(1, np.int32))
-    v, c, s = step(v, c, np.array([-1000], np.int32), p)
+    v, c, u = initial_state(p, np.zeros(1, np.int32))
+    v, c, u, s = step(v, c, u, np.array([-1000], np.int32), p)
     assert int(v[0]) == IntSpec(8).min and int(s[0]) == 0
 
 

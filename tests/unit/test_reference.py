@@ -8,27 +8,42 @@ import pytest
 import torch
 import torch.nn.functional as F
 
+from neurodeploy import api
 from neurodeploy.backends import Record, get_backend
 from neurodeploy.core import neuron
-from neurodeploy.core.graph import predecessors, readout_name, topological_order
-from neurodeploy.core.meta import population_meta
+from neurodeploy.core.graph import (
+    input_name,
+    predecessors,
+    readout_name,
+    recurrent_delays,
+    topological_order,
+)
+from neurodeploy.core.meta import InputMeta, copy_graph, get_node_meta, population_meta
 from neurodeploy.core.population import NEURON_TYPES
+from tests import foreign
 
 
 def naive_run(graph: nir.NIRGraph, x: np.ndarray, timesteps: int
               ) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
     """One sample at a time, one step at a time, float64 synapses (exact for small ints):
-    (membranes, synaptic currents), each population -> (batch * T, *shape)."""
+    (membranes, synaptic currents), each population -> (batch * T, *shape). A stream
+    (batch, T, *shape) injects step t at step t; a recurrent edge delivers its source's value
+    of ``recurrent_delays`` steps earlier (nothing before)."""
     preds = predecessors(graph)
+    delays = recurrent_delays(graph)
+    stream = x.ndim == len(graph.nodes[input_name(graph)].input_type["input"]) + 2
     results, currents = {}, {}
     for sample in x:
-        state, values = {}, {}
+        state, history = {}, {name: [] for name in graph.nodes}
         for t in range(timesteps):
+            values = {}
             for name in topological_order(graph):
                 node = graph.nodes[name]
-                ins = [values[p] for p in preds[name]]
+                ins = [values[p] if (p, name) not in delays else history[p][t - delays[p, name]]
+                       for p in preds[name] if t >= delays.get((p, name), 0)]
                 if isinstance(node, nir.Input):
-                    values[name] = torch.as_tensor(sample, dtype=torch.float64)
+                    values[name] = torch.as_tensor(sample[t] if stream else sample,
+                                                   dtype=torch.float64)
                 elif isinstance(node, nir.Linear):
                     values[name] = torch.as_tensor(node.weight, dtype=torch.float64) @ ins[0]
                 elif isinstance(node, nir.Conv2d):
@@ -46,22 +61,34 @@ def naive_run(graph: nir.NIRGraph, x: np.ndarray, timesteps: int
                     current = sum(ins).numpy().astype(np.int32)
                     if t == 0:
                         state[name] = neuron.initial_state(p, current)
-                    v, c, s = neuron.step(*state[name], current, p, t)
-                    state[name] = (v, c)
+                    v, c, u, s = neuron.step(*state[name], current, p, t)
+                    state[name] = (v, c, u)
                     values[name] = torch.as_tensor(s, dtype=torch.float64)
                     results.setdefault(name, []).append(v.copy())
                     currents.setdefault(name, []).append(current)
                 else:
                     values[name] = ins[0]
+                history[name].append(values[name])
     return ({k: np.array(v) for k, v in results.items()},
             {k: np.array(i) for k, i in currents.items()})
 
 
-@pytest.mark.parametrize("fixture", ["mlp_graph", "cnn_graph"])
-def test_reference_matches_naive_loop(fixture, request):
+@pytest.fixture(scope="module")
+def recurrent_graph():
+    """An imported network whose hidden layer feeds itself, on a pipelined target."""
+    return api.import_nir(foreign.recurrent_net(), target="loihi2", dt=foreign.DT,
+                          timesteps=12, events=True).graph
+
+
+@pytest.mark.parametrize(("fixture", "stream"), [
+    ("mlp_graph", False), ("cnn_graph", False), ("mlp_graph", True), ("cnn_graph", True),
+    ("recurrent_graph", True), ("recurrent_graph", False)])
+def test_reference_matches_naive_loop(fixture, stream, request):
     graph = request.getfixturevalue(fixture)
     shape = tuple(graph.nodes["input"].input_type["input"])
-    x = np.random.default_rng(3).integers(0, 256, (3, *shape)).astype(np.int32)
+    high = get_node_meta(graph.nodes["input"], InputMeta).high
+    steps = (5,) if stream else ()
+    x = np.random.default_rng(3).integers(0, high + 1, (3, *steps, *shape)).astype(np.int32)
     trace = get_backend("reference").run(graph, x, 5, record=Record.CURRENTS)
     naive = naive_run(graph, x, 5)
     for recorded, expected in zip((trace.membranes, trace.currents), naive, strict=True):
@@ -70,6 +97,27 @@ def test_reference_matches_naive_loop(fixture, request):
             per_sample = expected[pop].reshape(3, 5, *values.shape[2:]).swapaxes(0, 1)
             np.testing.assert_array_equal(values, per_sample, err_msg=pop)
     assert any(s.any() for s in trace.spikes.values()), "a test without spikes proves little"
+
+
+def test_a_stream_of_one_repeated_input_is_that_static_input(cnn_graph):
+    x = np.random.default_rng(4).integers(0, 256, (2, *cnn_graph.nodes["input"].input_type[
+        "input"])).astype(np.int32)
+    static = get_backend("reference").run(cnn_graph, x, 6, record=Record.ALL)
+    stream = get_backend("reference").run(cnn_graph, np.repeat(x[:, None], 9, axis=1), 6,
+                                          record=Record.ALL)
+    for kind in ("spikes", "membranes"):
+        for pop, values in getattr(static, kind).items():
+            np.testing.assert_array_equal(getattr(stream, kind)[pop], values, err_msg=pop)
+
+
+def test_the_recurrent_edge_changes_the_network(recurrent_graph):
+    """The recurrent synapses carry spikes: cutting them changes the hidden layer."""
+    x = foreign.event_streams(4, 12, (6,), 0.3)
+    cut = copy_graph(recurrent_graph, {})
+    cut.edges = [e for e in cut.edges if e != ("rec", "lif1")]
+    spikes = [get_backend("reference").run(g, x, 12, record=Record.SPIKES).spikes["lif1"]
+              for g in (recurrent_graph, cut)]
+    assert spikes[0].sum() > 20 and not np.array_equal(*spikes)
 
 
 def test_output_only_run_gives_the_same_outputs(cnn_graph):

@@ -46,7 +46,7 @@ class LavaBackend:
         if not gmeta.quantized:
             raise MetadataError("graph is not quantized; run the integer passes first")
         inputs = np.asarray(inputs)
-        check_inputs(graph, inputs)
+        check_inputs(graph, inputs, timesteps)
         if timesteps < 1 or len(inputs) == 0:
             raise InputError("need at least one timestep and one sample")
         if record.currents:

@@ -6,7 +6,8 @@ Mapping (docs/backends/lava.md):
     nir.Conv2d     -> Conv, kernel flipped and moved to (Cout, kw, kh, Cin/groups)
     nir.SumPool2d  -> Conv with a depthwise ones kernel (groups = C)
     nir.Flatten    -> a flattened view of the Lava port; the next Dense permutes its columns
-    population     -> NeuronProcess (the rule's parameters, whole); inputs summed at a_in
+    population     -> NeuronProcess (the rule's parameters, whole); inputs summed at a_in,
+                      recurrent inputs (graph.back_edges) at r_in
     nir.Delay      -> DelayProcess (a ring buffer; align_delays puts one on a short path)
 Every Dense/Conv delays by one step (lava-notes §2), so a population's window starts at its
 hop count; the run lasts batch*T + max offset steps. All messages are graded (24 bits).
@@ -31,7 +32,15 @@ from neurodeploy.backends.base import Record
 from neurodeploy.backends.lava.layout import Layout
 from neurodeploy.backends.lava.procs.process import DelayProcess, NeuronProcess
 from neurodeploy.core.dtypes import IntSpec
-from neurodeploy.core.graph import hop_offsets, predecessors, readout_name, topological_order
+from neurodeploy.core.encoding import step_inputs
+from neurodeploy.core.graph import (
+    back_edges,
+    forward_predecessors,
+    hop_offsets,
+    readout_name,
+    recurrent_delays,
+    topological_order,
+)
 from neurodeploy.core.meta import GraphMeta, population_meta
 from neurodeploy.core.population import NEURON_TYPES
 from neurodeploy.errors import InputError, MetadataError, TargetLimitExceeded, UnsupportedLayer
@@ -70,9 +79,11 @@ def build_network(graph: nir.NIRGraph, gmeta: GraphMeta, inputs: np.ndarray, tim
                   record: Record) -> LavaNetwork:
     """Create and connect the processes for ``inputs`` (batch, *shape) run back to back."""
     builder = _Builder(graph, gmeta, inputs, timesteps)
-    preds = predecessors(graph)
+    preds = forward_predecessors(graph)
     for name in topological_order(graph):
         builder.add(name, [builder.signals[p] for p in preds[name]])
+    for src, dst in sorted(back_edges(graph)):
+        builder.signals[src].port.connect(builder.network.populations[dst].r_in)
     builder.attach_probes(record)
     return builder.network
 
@@ -82,6 +93,7 @@ class _Builder:
                  timesteps: int) -> None:
         self.graph, self.gmeta, self.inputs, self.timesteps = graph, gmeta, inputs, timesteps
         self.hops = _hops(graph, gmeta)
+        self.recurrent = _recurrent_delays(graph)
         depth = max(hop for name, hop in self.hops.items()
                     if isinstance(graph.nodes[name], NEURON_TYPES))
         self.steps = len(inputs) * timesteps + depth
@@ -121,7 +133,8 @@ class _Builder:
         layout = Layout.native(tuple(node.input_type["input"]))
         if not MESSAGE.allowed(self.inputs):
             raise InputError(f"inputs must fit {MESSAGE} graded spikes on Lava")
-        per_step = np.repeat(layout.to_lava(self.inputs), self.timesteps, axis=0)
+        steps = step_inputs(self.graph, self.inputs, self.timesteps)
+        per_step = layout.to_lava(steps.reshape(-1, *layout.nir_shape))
         data = np.zeros((self.steps, *layout.lava_shape), np.int32)
         data[:len(per_step)] = per_step  # sample k fills steps [k*T, (k+1)*T), then zeros
         self.network.source = SourceBuffer(data=np.moveaxis(data, 0, -1))
@@ -149,7 +162,8 @@ class _Builder:
             return layout.to_lava(np.broadcast_to(value, lead + shape))
 
         proc = NeuronProcess(shape=layout.lava_shape, params=p.map(lava),
-                             window=self.timesteps, offset=self.hops[name], name=name)
+                             window=self.timesteps, offset=self.hops[name],
+                             recurrent_delay=self.recurrent.get(name, 0), name=name)
         for signal in incoming:
             signal.port.connect(proc.a_in)
         net = self.network
@@ -185,6 +199,18 @@ def _hops(graph: nir.NIRGraph, gmeta: GraphMeta) -> dict[str, int]:
             hint=f"The network was compiled for target '{gmeta.target}' (hop delay "
                  f"{gmeta.hop_delay}); recompile it for a pipelined target such as loihi2, "
                  "whose align_delays pass delays the shorter paths") from None
+
+
+def _recurrent_delays(graph: nir.NIRGraph) -> dict[str, int]:
+    """Population -> the delay of the recurrent edges into it. The pipeline delivers each
+    edge exactly that late; the population ignores its recurrent port for that many steps
+    at the start of each window, where it would carry the previous sample's spikes."""
+    delays: dict[str, int] = {}
+    for (_, dst), delay in recurrent_delays(graph).items():
+        if delays.setdefault(dst, delay) != delay:
+            raise UnsupportedLayer("recurrent edges of different delays into one population "
+                                   "cannot be separated on Lava", node=dst)
+    return delays
 
 
 def _uniform_delay(name: str, node: nir.Delay) -> int:

@@ -29,20 +29,24 @@ class PyNeuronModelFixed(PyLoihiProcessModel):
     """Windowed driver around ``neuron.step`` (window timing: see ``process.py``)."""
 
     a_in: PyInPort = LavaPyType(PyInPort.VEC_DENSE, np.int32, precision=24)
+    r_in: PyInPort = LavaPyType(PyInPort.VEC_DENSE, np.int32, precision=24)
     s_out: PyOutPort = LavaPyType(PyOutPort.VEC_DENSE, np.int32, precision=24)
     v_out: PyOutPort = LavaPyType(PyOutPort.VEC_DENSE, np.int32, precision=24)
     v: np.ndarray = _int_var()
     c: np.ndarray = _int_var()
+    u: np.ndarray = _int_var()
 
     def __init__(self, proc_params: Any) -> None:
         super().__init__(proc_params)
         self.params: neuron.NeuronParams = proc_params["params"]
         self.window = int(proc_params["window"])
         self.offset = int(proc_params["offset"])
+        self.recurrent_delay = int(proc_params["recurrent_delay"])
         self.kernel: neuron.Kernel | None = None  #: made at the first step, from v's layout
 
     def run_spk(self) -> None:
         current = self.a_in.recv()
+        recurrent = self.r_in.recv()
         t = self.time_step - 1 - self.offset  # step since the first window began
         if t < 0:  # the first sample has not reached this population yet
             self.s_out.send(np.zeros_like(self.v))
@@ -52,8 +56,10 @@ class PyNeuronModelFixed(PyLoihiProcessModel):
             self.kernel = neuron.Kernel.of(self.params, self.v)
         step_in_window = t % self.window
         if step_in_window == 0:
-            self.v[:], self.c[:] = neuron.initial_state(self.params, self.v)
-        self.s_out.send(self.kernel.step(self.v, self.c, current, step_in_window))
+            self.v[:], self.c[:], self.u[:] = neuron.initial_state(self.params, self.v)
+        if step_in_window >= self.recurrent_delay:
+            current = current + recurrent
+        self.s_out.send(self.kernel.step(self.v, self.c, self.u, current, step_in_window))
         self.v_out.send(self.v)
 
 

@@ -5,6 +5,9 @@ The behaviour is ``neurodeploy.core.neuron.step`` (see that module for the equat
 pipelined run of many samples, each ``window`` steps long: the population processes sample
 k during Lava steps [k*window + offset, (k+1)*window + offset) (0-based), restarts from
 (v_init, c=0) at the first step of each window, and stays silent before its first window.
+Recurrent inputs arrive at ``r_in``; in the first ``recurrent_delay`` steps of a window they
+still carry the previous sample's spikes, so they are ignored there (a recurrent edge
+delivers nothing before its delay, as in the reference simulator).
 ``v_out`` sends the membrane every step so that a recorder can stream it to the host
 (reading a Var back through Lava's management pipe goes element by element: too slow).
 """
@@ -28,13 +31,16 @@ class NeuronProcess(AbstractProcess):
     """
 
     def __init__(self, *, shape: tuple[int, ...], params: NeuronParams, window: int,
-                 offset: int, name: str | None = None) -> None:
-        super().__init__(shape=shape, params=params, window=window, offset=offset, name=name)
+                 offset: int, recurrent_delay: int = 0, name: str | None = None) -> None:
+        super().__init__(shape=shape, params=params, window=window, offset=offset,
+                         recurrent_delay=recurrent_delay, name=name)
         self.a_in = InPort(shape=shape)
+        self.r_in = InPort(shape=shape)  #: recurrent edges (core/graph.py back_edges)
         self.s_out = OutPort(shape=shape)
         self.v_out = OutPort(shape=shape)  #: membrane after each step, for recording only
         self.v = Var(shape=shape, init=np.array(np.broadcast_to(params.v_init, shape)))
         self.c = Var(shape=shape, init=0)  #: net spike count, guards negative spikes
+        self.u = Var(shape=shape, init=0)  #: synaptic current (a filtered population's)
 
 
 class DelayProcess(AbstractProcess):

@@ -1,0 +1,65 @@
+"""Inputs with a time axis (event frames, spike trains): checked, encoded, run step by step,
+and read from .npz datasets with one label per sample."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from neurodeploy import api
+from neurodeploy.backends import Record, get_backend
+from neurodeploy.core.encoding import check_inputs, quantize_inputs, step_inputs
+from neurodeploy.errors import InputError
+
+
+def shape_of(graph) -> tuple[int, ...]:
+    return tuple(int(d) for d in graph.nodes["input"].input_type["input"])
+
+
+def test_each_step_injects_its_own_input(mlp_graph):
+    """Step t of a stream drives the first population like a static run of that input."""
+    rng = np.random.default_rng(0)
+    frames = rng.integers(0, 256, (2, 2, *shape_of(mlp_graph))).astype(np.int32)
+    stream = frames[:, [0, 1, 1, 0, 1]]
+    ran = get_backend("reference").run(mlp_graph, stream, 5, record=Record.CURRENTS)
+    first = next(iter(ran.currents))
+    for k in range(2):
+        static = get_backend("reference").run(mlp_graph, frames[:, k], 1,
+                                              record=Record.CURRENTS)
+        for t in np.flatnonzero(np.array([0, 1, 1, 0, 1]) == k):
+            np.testing.assert_array_equal(ran.currents[first][t], static.currents[first][0])
+
+
+def test_stream_checks(mlp_graph):
+    shape = shape_of(mlp_graph)
+    with pytest.raises(InputError, match="streams hold 3 steps, a window of 4 steps"):
+        check_inputs(mlp_graph, np.zeros((2, 3, *shape), np.int32), 4)
+    with pytest.raises(InputError, match=r"or a stream \(batch, steps, "):
+        check_inputs(mlp_graph, np.zeros((2, 3, 1, *shape), np.int32), 2)
+    with pytest.raises(InputError, match="must be in 0..255"):
+        check_inputs(mlp_graph, np.full((1, 2, *shape), 256, np.int32), 2)
+    check_inputs(mlp_graph, np.zeros((1, 5, *shape), np.int32), 4)  # a longer stream is fine
+    floats = np.random.default_rng(1).random((2, 3, *shape)).astype(np.float32)
+    assert np.array_equal(quantize_inputs(mlp_graph, floats), np.round(floats * 255))
+
+
+def test_step_inputs_repeat_a_static_input_and_cut_a_stream(mlp_graph):
+    shape = shape_of(mlp_graph)
+    static = np.arange(2 * np.prod(shape)).reshape(2, *shape)
+    assert np.array_equal(step_inputs(mlp_graph, static, 3),
+                          np.repeat(static[:, None], 3, axis=1))
+    stream = np.arange(2 * 5 * np.prod(shape)).reshape(2, 5, *shape)
+    assert np.array_equal(step_inputs(mlp_graph, stream, 3), stream[:, :3])
+
+
+def test_evaluate_reads_an_event_dataset(mlp_graph, tmp_path):
+    """An .npz of streams with labels: evaluate runs each stream and reads one label each."""
+    shape = shape_of(mlp_graph)
+    x = np.random.default_rng(2).integers(0, 256, (6, 4, *shape)).astype(np.int32)
+    path = tmp_path / "events.npz"
+    outputs = get_backend("reference").run(mlp_graph, x, 4).outputs
+    np.savez(path, x=x, y=outputs.argmax(1))
+    images, labels = api.dataset(str(path))
+    accuracy = api.Deployment(mlp_graph, None, None).evaluate(images, labels, [4],
+                                                                show_progress=False)
+    assert accuracy == {4: 1.0}

@@ -27,7 +27,7 @@ def quantized(a: np.ndarray, theta: np.ndarray, timesteps: int, max_burst: int) 
     This is the rule's (core/neuron.py) spike count over T, times theta / T, for a constant
     input ``a`` every step with the bias theta/(2T) (``corrections.rounding_shift``), v_init 0,
     reset by subtraction and no leak, input shift, dual threshold or saturation: exactly when
-    ``a`` and theta/(2T) are integers (tests/unit/test_rule_mirrors.py), and up to the
+    ``a`` and theta/(2T) are integers (tests/unit/core/test_rule_mirrors.py), and up to the
     rounding of those two otherwise."""
     levels = np.clip(np.floor(a * timesteps / theta + 0.5), 0, max_burst * timesteps)
     return levels * theta / timesteps

@@ -157,7 +157,7 @@ def surrogate_steps(current: torch.Tensor, theta: torch.Tensor, v_init: torch.Te
 
     The forward values are the rule's (core/neuron.py) for integer values without leak,
     input shift, dual threshold, bias table, reset to zero or saturation, which the fit does
-    not model (tests/unit/test_rule_mirrors.py holds it to ``neuron.run`` there)."""
+    not model (tests/unit/core/test_rule_mirrors.py holds it to ``neuron.run`` there)."""
     v = v_init.expand_as(current[0])
     for step in current:
         v = v + step

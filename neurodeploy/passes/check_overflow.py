@@ -9,7 +9,7 @@ membrane can reach its limit is computed and a compile for a longer window is re
 row by row, and a window longer than the table cannot run at all, so it also caps the safe
 window. Each population records its safe window and the largest |v| its worst-case bounds
 reach within the compiled one (the report shows both against the membrane width). The bounds
-follow every part of the rule (``step_bounds``); tests/unit/test_overflow_bound.py runs
+follow every part of the rule (``step_bounds``); tests/unit/passes/test_overflow_bound.py runs
 the rule on random populations and inputs and checks that no membrane leaves them.
 """
 

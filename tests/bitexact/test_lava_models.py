@@ -8,7 +8,7 @@ import pytest
 from neurodeploy import api
 from tests.bitexact.checks import assert_identical, run_both
 from tests.conftest import compile_ann, images, random_resnet
-from tests.unit.test_concat import cat_model
+from tests.unit.convert.test_concat import cat_model
 
 
 @pytest.mark.lava

@@ -11,7 +11,7 @@ from neurodeploy.core.meta import population_meta
 from neurodeploy.frontend import load_model
 from tests.bitexact.checks import assert_identical, run_both
 from tests.models import digits_batch, save_torchscript
-from tests.unit.test_trained_methods import _clip_cnn
+from tests.unit.methods.test_trained import _clip_cnn
 
 TIMESTEPS = 4
 

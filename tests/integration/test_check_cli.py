@@ -12,7 +12,7 @@ from torch import nn
 
 from neurodeploy.cli import main
 from tests.errors.test_frontend_errors import save_format
-from tests.unit.test_frontend import ResNet, make
+from tests.unit.frontend.test_frontend import ResNet, make
 
 
 class TwoProblems(nn.Module):

@@ -11,7 +11,7 @@ from torch import nn
 import neurodeploy.nn as ndnn
 from neurodeploy.errors import InputError, UnsupportedLayer
 from neurodeploy.frontend import load_model
-from tests.unit.test_frontend import FORMATS, assert_matches, save
+from tests.unit.frontend.test_frontend import FORMATS, assert_matches, save
 
 
 def qcfs_reference(x: torch.Tensor, threshold: torch.Tensor, levels: int) -> torch.Tensor:

@@ -13,8 +13,8 @@ from neurodeploy.methods import STAGES, MethodContext, get_method
 from neurodeploy.passes import quantize
 from neurodeploy.targets import load_target
 from tests.conftest import images, random_mlp
-from tests.unit.test_passes import assert_same, float_graph, snapshot
-from tests.unit.test_trained_methods import clip_model
+from tests.unit.methods.test_trained import clip_model
+from tests.unit.passes.test_passes import assert_same, float_graph, snapshot
 
 
 def test_quantize_leaves_its_input_untouched():

@@ -14,7 +14,7 @@ from neurodeploy.errors import UnsupportedLayer
 from neurodeploy.frontend import load_model
 from neurodeploy.frontend.ann import AnnGraph, AnnNode
 from tests.conftest import compile_ann, conv_node, images
-from tests.unit.test_frontend import CatNet, make
+from tests.unit.frontend.test_frontend import CatNet, make
 
 
 def cat_model(folder) -> AnnGraph:

@@ -17,7 +17,7 @@ from neurodeploy.methods.auto import Auto, Score, _best
 from neurodeploy.methods.calibration import WEIGHT_SAMPLES
 from neurodeploy.targets import load_target
 from tests.conftest import images
-from tests.unit.test_calibration_methods import context, equal_graphs
+from tests.unit.methods.test_calibration import context, equal_graphs
 
 
 def candidate(name: str, ctx):

@@ -16,8 +16,8 @@ from neurodeploy.report.build import build_report
 from neurodeploy.report.reference import EquivalentReference
 from neurodeploy.targets import MemorySpec, SystemSpec, load_target
 from tests.conftest import compile_ann, images, random_mlp
+from tests.unit.report.test_report import validate
 from tests.unit.test_capacity import residual_graph
-from tests.unit.test_report import validate
 
 
 def system(chips: int, cores: int, neurons_per_core: int = 16,

@@ -233,7 +233,7 @@ def test_wrong_target_and_partial_graphs_are_refused(cnn_graph):
 
 
 def test_bias_table_size_is_a_resource_column():
-    from tests.unit.test_passes import float_graph, with_bias_table
+    from tests.unit.passes.test_passes import float_graph, with_bias_table
 
     graph = run_pipeline(with_bias_table(float_graph(), rows=4), ("quantize_input",
                          "quantize_weights", "quantize_bias"), PassContext(LOIHI2))

@@ -104,9 +104,11 @@ def child(model: str, method: str, timesteps: int, test_samples: int) -> dict:
     else:
         (path, calib), shape = shape_model(model), SHAPE
     before = cpu_seconds()
+    # the 3x32x32 shapes need two Loihi 2 chips (docs/targets.md); this times the compile, so
+    # the capacity is recorded, not refused
     result = api.compile(path, target="loihi2", method=method, calib=calib,
                          timesteps=timesteps, input_shape=shape, allow_saturation=True,
-                         show_progress=False)
+                         capacity_check=False, show_progress=False)
     out = {"seconds": result.seconds, "cpu_seconds": cpu_seconds() - before,
            "peak_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}
     if model == "fashion_cnn":

@@ -33,6 +33,7 @@ from neurodeploy.passes import DEFAULT_PIPELINE, quantize
 from neurodeploy.shards import IN_PROCESS, Workers
 from neurodeploy.simulation import (
     AdaptiveResult,
+    check_timesteps,
     default_windows,
     encode,
     evaluate,
@@ -42,6 +43,7 @@ from neurodeploy.simulation import (
     random_inputs,
     simulate,
     simulate_to_file,
+    window,
     window_specific,
 )
 from neurodeploy.targets import Target, available_targets, load_target
@@ -159,7 +161,7 @@ class Deployment:
         """Run ``backend`` and the reference simulator on ``inputs`` and compare every spike
         and membrane; the result names the first divergence (``neurodeploy.testing`` turns
         it into a test failure). ``workers`` shards the samples (docs/ray.md)."""
-        steps = timesteps or self.meta.timesteps
+        steps = window(self.graph, timesteps)
         return run_and_compare(self.graph, encode(self.graph, inputs), steps, backend=backend,
                                workers=workers)
 
@@ -240,7 +242,7 @@ def compile(model: Any, *, target: str | Path | Target = "loihi2", method: str =
     instead of refusing, a network the target's cores cannot hold (``neurodeploy.capacity``).
     ``memory_budget`` bounds the bytes a simulator run on calibration images holds.
     """
-    _check_timesteps(timesteps)
+    check_timesteps(timesteps)
     chip = _target(target)
     conversion = get_method(method)
     calib_x = calibration_images(calib, calib_samples, seed)
@@ -284,7 +286,7 @@ def import_nir(path: str | Path | nir.NIRGraph, *, target: str | Path | Target =
     from neurodeploy.interop.approximations import rounding_rows
     from neurodeploy.interop.nir_import import import_graph, read_foreign
 
-    _check_timesteps(timesteps)
+    check_timesteps(timesteps)
     chip = _target(target)
     foreign = path if isinstance(path, nir.NIRGraph) else read_foreign(path)
     start = time.perf_counter()
@@ -330,11 +332,6 @@ def dataset(name: str, split: str = "test", limit: int | None = None
     if y is None:
         raise InputError(f"{name}: has no labels (array 'y'), needed for accuracy")
     return x, y
-
-
-def _check_timesteps(timesteps: int) -> None:
-    if timesteps < 1:
-        raise InputError(f"timesteps must be at least 1, got {timesteps}")
 
 
 def _target(target: str | Path | Target | None) -> Target | None:

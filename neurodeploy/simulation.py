@@ -47,10 +47,24 @@ def random_inputs(graph: nir.NIRGraph, samples: int, seed: int = 0) -> np.ndarra
     return np.random.default_rng(seed).integers(0, high + 1, shape).astype(np.int32)
 
 
+def window(graph: nir.NIRGraph, timesteps: int | None) -> int:
+    """The steps a run takes: ``timesteps``, or the compiled window when it is None (0 is
+    an error, not a request for the default)."""
+    if timesteps is None:
+        return get_graph_meta(graph).timesteps
+    check_timesteps(timesteps)
+    return timesteps
+
+
+def check_timesteps(timesteps: int) -> None:
+    if timesteps < 1:
+        raise InputError(f"timesteps must be at least 1, got {timesteps}")
+
+
 def simulate(graph: nir.NIRGraph, inputs, timesteps: int | None = None, *,
              backend: str = "reference", record: Record = Record.ALL) -> Trace:
     """Run a batch (float images in [0, 1] or integers) for one window of T steps."""
-    steps = timesteps or get_graph_meta(graph).timesteps
+    steps = window(graph, timesteps)
     return get_backend(backend).run(graph, encode(graph, inputs), steps, record=record)
 
 
@@ -61,7 +75,7 @@ def predict(graph: nir.NIRGraph, inputs, timesteps: int | None = None, *,
     """Readout (batch, n_out) and spike events per neuron of any number of samples, run in
     chunks that keep a run's working memory within ``memory_budget`` bytes (``simulate``
     keeps every step of every sample)."""
-    steps = timesteps or get_graph_meta(graph).timesteps
+    steps = window(graph, timesteps)
     x = _samples(graph, inputs)
     engine = get_backend(backend)
     outputs, events = [], {}
@@ -81,7 +95,7 @@ def simulate_to_file(graph: nir.NIRGraph, inputs, path: str | Path,
                      ) -> tuple[np.ndarray, dict[str, np.ndarray]]:
     """``simulate`` of any number of samples, its trace written to the .npz ``path`` chunk
     by chunk (``Trace.load`` reads it); returns the readout and spike events per neuron."""
-    steps = timesteps or get_graph_meta(graph).timesteps
+    steps = window(graph, timesteps)
     x = _samples(graph, inputs)
     engine = get_backend(backend)
     with scratch_dir(path) as scratch:

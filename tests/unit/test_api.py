@@ -128,6 +128,15 @@ def test_the_report_compares_with_the_model_in_memory(deployment, tmp_path):
     assert again.data["ann_reference"]["kind"] == "equivalent"
 
 
+def test_a_run_takes_the_compiled_window_unless_told_and_refuses_zero(deployment):
+    x = api.dataset("digits", limit=2)[0]
+    assert deployment.simulate(x).output_steps.shape[0] == deployment.meta.timesteps
+    assert deployment.simulate(x, timesteps=2).output_steps.shape[0] == 2
+    for run in (deployment.simulate, deployment.predict, deployment.verify):
+        with pytest.raises(InputError, match="timesteps must be at least 1, got 0"):
+            run(x, timesteps=0)
+
+
 def test_ann_accuracy_is_the_compiled_models(deployment):
     x, y = api.dataset("digits", limit=64)
     expected = (_model()(torch.as_tensor(x)).argmax(1).numpy() == y).mean()

@@ -278,8 +278,13 @@ def _synaptic_ops(node: nir.NIRNode, signal: _Signal, timesteps: int) -> int:
 
 
 def _gemm_dtype(gmeta: GraphMeta) -> torch.dtype:
+    """float32 where the recorded bound proves it exact; a missing or damaged note (notes are
+    free-form) gets float64, exact for every sum the membrane widths allow."""
     bound = gmeta.notes.get("check_overflow", {}).get("max_abs_synaptic_sum", FLOAT32_EXACT)
-    return torch.float32 if bound < FLOAT32_EXACT else torch.float64
+    try:
+        return torch.float32 if float(bound) < FLOAT32_EXACT else torch.float64
+    except (TypeError, ValueError):
+        return torch.float64
 
 
 def _population_offsets(graph: nir.NIRGraph, gmeta: GraphMeta) -> dict[str, int]:

@@ -27,6 +27,7 @@ run: setup
 	$(PY) $(DEMO)/train.py --out $(DEMO)/model.pt
 	$(ND) compile $(DEMO)/model.pt --target loihi --calib digits --timesteps 4 -o $(DEMO)/model.nir
 	$(ND) evaluate $(DEMO)/model.nir --dataset digits --timesteps 1,2,4,8 --ann $(DEMO)/model.pt
+	$(ND) verify $(DEMO)/model.nir --dataset digits --samples 4
 
 # pytest exits 5 when it collects nothing; make would hide that code, so say it here.
 # Then the wheel is built and used in a clean environment (check-wheel): that takes minutes

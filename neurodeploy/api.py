@@ -26,7 +26,7 @@ from neurodeploy.core.meta import GraphMeta, get_graph_meta
 from neurodeploy.data import as_array, calibration_images, calibration_set, load_dataset
 from neurodeploy.errors import InputError, TargetError
 from neurodeploy.frontend.ann import AnnGraph
-from neurodeploy.methods import MethodContext, get_method
+from neurodeploy.methods import DEFAULT_METHOD, MethodContext, get_method
 from neurodeploy.methods.base import CALIBRATION_HINT
 from neurodeploy.passes import DEFAULT_PIPELINE, quantize
 from neurodeploy.simulation import (
@@ -197,7 +197,7 @@ class Deployment:
         return load_model(ann, input_shape=self.input_shape)
 
 
-def compile(model: Any, *, target: str | Path | Target = "loihi2", method: str = "p99.99",
+def compile(model: Any, *, target: str | Path | Target = "loihi2", method: str = DEFAULT_METHOD,
             calib: Any = None, timesteps: int = 4,
             calib_samples: int = DEFAULT_CALIBRATION_SAMPLES, arch: str | None = None,
             trust_pickle: bool = False, input_shape: tuple[int, ...] | None = None,

@@ -87,9 +87,10 @@ def targets(as_json) -> None:
 @main.command(name="compile")
 @click.argument("model", type=PATH)
 @click.option("--target", default="loihi2", show_default=True, help="Target name or .toml path.")
-@click.option("--method", default="p99.99", show_default=True,
-              help="Conversion method: max, a percentile such as p99.9, or stages joined "
-                   "with '+' (see docs/methods.md).")
+@click.option("--method", default="auto", show_default=True,
+              help="Conversion method: auto (the most accurate training-free method for the "
+                   "target; needs --calib), max, a percentile such as p99.99 (no data "
+                   "needed), or stages joined with '+' (see docs/methods.md).")
 @click.option("--calib", help="Calibration data: digits, fashion-mnist or an .npz file.")
 @click.option("--calib-samples", default=512, show_default=True, type=int,
               help="Calibration images per stage (calibrate's weight fit takes at least 1024, "

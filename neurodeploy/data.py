@@ -40,15 +40,17 @@ def load_dataset(name: str, split: str = "test", limit: int | None = None
     return x[:limit].copy(), (None if y is None else y[:limit].copy())
 
 
-def calibration_set(name: str, samples: int, seed: int = 0) -> np.ndarray:
+def calibration_set(name: str, samples: int, seed: int = 0, skip: int = 0) -> np.ndarray:
     """``samples`` unlabelled training images: a seeded random subset, kept in dataset order.
 
     Thresholds are chosen on training data so the test split stays an honest measurement.
+    The subsets of one seed nest (more samples add images), and ``skip`` passes over the
+    first ones: images no smaller draw of the seed contains, to score what they calibrated.
     """
     if samples < 1:
         raise InputError(f"calibration needs at least one sample, got {samples}")
     x, _ = _cached(name, "train")
-    index = np.random.default_rng(seed).permutation(len(x))[:samples]
+    index = np.random.default_rng(seed).permutation(len(x))[skip:skip + samples]
     return x[np.sort(index)]
 
 

@@ -23,6 +23,8 @@ def compile_summary(result, path: Path) -> dict:
     capacity = capacity_facts(graph, result.target)
     lines = [(f"compiled {path} for {meta.target} (method {meta.method}, T={meta.timesteps}) "
               f"in {result.seconds:.2f} s"), resource_table(facts), capacity_line(capacity)]
+    if "auto" in meta.notes:
+        lines.insert(1, f"auto: {meta.notes['auto']['reason']}")
     if not meta.quantized:
         lines.append(f"stopped after {meta.pipeline[-1]}: the graph is not fully quantized")
     summary = {"path": str(path), "target": meta.target, "method": meta.method,

@@ -34,6 +34,8 @@ test "$(venv/bin/neurodeploy --version)" = "neurodeploy, version $version"
 venv/bin/pip show neurodeploy | grep -x "License-Expression: BSD-3-Clause"
 venv/bin/neurodeploy targets
 venv/bin/python "$repo/examples/digits_mlp/train.py" --out model.pt
-venv/bin/neurodeploy compile model.pt --target loihi --calib digits --timesteps 4 -o model.nir
+# p99.99: this checks the package, not the methods (the default, auto, calibrates for minutes)
+venv/bin/neurodeploy compile model.pt --target loihi --method p99.99 --calib digits --timesteps 4 \
+    -o model.nir
 venv/bin/neurodeploy evaluate model.nir --dataset digits --timesteps 4
 echo "check-wheel: $(basename "$wheel") works in a clean environment ($((SECONDS - start)) s)"

@@ -84,10 +84,12 @@ def images(shape, n: int = 64, seed: int = 1) -> np.ndarray:
     return np.random.default_rng(seed).random((n, *shape)).astype(np.float32)
 
 
-def compile_ann(ann: AnnGraph, target: str = "loihi2", **kwargs):
+def compile_ann(ann: AnnGraph, target: str = "loihi2", method: str = "p99.99", **kwargs):
+    """The quick method unless a test names one (the default, auto, calibrates at length)."""
     from neurodeploy import api
 
-    return api.compile(ann, target=target, calib=images(ann.input_shape), **kwargs).graph
+    return api.compile(ann, target=target, method=method, calib=images(ann.input_shape),
+                       **kwargs).graph
 
 
 @pytest.fixture(scope="session")

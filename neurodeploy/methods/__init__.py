@@ -12,6 +12,7 @@ from collections.abc import Callable
 from neurodeploy.convert import parse_statistic
 from neurodeploy.errors import InputError
 from neurodeploy.methods.adafire import AdaFire
+from neurodeploy.methods.auto import Auto
 from neurodeploy.methods.base import Method, MethodContext, Stage, compose
 from neurodeploy.methods.calibration import Calibrate
 from neurodeploy.methods.dual_phase import DualPhase
@@ -20,7 +21,8 @@ from neurodeploy.methods.iat import Iat
 from neurodeploy.methods.learned import ecl, qcfs
 from neurodeploy.methods.normalization import Normalization
 
-DEFAULT_METHOD = "p99.99"
+DEFAULT_METHOD = "auto"  #: what compile runs when no method is named
+DEFAULT_BUILDER = "p99.99"  #: the thresholds of a method that names no builder (ftbc, iat)
 
 #: stage name -> factory. Percentile statistics (p99.9, p99.99, ...) are parsed, not listed.
 STAGES: dict[str, Callable[[], Stage]] = {
@@ -29,14 +31,15 @@ STAGES: dict[str, Callable[[], Stage]] = {
     "ecl": ecl,
     "dual_phase": DualPhase,
     "adafire": AdaFire,
+    "auto": Auto,
     "calibrate": Calibrate,
     "calibrate_light": lambda: Calibrate("calibrate_light", weights=None),
     "ftbc": Ftbc,
     "iat": Iat,
 }
 
-__all__ = ["DEFAULT_METHOD", "STAGES", "Method", "MethodContext", "Stage", "available_methods",
-           "get_method"]
+__all__ = ["DEFAULT_BUILDER", "DEFAULT_METHOD", "STAGES", "Method", "MethodContext", "Stage",
+           "available_methods", "get_method"]
 
 
 def available_methods() -> list[str]:
@@ -46,7 +49,7 @@ def available_methods() -> list[str]:
 def get_method(spec: str) -> Method:
     """'p99.99', 'calibrate+ftbc', ...: validated, with the default builder when none is named."""
     stages = [_stage(name.strip(), spec) for name in spec.split("+")]
-    return compose(stages, _stage(DEFAULT_METHOD, spec), spec)
+    return compose(stages, _stage(DEFAULT_BUILDER, spec), spec)
 
 
 def _stage(name: str, spec: str) -> Stage:

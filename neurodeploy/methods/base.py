@@ -39,7 +39,8 @@ from neurodeploy.frontend.ann import AnnGraph
 from neurodeploy.targets import Target
 
 CALIBRATION_HINT = ("Pass calib= (--calib): images, a DataLoader or a dataset (e.g. digits, "
-                    "fashion-mnist, x.npz)")
+                    "fashion-mnist, x.npz); or choose a method that needs none: "
+                    "method='p99.99' (--method p99.99)")
 
 
 @dataclass(frozen=True)
@@ -50,9 +51,10 @@ class MethodContext:
     target: Target
     seed: int = 0
     show_progress: bool = True
-    #: n -> n images of the same unlabeled source, for a stage that needs more than ``calib``
-    #: (None: ``calib`` is all there is)
-    more_calibration: Callable[[int], np.ndarray] | None = None
+    #: (n, skip) -> n images of the same unlabeled source after its first ``skip`` (``calib``
+    #: is its first ``len(calib)``), for a stage that needs more than ``calib`` or images no
+    #: other stage saw (None: ``calib`` is all there is)
+    more_calibration: Callable[..., np.ndarray] | None = None
 
     def calibration(self, stage: str, samples: int = 0) -> np.ndarray:
         """The calibration images, at least ``samples`` of them where the source has more;
@@ -63,6 +65,16 @@ class MethodContext:
         if samples <= len(self.calib) or self.more_calibration is None:
             return self.calib
         return self.more_calibration(samples)
+
+    def unseen(self, stage: str, samples: int, skip: int) -> np.ndarray | None:
+        """Up to ``samples`` images of the source beyond its first ``skip`` (the ones the
+        stages calibrate on), to score their result honestly; None when the source has no
+        more (an array was given, or a small dataset is used up)."""
+        self.calibration(stage)
+        if self.more_calibration is None:
+            return None
+        images = self.more_calibration(samples, skip=skip)
+        return images if len(images) else None
 
 
 class Stage(Protocol):

@@ -19,7 +19,7 @@ def workspace(tmp_path_factory) -> Workspace:
     d = tmp_path_factory.mktemp("workspace")
     save_torchscript(trained_digits_mlp(steps=20), d / "model.pt")
     api.save(api.compile(d / "model.pt", calib="digits", calib_samples=64,
-                         show_progress=False).graph, d / "net.nir")
+                         show_progress=False, method="p99.99").graph, d / "net.nir")
     x, y = load_dataset("digits", limit=40)
     np.save(d / "x.npy", x[:3])
     np.savez(d / "data.npz", x=x, y=y)

@@ -11,6 +11,7 @@ from click.testing import CliRunner
 
 from neurodeploy.cli import main
 from neurodeploy.targets import TARGETS_DIR
+from tests.errors.contract import fast_method
 from tests.models import MaxPoolNet, save_torchscript, trained_digits_mlp
 
 
@@ -31,8 +32,8 @@ def files(tmp_path_factory):
     with open(d / "data.pkl", "wb") as f:
         pickle.dump({"a": 1}, f)
     np.save(d / "wrong.npy", np.zeros((2, 3, 3), np.float32))
-    CliRunner().invoke(main, ["compile", str(d / "model.pt"), "--calib", "digits", "-o",
-                              str(d / "model.nir")])
+    CliRunner().invoke(main, fast_method(["compile", str(d / "model.pt"), "--calib", "digits",
+                                          "-o", str(d / "model.nir")]))
     return d
 
 
@@ -91,7 +92,7 @@ def test_bad_input_exits_2_with_one_line(case, files):
     argv = [a.format(d=files) for a in args]
     if argv[0] in ("compile", "finetune", "import", "export"):
         argv += ["-o", str(out)]
-    result = CliRunner().invoke(main, argv)
+    result = CliRunner().invoke(main, fast_method(argv))
     assert result.exit_code == 2, (result.exit_code, result.output, result.stderr)
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1, result.stderr

@@ -31,7 +31,7 @@ def compiled(tmp_path_factory):
     path = tmp_path_factory.mktemp("fuzz_nir")
     model = save_torchscript(trained_digits_mlp(steps=20), path / "model.pt")
     api.save(api.compile(model, target="loihi2", calib="digits", timesteps=2,
-                         show_progress=False).graph, path / "good.nir")
+                         show_progress=False, method="p99.99").graph, path / "good.nir")
     np.save(path / "x.npy", api.dataset("digits", limit=3)[0])
     with h5py.File(path / "good.nir", "r") as f:
         keys = []

@@ -26,7 +26,7 @@ def compiled(tmp_path_factory) -> Path:
     path = tmp_path_factory.mktemp("records")
     model = save_torchscript(trained_digits_mlp(steps=20), path / "model.pt")
     api.save(api.compile(model, target="loihi2", calib="digits", timesteps=4,
-                         show_progress=False).graph, path / "good.nir")
+                         show_progress=False, method="p99.99").graph, path / "good.nir")
     return path / "good.nir"
 
 

@@ -16,5 +16,6 @@ def digits_nir(tmp_path_factory) -> Path:
     path = tmp_path_factory.mktemp("digits")
     model = save_torchscript(trained_digits_mlp(), path / "model.pt")
     out = path / "model.nir"
-    api.save(api.compile(model, target="loihi", calib="digits", timesteps=4).graph, out)
+    api.save(api.compile(model, target="loihi", method="p99.99", calib="digits",
+                         timesteps=4).graph, out)
     return out

@@ -46,8 +46,9 @@ def test_targets_lists_the_shipped_chips():
 @pytest.fixture(scope="module")
 def compiled(workdir):
     out = workdir / "model.nir"
-    summary = json.loads(invoke("compile", workdir / "model.pt", "--target", "loihi", "--calib",
-                                "digits", "--timesteps", "8", "-o", out, "--json").output)
+    summary = json.loads(invoke("compile", workdir / "model.pt", "--target", "loihi", "--method",
+                                "p99.99", "--calib", "digits", "--timesteps", "8", "-o", out,
+                                "--json").output)
     assert summary["quantized"] and summary["target"] == "loihi"
     assert [layer["kind"] for layer in summary["layers"]] == ["if", "readout"]
     return out
@@ -55,8 +56,8 @@ def compiled(workdir):
 
 def test_compile_prints_resources_and_capacity(workdir):
     out = workdir / "resources.nir"
-    summary = json.loads(invoke("compile", workdir / "model.pt", "--target", "loihi", "--calib",
-                                "digits", "-o", out, "--json").output)
+    summary = json.loads(invoke("compile", workdir / "model.pt", "--target", "loihi", "--method",
+                                "p99.99", "--calib", "digits", "-o", out, "--json").output)
     graph = api.load(out).graph
     hidden, readout = summary["layers"]
     weights = [node.weight for node in graph.nodes.values() if hasattr(node, "weight")]
@@ -147,8 +148,9 @@ def test_single_sample_input_is_accepted(compiled, workdir):
 
 def test_dump_dir_and_stop_after(workdir):
     dump = workdir / "dump"
-    out = invoke("compile", workdir / "model.pt", "--calib", "digits", "--dump-dir", dump,
-                 "--stop-after", "quantize_weights", "-o", workdir / "partial.nir").output
+    out = invoke("compile", workdir / "model.pt", "--method", "p99.99", "--calib", "digits",
+                 "--dump-dir", dump, "--stop-after", "quantize_weights", "-o",
+                 workdir / "partial.nir").output
     assert "not fully quantized" in out
     assert sorted(p.name for p in dump.iterdir()) == ["01_quantize_input.nir",
                                                       "02_quantize_weights.nir"]
@@ -162,8 +164,8 @@ def test_list_passes():
 def test_the_seed_draws_the_calibration_images(workdir):
     def thresholds(seed: int, name: str) -> list[np.ndarray]:
         out = workdir / f"{name}.nir"
-        invoke("compile", workdir / "model.pt", "--calib", "digits", "--calib-samples", "64",
-               "--seed", seed, "-o", out)
+        invoke("compile", workdir / "model.pt", "--method", "p99.99", "--calib", "digits",
+               "--calib-samples", "64", "--seed", seed, "-o", out)
         graph = api.load(out).graph
         return [np.asarray(population_meta(graph, p).theta) for p in firing(graph)]
 

@@ -22,8 +22,8 @@ def workdir(tmp_path_factory):
     path = tmp_path_factory.mktemp("report")
     save_torchscript(trained_digits_mlp(), path / "model.pt")
     for name, extra in (("model.nir", ()), ("partial.nir", ("--stop-after", "quantize_bias"))):
-        result = run("compile", path / "model.pt", "--target", "loihi", "--calib", "digits",
-                     "--timesteps", "8", "-o", path / name, *extra)
+        result = run("compile", path / "model.pt", "--target", "loihi", "--method", "p99.99",
+                     "--calib", "digits", "--timesteps", "8", "-o", path / name, *extra)
         assert result.exit_code == 0, result.output
     return path
 
@@ -77,8 +77,8 @@ def test_a_custom_target_needs_its_file(workdir):
     custom = workdir / "mychip.toml"
     custom.write_text((TARGETS_DIR / "loihi.toml").read_text().replace(
         'name = "loihi"', 'name = "mychip"'))
-    assert run("compile", workdir / "model.pt", "--target", custom, "--calib", "digits",
-               "-o", workdir / "mychip.nir").exit_code == 0
+    assert run("compile", workdir / "model.pt", "--target", custom, "--method", "p99.99",
+               "--calib", "digits", "-o", workdir / "mychip.nir").exit_code == 0
     result = run("report", workdir / "mychip.nir", "--samples", "8", "-o", workdir / "never")
     assert result.exit_code == 2 and "not a shipped target" in result.stderr
     assert "Pass the .toml file it was compiled for (target=, --target)" in result.stderr

@@ -49,7 +49,7 @@ def test_a_corrupted_threshold_is_caught():
 def test_a_users_pytest_file_passes_and_fails_where_it_should(tmp_path):
     network, images = tmp_path / "model.nir", tmp_path / "images.npy"
     api.compile(trained_digits_mlp(), calib="digits", timesteps=4,
-                show_progress=False).save(network)
+                show_progress=False, method="p99.99").save(network)
     np.save(images, api.dataset("digits", limit=3)[0])
     user_test = tmp_path / "test_deployment.py"
     user_test.write_text(textwrap.dedent(USER_TEST.format(network=str(network),

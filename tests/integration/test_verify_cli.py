@@ -87,7 +87,7 @@ def test_fashion_cnn_on_real_images_is_bit_exact(tmp_path):
     model = save_torchscript(_fashion_cnn(), tmp_path / "cnn.pt")
     out = tmp_path / "cnn.nir"
     api.save(api.compile(model, target="loihi2", calib="fashion-mnist", calib_samples=64,
-                         timesteps=3).graph, out)
+                         timesteps=3, method="p99.99").graph, out)
     result = CliRunner().invoke(main, ["verify", str(out), "--dataset", "fashion-mnist",
                                        "--samples", "2", "--json"])
     assert result.exit_code == 0, result.output

@@ -33,7 +33,8 @@ def calib() -> np.ndarray:
 def from_file(tmp_path_factory, calib) -> np.ndarray:
     """Output of the model compiled the CLI way: a TorchScript file and a numpy array."""
     path = save_torchscript(_model(), tmp_path_factory.mktemp("api") / "model.pt")
-    return _outputs(api.compile(path, calib=calib, timesteps=T, show_progress=False))
+    return _outputs(api.compile(path, method="p99.99", calib=calib, timesteps=T,
+                                show_progress=False))
 
 
 def _outputs(result) -> np.ndarray:
@@ -42,13 +43,14 @@ def _outputs(result) -> np.ndarray:
 
 def test_a_module_in_memory_with_a_tensor_compiles_like_the_saved_file(calib, from_file):
     model = _model()
-    result = api.compile(model, calib=torch.as_tensor(calib), timesteps=T, show_progress=False)
+    result = api.compile(model, method="p99.99", calib=torch.as_tensor(calib), timesteps=T,
+                         show_progress=False)
     assert np.array_equal(_outputs(result), from_file)
 
 
 def test_the_module_keeps_its_training_mode(calib):
     model = _model().train()
-    api.compile(model, calib=calib, timesteps=T, show_progress=False)
+    api.compile(model, calib=calib, timesteps=T, show_progress=False, method="p99.99")
     assert all(m.training for m in model.modules())
 
 
@@ -58,7 +60,8 @@ def test_a_dataloader_gives_its_first_calib_samples_images(calib, from_file, lab
     more = torch.as_tensor(np.concatenate([calib, calibration_set("digits", 30, seed=5)]))
     data = TensorDataset(more, torch.zeros(len(more))) if labelled else more
     result = api.compile(_model(), calib=DataLoader(data, batch_size=20),
-                         calib_samples=len(calib), timesteps=T, show_progress=False)
+                         calib_samples=len(calib), timesteps=T, show_progress=False,
+                         method="p99.99")
     assert np.array_equal(_outputs(result), from_file)
 
 
@@ -67,8 +70,8 @@ def test_an_npz_path_is_drawn_from_like_a_dataset(tmp_path):
     np.savez(path, x=calibration_set("digits", 500, seed=3))
     drawn = calibration_set(str(path), 48, seed=2)
     by_path = api.compile(_model(), calib=path, calib_samples=48, seed=2, timesteps=T,
-                          show_progress=False)
-    by_array = api.compile(_model(), calib=drawn, timesteps=T, show_progress=False)
+                          show_progress=False, method="p99.99")
+    by_array = api.compile(_model(), calib=drawn, timesteps=T, show_progress=False, method="p99.99")
     assert np.array_equal(_outputs(by_path), _outputs(by_array))
 
 
@@ -81,14 +84,14 @@ def test_what_cannot_be_used_is_named(calib, model, data, message):
     model = _model() if model == "model" else model
     data = calib if isinstance(data, str) else data
     with pytest.raises(InputError, match=message):
-        api.compile(model, calib=data, timesteps=T, show_progress=False)
+        api.compile(model, calib=data, timesteps=T, show_progress=False, method="p99.99")
 
 
 def test_errors_name_the_argument_and_hints_both_spellings(calib):
     with pytest.raises(InputError, match=r"^timesteps must be at least 1, got 0$"):
-        api.compile(_model(), calib=calib, timesteps=0)
+        api.compile(_model(), calib=calib, timesteps=0, method="p99.99")
     with pytest.raises(InputError, match=r"needs calibration data\. Pass calib= \(--calib\)"):
-        api.compile(_model(), input_shape=(1, 8, 8), timesteps=T)
+        api.compile(_model(), input_shape=(1, 8, 8), timesteps=T, method="p99.99")
 
 
 def test_inputs_may_be_tensors(mlp_graph):
@@ -99,7 +102,7 @@ def test_inputs_may_be_tensors(mlp_graph):
 
 @pytest.fixture(scope="module")
 def deployment(calib) -> api.Deployment:
-    return api.compile(_model(), calib=calib, timesteps=T, show_progress=False)
+    return api.compile(_model(), calib=calib, timesteps=T, show_progress=False, method="p99.99")
 
 
 def test_a_deployment_loads_back_from_its_file(deployment, tmp_path):
@@ -150,3 +153,18 @@ def test_the_package_exports_the_api_without_importing_it():
     subprocess.run([sys.executable, "-c", code], check=True, timeout=120)
     with pytest.raises(AttributeError, match="has no attribute 'nope'"):
         neurodeploy.nope  # noqa: B018
+
+
+def test_the_compile_command_and_the_api_share_their_defaults():
+    """The CLI parses and calls api.compile: an option default that differs from the keyword
+    default would make `neurodeploy compile` and `compile()` build different networks."""
+    import inspect
+
+    from neurodeploy.cli import compile_cmd
+
+    keywords = inspect.signature(api.compile).parameters
+    options = {p.name: p.default for p in compile_cmd.params}
+    shared = {"target", "method", "timesteps", "calib_samples", "seed"}
+    assert shared <= options.keys() & keywords.keys()
+    assert {name: options[name] for name in shared} == {name: keywords[name].default
+                                                        for name in shared}

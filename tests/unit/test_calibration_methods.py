@@ -304,5 +304,6 @@ def test_weight_fit_stops_when_the_held_out_loss_stops_improving():
     _, still = calibrate_weights(graph, pop, net, target, WeightFit("mse", lr=0.0, patience=3))
     assert still["passes"] == 3 and still["held_out_after"] == still["held_out_before"]
     torch.manual_seed(0)
-    _, moving = calibrate_weights(graph, pop, net, target, WeightFit("mse", epochs=4, patience=4, batch=16))
+    fit = WeightFit("mse", epochs=4, patience=4, batch=16)
+    _, moving = calibrate_weights(graph, pop, net, target, fit)
     assert moving["passes"] <= 4 and moving["held_out_after"] < moving["held_out_before"]

@@ -183,7 +183,7 @@ def test_no_capacity_check_records_what_does_not_fit(tmp_path):
     ann = random_mlp()
     tiny = with_limits(cores=2, neurons_per_core=16)
     graph = api.compile(ann, target=tiny, calib=images(ann.input_shape),
-                        capacity_check=False).graph
+                        capacity_check=False, method="p99.99").graph
     meta = get_graph_meta(graph)
     assert meta.cores_used == 2 + 1 + 1  # 24 neurons on 16-neuron cores, 12, and 5
     assert meta.capacity_violations == ["relu1: cores is 4, the target allows 2"]

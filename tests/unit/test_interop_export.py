@@ -25,7 +25,7 @@ T = 6
 
 def compiled(ann, **options):
     return api.compile(ann, target="loihi2", calib=images(ann.input_shape), timesteps=T,
-                       options=ConvertOptions(**options)).graph
+                       options=ConvertOptions(**options), method="p99.99").graph
 
 
 @pytest.mark.parametrize("ann", [random_mlp(), random_cnn()], ids=["mlp", "cnn"])

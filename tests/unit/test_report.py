@@ -226,7 +226,7 @@ def test_wrong_target_and_partial_graphs_are_refused(cnn_graph):
         build_report(cnn_graph, x, y, target=load_target("loihi"),
                      reference=EquivalentReference(cnn_graph), show_progress=False)
     partial = api.compile(random_mlp(), calib=images((1, 4, 4)),
-                          stop_after="quantize_weights").graph
+                          stop_after="quantize_weights", method="p99.99").graph
     with pytest.raises(MetadataError, match="not fully quantized"):
         build_report(partial, x, y, target=LOIHI2, reference=EquivalentReference(partial),
                      show_progress=False)

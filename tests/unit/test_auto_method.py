@@ -1,0 +1,98 @@
+"""The default method: auto compiles the candidates the target can run and keeps the one it
+says agrees best with the ANN on images none of them calibrated on."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+import numpy as np
+import pytest
+
+from neurodeploy import api
+from neurodeploy.core.meta import get_graph_meta
+from neurodeploy.data import calibration_set
+from neurodeploy.errors import InputError
+from neurodeploy.methods import DEFAULT_METHOD, get_method
+from neurodeploy.methods.auto import Auto, Score, _best
+from neurodeploy.methods.calibration import WEIGHT_SAMPLES
+from neurodeploy.targets import load_target
+from tests.conftest import images
+from tests.unit.test_calibration_methods import context, equal_graphs
+
+
+def candidate(name: str, ctx):
+    """What auto's choice ``name`` (a stage, optionally +dual) builds on its own."""
+    stage, _, dual = name.partition("+")
+    options = replace(ctx.options, dual=bool(dual))
+    return get_method(stage).convert(replace(ctx, options=options))
+
+
+@pytest.fixture(scope="module")
+def scored():
+    """Auto on loihi2 with a calibration source that has more images, recording each ask."""
+    ctx = context()
+    asked = []
+
+    def more(samples: int, skip: int = 0) -> np.ndarray:
+        asked.append((samples, skip))  # a small source: fewer than asked, as digits gives
+        return images(ctx.ann.input_shape, n=min(samples, 128), seed=7 + skip)
+
+    ctx = replace(ctx, more_calibration=more)
+    return ctx, Auto()(None, ctx), asked
+
+
+def check_choice(ctx, graph, expected: set[str]) -> dict:
+    note = get_graph_meta(graph).notes["auto"]
+    assert {name.partition("+")[0] for name in note["agreement"]} == expected
+    dual = ctx.target.neuron.dual_threshold
+    assert any(name.endswith("+dual") for name in note["agreement"]) == dual
+    scores = {name: Score(note["agreement"][name], note["synops_per_image"][name])
+              for name in note["agreement"] if not name.endswith("+dual")}
+    base = _best(scores, 1 / note["score_images"])
+    assert note["chosen"] in (base, f"{base}+dual")
+    assert note["reason"].startswith(base)
+    assert ("with the dual threshold" in note["reason"]) == note["chosen"].endswith("+dual")
+    assert equal_graphs(graph, candidate(note["chosen"], ctx))
+    return note
+
+
+def test_auto_on_graded_spikes_keeps_the_candidate_it_reports_as_best(scored):
+    ctx, graph, _ = scored
+    check_choice(ctx, graph, {"calibrate", "adafire"})
+
+
+def test_auto_on_binary_spikes_is_calibrate():
+    ctx = replace(context(), target=load_target("loihi"))
+    note = check_choice(ctx, Auto()(None, ctx), {"calibrate"})
+    assert not note["scored_on_unseen_images"] and "calibration images" in note["reason"]
+
+
+def test_best_prefers_agreement_then_fewer_synaptic_operations():
+    scores = {"a": Score(0.90, 100.0), "b": Score(0.95, 300.0)}
+    assert _best(scores, 0.01) == "b"
+    assert _best(scores, 0.05) == "a"  # within the tie: the cheaper one
+
+
+def test_auto_scores_on_images_after_the_ones_the_stages_draw(scored):
+    ctx, graph, asked = scored
+    note = get_graph_meta(graph).notes["auto"]
+    scoring = [call for call in asked if call[1] > 0]
+    assert scoring and all(skip >= max(len(ctx.calib), WEIGHT_SAMPLES) for _, skip in scoring)
+    assert note["scored_on_unseen_images"] and "unseen" in note["reason"]
+
+
+def test_calibration_subsets_nest_and_skip_gives_images_the_smaller_draws_lack():
+    first, rest = calibration_set("digits", 100, seed=3), calibration_set("digits", 50, seed=3,
+                                                                         skip=100)
+    both = calibration_set("digits", 150, seed=3)
+    rows = {row.tobytes() for row in both}
+    assert {row.tobytes() for row in first} | {row.tobytes() for row in rest} == rows
+    assert not {row.tobytes() for row in first} & {row.tobytes() for row in rest}
+
+
+def test_the_default_method_is_auto_and_without_data_it_says_how_to_give_it():
+    assert DEFAULT_METHOD == "auto"
+    ann = context().ann
+    with pytest.raises(InputError, match="method 'auto' needs calibration data") as error:
+        api.compile(ann, target="loihi2")
+    assert "calib=" in error.value.hint and "p99.99" in error.value.hint

@@ -3,11 +3,13 @@ bit-exact on Lava."""
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 
 from neurodeploy import api
+from neurodeploy.frontend.ann import AnnGraph, AnnNode
 from tests.bitexact.checks import assert_identical, run_both
-from tests.conftest import compile_ann, images, random_resnet
+from tests.conftest import compile_ann, conv_node, images, random_resnet
 from tests.unit.test_concat import cat_model
 
 
@@ -18,4 +20,29 @@ def test_compiled_merges_match_reference(reference_backend, lava_backend, tmp_pa
     graph = compile_ann(ann, "loihi2", timesteps=5)
     inputs = api.quantize_inputs(graph, images(ann.input_shape, 2, seed=6))
     expected, actual = run_both(reference_backend, lava_backend, graph, inputs, 5)
+    assert_identical(graph, expected, actual)
+
+
+def wide_pool_cnn(channels: int) -> AnnGraph:
+    """conv (``channels`` wide) -> relu -> 2x2 average pool -> Linear: a pool wider than
+    Lava's int8 Conv ``groups``."""
+    rng = np.random.default_rng(3)
+    pool = {"kernel_size": (2, 2), "stride": (2, 2), "padding": (0, 0)}
+    nodes = [AnnNode("input", "input", (), {"shape": (1, 4, 4)}),
+             conv_node("conv", "input", 1, channels, rng), AnnNode("relu", "relu", ("conv",)),
+             AnnNode("pool", "avgpool2d", ("relu",), pool), AnnNode("flat", "flatten", ("pool",)),
+             AnnNode("fc", "linear", ("flat",), {
+                 "weight": rng.normal(0, 0.1, (3, channels * 4)).astype(np.float32),
+                 "bias": None})]
+    return AnnGraph(nodes, "fc")
+
+
+@pytest.mark.lava
+@pytest.mark.parametrize("channels", [128, 131])  # grouped in 64 pairs; prime: one group
+def test_pools_wider_than_int8_groups_match_reference(reference_backend, lava_backend,
+                                                        channels):
+    ann = wide_pool_cnn(channels)
+    graph = compile_ann(ann, "loihi2", timesteps=3)
+    inputs = api.quantize_inputs(graph, images(ann.input_shape, 2, seed=4))
+    expected, actual = run_both(reference_backend, lava_backend, graph, inputs, 3)
     assert_identical(graph, expected, actual)

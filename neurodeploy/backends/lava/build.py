@@ -220,11 +220,17 @@ def _conv2d(name: str, node: nir.Conv2d, layout: Layout) -> tuple[AbstractProces
 
 
 def _sum_pool(name: str, node: nir.SumPool2d, layout: Layout) -> tuple[AbstractProcess, Layout]:
-    """A sum pool is a depthwise convolution with a ones kernel (zero padding counts too)."""
+    """A sum pool is a convolution with a ones kernel over each channel's own window (zero
+    padding counts too): depthwise where Conv's int8 ``groups`` holds the channel count,
+    otherwise in the most groups that divide it, each output channel picking its own input
+    channel of the group (VGG's 512-channel pools)."""
     kw, kh = _xy(name, "kernel_size", node.kernel_size)
     channels = layout.nir_shape[0]
-    return _conv(name, layout, np.ones((channels, kw, kh, 1), np.int64), node.stride,
-                 node.padding, 1, channels)
+    groups = max(g for g in range(1, min(channels, CONV_GEOMETRY.max) + 1) if channels % g == 0)
+    per_group = channels // groups
+    kernel = np.zeros((channels, kw, kh, per_group), np.int64)
+    kernel[np.arange(channels), :, :, np.arange(channels) % per_group] = 1
+    return _conv(name, layout, kernel, node.stride, node.padding, 1, groups)
 
 
 def _conv(name: str, layout: Layout, kernel: np.ndarray, stride: Any, padding: Any,

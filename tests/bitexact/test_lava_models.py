@@ -46,3 +46,14 @@ def test_pools_wider_than_int8_groups_match_reference(reference_backend, lava_ba
     inputs = api.quantize_inputs(graph, images(ann.input_shape, 2, seed=4))
     expected, actual = run_both(reference_backend, lava_backend, graph, inputs, 3)
     assert_identical(graph, expected, actual)
+
+
+@pytest.mark.slow
+@pytest.mark.lava
+def test_deep_shapes_match_reference_on_one_sample(reference_backend, lava_backend, deep_shape):
+    """VGG-11 / ResNet-18 on 3x32x32 over several Loihi 2 chips: every spike and membrane of
+    one sample (benchmarks/lava_scale.py times it)."""
+    graph = deep_shape.deployment.graph
+    inputs = api.quantize_inputs(graph, deep_shape.images[:1])
+    expected, actual = run_both(reference_backend, lava_backend, graph, inputs, 2)
+    assert_identical(graph, expected, actual)

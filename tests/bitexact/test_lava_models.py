@@ -5,8 +5,10 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+import torch
 
 from neurodeploy import api
+from neurodeploy.backends.lava.build import CONV_GEOMETRY, _regroup
 from neurodeploy.frontend.ann import AnnGraph, AnnNode
 from tests.bitexact.checks import assert_identical, run_both
 from tests.conftest import compile_ann, conv_node, images, random_resnet
@@ -57,3 +59,19 @@ def test_deep_shapes_match_reference_on_one_sample(reference_backend, lava_backe
     inputs = api.quantize_inputs(graph, deep_shape.images[:1])
     expected, actual = run_both(reference_backend, lava_backend, graph, inputs, 2)
     assert_identical(graph, expected, actual)
+
+
+@pytest.mark.parametrize(("groups", "per_group"), [(128, 1), (256, 2), (131, 1), (6, 3)])
+def test_regrouped_convolution_is_the_same_convolution(groups, per_group):
+    """Lava keeps ``groups`` in int8: more groups merge into at most 127, exactly."""
+    rng = np.random.default_rng(groups)
+    kernel = rng.integers(-5, 6, (groups * 2, 3, 3, per_group))  # (Cout, kw, kh, Cin/groups)
+    x = torch.as_tensor(rng.integers(-3, 4, (1, groups * per_group, 5, 5)), dtype=torch.float64)
+    wide, fewer = _regroup(kernel, groups)
+    assert fewer <= CONV_GEOMETRY.max and groups % fewer == 0
+
+    def conv(k: np.ndarray, g: int) -> torch.Tensor:  # Lava's (Cout, kw, kh, Cin/g) kernel
+        weight = torch.as_tensor(k.transpose(0, 3, 2, 1).copy(), dtype=torch.float64)
+        return torch.nn.functional.conv2d(x, weight, groups=g)
+
+    assert torch.equal(conv(wide, fewer), conv(kernel, groups))

@@ -220,17 +220,11 @@ def _conv2d(name: str, node: nir.Conv2d, layout: Layout) -> tuple[AbstractProces
 
 
 def _sum_pool(name: str, node: nir.SumPool2d, layout: Layout) -> tuple[AbstractProcess, Layout]:
-    """A sum pool is a convolution with a ones kernel over each channel's own window (zero
-    padding counts too): depthwise where Conv's int8 ``groups`` holds the channel count,
-    otherwise in the most groups that divide it, each output channel picking its own input
-    channel of the group (VGG's 512-channel pools)."""
+    """A sum pool is a depthwise convolution with a ones kernel (zero padding counts too)."""
     kw, kh = _xy(name, "kernel_size", node.kernel_size)
     channels = layout.nir_shape[0]
-    groups = max(g for g in range(1, min(channels, CONV_GEOMETRY.max) + 1) if channels % g == 0)
-    per_group = channels // groups
-    kernel = np.zeros((channels, kw, kh, per_group), np.int64)
-    kernel[np.arange(channels), :, :, np.arange(channels) % per_group] = 1
-    return _conv(name, layout, kernel, node.stride, node.padding, 1, groups)
+    return _conv(name, layout, np.ones((channels, kw, kh, 1), np.int64), node.stride,
+                 node.padding, 1, channels)
 
 
 def _conv(name: str, layout: Layout, kernel: np.ndarray, stride: Any, padding: Any,
@@ -241,7 +235,7 @@ def _conv(name: str, layout: Layout, kernel: np.ndarray, stride: Any, padding: A
     if kernel.shape[3] * groups != layout.nir_shape[0]:
         raise MetadataError(f"kernel for {kernel.shape[3]} x {groups} input channels on a "
                             f"{layout.nir_shape[0]}-channel input", node=name)
-    _check_geometry(name, "groups", groups)
+    kernel, groups = _regroup(kernel, groups)
     _check_geometry(name, "kernel size", kernel.shape[1:3])
     conv = Conv(weight=np.ascontiguousarray(kernel), input_shape=layout.lava_shape,
                 stride=_xy(name, "stride", stride), padding=_xy(name, "padding", padding),
@@ -249,6 +243,22 @@ def _conv(name: str, layout: Layout, kernel: np.ndarray, stride: Any, padding: A
                 num_message_bits=MESSAGE_BITS, name=name)
     x, y, channels = (int(d) for d in conv.output_shape)
     return conv, Layout.native((channels, y, x))
+
+
+def _regroup(kernel: np.ndarray, groups: int) -> tuple[np.ndarray, int]:
+    """The same convolution in at most 127 groups (Lava's Conv keeps ``groups`` in int8):
+    consecutive groups merge into one, each output channel's kernel zero on the input channels
+    of the groups merged into its own (a 512-channel sum pool or depthwise shortcut)."""
+    fewer = max(g for g in range(1, min(groups, CONV_GEOMETRY.max) + 1) if groups % g == 0)
+    merged = groups // fewer
+    if merged == 1:
+        return kernel, groups
+    width = kernel.shape[3]
+    slot = np.arange(len(kernel)) // (len(kernel) // groups) % merged  # place in its merge
+    wide = np.zeros((*kernel.shape[:3], merged * width), kernel.dtype)
+    for index in range(merged):
+        wide[slot == index, :, :, index * width:(index + 1) * width] = kernel[slot == index]
+    return wide, fewer
 
 
 #: NIR synapse node type -> maker of its Lava process and output layout

@@ -25,7 +25,7 @@ import sys
 
 import numpy as np
 import torch
-from common import CACHE, ROOT, print_table, run_child, write_result
+from common import CACHE, ROOT, cpu_seconds, print_table, run_child, write_result
 
 sys.path.insert(0, str(ROOT))  # the shapes are shared with the tests
 
@@ -56,24 +56,17 @@ def child(model: str, method: str, timesteps: int, test_samples: int) -> dict:
         path, calib, shape = str(FASHION), "fashion-mnist", None
     else:
         (path, calib), shape = shape_model(model), SHAPE
-    before = _cpu_seconds()
+    before = cpu_seconds()
     result = api.compile(path, target="loihi2", method=method, calib=calib,
                          timesteps=timesteps, input_shape=shape, allow_saturation=True,
                          show_progress=False)
-    out = {"seconds": result.seconds, "cpu_seconds": _cpu_seconds() - before,
+    out = {"seconds": result.seconds, "cpu_seconds": cpu_seconds() - before,
            "peak_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}
     if model == "fashion_cnn":
         x, y = api.dataset("fashion-mnist", "test", limit=test_samples)
         out["accuracy"] = api.evaluate(result.graph, x, y, [timesteps],
                                        show_progress=False)[timesteps]
     return out
-
-
-def _cpu_seconds() -> float:
-    """User + system time of this process (all its threads): on a machine shared with other
-    jobs the compile's work, where wall-clock time also measures the others."""
-    usage = resource.getrusage(resource.RUSAGE_SELF)
-    return usage.ru_utime + usage.ru_stime
 
 
 def measure(model: str, method: str, timesteps: int, test_samples: int) -> dict:

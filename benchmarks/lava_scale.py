@@ -18,12 +18,9 @@ also measures the other jobs. Writes benchmarks/results/lava_scale.json.
 
 from __future__ import annotations
 
-import argparse
-import json
-import resource
 import time
 
-from common import ROOT, print_table, run_child, write_result
+from common import ROOT, cpu_seconds, per_model_arguments, print_table, run_child, write_result
 from compile_speed import shape_model
 
 TARGET = "loihi2-kapoho-point"
@@ -42,9 +39,9 @@ def child(model: str, timesteps: int, samples: int) -> dict:
     inputs = api.quantize_inputs(result.graph, calib[:samples])
     expected = get_backend("reference").run(result.graph, inputs, timesteps, record=Record.ALL)
     lava = get_backend("lava")
-    cpu, start = _cpu_seconds(), time.perf_counter()
+    cpu, start = cpu_seconds(), time.perf_counter()
     actual = lava.run(result.graph, inputs, timesteps, record=Record.ALL)
-    wall, cpu = time.perf_counter() - start, _cpu_seconds() - cpu
+    wall, cpu = time.perf_counter() - start, cpu_seconds() - cpu
     comparison = compare(result.graph, expected, actual)
     cores = result.meta.cores_used
     return {"target": TARGET, "chips_used": -(-cores // result.target.limits.cores),
@@ -59,23 +56,9 @@ def child(model: str, timesteps: int, samples: int) -> dict:
             "divergence": str(comparison.divergence) if comparison.divergence else None}
 
 
-def _cpu_seconds() -> float:
-    """User + system time of this process and of its reaped children (Lava's workers)."""
-    own, workers = (resource.getrusage(who) for who in (resource.RUSAGE_SELF,
-                                                         resource.RUSAGE_CHILDREN))
-    return own.ru_utime + own.ru_stime + workers.ru_utime + workers.ru_stime
-
-
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--models", default=",".join(MODELS))
-    parser.add_argument("--timesteps", type=int, default=2)
-    parser.add_argument("--samples", type=int, default=1)
-    parser.add_argument("--child", nargs=3, help=argparse.SUPPRESS)
-    args = parser.parse_args()
-    if args.child:
-        model, timesteps, samples = args.child
-        print(json.dumps(child(model, int(timesteps), int(samples))))
+    args = per_model_arguments(__doc__, MODELS, timesteps=2, samples=1, child=child)
+    if args is None:
         return
     results, rows = {}, []
     for model in args.models.split(","):

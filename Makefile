@@ -7,6 +7,7 @@ STAMP := $(VENV)/.setup-done
 DEMO := examples/digits_mlp
 RESNET := examples/fashion_resnet/model.pt
 CNN := examples/fashion_cnn/model.pt
+VGG := examples/fashion_vgg/model.pt
 
 .PHONY: setup run test test-slow dist check-wheel bench lint clean
 
@@ -49,7 +50,7 @@ dist: setup
 check-wheel: dist
 	bash scripts/check-wheel.sh $(PYTHON)
 
-bench: setup $(RESNET) $(CNN)
+bench: setup $(RESNET) $(CNN) $(VGG)
 	$(PY) benchmarks/accuracy.py
 	$(PY) benchmarks/sim_speed.py
 	$(PY) benchmarks/report.py
@@ -65,12 +66,19 @@ bench: setup $(RESNET) $(CNN)
 	$(PY) benchmarks/layer_quantization.py
 	$(PY) benchmarks/memory_bound.py
 	$(PY) benchmarks/ray_verify.py
+	$(PY) benchmarks/accuracy.py --model $(VGG) --methods p99.99,calibrate,adafire,auto \
+		--target loihi2 --timesteps 1,2,4,8 --granularities channel --limit 2000 \
+		--result accuracy_fashion_vgg_loihi2
+	$(PY) benchmarks/lava_scale.py
 
 $(RESNET): | setup
 	$(PY) examples/fashion_resnet/train.py --out $@
 
 $(CNN): | setup
 	$(PY) examples/fashion_cnn/train.py --out $@
+
+$(VGG): | setup
+	$(PY) examples/fashion_vgg/train.py --out $@
 
 lint: setup
 	$(VENV)/bin/ruff check neurodeploy tests benchmarks examples

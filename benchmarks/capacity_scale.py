@@ -17,12 +17,10 @@ Writes benchmarks/results/capacity_scale.json.
 
 from __future__ import annotations
 
-import argparse
-import json
 import resource
 
 import numpy as np
-from common import ROOT, cpu_seconds, print_table, run_child, write_result
+from common import ROOT, cpu_seconds, per_model_arguments, print_table, run_child, write_result
 from compile_speed import FASHION, SHAPE, shape_model
 
 MODELS = {"fashion_cnn": "loihi-kapoho-bay", "vgg11": "loihi2-kapoho-point",
@@ -67,15 +65,8 @@ def measure(model: str, timesteps: int, samples: int) -> dict:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--models", default=",".join(MODELS))
-    parser.add_argument("--timesteps", type=int, default=4)
-    parser.add_argument("--samples", type=int, default=8)
-    parser.add_argument("--child", nargs=3, help=argparse.SUPPRESS)
-    args = parser.parse_args()
-    if args.child:
-        model, timesteps, samples = args.child
-        print(json.dumps(child(model, int(timesteps), int(samples))))
+    args = per_model_arguments(__doc__, tuple(MODELS), timesteps=4, samples=8, child=child)
+    if args is None:
         return
     results = {model: measure(model, args.timesteps, args.samples)
                for model in args.models.split(",")}

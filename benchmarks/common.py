@@ -3,12 +3,14 @@ fine-tuned models, and measuring a compiled network (accuracy, operations, early
 
 from __future__ import annotations
 
+import argparse
 import json
 import platform
 import resource
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -71,13 +73,6 @@ def compile_checked(model, **kwargs) -> tuple[api.Deployment, bool]:
         return api.compile(model, allow_saturation=True, **kwargs), True
 
 
-def cpu_seconds() -> float:
-    """User + system time of this process (all its threads): on a machine shared with other
-    jobs the work done, where wall-clock time also measures the others."""
-    usage = resource.getrusage(resource.RUSAGE_SELF)
-    return usage.ru_utime + usage.ru_stime
-
-
 def run_child(script: str, *args: object) -> tuple[dict, float]:
     """Run ``script --child ARGS`` in a fresh process (so its peak memory is its own); the
     JSON its last output line holds, and the wall-clock seconds the process took."""
@@ -94,6 +89,33 @@ def timed(fn) -> float:
     start = time.perf_counter()
     fn()
     return time.perf_counter() - start
+
+
+def per_model_arguments(doc: str, models: tuple[str, ...], timesteps: int, samples: int,
+                        child: Callable[[str, int, int], dict]) -> argparse.Namespace | None:
+    """--models, --timesteps and --samples of a benchmark that measures each model in its own
+    process (``run_child``); in that process (--child MODEL T SAMPLES) runs ``child``, prints
+    its JSON for the parent and returns None."""
+    parser = argparse.ArgumentParser(description=doc.split("\n\n")[0])
+    parser.add_argument("--models", default=",".join(models))
+    parser.add_argument("--timesteps", type=int, default=timesteps)
+    parser.add_argument("--samples", type=int, default=samples)
+    parser.add_argument("--child", nargs=3, help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if not args.child:
+        return args
+    model, steps, count = args.child
+    print(json.dumps(child(model, int(steps), int(count))))
+    return None
+
+
+def cpu_seconds() -> float:
+    """User + system time of this process (all threads) and of the children it has reaped
+    (Lava's workers): on a machine shared with other jobs the work itself, where wall-clock
+    time also measures the others."""
+    own, reaped = (resource.getrusage(who) for who in (resource.RUSAGE_SELF,
+                                                       resource.RUSAGE_CHILDREN))
+    return own.ru_utime + own.ru_stime + reaped.ru_utime + reaped.ru_stime
 
 
 def print_table(headers: list[str], rows: list[list]) -> None:

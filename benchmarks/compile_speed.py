@@ -5,7 +5,7 @@
 
 Models: the Fashion-MNIST CNN example (examples/fashion_cnn/model.pt, calibrated on
 fashion-mnist as `neurodeploy compile --calib fashion-mnist` does), and VGG-11 and
-ResNet-18 shapes on 3x32x32 built here (random weights, BatchNorm statistics gathered on
+ResNet-18 shapes on 3x32x32 (tests/models.py: random weights, BatchNorm statistics gathered on
 the 256 seeded random calibration images they are calibrated on). Each compile runs in its
 own process: the time is ``api.compile``'s (conversion and passes, not loading), wall-clock
 and CPU (user + system, all threads: on a shared machine the wall-clock time also measures
@@ -21,77 +21,30 @@ from __future__ import annotations
 import argparse
 import json
 import resource
+import sys
 
 import numpy as np
 import torch
 from common import CACHE, ROOT, cpu_seconds, print_table, run_child, write_result
-from torch import nn
+
+sys.path.insert(0, str(ROOT))  # the shapes are shared with the tests
+
+from tests.models import SHAPE, shape_network
 
 FASHION = ROOT / "examples/fashion_cnn/model.pt"
 METHODS = ("p99.99", "calibrate", "ftbc", "adafire")
 MODELS = ("fashion_cnn", "vgg11", "resnet18")
-SHAPE = (3, 32, 32)
 CALIBRATION_IMAGES = 256  #: for the 3x32x32 shapes (the issue's setting)
-
-
-def conv_bn_relu(cin: int, cout: int, stride: int = 1) -> list[nn.Module]:
-    return [nn.Conv2d(cin, cout, 3, stride, 1, bias=False), nn.BatchNorm2d(cout), nn.ReLU()]
-
-
-def vgg11() -> nn.Module:
-    """VGG-11 for 32x32 inputs, average pooling (a spike count has no exact max)."""
-    layers: list[nn.Module] = []
-    cin = 3
-    for width in (64, "pool", 128, "pool", 256, 256, "pool", 512, 512, "pool", 512, 512, "pool"):
-        if width == "pool":
-            layers.append(nn.AvgPool2d(2))
-        else:
-            layers += conv_bn_relu(cin, width)
-            cin = width
-    return nn.Sequential(*layers, nn.Flatten(), nn.Linear(512, 10))
-
-
-class BasicBlock(nn.Module):
-    def __init__(self, cin: int, cout: int, stride: int):
-        super().__init__()
-        self.main = nn.Sequential(*conv_bn_relu(cin, cout, stride),
-                                  nn.Conv2d(cout, cout, 3, 1, 1, bias=False),
-                                  nn.BatchNorm2d(cout))
-        self.shortcut = nn.Sequential() if stride == 1 and cin == cout else nn.Sequential(
-            nn.Conv2d(cin, cout, 1, stride, bias=False), nn.BatchNorm2d(cout))
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return torch.relu(self.main(x) + self.shortcut(x))
-
-
-def resnet18() -> nn.Module:
-    """ResNet-18 for 32x32 inputs (a 3x3 stem, no max pool)."""
-    blocks, cin = [], 64
-    for cout, stride in ((64, 1), (64, 1), (128, 2), (128, 1), (256, 2), (256, 1), (512, 2),
-                         (512, 1)):
-        blocks.append(BasicBlock(cin, cout, stride))
-        cin = cout
-    return nn.Sequential(*conv_bn_relu(3, 64), *blocks, nn.AdaptiveAvgPool2d(1), nn.Flatten(),
-                         nn.Linear(512, 10))
 
 
 def shape_model(name: str) -> tuple[str, np.ndarray]:
     """(TorchScript path, calibration images) of a 3x32x32 shape, made once in the cache."""
     path, data = CACHE / f"compile_speed_{name}.pt", CACHE / f"compile_speed_{name}.npy"
     if not path.exists():
-        torch.manual_seed(0)
-        images = torch.rand(CALIBRATION_IMAGES, *SHAPE)
-        model = {"vgg11": vgg11, "resnet18": resnet18}[name]()
-        for module in model.modules():
-            if isinstance(module, nn.BatchNorm2d):
-                module.momentum = None  # a plain average over the batches
-        model.train()
-        with torch.no_grad():
-            for first in range(0, len(images), 64):
-                model(images[first:first + 64])
+        model, images = shape_network(name, CALIBRATION_IMAGES)
         CACHE.mkdir(parents=True, exist_ok=True)
-        torch.jit.save(torch.jit.script(model.eval()), str(path))
-        np.save(data, images.numpy())
+        torch.jit.save(torch.jit.script(model), str(path))
+        np.save(data, images)
     return str(path), np.load(data)
 
 

@@ -25,9 +25,12 @@ def main(build: Callable[[], nn.Module], *, dataset: str, out: Path, epochs: int
     parser = argparse.ArgumentParser(description=description)
     parser.add_argument("--epochs", type=int, default=epochs, help=f"default {epochs}")
     parser.add_argument("--out", type=Path, default=out, help=f"default {out}")
+    parser.add_argument("--threads", type=int, default=2,
+                        help="torch threads (default 2: the documented training times are for "
+                             "2 cores; 1 wastes no CPU spinning on a machine shared with others)")
     args = parser.parse_args()
     torch.manual_seed(0)  # before build(): the initial weights are part of the result
-    torch.set_num_threads(2)  # the documented training times are for 2 cores
+    torch.set_num_threads(args.threads)
     model = build()
     start = time.perf_counter()
     history = fit(model, load_dataset(dataset, split="train"),

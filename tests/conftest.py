@@ -3,11 +3,18 @@
 from __future__ import annotations
 
 import itertools
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pytest
 
 from neurodeploy.frontend.ann import AnnGraph, AnnNode
+
+if TYPE_CHECKING:
+    from neurodeploy.api import Deployment
+
+DEEP_SYSTEM = "loihi2-kapoho-point"  #: where the VGG-11 and ResNet-18 shapes are compiled
 
 
 def random_mlp(seed: int = 0, sizes=(16, 24, 12, 5)) -> AnnGraph:
@@ -100,3 +107,23 @@ def mlp_graph():
 @pytest.fixture(scope="session")
 def cnn_graph():
     return compile_ann(random_cnn())
+
+
+@dataclass(frozen=True)
+class DeepShape:
+    name: str
+    deployment: Deployment
+    images: np.ndarray  #: the random images its BatchNorm statistics and thresholds came from
+
+
+@pytest.fixture(scope="session", params=["vgg11", "resnet18"])
+def deep_shape(request) -> DeepShape:
+    """VGG-11 / ResNet-18 shape on 3x32x32 (tests/models.py) compiled with p99.99 for T=2 on
+    an 8-chip Loihi 2 system: VGG-11 needs more cores than one chip has."""
+    from neurodeploy import api
+    from tests.models import shape_network
+
+    model, x = shape_network(request.param, 16)
+    deployment = api.compile(model, target=DEEP_SYSTEM, method="p99.99", calib=x, timesteps=2,
+                             show_progress=False)
+    return DeepShape(request.param, deployment, x)

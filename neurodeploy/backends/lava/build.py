@@ -261,7 +261,7 @@ def _conv(name: str, layout: Layout, kernel: np.ndarray, stride: Any, padding: A
     if kernel.shape[3] * groups != layout.nir_shape[0]:
         raise MetadataError(f"kernel for {kernel.shape[3]} x {groups} input channels on a "
                             f"{layout.nir_shape[0]}-channel input", node=name)
-    _check_geometry(name, "groups", groups)
+    kernel, groups = _regroup(kernel, groups)
     _check_geometry(name, "kernel size", kernel.shape[1:3])
     conv = Conv(weight=np.ascontiguousarray(kernel), input_shape=layout.lava_shape,
                 stride=_xy(name, "stride", stride), padding=_xy(name, "padding", padding),
@@ -269,6 +269,22 @@ def _conv(name: str, layout: Layout, kernel: np.ndarray, stride: Any, padding: A
                 num_message_bits=MESSAGE_BITS, name=name)
     x, y, channels = (int(d) for d in conv.output_shape)
     return conv, Layout.native((channels, y, x))
+
+
+def _regroup(kernel: np.ndarray, groups: int) -> tuple[np.ndarray, int]:
+    """The same convolution in at most 127 groups (Lava's Conv keeps ``groups`` in int8):
+    consecutive groups merge into one, each output channel's kernel zero on the input channels
+    of the groups merged into its own (a 512-channel sum pool or depthwise shortcut)."""
+    fewer = max(g for g in range(1, min(groups, CONV_GEOMETRY.max) + 1) if groups % g == 0)
+    merged = groups // fewer
+    if merged == 1:
+        return kernel, groups
+    width = kernel.shape[3]
+    slot = np.arange(len(kernel)) // (len(kernel) // groups) % merged  # place in its merge
+    wide = np.zeros((*kernel.shape[:3], merged * width), kernel.dtype)
+    for index in range(merged):
+        wide[slot == index, :, :, index * width:(index + 1) * width] = kernel[slot == index]
+    return wide, fewer
 
 
 #: NIR synapse node type -> maker of its Lava process and output layout

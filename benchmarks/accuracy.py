@@ -24,7 +24,10 @@ Methods that train (qcfs, ecl, dual_phase) first fine-tune the plain model
 (``neurodeploy.train.finetune``, --finetune-epochs) and are compared with their own float
 ANN; the fine-tuned models are cached in benchmarks/cache/ (gitignored) with their fine-tune
 time. ``--merge`` re-measures the named methods and keeps the others of the existing result
-file. benchmarks/methods_ops.py measures the training-free methods the same way and checks
+file. ``--workers N`` (or ``--address``) runs the sweep's compiles as Ray tasks, one per
+method and granularity, or per window for a window-specific method (``neurodeploy.shards``,
+``pip install 'neurodeploy[ray]'``); the results are the one-process ones.
+benchmarks/methods_ops.py measures the training-free methods the same way and checks
 their goals.
 """
 
@@ -33,7 +36,9 @@ from __future__ import annotations
 import argparse
 import itertools
 import json
+import os
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -54,8 +59,21 @@ from neurodeploy.convert import ConvertOptions
 from neurodeploy.core.meta import get_graph_meta
 from neurodeploy.errors import NeurodeployError
 from neurodeploy.methods import get_method
+from neurodeploy.shards import Workers, run_sharded
 
 TRAINED = ("qcfs", "ecl", "dual_phase")
+
+
+@dataclass(frozen=True)
+class Unit:
+    """One compile of the sweep and the windows its network is evaluated at."""
+
+    label: str
+    method: str
+    model: str
+    granularity: str
+    compiled_at: int
+    evaluated: tuple[int, ...]
 
 
 def main() -> None:
@@ -81,49 +99,44 @@ def main() -> None:
     parser.add_argument("--merge", action="store_true",
                         help="keep the other methods of the existing result file")
     parser.add_argument("--result", help="result file name (default accuracy_DATASET_TARGET)")
+    parser.add_argument("--workers", type=int,
+                        help="run the sweep's compiles as tasks on a local Ray of N workers")
+    parser.add_argument("--address", help="run them on the Ray cluster at this address")
     args = parser.parse_args()
     result = args.result or f"accuracy_{args.dataset}_{args.target}"
     if args.count_samples < 1:
         parser.error("--count-samples must be at least 1")
     steps = [int(t) for t in args.timesteps.split(",")]
     x, y = api.dataset(args.dataset, limit=args.limit)
-    rows, methods = [], {}
-    ann_acc = None
+    methods, ann_acc = {}, None
     if args.merge:
         old = json.loads(RESULTS.joinpath(f"{result}.json").read_text())
         methods, ann_acc = old["methods"], old["ann_accuracy"]
+    units, finetunes = _plan(args, steps)
     counted = np.arange(min(args.count_samples, len(x)))
-    for method in args.methods.split(","):
-        trained = method.split("+")[0] in TRAINED
-        model, finetune = (finetuned(args.model, args.dataset, method.split("+")[0],
-                                     args.levels, args.finetune_epochs, args.finetune_lr)
-                           if trained else (args.model, {}))
-        for granularity in ["learned"] if trained else args.granularities.split(","):
-            label = (method + (f"/{args.tag}" if args.tag else "") if trained
-                     else f"{method}/{granularity}")
-            try:
-                entry, own_ann = _measure_method(args, method, model, granularity, steps, x, y,
-                                                 counted)
-            except NeurodeployError as exc:
-                print(f"{label}: refused: {exc}", flush=True)
-                methods[label] = {"method": method, "granularity": granularity,
-                                  "refused": str(exc)}
-                rows.append([label, "refused", *["-"] * (len(steps) + len(steps[1:3]) + 4)])
-                continue
-            if ann_acc is None and not trained:
-                ann_acc = own_ann
-            methods[label] = {**entry, **finetune}
-            accuracy, early = entry["accuracy"], entry.get("early_exit", {})
-            rows.append([label, f"{100 * own_ann:.2f}"]
-                        + [f"{100 * accuracy[str(t)]:.2f}" for t in steps]
-                        + [f"{100 * (accuracy[str(t)] - own_ann):+.2f}" for t in steps[1:3]]
-                        + [" / ".join(f"{entry['synops'][str(t)] / 1e6:.2f}" for t in steps),
-                           " / ".join(f"{100 * early[str(t)]['accuracy']:.2f} at "
-                                      f"{early[str(t)]['mean_timesteps']:.2f}" for t in steps)
-                           if early else "-"]
-                        + [" / ".join(f"{seconds:.0f}" for seconds
-                                      in entry["compile_seconds_per_window"].values()),
-                           f"{finetune['finetune_seconds']:.0f}" if finetune else "-"])
+    workers = Workers(args.workers, args.address)
+    if workers.distributed:  # the tasks import this folder's modules in Ray's workers
+        os.environ["PYTHONPATH"] = os.pathsep.join(
+            filter(None, [str(Path(__file__).parent), os.environ.get("PYTHONPATH")]))
+    start = time.perf_counter()
+    measured = [entry for shard in run_sharded(
+        _measure_units, len(units), (units, args.target, args.dataset, x, y, counted), workers,
+        description="sweep", shard_size=1) for entry in shard]
+    sweep_seconds = time.perf_counter() - start
+    rows = []
+    for label, parts in itertools.groupby(zip(units, measured, strict=True),
+                                          key=lambda pair: pair[0].label):
+        entry = _merge(list(parts))
+        if "refused" in entry:
+            print(f"{label}: refused: {entry['refused']}", flush=True)
+            rows.append([label, "refused", *["-"] * (len(steps) + len(steps[1:3]) + 4)])
+        else:
+            finetune = finetunes.get(label, {})
+            entry.update(finetune)
+            if ann_acc is None and not finetune:
+                ann_acc = entry["ann_accuracy"]
+            rows.append(_row(label, entry, steps, finetune))
+        methods[label] = entry
     print(f"{args.dataset} test set ({len(x)} samples), target {args.target}; plain float ANN "
           f"accuracy {100 * ann_acc:.2f}%" if ann_acc is not None else "")
     print_table(["method", "own ANN"] + [f"T={t}" for t in steps]
@@ -131,9 +144,13 @@ def main() -> None:
                 + ["M synops/sample", "early exit % at mean T", "compile s (per compiled T)",
                    "fine-tune s"],
                 rows)
+    print(f"sweep: {len(units)} compiles in {sweep_seconds:.0f} s"
+          + (f" on {args.workers or args.address} Ray workers" if workers.distributed else ""))
     path = write_result(result, {
         "model": args.model, "dataset": args.dataset, "samples": len(x),
         "target": args.target, "timesteps": steps, "ann_accuracy": ann_acc,
+        "sweep": {"compiles": len(units), "seconds": sweep_seconds,
+                  "workers": args.workers, "address": args.address},
         "methods": methods})
     print(f"written {path}")
     if args.plot:
@@ -145,38 +162,94 @@ def main() -> None:
         print(f"written {args.plot_ops}")
 
 
-def _measure_method(args, method: str, model: str, granularity: str, steps: list[int], x, y,
-                    counted: np.ndarray) -> tuple[dict, float]:
-    """One method at one granularity: (its result entry, its own float ANN's accuracy)."""
-    options = ConvertOptions(per_channel=granularity == "channel")
-    conversion = get_method(method)
-    early_exit = conversion.stages[-1].name == "iat"
-    compile_steps = steps if conversion.window_specific else [max(steps)]
-    accuracy, synops, early, compile_seconds = {}, {}, {}, {}
+def _plan(args, steps: list[int]) -> tuple[list[Unit], dict[str, dict]]:
+    """The sweep's compiles (one per method and granularity, or one per window for a method
+    calibrated for its window) and the fine-tune record of each trained method's label; the
+    trained methods' models are fine-tuned (or read from the cache) here, before the sweep."""
+    units, finetunes = [], {}
+    for method in args.methods.split(","):
+        base = method.split("+")[0]
+        trained = base in TRAINED
+        model, finetune = (finetuned(args.model, args.dataset, base, args.levels,
+                                     args.finetune_epochs, args.finetune_lr)
+                           if trained else (str(Path(args.model).resolve()), {}))
+        windows = [[t] for t in steps] if get_method(method).window_specific else [steps]
+        for granularity in ["learned"] if trained else args.granularities.split(","):
+            label = (method + (f"/{args.tag}" if args.tag else "") if trained
+                     else f"{method}/{granularity}")
+            finetunes[label] = finetune
+            units += [Unit(label, method, model, granularity, max(evaluated), tuple(evaluated))
+                      for evaluated in windows]
+    return units, finetunes
+
+
+def _measure_units(rows: slice, units: list[Unit], target: str, dataset: str, x, y,
+                   counted: np.ndarray) -> list[dict]:
+    """Each unit of ``units[rows]`` compiled and evaluated (a Ray task when sharded)."""
+    return [_measure_unit(unit, target, dataset, x, y, counted) for unit in units[rows]]
+
+
+def _measure_unit(unit: Unit, target: str, dataset: str, x, y, counted: np.ndarray) -> dict:
+    """One compile: accuracy and operations per evaluated window, or why it was refused."""
+    options = ConvertOptions(per_channel=unit.granularity == "channel")
+    early_exit = get_method(unit.method).stages[-1].name == "iat"
+    try:
+        result, _ = compile_checked(unit.model, target=target, method=unit.method,
+                                    calib=dataset, timesteps=unit.compiled_at,
+                                    options=options)
+    except NeurodeployError as exc:
+        return {"method": unit.method, "granularity": unit.granularity, "refused": str(exc)}
     start = time.perf_counter()
-    for t in compile_steps:
-        result, _ = compile_checked(model, target=args.target, method=method,
-                                    calib=args.dataset, timesteps=t, options=options)
-        compile_seconds[str(t)] = result.seconds
-        if early_exit:  # iat is window-specific: this network runs its own window only
-            full, early[str(t)] = measure(result.graph, x, y, t, counted, early_exit=True)
-            accuracy[t], synops[str(t)] = full["accuracy"], full["synops"]
-            continue
-        evaluated = steps if len(compile_steps) == 1 else [t]
-        accuracy.update(api.evaluate(result.graph, x, y, evaluated))
-        for step in evaluated:
-            synops[str(step)] = operations(result.graph, x[counted], step)["synops"]
-    entry = {"method": method, "granularity": granularity,
-             "ann_accuracy": api.ann_accuracy(result.ann, x, y),
-             "accuracy": {str(t): a for t, a in accuracy.items()},
-             "synops": synops, "operations_counted_on_first": len(counted),
-             "compile_seconds": sum(compile_seconds.values()),
-             "compile_seconds_per_window": compile_seconds,
-             "evaluate_seconds": time.perf_counter() - start - sum(compile_seconds.values()),
-             "safe_timesteps": get_graph_meta(result.graph).safe_timesteps}
-    if early:
-        entry["early_exit"] = early
-    return entry, entry["ann_accuracy"]
+    t = unit.compiled_at
+    if early_exit:  # iat is window-specific: this network runs its own window only
+        full, early = measure(result.graph, x, y, t, counted, early_exit=True)
+        accuracy, synops, early = {t: full["accuracy"]}, {str(t): full["synops"]}, {str(t): early}
+    else:
+        accuracy, early = api.evaluate(result.graph, x, y, list(unit.evaluated)), {}
+        synops = {str(step): operations(result.graph, x[counted], step)["synops"]
+                  for step in unit.evaluated}
+    return {"method": unit.method, "granularity": unit.granularity,
+            "ann_accuracy": api.ann_accuracy(result.ann, x, y),
+            "accuracy": {str(step): a for step, a in accuracy.items()}, "synops": synops,
+            "early_exit": early, "operations_counted_on_first": len(counted),
+            "compile_seconds_per_window": {str(t): result.seconds},
+            "evaluate_seconds": time.perf_counter() - start,
+            "safe_timesteps": get_graph_meta(result.graph).safe_timesteps}
+
+
+def _merge(parts: list[tuple[Unit, dict]]) -> dict:
+    """One method's entry from its compiles (the longest window's network gives the safe
+    bound and the ANN); refused if any compile was."""
+    measured = [entry for _, entry in parts]
+    refused = next((entry for entry in measured if "refused" in entry), None)
+    if refused is not None:
+        return refused
+    entry = {**measured[-1], "accuracy": {}, "synops": {}, "early_exit": {},
+             "compile_seconds_per_window": {}, "evaluate_seconds": 0.0}
+    for part in measured:
+        for key in ("accuracy", "synops", "early_exit", "compile_seconds_per_window"):
+            entry[key].update(part[key])
+        entry["evaluate_seconds"] += part["evaluate_seconds"]
+    entry["compile_seconds"] = sum(entry["compile_seconds_per_window"].values())
+    if not entry["early_exit"]:
+        del entry["early_exit"]
+    return entry
+
+
+def _row(label: str, entry: dict, steps: list[int], finetune: dict) -> list[str]:
+    """The printed table's row of one measured method."""
+    own_ann, accuracy = entry["ann_accuracy"], entry["accuracy"]
+    early = entry.get("early_exit", {})
+    return ([label, f"{100 * own_ann:.2f}"]
+            + [f"{100 * accuracy[str(t)]:.2f}" for t in steps]
+            + [f"{100 * (accuracy[str(t)] - own_ann):+.2f}" for t in steps[1:3]]
+            + [" / ".join(f"{entry['synops'][str(t)] / 1e6:.2f}" for t in steps),
+               " / ".join(f"{100 * early[str(t)]['accuracy']:.2f} at "
+                          f"{early[str(t)]['mean_timesteps']:.2f}" for t in steps)
+               if early else "-"]
+            + [" / ".join(f"{seconds:.0f}" for seconds
+                          in entry["compile_seconds_per_window"].values()),
+               f"{finetune['finetune_seconds']:.0f}" if finetune else "-"])
 
 
 def _operation_points(methods: dict) -> dict:

@@ -57,13 +57,17 @@ IN_PROCESS = Workers()
 
 def run_sharded(task: Callable[..., R], samples: int, common: Sequence[Any],
                 workers: Workers = IN_PROCESS, *, description: str = "",
-                show_progress: bool = True) -> list[R]:
+                show_progress: bool = True, shard_size: int | None = None) -> list[R]:
     """``task(rows, *common)`` for consecutive shards ``rows`` covering ``range(samples)``,
-    in shard order: one shard in this process, or one per Ray worker CPU."""
+    in shard order: one shard in this process, or one per Ray worker CPU; ``shard_size``
+    samples per shard instead when the samples' costs differ (a sweep's configurations), so
+    Ray hands the next one to whichever worker is free."""
     if not workers.distributed:
         return [task(slice(0, samples), *common)]
     with ray_session(workers) as ray:
         parts = min(samples, max(1, int(ray.cluster_resources().get("CPU", 1))))
+        if shard_size is not None:
+            parts = -(-samples // shard_size)
         shared = [ray.put(value) for value in common]
         remote = ray.remote(num_cpus=1, max_retries=0)(task)
         refs = [remote.remote(rows, *shared) for rows in _split(samples, parts)]

@@ -36,6 +36,12 @@ def test_shards_cover_the_samples_in_order(local_ray):
     assert [v for shard in shards for v in shard] == values.tolist()
 
 
+def test_a_shard_size_gives_one_task_per_configuration(local_ray):
+    values = np.arange(5) * 3
+    shards = run_sharded(_rows, 5, (values,), TWO, show_progress=False, shard_size=1)
+    assert shards == [[v] for v in values.tolist()]
+
+
 def test_evaluate_on_two_workers_equals_one_process(local_ray, cnn_graph):
     x = images((1, 8, 8), n=37, seed=3)
     outputs = simulation.predict(cnn_graph, x, show_progress=False)[0]

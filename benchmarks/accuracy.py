@@ -120,7 +120,7 @@ def main() -> None:
             filter(None, [str(Path(__file__).parent), os.environ.get("PYTHONPATH")]))
     start = time.perf_counter()
     measured = [entry for shard in run_sharded(
-        _measure_units, len(units), (units, args.target, args.dataset, x, y, counted), workers,
+        measure_units, len(units), (units, args.target, args.dataset, x, y, counted), workers,
         description="sweep", shard_size=1) for entry in shard]
     sweep_seconds = time.perf_counter() - start
     rows = []
@@ -183,7 +183,7 @@ def _plan(args, steps: list[int]) -> tuple[list[Unit], dict[str, dict]]:
     return units, finetunes
 
 
-def _measure_units(rows: slice, units: list[Unit], target: str, dataset: str, x, y,
+def measure_units(rows: slice, units: list[Unit], target: str, dataset: str, x, y,
                    counted: np.ndarray) -> list[dict]:
     """Each unit of ``units[rows]`` compiled and evaluated (a Ray task when sharded)."""
     return [_measure_unit(unit, target, dataset, x, y, counted) for unit in units[rows]]

@@ -85,6 +85,7 @@ def predict(graph: nir.NIRGraph, inputs, timesteps: int | None = None, *,
         outputs.append(trace.outputs)
         for pop, count in trace.events.items():
             events[pop] = events.get(pop, 0) + count
+        del trace  # its readout steps would otherwise stay alive through the next run
     return np.concatenate(outputs), events
 
 
@@ -163,6 +164,7 @@ def _correct(rows: slice, graph: nir.NIRGraph, images: np.ndarray, labels: np.nd
         trace = engine.run(graph, encode(graph, images[part]), steps[-1], record=Record.OUTPUT)
         for t in steps:
             correct[t] += int((trace.output_steps[t - 1].argmax(axis=1) == labels[part]).sum())
+        del trace  # else its readout steps stay alive through the next run
     return correct
 
 

@@ -117,6 +117,7 @@ def measure(graph: nir.NIRGraph, images: np.ndarray, labels: np.ndarray, timeste
         for node, count in trace.synops.items():
             result.synops[node] = result.synops.get(node, 0) + count
         result.ann_correct += int((ann[readout].argmax(axis=1) == y).sum())
+        del trace, ann  # else this chunk's records stay alive through the next run
     return result
 
 

@@ -28,11 +28,5 @@ class IntSpec:
     def saturate(self, x: np.ndarray) -> np.ndarray:
         return np.clip(x, self.min, self.max)
 
-    def wrap(self, x: np.ndarray) -> np.ndarray:
-        """Two's-complement wrap, as an overflowing hardware register does."""
-        span = 1 << self.bits
-        arr = np.asarray(x, dtype=np.int64)
-        return (arr - self.min) % span + self.min
-
     def __str__(self) -> str:
         return f"{'int' if self.signed else 'uint'}{self.bits}"

@@ -97,9 +97,6 @@ class GraphMeta:
         return sum(self.cores.values())
 
 
-NodeMeta = InputMeta | Population
-
-
 def get_node_meta(node: nir.NIRNode, cls: type, name: str = "") -> Any:
     raw = node.metadata.get(KEY)
     if raw is None:

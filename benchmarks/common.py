@@ -4,6 +4,7 @@ fine-tuned models, and measuring a compiled network (accuracy, operations, early
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import platform
 import resource
@@ -140,8 +141,9 @@ def finetuned(model: str, dataset: str, method: str, levels: int, epochs: int,
     style = STYLES[method]
     teacher = "" if distill is None else (f"_kd{distill.temperature}w{distill.weight}"
                                           f"a{distill.activations}")
-    key = (f"{Path(model).stem}_{dataset}_shift{style.shift}_noise{style.noise}_L{levels}"
-           f"_e{epochs}_lr{lr}{teacher}")
+    digest = hashlib.sha256(Path(model).read_bytes()).hexdigest()[:12]  # examples share a stem
+    key = (f"{Path(model).stem}_{digest}_{dataset}_shift{style.shift}_noise{style.noise}"
+           f"_L{levels}_e{epochs}_lr{lr}{teacher}")
     path, info = CACHE / f"{key}.pt", CACHE / f"{key}.json"
     if not path.exists():
         result = finetune(model, method=method, dataset=dataset, levels=levels,

@@ -247,6 +247,30 @@ def _free_name(module: nn.Module, base: str) -> str:
     return name
 
 
+class Sum(nn.Module):
+    """A residual merge (``aten.add``: two inputs); fixed arguments, as TorchScript needs to
+    save a fine-tuned network."""
+
+    def forward(self, a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+        return a + b
+
+
+class Cat(nn.Module):
+    """Concatenation of any number of inputs, taken as one list (TorchScript has no varargs)."""
+
+    def __init__(self, dim: int) -> None:
+        super().__init__()
+        self.dim = dim
+
+    def forward(self, xs: list[torch.Tensor]) -> torch.Tensor:
+        return torch.cat(xs, self.dim)
+
+
+def module_arguments(module: nn.Module, inputs: list) -> tuple:
+    """How ``module`` takes its node's inputs: one list for a ``Cat``, else one each."""
+    return (list(inputs),) if isinstance(module, Cat) else tuple(inputs)
+
+
 def from_ann(ann) -> fx.GraphModule:
     """An ``AnnGraph`` (what ``neurodeploy.frontend.load_model`` returns, BatchNorm folded) as
     a trainable module built from the graph's own op modules (``AnnGraph.modules``, fresh
@@ -259,11 +283,13 @@ def from_ann(ann) -> fx.GraphModule:
             values[node.name] = graph.placeholder("x")
             continue
         key = _free_name(root, node.name.replace(".", "_"))
-        root.add_module(key, copy.deepcopy(ann.modules()[node.name]).train())
-        values[node.name] = graph.call_module(key, tuple(values[i] for i in node.inputs))
+        module = copy.deepcopy(ann.modules()[node.name]).train()
+        root.add_module(key, module)
+        values[node.name] = graph.call_module(
+            key, module_arguments(module, [values[i] for i in node.inputs]))
     graph.output(values[ann.output])
     return fx.GraphModule(root, graph, class_name="ConvertedAnn")
 
 
-__all__ = ["STYLES", "ClipStyle", "ThresholdClip", "clips", "from_ann", "init_thresholds",
-           "prepare", "threshold_clip"]
+__all__ = ["STYLES", "Cat", "ClipStyle", "Sum", "ThresholdClip", "clips", "from_ann",
+           "init_thresholds", "module_arguments", "prepare", "threshold_clip"]

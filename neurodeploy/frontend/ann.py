@@ -16,7 +16,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from neurodeploy.nn import ThresholdClip
+from neurodeploy.nn import Cat, Sum, ThresholdClip, module_arguments
 
 #: op -> required params. Shapes exclude the batch dimension; weights are float32 numpy.
 OPS: dict[str, tuple[str, ...]] = {
@@ -89,7 +89,8 @@ class AnnGraph:
         modules = self.modules()
         for node in self.nodes:
             args = [values[i] for i in node.inputs]
-            values[node.name] = x if node.op == "input" else modules[node.name](*args)
+            values[node.name] = x if node.op == "input" else modules[node.name](
+                *module_arguments(modules[node.name], args))
             if alter and node.name in alter:
                 values[node.name] = alter[node.name](values[node.name])
             if keep and node.name in keep:
@@ -104,22 +105,6 @@ class AnnGraph:
         if self._modules is None:
             self._modules = {n.name: node_module(n).eval() for n in self.nodes if n.op != "input"}
         return self._modules
-
-
-class Sum(nn.Module):
-    """A residual merge: the elementwise sum of its inputs."""
-
-    def forward(self, *xs: torch.Tensor) -> torch.Tensor:
-        return sum(xs[1:], xs[0])
-
-
-class Cat(nn.Module):
-    def __init__(self, dim: int) -> None:
-        super().__init__()
-        self.dim = dim
-
-    def forward(self, *xs: torch.Tensor) -> torch.Tensor:
-        return torch.cat(xs, self.dim)
 
 
 def node_module(node: AnnNode) -> nn.Module:

@@ -11,6 +11,7 @@ from torch import nn
 import neurodeploy.nn as ndnn
 from neurodeploy.errors import InputError, UnsupportedLayer
 from neurodeploy.frontend import load_model
+from neurodeploy.train import save_torchscript
 from tests.unit.frontend.test_frontend import FORMATS, assert_matches, save
 
 
@@ -191,3 +192,32 @@ def test_from_ann_rebuilds_a_trainable_module(tmp_path):
     again = tmp_path / "again.pt"
     torch.jit.save(torch.jit.script(rebuilt), again)
     assert_matches(load_model(again, input_shape=(1, 8, 8)), model)
+
+
+class MergeNet(nn.Module):
+    """A residual add and a channel concatenation, the two merges the graph has."""
+
+    input_shape = (1, 8, 8)
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.a = nn.Conv2d(1, 3, 3, padding=1)
+        self.b = nn.Conv2d(3, 3, 3, padding=1)
+        self.c = nn.Conv2d(1, 2, 1)
+        self.fc = nn.Linear(5 * 8 * 8, 4)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        h = torch.relu(self.a(x))
+        h = torch.relu(self.b(h) + h)
+        h = torch.cat([h, torch.relu(self.c(x))], 1)
+        return self.fc(h.flatten(1))
+
+
+def test_a_rebuilt_network_with_merges_saves_as_torchscript(tmp_path):
+    torch.manual_seed(2)
+    model = MergeNet().eval()
+    path, kwargs = save(model, "script", tmp_path)
+    rebuilt = ndnn.from_ann(load_model(path, **kwargs)).eval()
+    again = tmp_path / "again.pt"
+    save_torchscript(rebuilt, again, (1, 8, 8))
+    assert_matches(load_model(again), model)

@@ -80,9 +80,19 @@ def test_warnings_follow_a_success_and_are_dropped_beside_an_error(monkeypatch):
     assert _one_line(CliRunner().invoke(main, ["targets"]), 2) == "error: loihi2.toml: broken"
 
 
+@pytest.fixture
+def as_in_a_terminal():
+    """Ctrl-C raises KeyboardInterrupt, as in a terminal: a background job (``make test &``,
+    nohup) inherits SIGINT ignored, and Python keeps it so."""
+    before = signal.signal(signal.SIGINT, signal.default_int_handler)
+    yield
+    signal.signal(signal.SIGINT, before)
+
+
 @pytest.mark.parametrize(("signum", "expected"), [
     (signal.SIGINT, "error: interrupted"), (signal.SIGTERM, "error: terminated (SIGTERM)")])
-def test_a_signal_unwinds_to_one_line_and_exit_130(monkeypatch, signum, expected):
+def test_a_signal_unwinds_to_one_line_and_exit_130(monkeypatch, as_in_a_terminal, signum,
+                                                   expected):
     _targets_calls(monkeypatch, lambda: os.kill(os.getpid(), signum))
     assert _one_line(CliRunner().invoke(main, ["targets"]), 130) == expected
     assert signal.getsignal(signal.SIGTERM) is signal.SIG_DFL  # restored for the next test

@@ -97,21 +97,23 @@ def main() -> None:
     results: dict[str, dict] = {}
     rows = []
     for model in args.models.split(","):
-        results[model] = {m: measure(model, m, args.timesteps, args.test_samples)
-                          for m in methods}
-        base = results[model]["p99.99"]
-        for method, r in results[model].items():
+        results[model] = {}
+        for method in methods:  # written after each compile: a stopped run keeps what it did
+            r = results[model][method] = measure(model, method, args.timesteps,
+                                                 args.test_samples)
+            base = results[model]["p99.99"]
             r["ratio_to_p99.99"] = r["seconds"] / base["seconds"]
             r["cpu_ratio_to_p99.99"] = r["cpu_seconds"] / base["cpu_seconds"]
+            write_result(args.result, {"timesteps": args.timesteps, "target": "loihi2",
+                                       "test_samples": args.test_samples, "results": results})
+        for method, r in results[model].items():
             accuracy = f"{100 * r['accuracy']:.2f}" if "accuracy" in r else "-"
             rows.append([model, method, f"{r['seconds']:.1f}", f"{r['ratio_to_p99.99']:.1f}x",
                          f"{r['cpu_seconds']:.1f}", f"{r['cpu_ratio_to_p99.99']:.1f}x",
                          f"{r['peak_mb']:.0f}", accuracy])
     print_table(["model", "method", "compile s", "vs p99.99", "CPU s", "vs p99.99",
                  "peak MB", "accuracy %"], rows)
-    path = write_result(args.result, {"timesteps": args.timesteps, "target": "loihi2",
-                                      "test_samples": args.test_samples, "results": results})
-    print(f"wrote {path.relative_to(ROOT)}")
+    print(f"wrote benchmarks/results/{args.result}.json")
 
 
 if __name__ == "__main__":

@@ -52,6 +52,8 @@ def mutate(path, key: str, replacement) -> None:
             f[key] = np.ones((*old.shape, 2)) if old.size else np.ones(3)
         elif isinstance(replacement, bytes) or old.ndim == 0:
             f[key] = replacement
+        elif old.size == 0:  # an empty list (e.g. no capacity violations) gets one element
+            f[key] = np.asarray([replacement])
         else:
             new = np.array(old, np.float64 if isinstance(replacement, float) else old.dtype)
             new.flat[0] = replacement

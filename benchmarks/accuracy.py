@@ -36,7 +36,6 @@ from __future__ import annotations
 import argparse
 import itertools
 import json
-import os
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -47,6 +46,7 @@ from common import (
     ROOT,
     compile_checked,
     finetuned,
+    importable_in_ray_workers,
     measure,
     operations,
     plot_accuracy_vs_ops,
@@ -115,9 +115,8 @@ def main() -> None:
     units, finetunes = _plan(args, steps)
     counted = np.arange(min(args.count_samples, len(x)))
     workers = Workers(args.workers, args.address)
-    if workers.distributed:  # the tasks import this folder's modules in Ray's workers
-        os.environ["PYTHONPATH"] = os.pathsep.join(
-            filter(None, [str(Path(__file__).parent), os.environ.get("PYTHONPATH")]))
+    if workers.distributed:
+        importable_in_ray_workers()
     start = time.perf_counter()
     measured = [entry for shard in run_sharded(
         measure_units, len(units), (units, args.target, args.dataset, x, y, counted), workers,
@@ -173,14 +172,21 @@ def _plan(args, steps: list[int]) -> tuple[list[Unit], dict[str, dict]]:
         model, finetune = (finetuned(args.model, args.dataset, base, args.levels,
                                      args.finetune_epochs, args.finetune_lr)
                            if trained else (str(Path(args.model).resolve()), {}))
-        windows = [[t] for t in steps] if get_method(method).window_specific else [steps]
         for granularity in ["learned"] if trained else args.granularities.split(","):
             label = (method + (f"/{args.tag}" if args.tag else "") if trained
                      else f"{method}/{granularity}")
             finetunes[label] = finetune
-            units += [Unit(label, method, model, granularity, max(evaluated), tuple(evaluated))
-                      for evaluated in windows]
+            units += method_units(label, method, model, granularity, steps)
     return units, finetunes
+
+
+def method_units(label: str, method: str, model: str, granularity: str,
+                 steps: list[int]) -> list[Unit]:
+    """One compile at the longest window evaluated at every window, or one per window for a
+    method calibrated for its window."""
+    windows = [[t] for t in steps] if get_method(method).window_specific else [steps]
+    return [Unit(label, method, model, granularity, max(evaluated), tuple(evaluated))
+            for evaluated in windows]
 
 
 def measure_units(rows: slice, units: list[Unit], target: str, dataset: str, x, y,

@@ -6,6 +6,7 @@ from __future__ import annotations
 import argparse
 import hashlib
 import json
+import os
 import platform
 import resource
 import subprocess
@@ -41,6 +42,13 @@ def write_result(name: str, payload: dict) -> Path:
     path = RESULTS / f"{name}.json"
     path.write_text(repo_relative(json.dumps(payload, indent=2)))
     return path
+
+
+def importable_in_ray_workers() -> None:
+    """Ray's local workers inherit this environment: put this folder on their PYTHONPATH so
+    a task defined in a benchmark module (pickled by reference) imports there."""
+    os.environ["PYTHONPATH"] = os.pathsep.join(
+        filter(None, [str(Path(__file__).parent), os.environ.get("PYTHONPATH")]))
 
 
 def repo_relative(text: str) -> str:

@@ -20,15 +20,19 @@ from __future__ import annotations
 import argparse
 import contextlib
 import json
-import os
 import time
-from pathlib import Path
 
-from accuracy import Unit, measure_units
-from common import CACHE, digits_network, print_table, run_child, write_result
+from accuracy import Unit, measure_units, method_units
+from common import (
+    CACHE,
+    digits_network,
+    importable_in_ray_workers,
+    print_table,
+    run_child,
+    write_result,
+)
 
 from neurodeploy import api
-from neurodeploy.methods import get_method
 from neurodeploy.shards import Workers, ray_session, run_sharded
 
 MODEL = CACHE / "digits_mlp.pt"
@@ -36,12 +40,8 @@ MODEL = CACHE / "digits_mlp.pt"
 
 def sweep_units(methods: list[str], steps: list[int]) -> list[Unit]:
     """One compile per method, or per window for a window-specific one."""
-    units = []
-    for method in methods:
-        windows = [[t] for t in steps] if get_method(method).window_specific else [steps]
-        units += [Unit(method, method, str(MODEL), "channel", max(w), tuple(w))
-                  for w in windows]
-    return units
+    return [unit for method in methods
+            for unit in method_units(method, method, str(MODEL), "channel", steps)]
 
 
 def child(workers: int, methods: str, timesteps: str) -> dict:
@@ -50,7 +50,7 @@ def child(workers: int, methods: str, timesteps: str) -> dict:
     x, y = api.dataset("digits")
     counted = list(range(50))
     shards = Workers(count=workers or None)
-    os.environ["PYTHONPATH"] = str(Path(__file__).parent)  # Ray's workers import accuracy.py
+    importable_in_ray_workers()
     begin = time.perf_counter()
     with ray_session(shards) if workers else contextlib.nullcontext():
         ready = time.perf_counter()

@@ -39,7 +39,7 @@ from neurodeploy.core.meta import (
     population_meta,
 )
 from neurodeploy.core.population import NEURON_TYPES
-from neurodeploy.core.synapse import FLOAT32_EXACT, count_nonzero, fan_out, synapse
+from neurodeploy.core.synapse import FLOAT32_EXACT, count_nonzero, dense, fan_out, synapse
 from neurodeploy.errors import InputError, MetadataError
 
 
@@ -108,8 +108,7 @@ class ReferenceBackend:
                 run.signals[name] = incoming[0]
             else:
                 run.synapse(name, incoming[0],
-                            incoming[0].apply(lambda x, node=node: _channels_last(
-                                synapse(node, x))))
+                            incoming[0].apply(lambda x, node=node: dense(synapse(node, x))))
         return run.trace(_population_offsets(graph, gmeta))
 
 
@@ -219,7 +218,7 @@ def _input_signal(graph: nir.NIRGraph, inputs: np.ndarray, timesteps: int,
                   dtype: torch.dtype) -> _Signal:
     """A static input is one (B, ...) value for every step; a stream is (T, B, ...)."""
     if not is_stream(graph, inputs):
-        return _Signal(_channels_last(torch.as_tensor(inputs).to(dtype)), True)
+        return _Signal(dense(torch.as_tensor(inputs), dtype), True)
     steps = np.ascontiguousarray(step_inputs(graph, inputs, timesteps).swapaxes(0, 1))
     return _Signal(torch.as_tensor(steps).to(dtype), False)
 
@@ -252,10 +251,6 @@ def _last_use(order: list[str], preds: dict[str, list[str]]) -> dict[int, list[s
     for name, position in last.items():
         freed.setdefault(position, []).append(name)
     return freed
-
-
-def _channels_last(x: torch.Tensor) -> torch.Tensor:
-    return x.contiguous(memory_format=torch.channels_last) if x.dim() == 4 else x
 
 
 def _steps_like(x: torch.Tensor, timesteps: int, dtype: torch.dtype) -> torch.Tensor:

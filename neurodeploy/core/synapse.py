@@ -35,6 +35,15 @@ def synapse(node: nir.NIRNode, x: torch.Tensor) -> torch.Tensor:
     raise MetadataError(f"the reference simulator cannot run a {type(node).__name__} node")
 
 
+def dense(x: torch.Tensor, dtype: torch.dtype | None = None) -> torch.Tensor:
+    """``x`` in ``dtype`` (its own by default), channels-last when it is a 4-D map: the layout
+    the convolutions run fastest on, reached in one copy (converting, then reordering, copies
+    twice)."""
+    if x.dim() == 4:
+        return x.to(dtype=dtype or x.dtype, memory_format=torch.channels_last)
+    return x if dtype is None else x.to(dtype)
+
+
 def fan_out(node: nir.NIRNode, input_shape: tuple[int, ...]) -> np.ndarray:
     """Synapses each input position of a synapse layer drives (its nonzero weights; every
     window position for a sum pool): the gradient of the layer's summed output over a
@@ -68,12 +77,13 @@ def count_nonzero(x: torch.Tensor, lead: int) -> torch.Tensor:
     """int64 count of nonzero entries per position over the first ``lead`` axes.
 
     Reduces a 2-D view in memory order (channels-last maps stay channels-last): a reduction
-    over strided axes of a bool tensor is several times slower. Float sums of 0/1 are exact
-    below 2^24 terms."""
+    over strided axes of a bool tensor is several times slower. The 0/1 bytes are summed as
+    int32 (exact below 2^31 terms), about a third faster than int64 or float sums."""
     rest = sorted(range(lead, x.dim()), key=lambda a: -x.stride(a))
     flat = x.permute(*range(lead), *rest).reshape(-1, prod(x.shape[a] for a in rest))
-    exact = torch.float32 if flat.shape[0] < FLOAT32_EXACT else torch.float64
-    counts = (flat != 0).to(exact).sum(0).to(torch.int64).view([x.shape[a] for a in rest])
+    exact = torch.int32 if flat.shape[0] < 2**31 else torch.int64
+    ones = (flat != 0).view(torch.uint8)
+    counts = ones.sum(0, dtype=exact).to(torch.int64).view([x.shape[a] for a in rest])
     return counts.permute(*(rest.index(a) for a in range(lead, x.dim())))
 
 

@@ -39,7 +39,7 @@ from neurodeploy.methods.corrections import (
     with_population,
 )
 from neurodeploy.methods.deployed import DeployedNetwork
-from neurodeploy.methods.mmse import activation_samples, mmse_threshold
+from neurodeploy.methods.mmse import activation_samples, mmse_thresholds_by_burst
 from neurodeploy.methods.probe import ann_activations
 from neurodeploy.methods.search import pareto_choice, symmetric_kl
 from neurodeploy.progress import progress
@@ -69,8 +69,7 @@ class AdaFire:
         bursts = list(range(1, top + 1))
         samples = activation_samples(ctx.ann, ctx.calibration(self.name),
                                      ctx.options.per_channel, ctx.seed)
-        thetas = {name: {b: _theta(values, ctx, b) for b in bursts}
-                  for name, values in samples.items()}
+        thetas = {name: _thetas(values, ctx, bursts) for name, values in samples.items()}
         search = _Search(ctx, correction_images(ctx, self.name, SEARCH_SAMPLES), thetas)
         layers = list(thetas)
         chosen = dict.fromkeys(layers, top)
@@ -91,9 +90,11 @@ class AdaFire:
             "mean_abs_rate_error_before": errors, "seconds": time.perf_counter() - start})
 
 
-def _theta(values: np.ndarray, ctx: MethodContext, burst: int) -> float | np.ndarray:
-    theta = mmse_threshold(values, ctx.options.timesteps, burst)
-    return theta if ctx.options.per_channel else float(theta[0])
+def _thetas(values: np.ndarray, ctx: MethodContext, bursts: list[int]
+            ) -> dict[int, float | np.ndarray]:
+    found = mmse_thresholds_by_burst(values, ctx.options.timesteps, bursts)
+    return {b: theta if ctx.options.per_channel else float(theta[0])
+            for b, theta in found.items()}
 
 
 class _Search:

@@ -36,7 +36,7 @@ from neurodeploy.core.population import (
     param_for_shape,
     population_shape,
 )
-from neurodeploy.core.synapse import FLOAT32_EXACT, count_nonzero, fan_out, synapse
+from neurodeploy.core.synapse import FLOAT32_EXACT, count_nonzero, dense, fan_out, synapse
 from neurodeploy.methods.base import MethodContext
 from neurodeploy.passes import PassContext, quantize_population
 from neurodeploy.passes.quantize_input import quantize_input
@@ -203,17 +203,17 @@ class DeployedNetwork:
         total = None
         for path in self.paths[population]:
             if path.source == self._input_name:  # direct encoding: the same every step
-                x = _channels_last(torch.as_tensor(self.inputs[chunk]).to(dtype))
+                x = dense(torch.as_tensor(self.inputs[chunk]), dtype)
             else:
                 spikes = torch.from_numpy(self._runs[path.source].spikes[:, chunk])
-                x = _channels_last(spikes.to(dtype).reshape(-1, *spikes.shape[2:]))
+                x = dense(spikes.reshape(-1, *spikes.shape[2:]), dtype)
             for name in path.nodes:
                 node = nodes.get(name, graph.nodes[name])
                 if isinstance(node, SYNAPSE_TYPES) and path.source != self._input_name:
                     counts = count_nonzero(x, lead=1).numpy()
                     synops[name] += int((counts * fan_out(node, counts.shape)).sum())
                 if not isinstance(node, nir.Delay):
-                    x = _channels_last(synapse(node, x))
+                    x = dense(synapse(node, x))
             x = x.unsqueeze(0).expand(self.steps, *x.shape) if path.source == self._input_name \
                 else x.reshape(self.steps, -1, *x.shape[1:])
             total = x if total is None else total + x
@@ -243,10 +243,6 @@ def _path(graph: nir.NIRGraph, synapse_name: str, preds: dict[str, list[str]]) -
         if isinstance(graph.nodes[previous], (*NEURON_TYPES, nir.Input)):
             return _Path(previous, tuple(nodes))
         nodes.insert(0, previous)
-
-
-def _channels_last(x: torch.Tensor) -> torch.Tensor:
-    return x.contiguous(memory_format=torch.channels_last) if x.dim() == 4 else x
 
 
 def _content(value) -> list:

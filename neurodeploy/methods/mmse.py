@@ -53,17 +53,26 @@ def activation_samples(ann: AnnGraph, images: np.ndarray, per_channel: bool, see
 def mmse_threshold(values: np.ndarray, timesteps: int, max_burst: int) -> np.ndarray:
     """(channels, samples) -> (channels,) thresholds minimising the quantization MSE; a
     silent channel gets the largest threshold of its layer (it sends nothing either way)."""
+    return mmse_thresholds_by_burst(values, timesteps, [max_burst])[max_burst]
+
+
+def mmse_thresholds_by_burst(values: np.ndarray, timesteps: int, bursts: list[int]
+                             ) -> dict[int, np.ndarray]:
+    """``mmse_threshold`` for each burst size, in one pass over the candidates: the rounded
+    level of a value does not depend on the burst size, only its clip does, so the costly
+    division and rounding run once per candidate (the values equal ``quantized``'s)."""
     top = values.max(axis=1)
-    best_theta = np.where(top > 0, top, 1.0)
-    best_error = np.full(len(top), np.inf)
+    best = {b: (np.where(top > 0, top, 1.0), np.full(len(top), np.inf)) for b in bursts}
     for i in range(CANDIDATES):
-        theta = np.where(top > 0, top * (1 - STEP * i), 1.0)
-        error = ((values - quantized(values, theta[:, None], timesteps, max_burst)) ** 2
-                 ).mean(axis=1)
-        better = error < best_error
-        best_theta = np.where(better, theta, best_theta)
-        best_error = np.where(better, error, best_error)
-    return np.where(top > 0, best_theta, best_theta.max())
+        theta = np.where(top > 0, top * (1 - STEP * i), 1.0)[:, None]
+        rounded = np.floor(values * timesteps / theta + 0.5)
+        for b, (best_theta, best_error) in best.items():
+            sent = np.clip(rounded, 0, b * timesteps) * theta / timesteps
+            error = ((values - sent) ** 2).mean(axis=1)
+            better = error < best_error
+            best[b] = (np.where(better, theta[:, 0], best_theta),
+                       np.where(better, error, best_error))
+    return {b: np.where(top > 0, theta, theta.max()) for b, (theta, _) in best.items()}
 
 
 def mmse_thresholds(samples: dict[str, np.ndarray], timesteps: int, max_burst: dict[str, int],

@@ -23,7 +23,7 @@ from neurodeploy.methods.iat import (
     exit_steps,
     exit_threshold,
 )
-from neurodeploy.methods.mmse import mmse_threshold, quantized
+from neurodeploy.methods.mmse import mmse_threshold, mmse_thresholds_by_burst, quantized
 from neurodeploy.methods.probe import ann_activations, simulate
 from neurodeploy.methods.search import pareto_choice
 from neurodeploy.nir_io import read, write
@@ -83,6 +83,22 @@ def test_mmse_threshold_minimises_the_quantization_error():
             assert best <= ((values[c] - quantized(values[c], other, T, 1)) ** 2).mean()
     # bursts reach further, so the threshold the search settles on is lower
     assert mmse_threshold(values, T, 4)[0] < theta[0]
+
+
+def test_searching_every_burst_at_once_finds_each_bursts_own_threshold():
+    values = np.random.default_rng(1).exponential(1.0, (3, 4000))
+    values[2] = 0  # a silent channel
+    found = mmse_thresholds_by_burst(values, T, [1, 2, 8])
+    for burst, theta in found.items():
+        alone = mmse_thresholds_by_burst(values, T, [burst])[burst]
+        np.testing.assert_array_equal(theta, alone)
+        best = [((values[c] - quantized(values[c], theta[c], T, burst)) ** 2).mean()
+                for c in range(2)]
+        for c in range(2):
+            for other in (0.9 * theta[c], 1.1 * theta[c]):
+                assert best[c] <= ((values[c] - quantized(values[c], other, T, burst)) ** 2).mean()
+    assert found[1][2] == found[1][:2].max()
+    assert len({float(found[b][0]) for b in found}) == 3
 
 
 def test_calibrate_shifts_the_bias_and_corrects_rates_per_neuron(calibrated):

@@ -94,16 +94,17 @@ def main() -> None:
 
 def measure_model(model: str, epochs: int, x, y, steps: list[int], args) -> dict:
     user = 100 * api.ann_accuracy(load_model(model, input_shape=x.shape[1:]), x, y)
-    tuned = {}
-    for kind, levels in (("binary", args.binary_levels), ("graded", args.graded_levels)):
-        path, record = finetuned(model, args.dataset, "ecl", levels, epochs, args.lr,
-                                 Distillation())
-        tuned[kind] = {"path": path, "levels": levels, **record,
-                       "float_accuracy": 100 * api.ann_accuracy(load_model(path), x, y)}
-    table = {}
-    compiled = {}
     chosen = [r for r in rows(args.binary_levels, args.graded_levels, args.max_burst)
               if not args.rows or any(part in r.label for part in args.rows.split(","))]
+    tuned = {}
+    for kind, levels in (("binary", args.binary_levels), ("graded", args.graded_levels)):
+        if any(row.model == kind for row in chosen):  # only the models the rows compile
+            path, record = finetuned(model, args.dataset, "ecl", levels, epochs, args.lr,
+                                     Distillation())
+            tuned[kind] = {"path": path, "levels": levels, **record,
+                           "float_accuracy": 100 * api.ann_accuracy(load_model(path), x, y)}
+    table = {}
+    compiled = {}
     for row in chosen:
         table[row.label] = {"method": row.method, "spikes": row.spikes, "model": row.model,
                             "points": {}}

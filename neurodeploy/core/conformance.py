@@ -12,7 +12,7 @@ import numpy as np
 from neurodeploy.core.graph import input_name, populations
 from neurodeploy.core.meta import InputMeta, get_node_meta, population_meta
 from neurodeploy.core.neuron import MAX_MEMBRANE_BITS
-from neurodeploy.core.population import MAX_PARAM_DIMS_PER_CHANNEL, Population
+from neurodeploy.core.population import MAX_PARAM_DIMS_PER_CHANNEL, Population, Reset
 from neurodeploy.errors import TargetLimitExceeded
 from neurodeploy.targets import Target
 
@@ -57,6 +57,11 @@ def check_population(p: Population, name: str, target: Target) -> None:
     if p.max_burst > spec.max_burst:
         raise TargetLimitExceeded(node=name, limit="max_burst", value=p.max_burst,
                                   allowed=spec.max_burst)
+    if p.fires and p.reset is Reset.SUBTRACT and not spec.soft_reset:
+        raise TargetLimitExceeded(node=name, limit="soft_reset", value="reset by subtraction",
+                                  allowed="reset to zero", hint=f"Target '{target.name}' "
+                                  "cannot subtract the threshold on a spike, which every "
+                                  "converted network needs")
     if np.ndim(p.v_init) > MAX_PARAM_DIMS_PER_CHANNEL and not spec.per_neuron_v_init:
         raise TargetLimitExceeded(node=name, limit="per_neuron_v_init", value="needed",
                                   allowed="no")

@@ -146,6 +146,15 @@ def test_bias_table_is_refused_on_targets_without_one():
     assert not isinstance(refused.value, SaturationRisk)  # allow_saturation cannot lift it
 
 
+def test_reset_by_subtraction_is_refused_on_targets_that_only_reset_to_zero():
+    loihi2 = load_target("loihi2")
+    no_soft_reset = dataclasses.replace(
+        loihi2, neuron=dataclasses.replace(loihi2.neuron, soft_reset=False))
+    with pytest.raises(TargetLimitExceeded, match="soft_reset is reset by subtraction"):
+        run_pipeline(float_graph(), DEFAULT_PIPELINE, PassContext(target=no_soft_reset))
+    run_pipeline(float_graph(), DEFAULT_PIPELINE, PassContext(target=loihi2))
+
+
 def test_dual_threshold_is_refused_on_binary_spike_targets():
     with pytest.raises(TargetLimitExceeded, match="relu0: dual_threshold"):
         compile_ann(random_mlp(), target="loihi", options=ConvertOptions(dual=True))

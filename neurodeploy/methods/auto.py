@@ -2,7 +2,9 @@
 side by side, and the one whose deployed network agrees best with the ANN kept.
 
 1. Candidates: ``calibrate`` on every target, and ``adafire`` where spikes are graded (bursts
-   need a payload).
+   need a payload). Where spikes are graded, ``calibrate`` sends bursts of up to
+   ``CALIBRATE_BURST`` unless the options ask for bursts themselves: on the Fashion CNN at T=4
+   that is 92.58% against 91.70% with single spikes (``--max-burst 2``: 92.44%).
 2. Each candidate's deployed (integer) network runs on calibration images none of them
    calibrated on (the source's images after the ones the stages draw; the calibration images
    themselves when the source has no more, e.g. an array). Score: the fraction of images on
@@ -23,8 +25,9 @@ from dataclasses import dataclass, replace
 import nir
 import numpy as np
 
+from neurodeploy.convert import ConvertOptions
 from neurodeploy.core.graph import readout_name
-from neurodeploy.methods.adafire import AdaFire
+from neurodeploy.methods.adafire import DESIRED_BURST, AdaFire
 from neurodeploy.methods.base import MethodContext, Stage
 from neurodeploy.methods.calibration import WEIGHT_SAMPLES, Calibrate, correction_images
 from neurodeploy.methods.corrections import firing, with_note
@@ -32,6 +35,7 @@ from neurodeploy.methods.deployed import DeployedNetwork
 from neurodeploy.methods.probe import ann_activations
 
 SCORE_SAMPLES = 512  #: images the candidates are scored on
+CALIBRATE_BURST = DESIRED_BURST  #: calibrate's bursts on graded targets (AdaFire's budget)
 
 
 @dataclass(frozen=True)
@@ -49,25 +53,26 @@ class Auto:
 
     def __call__(self, graph: nir.NIRGraph | None, ctx: MethodContext) -> nir.NIRGraph:
         start = time.perf_counter()
-        stages: list[Stage] = [Calibrate()]
-        if ctx.target.spikes.graded:
-            stages.append(AdaFire())
+        candidates = _candidates(ctx)
         skip = max(len(ctx.calibration(self.name)), WEIGHT_SAMPLES)
         unseen = ctx.unseen(self.name, SCORE_SAMPLES, skip)
         images = correction_images(ctx, self.name, SCORE_SAMPLES) if unseen is None else unseen
         scorer = _Scorer(ctx, images)
-        built = {stage.name: stage(None, ctx) for stage in stages}
+        built = {stage.name: stage(None, replace(ctx, options=options))
+                 for stage, options in candidates.values()}
         scores = {name: scorer(g) for name, g in built.items()}
         chosen = _best(scores, 1 / len(images))
         top = max(score.agreement for score in scores.values())
-        why = (f"{chosen} is the accurate method for binary spikes" if len(scores) == 1 else
-               f"{chosen} agreed best with the ANN" if scores[chosen].agreement == top else
-               f"{chosen} agreed within one image of the best at fewer synaptic operations")
+        stage, options = candidates[chosen]
+        label = chosen if options.max_burst == 1 else \
+            f"{chosen} (bursts of up to {options.max_burst})"
+        why = (f"{label} is the accurate method for binary spikes" if len(scores) == 1 else
+               f"{label} agreed best with the ANN" if scores[chosen].agreement == top else
+               f"{label} agreed within one image of the best at fewer synaptic operations")
         graph, kept = built[chosen], chosen
         if ctx.target.neuron.dual_threshold and not ctx.options.dual:
-            stage = next(s for s in stages if s.name == chosen)
             kept = f"{chosen}+dual"
-            dual_graph = stage(None, replace(ctx, options=replace(ctx.options, dual=True)))
+            dual_graph = stage(None, replace(ctx, options=replace(options, dual=True)))
             scores[kept] = scorer(dual_graph)
             if scores[kept].agreement >= scores[chosen].agreement:
                 graph = dual_graph
@@ -79,10 +84,21 @@ class Auto:
         why += f" ({scores[kept].agreement:.2%} on {len(images)} {source} images)"
         return with_note(graph, self.name, {
             "chosen": kept, "reason": why,
+            "max_burst": {name: options.max_burst for name, (_, options) in candidates.items()},
             "agreement": {k: s.agreement for k, s in scores.items()},
             "synops_per_image": {k: s.synops for k, s in scores.items()},
             "scored_on_unseen_images": unseen is not None, "score_images": len(images),
             "seconds": time.perf_counter() - start})
+
+
+def _candidates(ctx: MethodContext) -> dict[str, tuple[Stage, ConvertOptions]]:
+    """Stage name -> (stage, the options it compiles with)."""
+    if not ctx.target.spikes.graded:
+        return {"calibrate": (Calibrate(), ctx.options)}
+    burst = ctx.options.max_burst if ctx.options.max_burst > 1 else \
+        min(CALIBRATE_BURST, ctx.target.neuron.max_burst)
+    return {"calibrate": (Calibrate(), replace(ctx.options, max_burst=burst)),
+            "adafire": (AdaFire(), ctx.options)}
 
 
 class _Scorer:

@@ -13,17 +13,17 @@ from neurodeploy.core.meta import get_graph_meta
 from neurodeploy.data import calibration_set
 from neurodeploy.errors import InputError
 from neurodeploy.methods import DEFAULT_METHOD, get_method
-from neurodeploy.methods.auto import Auto, Score, _best
+from neurodeploy.methods.auto import CALIBRATE_BURST, Auto, Score, _best, _candidates
 from neurodeploy.methods.calibration import WEIGHT_SAMPLES
 from neurodeploy.targets import load_target
 from tests.conftest import images
 from tests.unit.methods.test_calibration import context, equal_graphs
 
 
-def candidate(name: str, ctx):
+def candidate(name: str, ctx, max_burst: int):
     """What auto's choice ``name`` (a stage, optionally +dual) builds on its own."""
     stage, _, dual = name.partition("+")
-    options = replace(ctx.options, dual=bool(dual))
+    options = replace(ctx.options, dual=bool(dual), max_burst=max_burst)
     return get_method(stage).convert(replace(ctx, options=options))
 
 
@@ -52,13 +52,24 @@ def check_choice(ctx, graph, expected: set[str]) -> dict:
     assert note["chosen"] in (base, f"{base}+dual")
     assert note["reason"].startswith(base)
     assert ("with the dual threshold" in note["reason"]) == note["chosen"].endswith("+dual")
-    assert equal_graphs(graph, candidate(note["chosen"], ctx))
+    assert equal_graphs(graph, candidate(note["chosen"], ctx, note["max_burst"][base]))
     return note
 
 
 def test_auto_on_graded_spikes_keeps_the_candidate_it_reports_as_best(scored):
     ctx, graph, _ = scored
-    check_choice(ctx, graph, {"calibrate", "adafire"})
+    note = check_choice(ctx, graph, {"calibrate", "adafire"})
+    assert note["max_burst"] == {"calibrate": CALIBRATE_BURST, "adafire": 1}
+
+
+def test_auto_calibrates_with_the_bursts_the_options_ask_for():
+    ctx = context()
+    assert _candidates(ctx)["calibrate"][1].max_burst == CALIBRATE_BURST > 1
+    asked = replace(ctx, options=replace(ctx.options, max_burst=2))
+    assert _candidates(asked)["calibrate"][1].max_burst == 2
+    binary = replace(ctx, target=load_target("loihi"))
+    assert list(_candidates(binary)) == ["calibrate"]
+    assert _candidates(binary)["calibrate"][1].max_burst == 1
 
 
 def test_auto_on_binary_spikes_is_calibrate():

@@ -116,6 +116,19 @@ class DeployedNetwork:
         """(images, classes) readout after the whole window, in ANN units."""
         return self._run(graph, self.readout).logits
 
+    def currents(self, graph: nir.NIRGraph, population: str) -> tuple[np.ndarray, Population]:
+        """(T, images, *shape) integer synaptic input of ``population`` in ``graph``'s
+        deployed form (what the reference records as its currents), and the population's
+        integer record: its sources are simulated only if not kept."""
+        self._run(graph, population)  # keeps the sources' runs for this graph
+        _, nodes = self._rounded_nodes(graph, population)
+        dtype = self._exact_dtype(graph, population, nodes)
+        out = np.empty((self.steps, len(self.images),
+                        *population_shape(graph.nodes[population])), np.int64)
+        for chunk in self._chunks():
+            out[:, chunk] = self._currents(graph, population, nodes, chunk, dtype).numpy()
+        return out, get_node_meta(nodes[population], Population)
+
     def synops(self, graph: nir.NIRGraph, population: str) -> list[int]:
         """Per synapse layer ``population``'s spikes reach (sum pools included, as the
         simulator counts them): the synaptic operations they cause there, over the window and
@@ -197,9 +210,10 @@ class DeployedNetwork:
         return _Run(key, spikes, logits, synops)
 
     def _currents(self, graph, population: str, nodes: dict[str, nir.NIRNode], chunk: slice,
-                  dtype: torch.dtype, synops: dict[str, int]) -> torch.Tensor:
+                  dtype: torch.dtype, synops: dict[str, int] | None = None) -> torch.Tensor:
         """(T, chunk, *shape) synaptic input of the population, exact integers in ``dtype``,
-        summed over its paths in the simulator's order."""
+        summed over its paths in the simulator's order; the synaptic operations its sources'
+        spikes cause are added to ``synops`` when given."""
         total = None
         for path in self.paths[population]:
             if path.source == self._input_name:  # direct encoding: the same every step
@@ -209,7 +223,8 @@ class DeployedNetwork:
                 x = dense(spikes.reshape(-1, *spikes.shape[2:]), dtype)
             for name in path.nodes:
                 node = nodes.get(name, graph.nodes[name])
-                if isinstance(node, SYNAPSE_TYPES) and path.source != self._input_name:
+                if synops is not None and isinstance(node, SYNAPSE_TYPES) \
+                        and path.source != self._input_name:
                     counts = count_nonzero(x, lead=1).numpy()
                     synops[name] += int((counts * fan_out(node, counts.shape)).sum())
                 if not isinstance(node, nir.Delay):

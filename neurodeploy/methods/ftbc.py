@@ -10,7 +10,9 @@ it sends and the ANN activation ``a`` (clipped to what the neuron can send,
 and positions), and the replay continues from the corrected membrane ``m - e_t``, as if the
 error had been removed.
 
-The replay runs the neuron rule itself (``neuron.step``) on the recorded currents with the
+The currents come from the kept deployed network (``methods.deployed``): correcting a layer
+re-simulates only it and what follows, so the cost grows linearly with depth. The replay runs
+the neuron rule itself (``neuron.step``) on the recorded currents with the
 deployed integer parameters, so it covers every part of the rule (bursts, the dual threshold,
 input shift, saturation, leak, reset to zero); the table is stored in ANN units and rounded by
 the ``quantize_bias`` pass like the bias.
@@ -24,13 +26,13 @@ from dataclasses import dataclass
 import nir
 import numpy as np
 
-from neurodeploy.backends import Record
 from neurodeploy.core import neuron
 from neurodeploy.core.meta import population_meta
 from neurodeploy.methods.base import MethodContext
 from neurodeploy.methods.calibration import correction_images
 from neurodeploy.methods.corrections import firing, with_note, with_population
-from neurodeploy.methods.probe import ann_activations, simulate
+from neurodeploy.methods.deployed import DeployedNetwork
+from neurodeploy.methods.probe import ann_activations
 from neurodeploy.progress import progress
 
 ALPHA = 0.4  #: the authors' script (curr_t_alpha)
@@ -56,10 +58,12 @@ class Ftbc:
                 np.asarray(meta.bias_table, np.float64)
             graph = with_population(graph, name, bias_table=table)
         images = correction_images(ctx, self.name)
+        batches = [images[b::self.batches] for b in range(self.batches)]
+        nets = [DeployedNetwork(graph, x, ctx) for x in batches]
+        targets = [ann_activations(ctx, x, graph) for x in batches]
         work = [(b, name) for b in range(self.batches) for name in firing(graph)]
         for batch, name in progress(work, self.name, ctx.show_progress):
-            x = images[batch::self.batches]
-            increment = _step_errors(graph, ctx, x, name)
+            increment = _step_errors(graph, nets[batch], targets[batch][name], name)
             meta = population_meta(graph, name)
             graph = with_population(graph, name,
                                     bias_table=meta.bias_table + self.alpha * increment)
@@ -70,18 +74,15 @@ class Ftbc:
                                             "seconds": time.perf_counter() - start})
 
 
-def _step_errors(graph: nir.NIRGraph, ctx: MethodContext, images: np.ndarray, name: str
+def _step_errors(graph: nir.NIRGraph, net: DeployedNetwork, activation: np.ndarray, name: str
                  ) -> np.ndarray:
-    """(T, C) per-step, per-channel mean error (ANN units) of population ``name`` on
-    ``images``: the synaptic currents the reference recorded, replayed (``replay_errors``)."""
-    probe = simulate(graph, images, ctx, record=Record.CURRENTS)
-    meta = population_meta(probe.graph, name)
-    currents = probe.trace.currents[name]
-    shape = currents.shape[2:]
+    """(T, C) per-step, per-channel mean error (ANN units) of population ``name`` against its
+    ANN ``activation`` on ``net``'s images: its deployed synaptic currents, replayed
+    (``replay_errors``)."""
+    currents, meta = net.currents(graph, name)
     unit = 2.0 ** meta.exponent
-    params = meta.neuron_params(shape)
-    target = np.minimum(ann_activations(ctx, images, graph)[name] / unit,
-                        meta.max_burst * params.theta.astype(np.int64))
+    params = meta.neuron_params(currents.shape[2:])
+    target = np.minimum(activation / unit, meta.max_burst * params.theta.astype(np.int64))
     return replay_errors(currents, params, target) * unit
 
 

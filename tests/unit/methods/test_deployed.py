@@ -11,6 +11,7 @@ import pytest
 from neurodeploy.backends import Record
 from neurodeploy.backends.memory import sample_bytes
 from neurodeploy.convert import ConvertOptions
+from neurodeploy.core.meta import population_meta
 from neurodeploy.methods import MethodContext, get_method
 from neurodeploy.methods.corrections import firing, with_population
 from neurodeploy.methods.deployed import DeployedNetwork
@@ -32,10 +33,15 @@ def test_kept_populations_equal_the_whole_run_after_a_change(ann):
     changed = with_population(graph, pops[1], bias=np.asarray(0.3),
                               v_init=np.asarray(-0.2))
     for g in (graph, changed, graph):
-        probe = simulate(g, ctx.calib, ctx, record=Record.ALL)
+        probe = simulate(g, ctx.calib, ctx, record=Record.CURRENTS)
         for pop in pops:
             assert np.array_equal(net.spikes(g, pop), probe.trace.spikes[pop])
             assert np.array_equal(net.mean_rates(g, pop), probe.rates(pop).mean(axis=0))
+            currents, record = net.currents(g, pop)
+            assert np.array_equal(currents, probe.trace.currents[pop])
+            whole = population_meta(probe.graph, pop)
+            assert all(np.array_equal(value, getattr(whole, field))
+                       for field, value in vars(record).items())
         assert np.array_equal(net.logits(g), probe.logits)
         assert sum(sum(net.synops(g, p)) for p in pops) == sum(
             ops for synapse, ops in probe.trace.synops.items()

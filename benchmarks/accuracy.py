@@ -214,7 +214,9 @@ def _measure_unit(unit: Unit, target: str, dataset: str, x, y, counted: np.ndarr
         accuracy, early = api.evaluate(result.graph, x, y, list(unit.evaluated)), {}
         synops = {str(step): operations(result.graph, x[counted], step)["synops"]
                   for step in unit.evaluated}
+    notes = get_graph_meta(result.graph).notes
     return {"method": unit.method, "granularity": unit.granularity,
+            "choice_per_window": {str(t): notes["auto"]["chosen"]} if "auto" in notes else {},
             "ann_accuracy": api.ann_accuracy(result.ann, x, y),
             "accuracy": {str(step): a for step, a in accuracy.items()}, "synops": synops,
             "early_exit": early, "operations_counted_on_first": len(counted),
@@ -230,15 +232,17 @@ def _merge(parts: list[tuple[Unit, dict]]) -> dict:
     refused = next((entry for entry in measured if "refused" in entry), None)
     if refused is not None:
         return refused
-    entry = {**measured[-1], "accuracy": {}, "synops": {}, "early_exit": {},
-             "compile_seconds_per_window": {}, "evaluate_seconds": 0.0}
+    merged = ("accuracy", "synops", "early_exit", "compile_seconds_per_window",
+              "choice_per_window")
+    entry = {**measured[-1], **{key: {} for key in merged}, "evaluate_seconds": 0.0}
     for part in measured:
-        for key in ("accuracy", "synops", "early_exit", "compile_seconds_per_window"):
+        for key in merged:
             entry[key].update(part[key])
         entry["evaluate_seconds"] += part["evaluate_seconds"]
     entry["compile_seconds"] = sum(entry["compile_seconds_per_window"].values())
-    if not entry["early_exit"]:
-        del entry["early_exit"]
+    for key in ("early_exit", "choice_per_window"):  # only methods that have them
+        if not entry[key]:
+            del entry[key]
     return entry
 
 

@@ -70,6 +70,16 @@ bench: setup $(RESNET) $(CNN) $(VGG)
 		--target loihi2 --timesteps 1,2,4,8 --granularities channel --limit 2000 \
 		--result accuracy_fashion_vgg_loihi2
 	$(PY) benchmarks/lava_scale.py
+	for model in fashion_cnn fashion_resnet; do \
+		$(PY) benchmarks/accuracy.py --model examples/$$model/model.pt \
+			--methods p99.99,calibrate,ftbc,adafire,auto --target loihi2 --timesteps 1,2,4,8 \
+			--granularities channel --result accuracy_default_$${model}_loihi2 || exit 1; \
+	done
+	$(PY) benchmarks/compile_speed.py --models fashion_cnn --methods p99.99,calibrate,ftbc,adafire,auto
+	$(PY) benchmarks/compile_speed.py --models vgg11,resnet18 --result compile_speed_shapes
+	$(PY) benchmarks/finetune_accuracy.py --models $(CNN) --epochs 3 --result finetune_accuracy_fashion_cnn_loihi2
+	$(PY) benchmarks/finetune_accuracy.py --models $(RESNET) --epochs 3 --result finetune_accuracy_fashion_resnet_loihi2
+	$(PY) benchmarks/finetune_speed.py
 
 $(RESNET): | setup
 	$(PY) examples/fashion_resnet/train.py --out $@

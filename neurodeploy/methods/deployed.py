@@ -19,6 +19,7 @@ record is kept, as int8 while a step's spikes fit (burst sizes up to 127).
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 import nir
@@ -119,14 +120,16 @@ class DeployedNetwork:
     def currents(self, graph: nir.NIRGraph, population: str) -> tuple[np.ndarray, Population]:
         """(T, images, *shape) integer synaptic input of ``population`` in ``graph``'s
         deployed form (what the reference records as its currents), and the population's
-        integer record: its sources are simulated only if not kept."""
-        self._run(graph, population)  # keeps the sources' runs for this graph
+        integer record: its sources are simulated only if not kept, the population not."""
+        self._forget_dropped_nodes(graph)
+        done: dict[str, _Run] = {}
+        for source in self._sources(population):
+            self._current(graph, source, done)
         _, nodes = self._rounded_nodes(graph, population)
-        dtype = self._exact_dtype(graph, population, nodes)
         out = np.empty((self.steps, len(self.images),
                         *population_shape(graph.nodes[population])), np.int64)
-        for chunk in self._chunks():
-            out[:, chunk] = self._currents(graph, population, nodes, chunk, dtype).numpy()
+        for chunk, currents in self._input_chunks(graph, population, nodes):
+            out[:, chunk] = currents.numpy()
         return out, get_node_meta(nodes[population], Population)
 
     def synops(self, graph: nir.NIRGraph, population: str) -> list[int]:
@@ -145,17 +148,24 @@ class DeployedNetwork:
 
     def _run(self, graph: nir.NIRGraph, population: str) -> _Run:
         """The population's run for ``graph``, simulated (with what it needs) if not kept."""
+        self._forget_dropped_nodes(graph)
+        return self._current(graph, population, {})
+
+    def _forget_dropped_nodes(self, graph: nir.NIRGraph) -> None:
         live = {id(node) for node in graph.nodes.values()}
         self._digests = {k: v for k, v in self._digests.items() if k in live}
-        return self._current(graph, population, {})
+
+    def _sources(self, population: str) -> list[str]:
+        """The populations whose spikes ``population`` receives (not the input)."""
+        return [path.source for path in self.paths[population]
+                if path.source != self._input_name]
 
     def _current(self, graph: nir.NIRGraph, population: str, done: dict[str, _Run]) -> _Run:
         if population in done:
             return done[population]
         key, nodes = self._rounded_nodes(graph, population)
-        sources = [path.source for path in self.paths[population]
-                   if path.source != self._input_name]
-        key = _digest(key, *(self._current(graph, s, done).key for s in sources))
+        key = _digest(key, *(self._current(graph, s, done).key
+                             for s in self._sources(population)))
         run = self._runs.get(population)
         if run is None or run.key != key:
             self._runs.pop(population, None)  # free the old record before making the new one
@@ -192,14 +202,12 @@ class DeployedNetwork:
         shape = population_shape(graph.nodes[population])
         params = get_node_meta(nodes[population], Population).neuron_params(shape)
         fires = population != self.readout
-        dtype = self._exact_dtype(graph, population, nodes)
         spikes = np.empty((self.steps, len(self.images), *shape),
                           np.int8 if params.max_burst <= 127 else np.int32) if fires else None
         last = np.empty((len(self.images), *shape), np.int64) if not fires else None
         synops = dict.fromkeys((n for p in self.paths[population] for n in p.nodes
                                  if isinstance(graph.nodes[n], SYNAPSE_TYPES)), 0)
-        for chunk in self._chunks():
-            currents = self._currents(graph, population, nodes, chunk, dtype, synops)
+        for chunk, currents in self._input_chunks(graph, population, nodes, synops):
             out, membranes = neuron.run(currents.numpy(), params, keep_membranes=not fires)
             if fires:
                 spikes[:, chunk] = out
@@ -208,6 +216,14 @@ class DeployedNetwork:
         logits = None if fires else readout_logits(
             copy_graph(graph, {population: nodes[population]}), last, self.steps)
         return _Run(key, spikes, logits, synops)
+
+    def _input_chunks(self, graph, population: str, nodes: dict[str, nir.NIRNode],
+                      synops: dict[str, int] | None = None
+                      ) -> Iterator[tuple[slice, torch.Tensor]]:
+        """(images, synaptic input) of the population chunk by chunk (``_currents``)."""
+        dtype = self._exact_dtype(graph, population, nodes)
+        for chunk in self._chunks():
+            yield chunk, self._currents(graph, population, nodes, chunk, dtype, synops)
 
     def _currents(self, graph, population: str, nodes: dict[str, nir.NIRNode], chunk: slice,
                   dtype: torch.dtype, synops: dict[str, int] | None = None) -> torch.Tensor:

@@ -29,8 +29,17 @@ def quantized(a: np.ndarray, theta: np.ndarray, timesteps: int, max_burst: int) 
     reset by subtraction and no leak, input shift, dual threshold or saturation: exactly when
     ``a`` and theta/(2T) are integers (tests/unit/core/test_rule_mirrors.py), and up to the
     rounding of those two otherwise."""
-    levels = np.clip(np.floor(a * timesteps / theta + 0.5), 0, max_burst * timesteps)
-    return levels * theta / timesteps
+    return _sent(_levels(a, theta, timesteps), theta, timesteps, max_burst)
+
+
+def _levels(a: np.ndarray, theta: np.ndarray, timesteps: int) -> np.ndarray:
+    """``a`` rounded to the grid theta / T, in grid steps, before the burst limit."""
+    return np.floor(a * timesteps / theta + 0.5)
+
+
+def _sent(levels: np.ndarray, theta: np.ndarray, timesteps: int, max_burst: int) -> np.ndarray:
+    """What the neuron sends for rounded ``levels``: at most ``max_burst`` spikes a step."""
+    return np.clip(levels, 0, max_burst * timesteps) * theta / timesteps
 
 
 def activation_samples(ann: AnnGraph, images: np.ndarray, per_channel: bool, seed: int
@@ -60,15 +69,14 @@ def mmse_thresholds_by_burst(values: np.ndarray, timesteps: int, bursts: list[in
                              ) -> dict[int, np.ndarray]:
     """``mmse_threshold`` for each burst size, in one pass over the candidates: the rounded
     level of a value does not depend on the burst size, only its clip does, so the costly
-    division and rounding run once per candidate (the values equal ``quantized``'s)."""
+    division and rounding (``quantized``'s first step) run once per candidate."""
     top = values.max(axis=1)
     best = {b: (np.where(top > 0, top, 1.0), np.full(len(top), np.inf)) for b in bursts}
     for i in range(CANDIDATES):
         theta = np.where(top > 0, top * (1 - STEP * i), 1.0)[:, None]
-        rounded = np.floor(values * timesteps / theta + 0.5)
+        levels = _levels(values, theta, timesteps)
         for b, (best_theta, best_error) in best.items():
-            sent = np.clip(rounded, 0, b * timesteps) * theta / timesteps
-            error = ((values - sent) ** 2).mean(axis=1)
+            error = ((values - _sent(levels, theta, timesteps, b)) ** 2).mean(axis=1)
             better = error < best_error
             best[b] = (np.where(better, theta[:, 0], best_theta),
                        np.where(better, error, best_error))

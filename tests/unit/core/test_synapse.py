@@ -13,4 +13,3 @@ def test_dense_converts_and_reorders_a_map_and_keeps_a_matrix_layout():
     assert dense(as_map) is as_map
     matrix = dense(spikes.reshape(2, -1), torch.float64)
     assert matrix.dtype == torch.float64 and matrix.is_contiguous()
-

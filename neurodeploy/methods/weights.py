@@ -114,9 +114,8 @@ def input_chain(ann: AnnGraph, activation: str) -> _Chain | None:
 
 class _Upstream:
     """The values the chain receives each step for some of the images, (T, len(index),
-    *shape) in ANN units: the input images every step, or the deployed network's spikes of
-    the upstream population (``net`` keeps them as integers; float copies are made per
-    batch)."""
+    *shape) in ANN units, float32: the input images every step, or the deployed network's
+    spikes of the upstream population times its theta (``net`` keeps them as integers)."""
 
     def __init__(self, snn: nir.NIRGraph, chain: _Chain, net: DeployedNetwork):
         self.snn, self.net = snn, net
@@ -128,32 +127,47 @@ class _Upstream:
             images = self.net.images[index]
             return torch.as_tensor(images, dtype=torch.float32).expand(self.net.steps,
                                                                         *images.shape)
-        values = self.net.spike_values(self.snn, self.pop, index)
-        return torch.as_tensor(values, dtype=torch.float32)
+        spikes = torch.from_numpy(self.net.spikes(self.snn, self.pop)[:, index])
+        theta = param_for_shape(np.asarray(population_meta(self.snn, self.pop).theta,
+                                           np.float32), spikes.shape[2:])
+        return spikes.to(torch.float32) * torch.from_numpy(theta)
 
 
 def _synapse_name(snn: nir.NIRGraph, pop: str) -> str:
     return next(src for src, dst in snn.edges if dst == pop)
 
 
-class _Spike(torch.autograd.Function):
-    """Heaviside of (v - theta) / theta; gradient of 0.5 * tanh(alpha * x) + 0.5."""
+class _BurstSpike(torch.autograd.Function):
+    """Spikes sum_k H(x_k), x_k = (v - k theta) / theta for k = 1..max_burst; gradient of
+    sum_k 0.5 * tanh(alpha * x_k) + 0.5 with respect to v (theta is not fitted). One node
+    in the autograd graph per step whatever the burst size, and the spikes counted without
+    one (a graph per spike made the fit at burst 4 take twice as long). At burst 1 the
+    arithmetic is the one-spike surrogate's, in its order."""
 
     @staticmethod
-    def forward(ctx, x: torch.Tensor) -> torch.Tensor:
-        ctx.save_for_backward(x)
-        return (x >= 0).to(x.dtype)
+    def forward(ctx, v: torch.Tensor, theta: torch.Tensor, max_burst: int) -> torch.Tensor:
+        ctx.save_for_backward(v, theta)
+        ctx.max_burst = max_burst
+        spikes = (v >= theta).to(v.dtype)  # x_k >= 0 exactly when v >= k theta (theta > 0)
+        for k in range(2, max_burst + 1):
+            spikes += v >= k * theta
+        return spikes
 
     @staticmethod
-    def backward(ctx, grad: torch.Tensor) -> torch.Tensor:
-        (x,) = ctx.saved_tensors
-        return grad * 0.5 * SURROGATE_SLOPE * (1 - torch.tanh(SURROGATE_SLOPE * x) ** 2)
+    def backward(ctx, grad: torch.Tensor) -> tuple[torch.Tensor, None, None]:
+        v, theta = ctx.saved_tensors
+        total = None
+        for k in range(1, ctx.max_burst + 1):
+            t = torch.tanh(SURROGATE_SLOPE * ((v - k * theta) / theta))
+            part = grad * 0.5 * SURROGATE_SLOPE * (1 - t ** 2) / theta
+            total = part if total is None else total.add_(part)
+        return total, None, None
 
 
 def surrogate_steps(current: torch.Tensor, theta: torch.Tensor, v_init: torch.Tensor,
                     max_burst: int) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
     """Per step of ``current`` (T, batch, ...), the input including the bias: the spikes and
-    the membrane after the reset, differentiable through ``_Spike``.
+    the membrane after the reset, differentiable through ``_BurstSpike``.
 
     The forward values are the rule's (core/neuron.py) for integer values without leak,
     input shift, dual threshold, bias table, reset to zero or saturation, which the fit does
@@ -161,7 +175,7 @@ def surrogate_steps(current: torch.Tensor, theta: torch.Tensor, v_init: torch.Te
     v = v_init.expand_as(current[0])
     for step in current:
         v = v + step
-        s = sum(_Spike.apply((v - k * theta) / theta) for k in range(1, max_burst + 1))
+        s = _BurstSpike.apply(v, theta, max_burst)
         v = v - s * theta
         yield s, v
 

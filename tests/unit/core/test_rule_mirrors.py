@@ -90,3 +90,21 @@ def test_mmse_rate_model_is_the_rules_spike_count(examples):
 @budgets(100, 3000)
 def test_weight_fit_surrogate_forward_is_the_rule(examples):
     check_property(weight_fit_surrogate, examples)
+
+
+def test_weight_fit_surrogate_gradient_is_the_sum_of_the_per_spike_surrogates():
+    """The fused burst spike's gradient is that of sum_k 0.5 tanh(alpha x_k) + 0.5,
+    x_k = v / theta - k: each of the burst's thresholds contributes its own tanh."""
+    from neurodeploy.methods.weights import SURROGATE_SLOPE, _BurstSpike
+
+    generator = torch.Generator().manual_seed(0)
+    theta = torch.rand(3, 1, generator=generator) * 10 + 1
+    v = (torch.randn(5, 3, 7, generator=generator) * 30).requires_grad_()
+    for burst in (1, 2, 4):
+        weights = torch.randn(5, 3, 7, generator=generator)
+        (grad,) = torch.autograd.grad((_BurstSpike.apply(v, theta, burst) * weights).sum(), v)
+        smooth = sum(0.5 * torch.tanh(SURROGATE_SLOPE * (v / theta - k)) + 0.5
+                     for k in range(1, burst + 1))
+        (expected,) = torch.autograd.grad((smooth * weights).sum(), v)
+        torch.testing.assert_close(grad, expected)
+        assert grad.abs().max() > 0

@@ -115,7 +115,8 @@ def input_chain(ann: AnnGraph, activation: str) -> _Chain | None:
 class _Upstream:
     """The values the chain receives each step for some of the images, (T, len(index),
     *shape) in ANN units, float32: the input images every step, or the deployed network's
-    spikes of the upstream population times its theta (``net`` keeps them as integers)."""
+    spikes of the upstream population times its float theta (``net`` keeps them as
+    integers)."""
 
     def __init__(self, snn: nir.NIRGraph, chain: _Chain, net: DeployedNetwork):
         self.snn, self.net = snn, net
@@ -129,8 +130,9 @@ class _Upstream:
                                                                         *images.shape)
         spikes = torch.from_numpy(self.net.spikes(self.snn, self.pop)[:, index])
         theta = param_for_shape(np.asarray(population_meta(self.snn, self.pop).theta,
-                                           np.float32), spikes.shape[2:])
-        return spikes.to(torch.float32) * torch.from_numpy(theta)
+                                           np.float64), spikes.shape[2:])
+        # the product in float64, then rounded once: a float32 product rounds theta first
+        return (spikes.to(torch.float64) * torch.from_numpy(theta)).to(torch.float32)
 
 
 def _synapse_name(snn: nir.NIRGraph, pop: str) -> str:

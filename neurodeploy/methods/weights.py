@@ -116,7 +116,7 @@ class _Upstream:
     """The values the chain receives each step for some of the images, (T, len(index),
     *shape) in ANN units, float32: the input images every step, or the deployed network's
     spikes of the upstream population times its float theta (``net`` keeps them as
-    integers)."""
+    integers; float copies are made per batch)."""
 
     def __init__(self, snn: nir.NIRGraph, chain: _Chain, net: DeployedNetwork):
         self.snn, self.net = snn, net
@@ -128,11 +128,8 @@ class _Upstream:
             images = self.net.images[index]
             return torch.as_tensor(images, dtype=torch.float32).expand(self.net.steps,
                                                                         *images.shape)
-        spikes = torch.from_numpy(self.net.spikes(self.snn, self.pop)[:, index])
-        theta = param_for_shape(np.asarray(population_meta(self.snn, self.pop).theta,
-                                           np.float64), spikes.shape[2:])
-        # the product in float64, then rounded once: a float32 product rounds theta first
-        return (spikes.to(torch.float64) * torch.from_numpy(theta)).to(torch.float32)
+        values = self.net.spike_values(self.snn, self.pop, index)  # float64, rounded once
+        return torch.as_tensor(values, dtype=torch.float32)
 
 
 def _synapse_name(snn: nir.NIRGraph, pop: str) -> str:

@@ -278,9 +278,11 @@ def from_ann(ann) -> fx.GraphModule:
     root = nn.Module()
     graph = fx.Graph()
     values: dict[str, fx.Node] = {}
+    inputs = 0
     for node in ann.nodes:
-        if node.op == "input":
-            values[node.name] = graph.placeholder("x")
+        if node.op == "input":  # one argument per input, in order (x, x_1, ...)
+            values[node.name] = graph.placeholder(f"x_{inputs}" if inputs else "x")
+            inputs += 1
             continue
         key = _free_name(root, node.name.replace(".", "_"))
         module = copy.deepcopy(ann.modules()[node.name]).train()

@@ -15,7 +15,7 @@ network order (so each layer is corrected for its already-corrected inputs):
    authors' code);
 3. membrane-potential calibration again, for the new weights.
 
-Layers fed through a residual sum keep their weights (step 2 needs one input chain).
+A layer fed through a residual sum is fitted as the sum (``methods.weights``).
 """
 
 from __future__ import annotations

@@ -7,8 +7,12 @@ deployed integer network (``methods.deployed``), so upstream rounding is part of
 corrected; the threshold gets a tanh surrogate gradient. The loss is a choice of the method:
 SNN calibration compares values (MSE), dual-phase the per-sample softmax (KL divergence, as
 the authors' code). A quarter of the images only scores the fit: it stops after a few passes
-without a better score (early stopping), and the best state on them is kept. Layers fed
-through a residual sum keep their weights (the fit needs one input chain).
+without a better score (early stopping), and the best state on them is kept.
+
+A population fed through a residual sum is fitted as the sum: every summand runs on its own
+recorded upstream spikes, the weighted summands' weights are fitted together, an identity
+shortcut passes its upstream values unchanged, and the population's bias sits in the first
+weighted summand.
 """
 
 from __future__ import annotations
@@ -58,11 +62,12 @@ def calibrate_weights(snn: nir.NIRGraph, pop: str, net: DeployedNetwork, target:
     """``pop``'s synapse weights and bias fitted to the ANN activation ``target`` on ``net``'s
     images; the graph and a report (held-out loss before and after, or why the layer was
     skipped)."""
-    chain = input_chain(net.ctx.ann, population_meta(snn, pop).source)
-    if fit.epochs == 0 or chain is None:
-        return snn, {"skipped": "disabled" if fit.epochs == 0 else "residual input"}
-    upstream = _Upstream(snn, chain, net)
-    layer = _LayerThroughTime(chain, population_meta(snn, pop), target.shape[1:], fit.loss)
+    merge = input_merge(net.ctx.ann, population_meta(snn, pop).source)
+    synapses = None if merge is None else _synapse_names(merge, snn, pop, net)
+    if fit.epochs == 0 or synapses is None:
+        return snn, {"skipped": "disabled" if fit.epochs == 0 else "unsupported input"}
+    upstream = _Upstream(snn, merge, net)
+    layer = _LayerThroughTime(merge, population_meta(snn, pop), target.shape[1:], fit.loss)
     split = max(1, int(len(target) * (1 - HELD_OUT)))
     target_t = torch.as_tensor(target, dtype=torch.float32)
     held = np.arange(split, len(target))
@@ -81,10 +86,11 @@ def calibrate_weights(snn: nir.NIRGraph, pop: str, net: DeployedNetwork, target:
         stale = stale + 1 if held_loss >= best[0] else 0
         if held_loss < best[0]:
             best = (held_loss, layer.state())
-    weight, bias = best[1]
-    synapse = _synapse_name(snn, pop)
-    node = replace_node(snn.nodes[synapse], weight=weight.astype(np.float64))
-    snn = with_population(copy_graph(snn, {synapse: node}), pop, bias=bias.astype(np.float64))
+    weights, bias = best[1]
+    nodes = {synapses[name]: replace_node(snn.nodes[synapses[name]],
+                                          weight=weight.astype(np.float64))
+             for name, weight in weights.items()}
+    snn = with_population(copy_graph(snn, nodes), pop, bias=bias.astype(np.float64))
     return snn, {"loss": fit.loss, "held_out_before": start, "held_out_after": best[0],
                  "passes": passes}
 
@@ -94,12 +100,33 @@ class _Chain:
     """The ANN nodes from the previous activation (or the input) to one synapse layer."""
 
     source: str  #: the upstream activation node, or "input"
-    nodes: list[AnnNode]  #: pooling/flattening in order, then the synapse layer last
+    nodes: list[AnnNode]  #: pooling/flattening in order, then the synapse layer last; none for
+    #: an identity shortcut (the upstream values are the summand)
+
+    @property
+    def synapse(self) -> AnnNode | None:
+        return self.nodes[-1] if self.nodes else None
 
 
-def input_chain(ann: AnnGraph, activation: str) -> _Chain | None:
-    """The single-input path into ``activation``'s synapse layer; None through a sum."""
-    nodes = [ann.node(ann.node(activation).inputs[0])]
+@dataclass(frozen=True)
+class _Merge:
+    """What feeds one activation: a single chain, or the summands of a residual add."""
+
+    chains: list[_Chain]
+    add: AnnNode | None  #: the residual add, None for a single chain
+
+    @property
+    def weighted(self) -> list[AnnNode]:
+        """The synapse layers the fit trains (identity shortcuts have none)."""
+        return [c.synapse for c in self.chains if c.synapse is not None]
+
+
+def input_chain(ann: AnnGraph, start: AnnNode) -> _Chain | None:
+    """The single-input path ending at ``start`` back to an activation or the input; None
+    through anything but pooling and flattening."""
+    if start.op == "input" or start.op in ACTIVATIONS:
+        return _Chain(start.name, [])
+    nodes = [start]
     while True:
         inputs = nodes[0].inputs
         if len(inputs) != 1:
@@ -112,28 +139,58 @@ def input_chain(ann: AnnGraph, activation: str) -> _Chain | None:
         nodes.insert(0, previous)
 
 
+def input_merge(ann: AnnGraph, activation: str) -> _Merge | None:
+    """The chains into ``activation``: one, or one per summand of the residual add before it;
+    None where a chain is not a single path or no summand has weights."""
+    head = ann.node(ann.node(activation).inputs[0])
+    add = head if head.op == "add" else None
+    chains = [input_chain(ann, ann.node(name)) for name in add.inputs] if add else \
+        [input_chain(ann, head)]
+    if None in chains:
+        return None
+    merge = _Merge(chains, add)
+    return merge if merge.weighted else None
+
+
+def _synapse_names(merge: _Merge, snn: nir.NIRGraph, pop: str, net: DeployedNetwork
+                   ) -> dict[str, str] | None:
+    """ANN synapse layer -> the SNN synapse node carrying its weights, pairing the chains with
+    the population's synaptic paths in order; None where they do not pair up."""
+    paths = net.paths[pop]
+    if len(paths) != len(merge.chains):
+        return None
+    names = {}
+    for chain, path in zip(merge.chains, paths, strict=True):
+        source = path.source if isinstance(snn.nodes[path.source], nir.Input) else \
+            population_meta(snn, path.source).source
+        if source != chain.source or len(path.nodes) != max(1, len(chain.nodes)):
+            return None
+        if chain.synapse is not None:
+            names[chain.synapse.name] = path.synapse
+    return names
+
+
 class _Upstream:
-    """The values the chain receives each step for some of the images, (T, len(index),
-    *shape) in ANN units, float32: the input images every step, or the deployed network's
-    spikes of the upstream population times its float theta (``net`` keeps them as
+    """The values each chain of a merge receives each step for some of the images, (T,
+    len(index), *shape) in ANN units, float32: the input images every step, or the deployed
+    network's spikes of the upstream population times its float theta (``net`` keeps them as
     integers; float copies are made per batch)."""
 
-    def __init__(self, snn: nir.NIRGraph, chain: _Chain, net: DeployedNetwork):
+    def __init__(self, snn: nir.NIRGraph, merge: _Merge, net: DeployedNetwork):
         self.snn, self.net = snn, net
-        self.pop = None if chain.source == "input" else next(
-            p for p in populations(snn) if population_meta(snn, p).source == chain.source)
+        by_source = {population_meta(snn, p).source: p for p in populations(snn)}
+        self.pops = [None if c.source == "input" else by_source[c.source] for c in merge.chains]
 
-    def __call__(self, index: np.ndarray) -> torch.Tensor:
-        if self.pop is None:
+    def __call__(self, index: np.ndarray) -> list[torch.Tensor]:
+        return [self._values(pop, index) for pop in self.pops]
+
+    def _values(self, pop: str | None, index: np.ndarray) -> torch.Tensor:
+        if pop is None:
             images = self.net.images[index]
             return torch.as_tensor(images, dtype=torch.float32).expand(self.net.steps,
                                                                         *images.shape)
-        values = self.net.spike_values(self.snn, self.pop, index)  # float64, rounded once
+        values = self.net.spike_values(self.snn, pop, index)  # float64, rounded once
         return torch.as_tensor(values, dtype=torch.float32)
-
-
-def _synapse_name(snn: nir.NIRGraph, pop: str) -> str:
-    return next(src for src, dst in snn.edges if dst == pop)
 
 
 class _BurstSpike(torch.autograd.Function):
@@ -184,47 +241,57 @@ class _LayerThroughTime(torch.nn.Module):
     up to ``max_burst`` spikes a step, no negative spikes or bias table (stages after the fit
     add those)."""
 
-    def __init__(self, chain: _Chain, meta, shape: tuple[int, ...], loss: str) -> None:
+    def __init__(self, merge: _Merge, meta, shape: tuple[int, ...], loss: str) -> None:
         super().__init__()
         self.loss_name = loss
         self.max_burst = int(meta.max_burst)
-        synapse = chain.nodes[-1]
-        params = {**synapse.params, "bias": np.asarray(meta.bias, np.float32)}
-        inputs = (chain.source,)
-        nodes = [AnnNode(chain.source, "input", (), {"shape": (1,)})]
-        for node in chain.nodes:
-            nodes.append(dataclasses.replace(node, inputs=inputs, params=params
-                                             if node is synapse else node.params))
-            inputs = (node.name,)
-        self.module = from_ann(AnnGraph(nodes, synapse.name))
+        biased = merge.weighted[0]
+        nodes, ends = [], []
+        for k, chain in enumerate(merge.chains):
+            name = f"{chain.source}#{k}"  # one input per summand, even from one source
+            nodes.append(AnnNode(name, "input", (), {"shape": (1,)}))
+            for node in chain.nodes:
+                bias = np.asarray(meta.bias, np.float32) if node is biased else None
+                params = {**node.params, "bias": bias} if node is chain.synapse else node.params
+                nodes.append(dataclasses.replace(node, inputs=(name,), params=params))
+                name = node.name
+            ends.append(name)
+        if merge.add is not None:
+            nodes.append(dataclasses.replace(merge.add, inputs=tuple(ends)))
+        self.module = from_ann(AnnGraph(nodes, nodes[-1].name))
+        layers = [m for m in self.module.modules() if isinstance(m, torch.nn.Linear
+                                                                 | torch.nn.Conv2d)]
+        self.layers = dict(zip((node.name for node in merge.weighted), layers, strict=True))
+        self.biased = biased.name
         as_tensor = {"dtype": torch.float32}
         self.register_buffer("theta", torch.as_tensor(param_for_shape(meta.theta, shape),
                                                       **as_tensor))
         self.register_buffer("v_init", torch.as_tensor(param_for_shape(meta.v_init, shape),
                                                        **as_tensor))
 
-    def forward(self, spikes: torch.Tensor) -> torch.Tensor:
-        """(T, batch, ...) input values -> (batch, ...) mean value sent per step."""
-        steps, batch = spikes.shape[:2]
-        current = self.module(spikes.reshape(steps * batch, *spikes.shape[2:]))
+    def forward(self, upstream: list[torch.Tensor]) -> torch.Tensor:
+        """Per chain (T, batch, ...) input values -> (batch, ...) mean value sent per step."""
+        steps, batch = upstream[0].shape[:2]
+        current = self.module(*(x.reshape(steps * batch, *x.shape[2:]) for x in upstream))
         current = current.reshape(steps, batch, *current.shape[1:])
         sent = torch.zeros_like(current[0])
         for s, _ in surrogate_steps(current, self.theta, self.v_init, self.max_burst):
             sent = sent + s * self.theta
         return sent / steps
 
-    def loss(self, spikes: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
-        rate = self(spikes).flatten(1)
+    def loss(self, upstream: list[torch.Tensor], target: torch.Tensor) -> torch.Tensor:
+        rate = self(upstream).flatten(1)
         if self.loss_name == "mse":
             return F.mse_loss(rate, target.flatten(1))
         return F.kl_div(F.log_softmax(rate, dim=1), F.softmax(target.flatten(1), dim=1),
                         reduction="batchmean")
 
     @torch.no_grad()
-    def score(self, spikes: torch.Tensor, target: torch.Tensor) -> float:
-        return float(self.loss(spikes, target))
+    def score(self, upstream: list[torch.Tensor], target: torch.Tensor) -> float:
+        return float(self.loss(upstream, target))
 
-    def state(self) -> tuple[np.ndarray, np.ndarray]:
-        layer = next(m for m in self.module.modules() if isinstance(m, torch.nn.Linear
-                                                                   | torch.nn.Conv2d))
-        return (layer.weight.detach().numpy().copy(), layer.bias.detach().numpy().copy())
+    def state(self) -> tuple[dict[str, np.ndarray], np.ndarray]:
+        """(ANN synapse layer -> weight, the population's bias), copies."""
+        weights = {name: layer.weight.detach().numpy().copy()
+                   for name, layer in self.layers.items()}
+        return weights, self.layers[self.biased].bias.detach().numpy().copy()

@@ -29,13 +29,13 @@ from neurodeploy.methods.search import pareto_choice
 from neurodeploy.nir_io import read, write
 from neurodeploy.passes import quantize
 from neurodeploy.targets import load_target
-from tests.conftest import images, random_cnn
+from tests.conftest import images, random_cnn, random_resnet
 
 T = 4
 
 
-def context(timesteps: int = T, seed: int = 0, **options) -> MethodContext:
-    ann = random_cnn()
+def context(timesteps: int = T, seed: int = 0, ann=None, **options) -> MethodContext:
+    ann = ann or random_cnn()
     return MethodContext(ann=ann, calib=images(ann.input_shape, n=96, seed=2),
                          options=ConvertOptions(timesteps=timesteps, **options),
                          target=load_target("loihi2"), seed=seed, show_progress=False)
@@ -323,3 +323,30 @@ def test_weight_fit_stops_when_the_held_out_loss_stops_improving():
     fit = WeightFit("mse", epochs=4, patience=4, batch=16)
     _, moving = calibrate_weights(graph, pop, net, target, fit)
     assert moving["passes"] <= 4 and moving["held_out_after"] < moving["held_out_before"]
+
+
+def test_weight_fit_trains_a_residual_sum_as_a_whole():
+    """relu3 = relu(conv3(relu2) + relu1) (identity shortcut), relu5 = relu(conv5(relu4) +
+    proj(relu3)): every weighted summand is fitted, the identity shortcut is left alone."""
+    from neurodeploy.methods.deployed import DeployedNetwork
+    from neurodeploy.methods.weights import WeightFit, calibrate_weights, input_merge
+
+    ctx = context(ann=random_resnet())
+    merge = input_merge(ctx.ann, "relu5")
+    assert [c.source for c in merge.chains] == ["relu4", "relu3"]
+    assert [n.name for n in merge.weighted] == ["conv5", "proj"]
+    assert [n.name for n in input_merge(ctx.ann, "relu3").weighted] == ["conv3"]
+    graph = get_method("calibrate_light").convert(ctx)
+    net = DeployedNetwork(graph, ctx.calib, ctx)
+    targets = ann_activations(ctx, ctx.calib, graph)
+    fit = WeightFit("mse", epochs=4, patience=4, batch=16)
+    for pop, changed, kept in [("relu5", {"conv5", "proj"}, set()),
+                               ("relu3", {"conv3"}, {"add1.shortcut1"})]:
+        torch.manual_seed(0)
+        fitted, report = calibrate_weights(graph, pop, net, targets[pop], fit)
+        assert report["held_out_after"] < report["held_out_before"]
+        moved = {n for n in changed | kept
+                 if not np.array_equal(fitted.nodes[n].weight, graph.nodes[n].weight)}
+        assert moved == changed
+        assert not np.array_equal(population_meta(fitted, pop).bias,
+                                  population_meta(graph, pop).bias)

@@ -19,7 +19,7 @@ from neurodeploy.methods.dual_phase import DualPhase
 from neurodeploy.methods.learned import LearnedClip
 from neurodeploy.methods.potential import calibrate_potential
 from neurodeploy.methods.probe import ann_activations, simulate
-from neurodeploy.methods.weights import WeightFit, input_chain
+from neurodeploy.methods.weights import WeightFit, input_merge
 from neurodeploy.targets import load_target
 from tests.models import digits_batch, save_torchscript, trained_digits_mlp
 from tests.unit.test_nn import ClipNet
@@ -114,10 +114,10 @@ def test_weight_calibration_lowers_the_held_out_divergence(tmp_path):
 
 def test_input_chain_walks_pooling_back_to_the_previous_activation(tmp_path):
     ann = load_model(save_torchscript(_clip_cnn(), tmp_path / "cnn.pt"), input_shape=(1, 8, 8))
-    chain = input_chain(ann, "features.5")
+    (chain,) = input_merge(ann, "features.5").chains
     assert chain.source == "features.2"
     assert [n.op for n in chain.nodes] == ["avgpool2d", "conv2d"]
-    assert input_chain(ann, "features.2").source == "input"
+    assert input_merge(ann, "features.2").chains[0].source == "input"
 
 
 def _clip_cnn():

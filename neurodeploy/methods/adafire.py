@@ -120,13 +120,13 @@ class _Search:
             graph = with_population(graph, pop, max_burst=bursts[name])
         return rounding_shift(graph, self.ctx.options.timesteps)
 
-    def measure(self, graph: nir.NIRGraph) -> tuple[float, dict[str, float]]:
-        """(symmetric KL to the ANN's output, synaptic operations caused per population)."""
+    def measure(self, graph: nir.NIRGraph, population: str) -> tuple[float, float]:
+        """(symmetric KL to the ANN's output, synaptic operations ``population`` causes per
+        image)."""
         if self.net is None:
             self.reference = ann_activations(self.ctx, self.images, graph)[readout_name(graph)]
             self.net = DeployedNetwork(graph, self.images, self.ctx)
-        caused = {pop: sum(ops / len(self.images) for ops in self.net.synops(graph, pop))
-                  for pop in firing(graph)}
+        caused = sum(ops / len(self.images) for ops in self.net.synops(graph, population))
         return symmetric_kl(self.net.logits(graph), self.reference), caused
 
     def table(self, base: dict[str, int], options: list[tuple[str, float]], stage: str
@@ -143,8 +143,7 @@ class _Search:
             else:
                 scales[layers[i]] = value
             graph = self.build(bursts, scales)
-            sens[i, k], caused = self.measure(graph)
-            cost[i, k] = caused[_population(graph, layers[i])]
+            sens[i, k], cost[i, k] = self.measure(graph, _population(graph, layers[i]))
         return sens, cost
 
 

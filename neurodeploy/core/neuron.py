@@ -119,6 +119,15 @@ class NeuronParams:
 
 
 @numba.njit(inline="always")
+def _floor_quotient(m, theta):
+    """m // theta for 0 < theta <= m < 2^MAX_MEMBRANE_BITS, through float64: exact, because
+    a non-integer quotient lies at least 1/theta below the next integer q + 1, farther than
+    half an ulp of it ((q + 1) * theta <= 2m < 2^53), so truncation floors it. Float division
+    vectorizes, integer division does not: burst neurons run about 5x faster."""
+    return np.int64(np.float64(m) / np.float64(theta))
+
+
+@numba.njit(inline="always")
 def rule(v, c, u, current, theta, bias, bias_t, theta_neg, max_burst, dual, fires, low, high,
          shift, decay, current_decay, hard_reset):
     """One neuron, one step: (v, c, u, I[t]) -> (v, c, u, s). See the module docstring."""
@@ -138,7 +147,7 @@ def rule(v, c, u, current, theta, bias, bias_t, theta_neg, max_burst, dual, fire
         return m, c, u, 0
     s = 0
     if m >= theta:  # the division is only needed for bursts (the common single spike skips it)
-        s = 1 if max_burst == 1 else min(max_burst, m // theta)
+        s = 1 if max_burst == 1 else min(max_burst, _floor_quotient(m, theta))
     elif dual and m <= theta_neg and c > 0:
         s = -min(c, max_burst, (theta_neg - m) // theta + 1)
     if dual:
@@ -182,15 +191,19 @@ def _advance(currents, v, c, u, theta, bias, bias_table, first_row, theta_neg, d
     zeros = np.zeros(neurons, np.int64)
     leaks = decay.shape[0] > 0
     filters = current_decay.shape[0] > 0
-    simple = max_burst == 1 and not dual and fires and shift == 0 and not leaks \
-        and not filters and not hard_reset
+    plain = not dual and fires and shift == 0 and not leaks and not filters \
+        and not hard_reset
     for b in numba.prange(batch):
         for t in range(steps):
             table = bias_table[first_row + t] if bias_table.shape[0] > 0 else zeros
-            if simple:
+            if plain and max_burst == 1:
                 _neurons(currents[t, b], v[b], c[b], u[b], theta, bias, table, theta_neg, 1,
                          False, True, low, high, 0, False, zeros, False, zeros, False,
                          spikes[t, b])
+            elif plain:
+                _neurons(currents[t, b], v[b], c[b], u[b], theta, bias, table, theta_neg,
+                         max_burst, False, True, low, high, 0, False, zeros, False, zeros,
+                         False, spikes[t, b])
             else:
                 _neurons(currents[t, b], v[b], c[b], u[b], theta, bias, table, theta_neg,
                          max_burst, dual, fires, low, high, shift, leaks, decay, filters,

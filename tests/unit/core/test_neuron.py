@@ -144,6 +144,20 @@ def test_burst_sends_several_spikes_in_one_step():
     assert membranes[:, 0].tolist() == [2, 72]
 
 
+@settings(max_examples=500, deadline=None)
+@given(st.integers(1, 2**27 - 1), st.integers(1, 2**27 - 1), st.integers(-1, 1),
+       st.integers(1, 2**20))
+def test_burst_size_is_the_integer_quotient_over_the_whole_membrane_range(
+        theta, multiple, offset, max_burst):
+    """Near every multiple of theta (the float64 quotient the rule uses must not round up)."""
+    m = min(max(theta, (multiple % (2**27 // theta) + 1) * theta + offset), 2**27 - 1)
+    p = NeuronParams(theta=np.int64(theta), bias=np.int64(0), v_init=np.int64(0),
+                     theta_neg=np.int64(0), max_burst=max_burst, membrane_bits=28)
+    spikes, membranes = run(np.array([[m]], np.int64), p)
+    sent = min(max_burst, m // theta)
+    assert (int(spikes[0, 0]), int(membranes[0, 0])) == (sent, m - sent * theta)
+
+
 def test_input_shift_rounds_half_up():
     p = NeuronParams(theta=np.int32(1000), bias=np.int32(0), v_init=np.int32(0),
                      theta_neg=np.int32(0), input_shift=2)

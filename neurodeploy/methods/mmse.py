@@ -69,14 +69,20 @@ def mmse_thresholds_by_burst(values: np.ndarray, timesteps: int, bursts: list[in
                              ) -> dict[int, np.ndarray]:
     """``mmse_threshold`` for each burst size, in one pass over the candidates: the rounded
     level of a value does not depend on the burst size, only its clip does, so the costly
-    division and rounding (``quantized``'s first step) run once per candidate."""
+    division and rounding (``quantized``'s first step) run once per candidate, and the error
+    once for all the bursts whose clip no longer binds (they send the same values)."""
     top = values.max(axis=1)
     best = {b: (np.where(top > 0, top, 1.0), np.full(len(top), np.inf)) for b in bursts}
     for i in range(CANDIDATES):
         theta = np.where(top > 0, top * (1 - STEP * i), 1.0)[:, None]
         levels = _levels(values, theta, timesteps)
-        for b, (best_theta, best_error) in best.items():
-            error = ((values - _sent(levels, theta, timesteps, b)) ** 2).mean(axis=1)
+        highest, unclipped = levels.max(), None
+        for b in sorted(best):
+            best_theta, best_error = best[b]
+            error = unclipped if unclipped is not None else \
+                ((values - _sent(levels, theta, timesteps, b)) ** 2).mean(axis=1)
+            if b * timesteps >= highest:
+                unclipped = error
             better = error < best_error
             best[b] = (np.where(better, theta[:, 0], best_theta),
                        np.where(better, error, best_error))

@@ -96,13 +96,16 @@ class DeployedNetwork:
         """(T, images, *shape) integer spikes of ``population`` in ``graph``'s deployed form."""
         return self._run(graph, population).spikes
 
-    def spike_values(self, graph: nir.NIRGraph, population: str, index: np.ndarray
-                     ) -> np.ndarray:
+    def spike_values(self, graph: nir.NIRGraph, population: str, index: np.ndarray,
+                     dtype: type = np.float64) -> np.ndarray:
         """(T, len(index), *shape) spikes of the images ``index`` times the population's
-        float theta (ANN units), float64."""
+        float theta (ANN units): the float64 product, rounded once to ``dtype``, C-ordered
+        (written straight into the result: a float32 copy of a float64 array costs twice)."""
         spikes = self.spikes(graph, population)[:, index]
-        return spikes * param_for_shape(np.asarray(population_meta(graph, population).theta,
-                                                   np.float64), spikes.shape[2:])
+        theta = np.asarray(population_meta(graph, population).theta, np.float64)
+        out = np.empty(spikes.shape, dtype)
+        return np.multiply(spikes, param_for_shape(theta, spikes.shape[2:]), out=out,
+                           casting="same_kind")
 
     def mean_rates(self, graph: nir.NIRGraph, population: str) -> np.ndarray:
         """(*shape) mean over the images of the value sent per step (ANN units): the

@@ -189,8 +189,7 @@ class _Upstream:
             images = self.net.images[index]
             return torch.as_tensor(images, dtype=torch.float32).expand(self.net.steps,
                                                                         *images.shape)
-        values = self.net.spike_values(self.snn, pop, index)  # float64, rounded once
-        return torch.as_tensor(values, dtype=torch.float32)
+        return torch.from_numpy(self.net.spike_values(self.snn, pop, index, np.float32))
 
 
 class _BurstSpike(torch.autograd.Function):

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import enum
+import functools
 import math
 import typing
 from dataclasses import dataclass, field
@@ -189,8 +190,15 @@ def _to_dict(meta: Any) -> dict[str, Any]:
     return out
 
 
+@functools.cache
+def _hints(cls: type) -> dict[str, Any]:
+    """The record's field types, resolved once per class (resolving them per read was a
+    tenth of a calibrating search's bookkeeping)."""
+    return typing.get_type_hints(cls)
+
+
 def _from_dict(cls: type, raw: dict[str, Any], where: str) -> Any:
-    hints = typing.get_type_hints(cls)
+    hints = _hints(cls)
     known = {f.name for f in dataclasses.fields(cls)}
     unknown = set(raw) - known
     if unknown:

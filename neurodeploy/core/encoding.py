@@ -16,6 +16,7 @@ import numpy as np
 
 from neurodeploy.core.graph import input_name, readout_name
 from neurodeploy.core.meta import InputMeta, get_node_meta, population_meta
+from neurodeploy.core.population import param_for_shape
 from neurodeploy.errors import InputError
 
 #: event counts or spikes (N-MNIST frames, spike trains): one input integer is one event
@@ -92,3 +93,15 @@ def readout_logits(graph: nir.NIRGraph, outputs: np.ndarray, timesteps: int) -> 
     """Integer readout membrane -> ANN units: one unit is 2**exponent, summed over T steps."""
     exponent = population_meta(graph, readout_name(graph)).exponent or 0
     return outputs * (2.0 ** exponent) / timesteps
+
+
+def spike_values(graph: nir.NIRGraph, population: str, spikes: np.ndarray,
+                 dtype: type = np.float64) -> np.ndarray:
+    """(T, batch, *shape) integer spikes of ``population`` in ``graph`` -> the values they send
+    in ANN units (a spike is worth the float theta): the float64 product rounded once to
+    ``dtype``, C-ordered, written straight into the result (a float32 copy of a float64
+    array costs twice)."""
+    theta = np.asarray(population_meta(graph, population).theta, np.float64)
+    out = np.empty(spikes.shape, dtype)
+    return np.multiply(spikes, param_for_shape(theta, spikes.shape[2:]), out=out,
+                       casting="same_kind")

@@ -28,13 +28,12 @@ import torch
 
 from neurodeploy.backends.memory import chunk_size, chunks
 from neurodeploy.core import neuron
-from neurodeploy.core.encoding import quantize_inputs, readout_logits
+from neurodeploy.core.encoding import quantize_inputs, readout_logits, spike_values
 from neurodeploy.core.graph import input_name, predecessors, readout_name, topological_order
-from neurodeploy.core.meta import SYNAPSE_TYPES, copy_graph, get_node_meta, population_meta
+from neurodeploy.core.meta import SYNAPSE_TYPES, copy_graph, get_node_meta
 from neurodeploy.core.population import (
     NEURON_TYPES,
     Population,
-    param_for_shape,
     population_shape,
 )
 from neurodeploy.core.synapse import FLOAT32_EXACT, count_nonzero, dense, fan_out, synapse
@@ -99,13 +98,8 @@ class DeployedNetwork:
     def spike_values(self, graph: nir.NIRGraph, population: str, index: np.ndarray,
                      dtype: type = np.float64) -> np.ndarray:
         """(T, len(index), *shape) spikes of the images ``index`` times the population's
-        float theta (ANN units): the float64 product, rounded once to ``dtype``, C-ordered
-        (written straight into the result: a float32 copy of a float64 array costs twice)."""
-        spikes = self.spikes(graph, population)[:, index]
-        theta = np.asarray(population_meta(graph, population).theta, np.float64)
-        out = np.empty(spikes.shape, dtype)
-        return np.multiply(spikes, param_for_shape(theta, spikes.shape[2:]), out=out,
-                           casting="same_kind")
+        float theta (ANN units), ``core.encoding.spike_values``."""
+        return spike_values(graph, population, self.spikes(graph, population)[:, index], dtype)
 
     def mean_rates(self, graph: nir.NIRGraph, population: str) -> np.ndarray:
         """(*shape) mean over the images of the value sent per step (ANN units): the

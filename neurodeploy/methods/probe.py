@@ -22,10 +22,9 @@ from neurodeploy.backends.memory import (
     samples_within,
 )
 from neurodeploy.backends.reference import ReferenceBackend
-from neurodeploy.core.encoding import quantize_inputs
+from neurodeploy.core.encoding import quantize_inputs, spike_values
 from neurodeploy.core.graph import populations, readout_name
 from neurodeploy.core.meta import get_graph_meta, population_meta
-from neurodeploy.core.population import param_for_shape
 from neurodeploy.frontend.ann import AnnGraph
 from neurodeploy.methods.base import MethodContext
 from neurodeploy.passes import quantize
@@ -43,10 +42,7 @@ class Probe:
 
     def spike_values(self, population: str) -> np.ndarray:
         """(T, batch, *shape) spikes times the population's float theta (ANN units)."""
-        spikes = self.trace.spikes[population]
-        shape = spikes.shape[2:]
-        theta = population_meta(self.float_graph, population).theta
-        return spikes * param_for_shape(np.asarray(theta, np.float64), shape)
+        return spike_values(self.float_graph, population, self.trace.spikes[population])
 
     def rates(self, population: str) -> np.ndarray:
         """(batch, *shape) mean value sent per step: the SNN's estimate of the activation."""

@@ -46,9 +46,10 @@ def check_choice(ctx, graph, expected: set[str]) -> dict:
     assert {name.partition("+")[0] for name in note["agreement"]} == expected
     dual = ctx.target.neuron.dual_threshold
     assert any(name.endswith("+dual") for name in note["agreement"]) == dual
-    scores = {name: Score(note["agreement"][name], note["synops_per_image"][name])
+    scores = {name: Score(note["divergence"][name], note["agreement"][name],
+                          note["synops_per_image"][name])
               for name in note["agreement"] if not name.endswith("+dual")}
-    base = _best(scores, 1 / note["score_images"])
+    base = _best(scores)
     assert note["chosen"] in (base, f"{base}+dual")
     assert note["reason"].startswith(base)
     assert ("with the dual threshold" in note["reason"]) == note["chosen"].endswith("+dual")
@@ -78,10 +79,10 @@ def test_auto_on_binary_spikes_is_calibrate():
     assert not note["scored_on_unseen_images"] and "calibration images" in note["reason"]
 
 
-def test_best_prefers_agreement_then_fewer_synaptic_operations():
-    scores = {"a": Score(0.90, 100.0), "b": Score(0.95, 300.0)}
-    assert _best(scores, 0.01) == "b"
-    assert _best(scores, 0.05) == "a"  # within the tie: the cheaper one
+def test_best_prefers_the_lowest_divergence_then_fewer_synaptic_operations():
+    scores = {"a": Score(0.02, 0.99, 100.0), "b": Score(0.01, 0.95, 300.0)}
+    assert _best(scores) == "b"  # closer to the ANN, although it agrees on fewer images
+    assert _best({**scores, "c": Score(0.01, 0.95, 200.0)}) == "c"  # a tie: the cheaper one
 
 
 def test_auto_scores_on_images_after_the_ones_the_stages_draw(scored):

@@ -212,7 +212,7 @@ def _from_dict(cls: type, raw: dict[str, Any], where: str) -> Any:
     for name, value in raw.items():
         try:
             values[name] = _normalise(hints[name], value)
-        except (TypeError, ValueError) as exc:
+        except (TypeError, ValueError, OverflowError) as exc:  # int(inf) overflows
             raise MetadataError(f"metadata key '{name}' is malformed ({exc})", node=where) \
                 from None
     try:

@@ -79,6 +79,8 @@ CASES = {
     "window 0": (graph_meta("timesteps"), 0, "timesteps"),
     "window -5": (graph_meta("timesteps"), -5, "timesteps"),
     "window 10^12": (graph_meta("timesteps"), 10**12, "timesteps"),
+    "window infinite": (graph_meta("timesteps"), np.inf, "timesteps"),
+    "cores infinite": (graph_meta("cores/{pop}"), np.inf, "cores"),
     "hop delay -2": (graph_meta("hop_delay"), -2, "hop_delay"),
     "input bits 0": (input_meta("bits"), 0, "bits"),
     "input bits 64": (input_meta("bits"), 64, "bits"),

@@ -312,17 +312,21 @@ def run(currents: np.ndarray, p: NeuronParams, keep_membranes: bool = True,
     """Run one window from ``v_init``: currents (T, *state) -> (spikes, membranes), both
     (T, *state); spikes are written into ``spikes_out`` when given (any numeric dtype: the
     reference simulator passes its next GEMM's float input buffer)."""
-    spikes = _empty_window(currents) if spikes_out is None else spikes_out
-    membranes = _empty_window(spikes) if keep_membranes else None
+    spikes = empty_window(currents) if spikes_out is None else spikes_out
+    membranes = empty_window(spikes) if keep_membranes else None
     state = initial_state(p, spikes[0])
     Kernel.of(p, spikes[0])._call(_advance_parallel, currents, state, 0, spikes, membranes)
     return spikes, membranes
 
 
-def _empty_window(like: np.ndarray) -> np.ndarray:
-    """An int32 (T, *state) buffer whose every step has the memory layout of ``like``'s."""
+def empty_window(like: np.ndarray, shape: tuple[int, ...] | None = None,
+                 dtype: type = np.int32) -> np.ndarray:
+    """A (T, *state) buffer (``like``'s shape unless ``shape`` is given, e.g. for more
+    samples) whose every step has the memory layout of ``like``'s: spikes are copied in and
+    read back by the next layer without reordering."""
     axes = _strides_rank(like)
-    stored = np.empty((like.shape[0], *(like.shape[a + 1] for a in axes)), np.int32)
+    shape = like.shape if shape is None else shape
+    stored = np.empty((shape[0], *(shape[a + 1] for a in axes)), dtype)
     return stored.transpose(0, *(1 + axes.index(a) for a in range(len(axes))))
 
 

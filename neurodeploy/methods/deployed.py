@@ -208,8 +208,11 @@ class DeployedNetwork:
             out, membranes = neuron.run(currents.numpy(), params, keep_membranes=not fires)
             if fires:
                 if spikes is None:
-                    spikes = _empty_as(out, (self.steps, len(self.images), *shape),
-                                       np.int8 if params.max_burst <= 127 else np.int32)
+                    # stored in the simulator's (channels-last) order: read back for the next
+                    # layer's convolution without reordering (five times faster)
+                    spikes = neuron.empty_window(
+                        out, (self.steps, len(self.images), *shape),
+                        np.int8 if params.max_burst <= 127 else np.int32)
                 spikes[:, chunk] = out
             else:
                 last[chunk] = membranes[-1]
@@ -280,14 +283,6 @@ class DeployedNetwork:
 
     def _chunks(self) -> list[slice]:
         return chunks(len(self.images), self.chunk)
-
-
-def _empty_as(like: np.ndarray, shape: tuple[int, ...], dtype) -> np.ndarray:
-    """An empty ``shape`` array whose axes lie in memory in the order of ``like``'s: the
-    simulator's channels-last spikes are then stored, and read back for the next layer's
-    channels-last convolution, without reordering (five times faster)."""
-    order = sorted(range(like.ndim), key=lambda a: -like.strides[a])
-    return np.empty([shape[a] for a in order], dtype).transpose(np.argsort(order))
 
 
 def _as_dtype(x: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:

@@ -26,7 +26,6 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from neurodeploy.core.graph import populations
 from neurodeploy.core.meta import copy_graph, population_meta
 from neurodeploy.core.population import param_for_shape
 from neurodeploy.frontend.ann import ACTIVATIONS, AnnGraph, AnnNode
@@ -63,10 +62,10 @@ def calibrate_weights(snn: nir.NIRGraph, pop: str, net: DeployedNetwork, target:
     images; the graph and a report (held-out loss before and after, or why the layer was
     skipped)."""
     merge = input_merge(net.ctx.ann, population_meta(snn, pop).source)
-    synapses = None if merge is None else _synapse_names(merge, snn, pop, net)
-    if fit.epochs == 0 or synapses is None:
+    paths = None if merge is None else _paired_paths(merge, snn, pop, net)
+    if fit.epochs == 0 or paths is None:
         return snn, {"skipped": "disabled" if fit.epochs == 0 else "unsupported input"}
-    upstream = _Upstream(snn, merge, net)
+    upstream = _Upstream(snn, paths, net)
     layer = _LayerThroughTime(merge, population_meta(snn, pop), target.shape[1:], fit.loss)
     split = max(1, int(len(target) * (1 - HELD_OUT)))
     target_t = torch.as_tensor(target, dtype=torch.float32)
@@ -87,9 +86,10 @@ def calibrate_weights(snn: nir.NIRGraph, pop: str, net: DeployedNetwork, target:
         if held_loss < best[0]:
             best = (held_loss, layer.state())
     weights, bias = best[1]
-    nodes = {synapses[name]: replace_node(snn.nodes[synapses[name]],
-                                          weight=weight.astype(np.float64))
-             for name, weight in weights.items()}
+    nodes = {path.synapse: replace_node(snn.nodes[path.synapse],
+                                        weight=weights[chain.synapse.name].astype(np.float64))
+             for chain, path in zip(merge.chains, paths, strict=True)
+             if chain.synapse is not None}
     snn = with_population(copy_graph(snn, nodes), pop, bias=bias.astype(np.float64))
     return snn, {"loss": fit.loss, "held_out_before": start, "held_out_after": best[0],
                  "passes": passes}
@@ -99,7 +99,7 @@ def calibrate_weights(snn: nir.NIRGraph, pop: str, net: DeployedNetwork, target:
 class _Chain:
     """The ANN nodes from the previous activation (or the input) to one synapse layer."""
 
-    source: str  #: the upstream activation node, or "input"
+    source: str  #: the upstream activation node, or the input node
     nodes: list[AnnNode]  #: pooling/flattening in order, then the synapse layer last; none for
     #: an identity shortcut (the upstream values are the summand)
 
@@ -152,34 +152,34 @@ def input_merge(ann: AnnGraph, activation: str) -> _Merge | None:
     return merge if merge.weighted else None
 
 
-def _synapse_names(merge: _Merge, snn: nir.NIRGraph, pop: str, net: DeployedNetwork
-                   ) -> dict[str, str] | None:
-    """ANN synapse layer -> the SNN synapse node carrying its weights, pairing the chains with
-    the population's synaptic paths in order; None where they do not pair up."""
+def _paired_paths(merge: _Merge, snn: nir.NIRGraph, pop: str, net: DeployedNetwork
+                  ) -> list | None:
+    """The population's synaptic paths (``DeployedNetwork.paths``), one per chain of
+    ``merge`` in order; None where they do not pair up."""
     paths = net.paths[pop]
     if len(paths) != len(merge.chains):
         return None
-    names = {}
     for chain, path in zip(merge.chains, paths, strict=True):
-        source = path.source if isinstance(snn.nodes[path.source], nir.Input) else \
+        source = path.source if _is_input(snn, path.source) else \
             population_meta(snn, path.source).source
         if source != chain.source or len(path.nodes) != max(1, len(chain.nodes)):
             return None
-        if chain.synapse is not None:
-            names[chain.synapse.name] = path.synapse
-    return names
+    return paths
+
+
+def _is_input(snn: nir.NIRGraph, name: str) -> bool:
+    return isinstance(snn.nodes[name], nir.Input)
 
 
 class _Upstream:
-    """The values each chain of a merge receives each step for some of the images, (T,
-    len(index), *shape) in ANN units, float32: the input images every step, or the deployed
-    network's spikes of the upstream population times its float theta (``net`` keeps them as
-    integers; float copies are made per batch)."""
+    """The values each synaptic path of a population receives each step for some of the
+    images, (T, len(index), *shape) in ANN units, float32: the input images every step, or
+    the deployed network's spikes of the upstream population times its float theta (``net``
+    keeps them as integers; float copies are made per batch)."""
 
-    def __init__(self, snn: nir.NIRGraph, merge: _Merge, net: DeployedNetwork):
+    def __init__(self, snn: nir.NIRGraph, paths: list, net: DeployedNetwork):
         self.snn, self.net = snn, net
-        by_source = {population_meta(snn, p).source: p for p in populations(snn)}
-        self.pops = [None if c.source == "input" else by_source[c.source] for c in merge.chains]
+        self.pops = [None if _is_input(snn, p.source) else p.source for p in paths]
 
     def __call__(self, index: np.ndarray) -> list[torch.Tensor]:
         return [self._values(pop, index) for pop in self.pops]

@@ -181,10 +181,9 @@ def _advance(currents, v, c, u, theta, bias, bias_table, first_row, theta_neg, d
     """Advance state (B, n) through currents (T, B, n); outputs (T, B, n) or (0, 0, 0).
 
     Time is the middle loop so the inner loop streams over contiguous neurons. The common
-    case (single spikes, no dual threshold, no input shift, no leak or filter, reset by
-    subtraction)
-    calls ``rule`` with literal flags: the compiler then drops its other branches and
-    vectorizes the loop (about 4x faster).
+    cases (no dual threshold, no input shift, no leak or filter, reset by subtraction; single
+    spikes, or bursts) call ``rule`` with literal flags: the compiler then drops its other
+    branches and vectorizes the loop (about 4x faster).
     """
     steps, batch, neurons = currents.shape
     keep = membranes.shape[0] > 0

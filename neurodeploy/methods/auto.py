@@ -1,5 +1,5 @@
 """auto, the default method: the accurate training-free builders the target can run, compiled
-side by side, and the one whose deployed network agrees best with the ANN kept.
+side by side, and the one whose deployed network comes closest to the ANN's outputs kept.
 
 1. Candidates: ``calibrate`` on every target, and ``adafire`` where spikes are graded (bursts
    need a payload). Where spikes are graded, ``calibrate`` sends bursts of up to

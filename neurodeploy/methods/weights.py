@@ -236,9 +236,9 @@ def surrogate_steps(current: torch.Tensor, theta: torch.Tensor, v_init: torch.Te
 
 
 class _LayerThroughTime(torch.nn.Module):
-    """One synapse layer and its neurons over T steps, differentiable: reset by subtraction,
-    up to ``max_burst`` spikes a step, no negative spikes or bias table (stages after the fit
-    add those)."""
+    """One synapse layer (or the summands of a residual merge) and its neurons over T steps,
+    differentiable: reset by subtraction, up to ``max_burst`` spikes a step, no negative
+    spikes or bias table (stages after the fit add those)."""
 
     def __init__(self, merge: _Merge, meta, shape: tuple[int, ...], loss: str) -> None:
         super().__init__()

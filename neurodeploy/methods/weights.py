@@ -213,32 +213,70 @@ class _BurstSpike(torch.autograd.Function):
         v, theta = ctx.saved_tensors
         total = None
         for k in range(1, ctx.max_burst + 1):
-            t = torch.tanh(SURROGATE_SLOPE * ((v - k * theta) / theta))
-            part = grad * 0.5 * SURROGATE_SLOPE * (1 - t ** 2) / theta
+            part = _surrogate(grad, (v - k * theta) / theta, theta)
             total = part if total is None else total.add_(part)
         return total, None, None
 
 
+class _NegativeBurst(torch.autograd.Function):
+    """The dual threshold's negative spikes: sum_k H(y_k) over k = 1..cap, y_k = (theta_neg -
+    (k - 1) theta - v) / theta, where cap (per neuron, not differentiable) is the smaller of
+    the burst size and the net count sent so far; gradient of sum_k 0.5 * tanh(alpha y_k)
+    with respect to v, as ``_BurstSpike``'s."""
+
+    @staticmethod
+    def forward(ctx, v: torch.Tensor, theta: torch.Tensor, theta_neg: torch.Tensor,
+                cap: torch.Tensor, max_burst: int) -> torch.Tensor:
+        ctx.save_for_backward(v, theta, theta_neg, cap)
+        ctx.top = int(min(max_burst, cap.max()))  # no neuron may send more (none at the start)
+        spikes = torch.zeros_like(v)
+        for k in range(1, ctx.top + 1):  # y_k >= 0 exactly when v <= theta_neg - (k-1) theta
+            spikes += (v <= theta_neg - (k - 1) * theta) & (cap >= k)
+        return spikes
+
+    @staticmethod
+    def backward(ctx, grad: torch.Tensor) -> tuple[torch.Tensor, None, None, None, None]:
+        v, theta, theta_neg, cap = ctx.saved_tensors
+        total = torch.zeros_like(v)
+        for k in range(1, ctx.top + 1):
+            part = _surrogate(grad, (theta_neg - (k - 1) * theta - v) / theta, theta)
+            total -= part * (cap >= k)
+        return total, None, None, None, None
+
+
+def _surrogate(grad: torch.Tensor, x: torch.Tensor, theta: torch.Tensor) -> torch.Tensor:
+    """``grad`` times the slope of 0.5 tanh(alpha x), x = (v - boundary) / theta, in v."""
+    t = torch.tanh(SURROGATE_SLOPE * x)
+    return grad * 0.5 * SURROGATE_SLOPE * (1 - t ** 2) / theta
+
+
 def surrogate_steps(current: torch.Tensor, theta: torch.Tensor, v_init: torch.Tensor,
-                    max_burst: int) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+                    max_burst: int, theta_neg: torch.Tensor | None = None
+                    ) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
     """Per step of ``current`` (T, batch, ...), the input including the bias: the spikes and
-    the membrane after the reset, differentiable through ``_BurstSpike``.
+    the membrane after the reset, differentiable through ``_BurstSpike`` (and, with the dual
+    threshold ``theta_neg``, ``_NegativeBurst``).
 
     The forward values are the rule's (core/neuron.py) for integer values without leak,
-    input shift, dual threshold, bias table, reset to zero or saturation, which the fit does
-    not model (tests/unit/core/test_rule_mirrors.py holds it to ``neuron.run`` there)."""
+    input shift, bias table, reset to zero or saturation, which the fit does not model
+    (tests/unit/core/test_rule_mirrors.py holds it to ``neuron.run`` there)."""
     v = v_init.expand_as(current[0])
+    count = torch.zeros_like(current[0])  # the net spikes sent, which the negative ones spend
     for step in current:
         v = v + step
         s = _BurstSpike.apply(v, theta, max_burst)
+        if theta_neg is not None:
+            s = s - _NegativeBurst.apply(v, theta, theta_neg, count, max_burst)
+            count = count + s.detach()
         v = v - s * theta
         yield s, v
 
 
 class _LayerThroughTime(torch.nn.Module):
     """One synapse layer (or the summands of a residual merge) and its neurons over T steps,
-    differentiable: reset by subtraction, up to ``max_burst`` spikes a step, no negative
-    spikes or bias table (stages after the fit add those)."""
+    differentiable: reset by subtraction, up to ``max_burst`` spikes a step, negative spikes
+    where the population has the dual threshold, no bias table (stages after the fit add
+    those)."""
 
     def __init__(self, merge: _Merge, meta, shape: tuple[int, ...], loss: str) -> None:
         super().__init__()
@@ -267,6 +305,8 @@ class _LayerThroughTime(torch.nn.Module):
                                                       **as_tensor))
         self.register_buffer("v_init", torch.as_tensor(param_for_shape(meta.v_init, shape),
                                                        **as_tensor))
+        self.theta_neg = torch.as_tensor(param_for_shape(meta.theta_neg, shape), **as_tensor) \
+            if meta.dual else None
 
     def forward(self, upstream: list[torch.Tensor]) -> torch.Tensor:
         """Per chain (T, batch, ...) input values -> (batch, ...) mean value sent per step."""
@@ -274,7 +314,8 @@ class _LayerThroughTime(torch.nn.Module):
         current = self.module(*(x.reshape(steps * batch, *x.shape[2:]) for x in upstream))
         current = current.reshape(steps, batch, *current.shape[1:])
         sent = torch.zeros_like(current[0])
-        for s, _ in surrogate_steps(current, self.theta, self.v_init, self.max_burst):
+        for s, _ in surrogate_steps(current, self.theta, self.v_init, self.max_burst,
+                                    self.theta_neg):
             sent = sent + s * self.theta
         return sent / steps
 

@@ -58,11 +58,11 @@ def mmse_rate_model(data: st.DataObject) -> None:
 
 def weight_fit_surrogate(data: st.DataObject) -> None:
     """On integer values the surrogate's forward spikes and membranes are the rule's, for the
-    populations it models (bursts; no leak, input shift, dual threshold, bias table or reset to
-    zero; no saturation at these magnitudes)."""
+    populations it models (bursts, the dual threshold; no leak, input shift, bias table or
+    reset to zero; no saturation at these magnitudes)."""
     steps = data.draw(st.integers(1, 16), label="steps")
     meta = data.draw(integer_populations(NEURONS, steps, kinds=(Kind.IF,)), label="meta")
-    meta = meta.replace(decay=np.array(0), input_shift=0, dual=False, bias_table=None,
+    meta = meta.replace(decay=np.array(0), input_shift=0, bias_table=None,
                         reset=Reset.SUBTRACT)
     params = meta.neuron_params((NEURONS,))
     currents = data.draw(extreme_inputs(-300, 300, (steps, 2, NEURONS)), label="currents")
@@ -72,7 +72,8 @@ def weight_fit_surrogate(data: st.DataObject) -> None:
         return torch.as_tensor(np.asarray(x, np.float32))
 
     steps_out = list(surrogate_steps(tensor(currents + params.bias), tensor(params.theta),
-                                     tensor(params.v_init), params.max_burst))
+                                     tensor(params.v_init), params.max_burst,
+                                     tensor(params.theta_neg) if params.dual else None))
     np.testing.assert_array_equal(torch.stack([s for s, _ in steps_out]).numpy(), spikes)
     np.testing.assert_array_equal(torch.stack([v for _, v in steps_out]).numpy(), membranes)
 
@@ -108,3 +109,30 @@ def test_weight_fit_surrogate_gradient_is_the_sum_of_the_per_spike_surrogates():
         (expected,) = torch.autograd.grad((smooth * weights).sum(), v)
         torch.testing.assert_close(grad, expected)
         assert grad.abs().max() > 0
+
+
+def test_weight_fit_negative_spike_gradient_is_the_sum_of_the_allowed_surrogates():
+    """The dual threshold's negative spikes count boundaries theta_neg - (k-1) theta crossed
+    from above, k up to the smaller of the burst size and the spikes sent so far; the gradient
+    is that of the smooth count over the same boundaries, and nothing where none is allowed."""
+    from neurodeploy.methods.weights import SURROGATE_SLOPE, _NegativeBurst
+
+    generator = torch.Generator().manual_seed(0)
+    theta = torch.rand(3, 1, generator=generator) * 10 + 1
+    theta_neg = -0.5 * theta
+    v = (torch.randn(5, 3, 7, generator=generator) * 30).requires_grad_()
+    sent = torch.randint(0, 4, (5, 3, 7), generator=generator).to(torch.float32)
+    for burst in (1, 2, 4):
+        weights = torch.randn(5, 3, 7, generator=generator)
+        spikes = _NegativeBurst.apply(v, theta, theta_neg, sent, burst)
+        (grad,) = torch.autograd.grad((spikes * weights).sum(), v)
+        allowed = [(sent >= k).to(torch.float32) for k in range(1, burst + 1)]
+        boundaries = [(theta_neg - (k - 1) * theta - v) / theta for k in range(1, burst + 1)]
+        smooth = sum(a * (0.5 * torch.tanh(SURROGATE_SLOPE * y) + 0.5)
+                     for a, y in zip(allowed, boundaries, strict=True))
+        (expected,) = torch.autograd.grad((smooth * weights).sum(), v)
+        torch.testing.assert_close(grad, expected)
+        torch.testing.assert_close(spikes, sum(a * (y >= 0) for a, y in
+                                               zip(allowed, boundaries, strict=True)))
+        assert grad.abs().max() > 0
+        assert torch.all(grad[sent == 0] == 0)

@@ -350,3 +350,32 @@ def test_weight_fit_trains_a_residual_sum_as_a_whole():
         assert moved == changed
         assert not np.array_equal(population_meta(fitted, pop).bias,
                                   population_meta(graph, pop).bias)
+
+
+def test_weight_fit_runs_a_dual_threshold_population_with_its_negative_spikes():
+    """The fitted layer runs the neuron the network runs: with the dual threshold, a neuron
+    whose membrane drops below theta_neg after it fired takes spikes back, so less is sent
+    overall on these images."""
+    from neurodeploy.methods.deployed import DeployedNetwork
+    from neurodeploy.methods.weights import (
+        _LayerThroughTime,
+        _paired_paths,
+        _Upstream,
+        input_merge,
+    )
+
+    ctx = context(dual=True)
+    graph = get_method("calibrate_light").convert(ctx)
+    net = DeployedNetwork(graph, ctx.calib, ctx)
+    pop = firing(graph)[1]
+    meta = population_meta(graph, pop)
+    merge = input_merge(ctx.ann, meta.source)
+    upstream = _Upstream(graph, _paired_paths(merge, graph, pop, net), net)
+    target = ann_activations(ctx, ctx.calib, graph)[pop]
+    dual = _LayerThroughTime(merge, meta, target.shape[1:], "mse")
+    single = _LayerThroughTime(merge, meta.replace(dual=False), target.shape[1:], "mse")
+    values = upstream(np.arange(len(ctx.calib)))
+    with torch.no_grad():
+        sent_dual, sent_single = dual(values), single(values)
+    assert dual.theta_neg is not None and single.theta_neg is None
+    assert sent_dual.sum() < sent_single.sum()

@@ -56,6 +56,15 @@ class _Path:
         return self.nodes[-1]
 
 
+@dataclass(frozen=True)
+class _Rounded:
+    """A population and its synapses rounded for the graph content ``key`` names."""
+
+    key: str
+    nodes: dict[str, nir.NIRNode]
+    dtype: torch.dtype  #: exact for its synaptic input (``_exact_dtype``)
+
+
 @dataclass
 class _Run:
     """One population simulated on every image, for the graph content ``key`` names."""
@@ -86,7 +95,7 @@ class DeployedNetwork:
         self.paths = {p: [_path(graph, s, preds) for s in preds[p]] for p in self.populations}
         self.chunk = chunk_size(graph, self.steps, ctx.memory_budget)
         self._runs: dict[str, _Run] = {}
-        self._rounded: dict[str, tuple[str, dict[str, nir.NIRNode]]] = {}
+        self._rounded: dict[str, _Rounded] = {}
         self._digests: dict[int, tuple[nir.NIRNode, str]] = {}
 
     # what the stages ask
@@ -123,12 +132,12 @@ class DeployedNetwork:
         done: dict[str, _Run] = {}
         for source in self._sources(population):
             self._current(graph, source, done)
-        _, nodes = self._rounded_nodes(graph, population)
+        rounded = self._rounded_nodes(graph, population)
         out = np.empty((self.steps, len(self.images),
                         *population_shape(graph.nodes[population])), np.int64)
-        for chunk, currents in self._input_chunks(graph, population, nodes):
+        for chunk, currents in self._input_chunks(graph, population, rounded):
             out[:, chunk] = currents.numpy()
-        return out, get_node_meta(nodes[population], Population)
+        return out, get_node_meta(rounded.nodes[population], Population)
 
     def synops(self, graph: nir.NIRGraph, population: str) -> list[int]:
         """Per synapse layer ``population``'s spikes reach (sum pools included, as the
@@ -163,28 +172,28 @@ class DeployedNetwork:
     def _current(self, graph: nir.NIRGraph, population: str, done: dict[str, _Run]) -> _Run:
         if population in done:
             return done[population]
-        key, nodes = self._rounded_nodes(graph, population)
-        key = _digest(key, *(self._current(graph, s, done).key
-                             for s in self._sources(population)))
+        rounded = self._rounded_nodes(graph, population)
+        key = _digest(rounded.key, *(self._current(graph, s, done).key
+                                     for s in self._sources(population)))
         run = self._runs.get(population)
         if run is None or run.key != key:
             self._runs.pop(population, None)  # free the old record before making the new one
-            run = self._runs[population] = self._simulate(graph, population, nodes, key)
+            run = self._runs[population] = self._simulate(graph, population, rounded, key)
         done[population] = run
         return run
 
-    def _rounded_nodes(self, graph: nir.NIRGraph, population: str
-                       ) -> tuple[str, dict[str, nir.NIRNode]]:
-        """(content key, integer nodes) of the population and its synapses: rounded again
-        only when the population, its paths or its sources changed."""
+    def _rounded_nodes(self, graph: nir.NIRGraph, population: str) -> _Rounded:
+        """The population and its synapses rounded: again only when the population, its paths
+        or its sources changed."""
         names = [population, *(n for path in self.paths[population]
                                for n in (path.source, *path.nodes))]
         key = _digest(*(self._node_digest(graph.nodes[n]) for n in names))
         kept = self._rounded.get(population)
-        if kept is None or kept[0] != key:
+        if kept is None or kept.key != key:
             local = copy_graph(graph, {self._input_name: self._input.nodes[self._input_name]})
-            kept = self._rounded[population] = (key, quantize_population(
-                local, population, self.ctx.target))
+            nodes = quantize_population(local, population, self.ctx.target)
+            kept = self._rounded[population] = _Rounded(
+                key, nodes, self._exact_dtype(local, population, nodes))
         return kept
 
     def _node_digest(self, node: nir.NIRNode) -> str:
@@ -197,14 +206,15 @@ class DeployedNetwork:
 
     # simulating one population
 
-    def _simulate(self, graph: nir.NIRGraph, population: str, nodes: dict[str, nir.NIRNode],
-                  key: str) -> _Run:
+    def _simulate(self, graph: nir.NIRGraph, population: str, rounded: _Rounded, key: str
+                  ) -> _Run:
         shape = population_shape(graph.nodes[population])
+        nodes = rounded.nodes
         params = get_node_meta(nodes[population], Population).neuron_params(shape)
         fires = population != self.readout
         spikes = None
         last = np.empty((len(self.images), *shape), np.int64) if not fires else None
-        for chunk, currents in self._input_chunks(graph, population, nodes):
+        for chunk, currents in self._input_chunks(graph, population, rounded):
             out, membranes = neuron.run(currents.numpy(), params, keep_membranes=not fires)
             if fires:
                 if spikes is None:
@@ -220,12 +230,11 @@ class DeployedNetwork:
             copy_graph(graph, {population: nodes[population]}), last, self.steps)
         return _Run(key, spikes, logits)
 
-    def _input_chunks(self, graph, population: str, nodes: dict[str, nir.NIRNode]
+    def _input_chunks(self, graph, population: str, rounded: _Rounded
                       ) -> Iterator[tuple[slice, torch.Tensor]]:
         """(images, synaptic input) of the population chunk by chunk (``_currents``)."""
-        dtype = self._exact_dtype(graph, population, nodes)
         for chunk in self._chunks():
-            yield chunk, self._currents(graph, population, nodes, chunk, dtype)
+            yield chunk, self._currents(graph, population, rounded.nodes, chunk, rounded.dtype)
 
     def _currents(self, graph, population: str, nodes: dict[str, nir.NIRNode], chunk: slice,
                   dtype: torch.dtype) -> torch.Tensor:
@@ -254,8 +263,8 @@ class DeployedNetwork:
     def _count_synops(self, graph, consumer: str, path: _Path) -> dict[str, int]:
         """Synaptic operations the spikes entering ``path`` cause at each of its synapse
         layers (sum pools included), over the window and the images, in the kept run."""
-        _, nodes = self._rounded_nodes(graph, consumer)
-        dtype = self._exact_dtype(graph, consumer, nodes)
+        rounded = self._rounded_nodes(graph, consumer)
+        nodes, dtype = rounded.nodes, rounded.dtype
         ops: dict[str, int] = {}
         for chunk in self._chunks():
             x = self._path_input(path, chunk, dtype)
@@ -268,11 +277,11 @@ class DeployedNetwork:
                     x = dense(synapse(node, x))
         return ops
 
-    def _exact_dtype(self, graph, population: str, nodes: dict[str, nir.NIRNode]
-                     ) -> torch.dtype:
+    def _exact_dtype(self, local: nir.NIRGraph, population: str,
+                     nodes: dict[str, nir.NIRNode]) -> torch.dtype:
         """float32 while every partial sum of the population's input stays below 2^24 (the
-        static bound ``check_overflow`` records), float64 otherwise."""
-        local = copy_graph(graph, {self._input_name: self._input.nodes[self._input_name]})
+        static bound ``check_overflow`` records), float64 otherwise (``local``: the graph
+        with the rounded input)."""
         bound = 0.0
         for path in self.paths[population]:
             source = synapse_source(local, path.synapse)

@@ -32,14 +32,19 @@ def quantized(a: np.ndarray, theta: np.ndarray, timesteps: int, max_burst: int) 
     return _sent(_levels(a, theta, timesteps), theta, timesteps, max_burst)
 
 
-def _levels(a: np.ndarray, theta: np.ndarray, timesteps: int) -> np.ndarray:
-    """``a`` rounded to the grid theta / T, in grid steps, before the burst limit."""
-    return np.floor(a * timesteps / theta + 0.5)
+def _levels(a: np.ndarray, theta: np.ndarray, timesteps: int, out: np.ndarray | None = None
+            ) -> np.ndarray:
+    """``a`` rounded to the grid theta / T, in grid steps, before the burst limit (into
+    ``out`` if given: the search reuses its buffers, the same arithmetic in the same order)."""
+    levels = np.divide(np.multiply(a, timesteps, out=out), theta, out=out)
+    return np.floor(np.add(levels, 0.5, out=out), out=out)
 
 
-def _sent(levels: np.ndarray, theta: np.ndarray, timesteps: int, max_burst: int) -> np.ndarray:
+def _sent(levels: np.ndarray, theta: np.ndarray, timesteps: int, max_burst: int,
+          out: np.ndarray | None = None) -> np.ndarray:
     """What the neuron sends for rounded ``levels``: at most ``max_burst`` spikes a step."""
-    return np.clip(levels, 0, max_burst * timesteps) * theta / timesteps
+    sent = np.multiply(np.clip(levels, 0, max_burst * timesteps, out=out), theta, out=out)
+    return np.divide(sent, timesteps, out=out)
 
 
 def activation_samples(ann: AnnGraph, images: np.ndarray, per_channel: bool, seed: int
@@ -73,20 +78,27 @@ def mmse_thresholds_by_burst(values: np.ndarray, timesteps: int, bursts: list[in
     once for all the bursts whose clip no longer binds (they send the same values)."""
     top = values.max(axis=1)
     best = {b: (np.where(top > 0, top, 1.0), np.full(len(top), np.inf)) for b in bursts}
+    levels, squared = np.empty_like(values), np.empty_like(values)  # reused: no page faults
     for i in range(CANDIDATES):
         theta = np.where(top > 0, top * (1 - STEP * i), 1.0)[:, None]
-        levels = _levels(values, theta, timesteps)
+        _levels(values, theta, timesteps, out=levels)
         highest, unclipped = levels.max(), None
         for b in sorted(best):
             best_theta, best_error = best[b]
             error = unclipped if unclipped is not None else \
-                ((values - _sent(levels, theta, timesteps, b)) ** 2).mean(axis=1)
+                _squared_error(values, _sent(levels, theta, timesteps, b, out=squared))
             if b * timesteps >= highest:
                 unclipped = error
             better = error < best_error
             best[b] = (np.where(better, theta[:, 0], best_theta),
                        np.where(better, error, best_error))
     return {b: np.where(top > 0, theta, theta.max()) for b, (theta, _) in best.items()}
+
+
+def _squared_error(values: np.ndarray, sent: np.ndarray) -> np.ndarray:
+    """Per row, the mean of (values - sent) ** 2, computed in ``sent``'s buffer."""
+    np.subtract(values, sent, out=sent)
+    return np.square(sent, out=sent).mean(axis=1)
 
 
 def mmse_thresholds(samples: dict[str, np.ndarray], timesteps: int, max_burst: dict[str, int],

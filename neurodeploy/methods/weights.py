@@ -261,7 +261,8 @@ def surrogate_steps(current: torch.Tensor, theta: torch.Tensor, v_init: torch.Te
     input shift, bias table, reset to zero or saturation, which the fit does not model
     (tests/unit/core/test_rule_mirrors.py holds it to ``neuron.run`` there)."""
     v = v_init.expand_as(current[0])
-    count = torch.zeros_like(current[0])  # the net spikes sent, which the negative ones spend
+    # the net spikes sent, which the negative ones spend
+    count = None if theta_neg is None else torch.zeros_like(current[0])
     for step in current:
         v = v + step
         s = _BurstSpike.apply(v, theta, max_burst)

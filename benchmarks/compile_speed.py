@@ -17,7 +17,7 @@ Writes benchmarks/results/compile_speed.json.
 
 The neuron kernels are compiled by numba the first time each variant runs in a checkout and
 cached on disk (``__pycache__``): on a fresh checkout the first compile using a variant pays
-seconds for it (the Fashion CNN's ftbc measured 8.7 CPU s instead of 3.6), so run it twice
+seconds for it (the Fashion CNN's ftbc measured 8.7 CPU s instead of 3.4), so run it twice
 and keep the second run.
 """
 

@@ -11,8 +11,7 @@ class NeurodeployError(Exception):
     """Base class: a user-facing problem with an input, a model, a target or a file."""
 
     def __init__(self, message: str, *, node: str | None = None, hint: str | None = None):
-        self.node = node
-        self.hint = hint
+        self.message, self.node, self.hint = message, node, hint
         text = f"{node}: {message}" if node else message
         if hint:
             text = f"{text}. {hint}" if not text.endswith(".") else f"{text} {hint}"

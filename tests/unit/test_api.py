@@ -87,6 +87,18 @@ def test_what_cannot_be_used_is_named(calib, model, data, message):
         api.compile(model, calib=data, timesteps=T, show_progress=False, method="p99.99")
 
 
+def test_calibration_images_that_do_not_fit_are_named_not_the_input_shape(calib):
+    """Without input_shape the images give it: the error must point at them, while a shape
+    the user gave keeps the hint about input_shape."""
+    small = calib[:, :, :4, :4]
+    with pytest.raises(InputError, match=r"expects 64 input features, but gets 16.*That is the "
+                                         r"shape of the calibration images") as info:
+        api.compile(_model(), calib=small, timesteps=T, method="p99.99")
+    assert "input_shape" not in str(info.value)
+    with pytest.raises(InputError, match=r"but gets 16.*input_shape=\(1, 28, 28\)"):
+        api.compile(_model(), calib=small, input_shape=(1, 4, 4), timesteps=T, method="p99.99")
+
+
 def test_errors_name_the_argument_and_hints_both_spellings(calib):
     with pytest.raises(InputError, match=r"^timesteps must be at least 1, got 0$"):
         api.compile(_model(), calib=calib, timesteps=0, method="p99.99")

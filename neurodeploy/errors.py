@@ -43,6 +43,10 @@ class TargetLimitExceeded(NeurodeployError):
                          hint=hint or None)
 
 
+class WeightsLost(NeurodeployError):
+    """Every weight of a synapse layer rounds to zero on the target: it would pass nothing."""
+
+
 class SaturationRisk(TargetLimitExceeded):
     """A membrane may saturate within the window (``allow_saturation`` accepts that)."""
 

@@ -10,6 +10,7 @@ import numpy as np
 from neurodeploy.core.graph import topological_order
 from neurodeploy.core.meta import copy_graph, population_meta, population_node
 from neurodeploy.core.population import Population, population_shape
+from neurodeploy.errors import WeightsLost
 from neurodeploy.nir_compat import replace_node
 from neurodeploy.passes.base import PassContext
 from neurodeploy.passes.sources import per_input_channel, synapse_source
@@ -34,6 +35,7 @@ def quantize_weights(graph: nir.NIRGraph, ctx: PassContext) -> nir.NIRGraph:
     for population, synapses in inbound.items():
         synapse_nodes, record, synapse_errors = quantize_inbound(graph, population, synapses,
                                                                  ctx.target)
+        _check_none_lost(graph, synapse_nodes, ctx.target)
         new_nodes.update(synapse_nodes)
         errors.update(synapse_errors)
         new_nodes[population] = population_node(record,
@@ -65,6 +67,22 @@ def quantize_inbound(graph: nir.NIRGraph, population: str, synapses: list[str], 
     record = meta.replace(exponent=exponent + shift, input_shift=shift,
                           membrane_bits=target.neuron.membrane_bits)
     return nodes, record, errors
+
+
+def _check_none_lost(graph: nir.NIRGraph, rounded: dict[str, nir.NIRNode], target: Target
+                     ) -> None:
+    """Refuse a synapse layer whose weights all round to zero. Only synapses that share a
+    population's exponent with larger ones can (a recurrent or residual population): the
+    largest weight of a lone synapse is the top of the mantissa."""
+    for name, node in rounded.items():
+        if not np.any(node.weight) and np.any(graph.nodes[name].weight):
+            others = sorted(set(rounded) - {name})
+            raise WeightsLost(
+                f"every weight rounds to zero on {target.name}: it shares the weight exponent "
+                f"of its population with {', '.join(others)}, whose weights are far larger in "
+                "units of the population's membrane", node=name,
+                hint="Inputs that count events import with events=True (--events); otherwise "
+                     "scale the network so the synapses into one population are of similar size")
 
 
 def _input_shift(meta, weight_exponent: int, theta_limit: int) -> int:

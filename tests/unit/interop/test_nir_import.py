@@ -10,9 +10,10 @@ import pytest
 from neurodeploy import api
 from neurodeploy.backends import Record
 from neurodeploy.core.graph import topological_order
-from neurodeploy.errors import InputError, NeurodeployError, UnsupportedLayer
+from neurodeploy.errors import InputError, NeurodeployError, UnsupportedLayer, WeightsLost
 from neurodeploy.interop.nir_import import import_graph
 from tests import nirsim
+from tests.nir_paper import NETS
 
 T = 12
 DT = 1e-3
@@ -170,6 +171,18 @@ def test_refusals_name_the_node():
     with pytest.raises(UnsupportedLayer, match="affine: a recurrent edge from 'lif' must end "
                                                "at a neuron"):
         import_graph(recurrent, dt=DT, reset="zero", timesteps=T)
+
+
+def test_a_synapse_whose_weights_all_round_to_zero_is_refused_by_name():
+    """Braille's input synapse shares its population's exponent with the recurrent one: read
+    as values in [0, 1] (one input step 1/255) every weight rounds to zero, as event counts
+    none does."""
+    braille = NETS["braille"]
+    with pytest.raises(WeightsLost, match=r"^fc1: every weight rounds to zero on loihi2: it "
+                                          r"shares .* with lif1\.w_rec.*events=True"):
+        api.import_nir(braille.path, dt=braille.dt, timesteps=T)
+    deployed = api.import_nir(braille.path, dt=braille.dt, timesteps=T, events=True).graph
+    assert np.any(deployed.nodes["fc1"].weight)
 
 
 def test_unreadable_files(tmp_path):

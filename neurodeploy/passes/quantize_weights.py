@@ -9,8 +9,8 @@ import numpy as np
 
 from neurodeploy.core.graph import topological_order
 from neurodeploy.core.meta import copy_graph, population_meta, population_node
-from neurodeploy.core.population import Population, population_shape
-from neurodeploy.errors import WeightsLost
+from neurodeploy.core.population import MAX_EXPONENT, Population, population_shape
+from neurodeploy.errors import InputError, WeightsLost
 from neurodeploy.nir_compat import replace_node
 from neurodeploy.passes.base import PassContext
 from neurodeploy.passes.sources import per_input_channel, synapse_source
@@ -57,6 +57,11 @@ def quantize_inbound(graph: nir.NIRGraph, population: str, synapses: list[str], 
                                                     unit)
     largest = max(float(np.abs(w).max()) for w in folded.values())
     exponent = math.ceil(math.log2(largest / limit)) if largest > 0 else 0
+    if abs(exponent) > MAX_EXPONENT:
+        raise InputError(f"its synapses' weights need an exponent of {exponent}, beyond "
+                         f"-{MAX_EXPONENT}..{MAX_EXPONENT} (largest weight {largest:.3g}, "
+                         "its source's spike value included)", node=population,
+                         hint="Check the model's scale (for an imported file, its dt)")
     nodes, errors = {}, {}
     for s, weight in folded.items():
         mantissa = np.clip(np.round(weight / 2.0**exponent), -limit - 1, limit)

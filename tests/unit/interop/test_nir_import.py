@@ -185,6 +185,16 @@ def test_a_synapse_whose_weights_all_round_to_zero_is_refused_by_name():
     assert np.any(deployed.nodes["fc1"].weight)
 
 
+@pytest.mark.parametrize("dt, exponent", [(1e300, "983"), (1e-300, "-1010")])
+def test_weights_beyond_any_exponent_are_refused_by_population(dt, exponent):
+    """An absurd dt scales the weights out of the record's exponent range: one line naming
+    the population and the scale, not the record's internal field."""
+    sinabs = NETS["cnn_sinabs"]
+    with pytest.raises(InputError, match=rf"^1: its synapses' weights need an exponent of "
+                                         rf"{exponent}, beyond -64\.\.64.*its dt\)$"):
+        api.import_nir(sinabs.path, dt=dt, timesteps=T, allow_saturation=True)
+
+
 def test_unreadable_files(tmp_path):
     with pytest.raises(InputError, match="file not found"):
         api.import_nir(tmp_path / "missing.nir", dt=DT)

@@ -59,8 +59,6 @@ __all__ = ["DEFAULT_CALIBRATION_SAMPLES", "DEFAULT_MEMORY_BUDGET", "DEFAULT_PIPE
            "quantize_inputs", "save", "simulate", "simulate_to_file", "window_specific"]
 
 DEFAULT_CALIBRATION_SAMPLES = 512
-CALIBRATION_SHAPE_HINT = ("That is the shape of the calibration images: give images of the "
-                          "shape the model takes (calib=, --calib)")
 #: export flavor -> the suffix a default output file name gets
 EXPORT_SUFFIXES = {"standard": ".standard.nir", "netx": ".net"}
 
@@ -255,16 +253,11 @@ def compile(model: Any, *, target: str | Path | Target = "loihi2", method: str =
     if shape_of_calib:
         input_shape = tuple(calib_x.shape[1:])
     if not isinstance(model, AnnGraph):
-        from neurodeploy.frontend import SHAPE_HINT, load_model
+        from neurodeploy.frontend import load_model
 
-        try:
-            model = load_model(model, arch=arch, trust_pickle=trust_pickle,
-                               input_shape=input_shape)
-        except InputError as err:
-            if not shape_of_calib or err.hint != SHAPE_HINT:
-                raise
-            # the shape came from the images, so the shape hint would send the user astray
-            raise InputError(err.message, node=err.node, hint=CALIBRATION_SHAPE_HINT) from err
+        model = load_model(model, arch=arch, trust_pickle=trust_pickle, input_shape=input_shape,
+                           shape_of="the calibration images (calib=, --calib)"
+                           if shape_of_calib else None)
     ann = model
     if calib_x is not None and tuple(calib_x.shape[1:]) != ann.input_shape:
         raise InputError(f"calibration data has shape {tuple(calib_x.shape[1:])}, the model "

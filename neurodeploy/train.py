@@ -198,7 +198,8 @@ def finetune(model: str | Path, *, method: str, dataset: str, levels: int | None
                          f"got {len(x)}")
     test = load_dataset(dataset, split="test")
     ann = load_model(model, arch=arch, trust_pickle=trust_pickle,
-                     input_shape=input_shape or tuple(x.shape[1:]))
+                     input_shape=input_shape or tuple(x.shape[1:]),
+                     shape_of=None if input_shape else f"the {dataset} images (--dataset)")
     if tuple(x.shape[1:]) != ann.input_shape:
         raise InputError(f"{dataset} images have shape {tuple(x.shape[1:])}, the model expects "
                          f"{ann.input_shape}")

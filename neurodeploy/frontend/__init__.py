@@ -35,14 +35,28 @@ MAX_INPUT_VALUES = 1 << 26
 
 
 def load_model(model: Any, *, arch: str | None = None, trust_pickle: bool = False,
-               input_shape: tuple[int, ...] | None = None) -> AnnGraph:
+               input_shape: tuple[int, ...] | None = None, shape_of: str | None = None
+               ) -> AnnGraph:
     """Read a PyTorch model (an ``nn.Module``, scripted module or ``torch.export`` program
     in memory, or a file of one) as an AnnGraph that computes what the model computes.
 
     ``arch`` ("module:Class" or "file.py:Class") rebuilds a state dict file; ``trust_pickle``
     allows unpickling a whole module; ``input_shape`` is one sample's shape (a torch.export
-    program records it, other formats need it).
+    program records it, other formats need it). ``shape_of`` names the data ``input_shape``
+    was read from when the user did not give it: a shape error then points at that data, not
+    at an input shape the user never passed.
     """
+    try:
+        return _load(model, arch, trust_pickle, input_shape)
+    except InputError as err:
+        if shape_of is None or err.hint != SHAPE_HINT:
+            raise
+        raise InputError(err.message, node=err.node, hint=f"That is the shape of {shape_of}: "
+                         "give samples of the shape the model takes") from err
+
+
+def _load(model: Any, arch: str | None, trust_pickle: bool,
+          input_shape: tuple[int, ...] | None) -> AnnGraph:
     loaded = open_model(model, arch=arch, trust_pickle=trust_pickle)
     with modes_kept(loaded.model):
         capture = CAPTURES[loaded.kind](loaded.model)

@@ -7,7 +7,8 @@ deployed integer network (``methods.deployed``), so upstream rounding is part of
 corrected; the threshold gets a tanh surrogate gradient. The loss is a choice of the method:
 SNN calibration compares values (MSE), dual-phase the per-sample softmax (KL divergence, as
 the authors' code). A quarter of the images only scores the fit: it stops after a few passes
-without a better score (early stopping), and the best state on them is kept.
+without a better score, or without one better by a set fraction (early stopping), and the
+best state on them is kept.
 
 A population fed through a residual sum is fitted as the sum: every summand runs on its own
 recorded upstream spikes, the weighted summands' weights are fitted together, an identity
@@ -42,18 +43,22 @@ LOSSES = ("mse", "kl")
 @dataclass(frozen=True)
 class WeightFit:
     """How one layer is fitted: the loss (``LOSSES``), most passes over the fitting images,
-    passes without a better held-out loss before the fit stops (its best state is kept
-    anyway, so more passes only cost time), batch size and Adam's learning rate."""
+    passes without an improvement of the held-out loss before the fit stops, the fraction of
+    the best loss a pass must take off to count as one (the best state is kept whatever the
+    size of its gain), batch size and Adam's learning rate."""
 
     loss: str
     epochs: int = 20
     patience: int = 2
+    min_improvement: float = 0.0
     batch: int = 64
     lr: float = 1e-3
 
     def __post_init__(self) -> None:
         if self.loss not in LOSSES:
             raise ValueError(f"weight calibration loss must be one of {LOSSES}, got {self.loss!r}")
+        if not 0 <= self.min_improvement < 1:
+            raise ValueError(f"min_improvement must be in [0, 1), got {self.min_improvement}")
 
 
 def calibrate_weights(snn: nir.NIRGraph, pop: str, net: DeployedNetwork, target: np.ndarray,
@@ -82,7 +87,7 @@ def calibrate_weights(snn: nir.NIRGraph, pop: str, net: DeployedNetwork, target:
             optimizer.step()
         passes += 1
         held_loss = layer.score(held_in, held_target)
-        stale = stale + 1 if held_loss >= best[0] else 0
+        stale = 0 if held_loss < best[0] * (1 - fit.min_improvement) else stale + 1
         if held_loss < best[0]:
             best = (held_loss, layer.state())
     weights, bias = best[1]

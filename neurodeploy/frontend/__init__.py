@@ -136,7 +136,9 @@ def _expectation(node: AnnNode, got: list[tuple[int, ...]], err: RuntimeError) -
                 f"{int(np.prod(got[0]))}{shape}")
     if node.op == "conv2d":
         channels = weight.shape[1] * int(node.params["groups"])
-        return f"it expects a (C, H, W) input with C = {channels}, but gets shape {got[0]}"
+        rank = "" if len(got[0]) == 3 else f" ({len(got[0])} dimensions)"
+        return (f"it expects a (C, H, W) input with C = {channels}, but gets shape "
+                f"{got[0]}{rank}")
     return f"it gets shapes {got} ({one_line(err)})"
 
 

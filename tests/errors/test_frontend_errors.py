@@ -246,6 +246,14 @@ def test_wrong_channel_count(tmp_path):
         load_model(**kwargs)
 
 
+def test_a_shape_of_the_wrong_rank_says_so(tmp_path):
+    """(1, 8) has the right channel count but no width: the error must not read as if the
+    channels were wrong."""
+    kwargs = save_format(PoolNet().features[0:1], "script", tmp_path) | {"input_shape": (1, 8)}
+    with pytest.raises(InputError, match=r"0: .*C = 1, but gets shape \(1, 8\) \(2 dimensions\)"):
+        load_model(**kwargs)
+
+
 def test_script_model_needs_an_input_shape(tmp_path):
     kwargs = save_format(MLP(), "script", tmp_path)
     del kwargs["input_shape"]

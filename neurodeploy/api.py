@@ -213,13 +213,17 @@ class Deployment:
         return compile_summary(self, Path(path))
 
     def _float_model(self, ann: Any) -> AnnGraph:
+        """``ann`` as an AnnGraph, refused if the network was not compiled from it; the
+        model this was compiled from when None."""
         if ann is None and self.ann is not None:
             return self.ann
-        if isinstance(ann, AnnGraph):
-            return ann
         from neurodeploy.frontend import load_model
+        from neurodeploy.report.reference import check_compiled_from
 
-        return load_model(ann, input_shape=self.input_shape)
+        model = ann if isinstance(ann, AnnGraph) else load_model(ann,
+                                                                 input_shape=self.input_shape)
+        check_compiled_from(model, self.graph)
+        return model
 
 
 def compile(model: Any, *, target: str | Path | Target = "loihi2", method: str = DEFAULT_METHOD,

@@ -49,6 +49,22 @@ class AnnReference(Protocol):
         ...
 
 
+def check_compiled_from(ann: AnnGraph, graph: nir.NIRGraph) -> None:
+    """Refuse a float model the network cannot have been compiled from: another input shape,
+    or no node for a population's source (a comparison with it would mean nothing)."""
+    expected = tuple(int(d) for d in graph.nodes[input_name(graph)].input_type["input"])
+    if ann.input_shape != expected:
+        raise InputError(f"the float model (ann) takes input shape {ann.input_shape}, the "
+                         f"network {expected}", hint="Pass the model it was compiled from")
+    names = {node.name for node in ann.nodes}
+    for pop in populations(graph):
+        source = population_meta(graph, pop).source
+        if population_meta(graph, pop).fires and source not in names:
+            raise InputError(f"the float model (ann) has no node '{source}', which population "
+                             f"'{pop}' was converted from",
+                             hint="Pass the model the network was compiled from")
+
+
 @dataclass(frozen=True)
 class ModelReference:
     kind: ClassVar[str] = "model"
@@ -57,18 +73,7 @@ class ModelReference:
     description: str
 
     def __post_init__(self) -> None:
-        expected = tuple(int(d) for d in self.graph.nodes[input_name(self.graph)]
-                         .input_type["input"])
-        if self.ann.input_shape != expected:
-            raise InputError(f"the float model (ann) takes input shape {self.ann.input_shape}, the "
-                             f"network {expected}", hint="Pass the model it was compiled from")
-        names = {node.name for node in self.ann.nodes}
-        for pop in populations(self.graph):
-            source = population_meta(self.graph, pop).source
-            if population_meta(self.graph, pop).fires and source not in names:
-                raise InputError(f"the float model (ann) has no node '{source}', which population "
-                                 f"'{pop}' was converted from",
-                                 hint="Pass the model the network was compiled from")
+        check_compiled_from(self.ann, self.graph)
 
     def activations(self, images: np.ndarray, inputs: np.ndarray) -> dict[str, np.ndarray]:
         return population_activations(self.ann, images, self.graph)

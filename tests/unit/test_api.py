@@ -155,6 +155,16 @@ def test_ann_accuracy_is_the_compiled_models(deployment):
     assert deployment.ann_accuracy(x, y) == pytest.approx(expected)
 
 
+def test_ann_accuracy_refuses_a_model_the_network_was_not_compiled_from(deployment):
+    """Another network on the same input: its accuracy beside the SNN's would mislead."""
+    x, y = api.dataset("digits", limit=8)
+    other = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(64, 10))
+    with pytest.raises(InputError, match=r"the float model \(ann\) has no node '.*', which "
+                                         r"population .* was converted from"):
+        deployment.ann_accuracy(x, y, ann=other)
+    assert deployment.ann_accuracy(x, y, ann=_model()) == deployment.ann_accuracy(x, y)
+
+
 def test_export_writes_the_asked_flavor(deployment, tmp_path):
     deployment.export(tmp_path / "plain.nir", "standard")
     assert (tmp_path / "plain.nir").is_file()

@@ -220,10 +220,10 @@ class Deployment:
         from neurodeploy.frontend import load_model
         from neurodeploy.report.reference import check_compiled_from
 
-        model = ann if isinstance(ann, AnnGraph) else load_model(ann,
-                                                                 input_shape=self.input_shape)
-        check_compiled_from(model, self.graph)
-        return model
+        if not isinstance(ann, AnnGraph):
+            ann = load_model(ann, input_shape=self.input_shape)
+        check_compiled_from(ann, self.graph)
+        return ann
 
 
 def compile(model: Any, *, target: str | Path | Target = "loihi2", method: str = DEFAULT_METHOD,

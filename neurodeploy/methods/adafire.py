@@ -11,7 +11,8 @@ size, and sensitivity spike compression (SSC). A builder on top of SNN calibrati
    cost at ``desired`` spikes per layer (``methods.search``).
 4. SSC: per layer, thresholds scaled by r in 1.0, 1.5, ..., 10.0 (a burst then sends the same
    value in fewer, larger quanta); the scales minimising the summed cost with the summed
-   sensitivity within ``ssc_ratio`` of the unscaled network's.
+   sensitivity within ``ssc_ratio`` of the unscaled network's. A layer's larger scales are
+   not probed once one scale's sensitivity alone exceeds that budget.
 5. The theta/(2T) rounding shift and the bias and potential correction of ``calibrate``.
 
 Targets without graded spikes cannot send bursts: the stage refuses them up front.
@@ -69,16 +70,17 @@ class AdaFire:
         bursts = list(range(1, top + 1))
         samples = activation_samples(ctx.ann, ctx.calibration(self.name),
                                      ctx.options.per_channel, ctx.seed)
-        thetas = {name: _thetas(values, ctx, bursts) for name, values in samples.items()}
-        search = _Search(ctx, correction_images(ctx, self.name, SEARCH_SAMPLES), thetas)
+        thetas = {name: burst_thresholds(values, ctx, bursts) for name, values in samples.items()}
+        search = CandidateSearch(ctx, correction_images(ctx, self.name, SEARCH_SAMPLES), thetas)
         layers = list(thetas)
         chosen = dict.fromkeys(layers, top)
         sens, cost = search.table(chosen, [("burst", b) for b in bursts], self.name)
         budget = self.ratio * cost[:, bursts.index(min(DESIRED_BURST, top))].sum()
         picks = pareto_choice(sens, cost, budget)
         chosen = {name: bursts[k] for name, k in zip(layers, picks, strict=True)}
-        ssc_sens, ssc_cost = search.table(chosen, [("scale", r) for r in SCALES], self.name)
-        keep = ssc_sens[:, 0].sum() * self.ssc_ratio
+        keep = search.sensitivity(chosen) * len(layers) * self.ssc_ratio
+        ssc_sens, ssc_cost = search.table(chosen, [("scale", r) for r in SCALES], self.name,
+                                          limit=keep)
         scales = {name: float(SCALES[k]) for name, k in
                   zip(layers, pareto_choice(ssc_cost, ssc_sens, keep), strict=True)}
         graph = search.build(chosen, scales)
@@ -90,14 +92,14 @@ class AdaFire:
             "mean_abs_rate_error_before": errors, "seconds": time.perf_counter() - start})
 
 
-def _thetas(values: np.ndarray, ctx: MethodContext, bursts: list[int]
-            ) -> dict[int, float | np.ndarray]:
+def burst_thresholds(values: np.ndarray, ctx: MethodContext, bursts: list[int]
+                     ) -> dict[int, float | np.ndarray]:
     found = mmse_thresholds_by_burst(values, ctx.options.timesteps, bursts)
     return {b: theta if ctx.options.per_channel else float(theta[0])
             for b, theta in found.items()}
 
 
-class _Search:
+class CandidateSearch:
     """Builds and measures candidate networks (each layer: a burst size and a scale)."""
 
     def __init__(self, ctx: MethodContext, images: np.ndarray,
@@ -129,13 +131,35 @@ class _Search:
         caused = sum(ops / len(self.images) for ops in self.net.synops(graph, population))
         return symmetric_kl(self.net.logits(graph), self.reference), caused
 
-    def table(self, base: dict[str, int], options: list[tuple[str, float]], stage: str
-              ) -> tuple[np.ndarray, np.ndarray]:
-        """(layers, options) sensitivity and cost, changing one layer at a time from base."""
+    def sensitivity(self, bursts: dict[str, int]) -> float:
+        """Symmetric KL to the ANN's output of the network with these bursts, unscaled."""
+        graph = self.build(bursts)
+        return self.measure(graph, _population(graph, next(iter(bursts))))[0]
+
+    def table(self, base: dict[str, int], options: list[tuple[str, float]], stage: str,
+              limit: float = np.inf) -> tuple[np.ndarray, np.ndarray]:
+        """(layers, options) sensitivity and cost, changing one layer at a time from base.
+
+        The base network is measured once for every layer's option that leaves it as it is.
+        The last layer is probed first: a probe re-runs the changed layer and the layers after
+        it, which the probe before changed, so no probe pays for restoring one. Options come
+        in order of coarseness: once one's sensitivity alone exceeds ``limit`` (the budget
+        of the summed sensitivity) it and the layer's coarser options are not chosen and not
+        probed (infinite; on the examples' tables the sensitivity only grows past that
+        point)."""
         layers = list(base)
-        sens, cost = np.zeros((len(layers), len(options))), np.zeros((len(layers), len(options)))
-        work = [(i, k) for i in range(len(layers)) for k in range(len(options))]
+        sens, cost = np.full((2, len(layers), len(options)), np.inf)
+        graph = self.build(base)
+        for i, layer in enumerate(layers):
+            kept = [k for k, (kind, value) in enumerate(options)
+                    if value == (base[layer] if kind == "burst" else 1.0)]
+            sens[i, kept], cost[i, kept] = self.measure(graph, _population(graph, layer))
+        work = [(i, k) for i in reversed(range(len(layers))) for k in range(len(options))
+                if np.isinf(sens[i, k])]
+        over: set[int] = set()
         for i, k in progress(work, f"{stage} {options[0][0]} search", self.ctx.show_progress):
+            if i in over:
+                continue
             kind, value = options[k]
             bursts, scales = dict(base), {}
             if kind == "burst":
@@ -144,6 +168,9 @@ class _Search:
                 scales[layers[i]] = value
             graph = self.build(bursts, scales)
             sens[i, k], cost[i, k] = self.measure(graph, _population(graph, layers[i]))
+            if sens[i, k] > limit:
+                sens[i, k] = cost[i, k] = np.inf
+                over.add(i)
         return sens, cost
 
 

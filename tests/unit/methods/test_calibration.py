@@ -14,6 +14,7 @@ from neurodeploy.convert import ConvertOptions
 from neurodeploy.core.meta import get_graph_meta, population_meta
 from neurodeploy.errors import InputError
 from neurodeploy.methods import MethodContext, get_method
+from neurodeploy.methods.adafire import CandidateSearch, burst_thresholds
 from neurodeploy.methods.corrections import firing
 from neurodeploy.methods.iat import (
     NEVER,
@@ -23,7 +24,12 @@ from neurodeploy.methods.iat import (
     exit_steps,
     exit_threshold,
 )
-from neurodeploy.methods.mmse import mmse_threshold, mmse_thresholds_by_burst, quantized
+from neurodeploy.methods.mmse import (
+    activation_samples,
+    mmse_threshold,
+    mmse_thresholds_by_burst,
+    quantized,
+)
 from neurodeploy.methods.probe import ann_activations, simulate
 from neurodeploy.methods.search import pareto_choice
 from neurodeploy.nir_io import read, write
@@ -226,6 +232,27 @@ def test_adafire_chooses_bursts_and_scales_under_the_budget(adafire):
     assert cost[np.arange(len(chosen)), chosen].sum() <= cost[:, 3].sum() + 1e-9
     # bursts carry more levels per step: the output is closer to the ANN than single spikes
     assert logits_error(graph, ctx) < logits_error(get_method("calibrate").convert(ctx), ctx)
+
+
+def test_ssc_search_skips_only_the_scales_past_the_budget():
+    ctx = context()
+    samples = activation_samples(ctx.ann, ctx.calibration("adafire"), ctx.options.per_channel,
+                                 ctx.seed)
+    thetas = {name: burst_thresholds(values, ctx, [1, 2]) for name, values in samples.items()}
+    search = CandidateSearch(ctx, ctx.calib[:32], thetas)
+    base = dict.fromkeys(thetas, 2)
+    options = [("scale", r) for r in (1.0, 2.0, 4.0, 8.0)]
+    full_sens, full_cost = search.table(base, options, "test")
+    limit = float(np.median(full_sens))
+    sens, cost = search.table(base, options, "test", limit=limit)
+    assert np.isfinite(full_sens).all() and not np.isfinite(sens).all()
+    for row, full in zip(sens, full_sens, strict=True):
+        over = np.flatnonzero(full > limit)
+        first = over[0] if len(over) else len(full)
+        assert np.array_equal(row[:first], full[:first]) and np.isinf(row[first:]).all()
+    assert np.array_equal(np.isfinite(sens), np.isfinite(cost))
+    keep = search.sensitivity(base) * len(base) * 1.1
+    assert pareto_choice(cost, sens, keep) == pareto_choice(full_cost, full_sens, keep)
 
 
 def test_adafire_is_refused_on_binary_spike_targets():

@@ -12,7 +12,7 @@ size, and sensitivity spike compression (SSC). A builder on top of SNN calibrati
 4. SSC: per layer, thresholds scaled by r in 1.0, 1.5, ..., 10.0 (a burst then sends the same
    value in fewer, larger quanta); the scales minimising the summed cost with the summed
    sensitivity within ``ssc_ratio`` of the unscaled network's. A layer's larger scales are
-   not probed once one scale's sensitivity alone exceeds that budget.
+   not probed once one scale cannot fit that budget next to the layers already probed.
 5. The theta/(2T) rounding shift and the bias and potential correction of ``calibrate``.
 
 Targets without graded spikes cannot send bursts: the stage refuses them up front.
@@ -43,7 +43,7 @@ from neurodeploy.methods.deployed import DeployedNetwork
 from neurodeploy.methods.mmse import activation_samples, mmse_thresholds_by_burst
 from neurodeploy.methods.probe import ann_activations
 from neurodeploy.methods.search import pareto_choice, symmetric_kl
-from neurodeploy.progress import progress
+from neurodeploy.progress import counter
 
 INITIAL_BURST = 8  #: the authors' initialspike
 DESIRED_BURST = 4  #: the authors' maxspike: the cost budget is the cost at this burst
@@ -142,11 +142,13 @@ class CandidateSearch:
 
         The base network is measured once for every layer's option that leaves it as it is.
         The last layer is probed first: a probe re-runs the changed layer and the layers after
-        it, which the probe before changed, so no probe pays for restoring one. Options come
-        in order of coarseness: once one's sensitivity alone exceeds ``limit`` (the budget
-        of the summed sensitivity) it and the layer's coarser options are not chosen and not
-        probed (infinite; on the examples' tables the sensitivity only grows past that
-        point)."""
+        it, which the probe before changed, so no probe pays for restoring one.
+
+        ``limit`` is the budget of the summed sensitivity. A layer's options come in order of
+        coarseness, and once one's sensitivity plus the least each layer probed before adds
+        exceeds it, that option cannot be chosen: it and the layer's coarser options are
+        infinite, not probed (on the tables of the examples and the VGG-11 shape the
+        sensitivity only grows from there)."""
         layers = list(base)
         sens, cost = np.full((2, len(layers), len(options)), np.inf)
         graph = self.build(base)
@@ -154,24 +156,32 @@ class CandidateSearch:
             kept = [k for k, (kind, value) in enumerate(options)
                     if value == (base[layer] if kind == "burst" else 1.0)]
             sens[i, kept], cost[i, kept] = self.measure(graph, _population(graph, layer))
-        work = [(i, k) for i in reversed(range(len(layers))) for k in range(len(options))
-                if np.isinf(sens[i, k])]
-        over: set[int] = set()
-        for i, k in progress(work, f"{stage} {options[0][0]} search", self.ctx.show_progress):
-            if i in over:
-                continue
-            kind, value = options[k]
-            bursts, scales = dict(base), {}
-            if kind == "burst":
-                bursts[layers[i]] = int(value)
-            else:
-                scales[layers[i]] = value
-            graph = self.build(bursts, scales)
-            sens[i, k], cost[i, k] = self.measure(graph, _population(graph, layers[i]))
-            if sens[i, k] > limit:
-                sens[i, k] = cost[i, k] = np.inf
-                over.add(i)
+        bar = counter(int(np.isinf(sens).sum()), f"{stage} {options[0][0]} search",
+                      self.ctx.show_progress)
+        least = 0.0  # what the layers probed so far add to any choice, at the least
+        for i in reversed(range(len(layers))):
+            for k in np.flatnonzero(np.isinf(sens[i])):
+                sens[i, k], cost[i, k] = self._probe(base, layers[i], options[k])
+                bar.update()
+                if sens[i, k] + least > limit:
+                    sens[i, k] = cost[i, k] = np.inf
+                    bar.update(int(np.isinf(sens[i, k + 1:]).sum()))
+                    break
+            least += sens[i].min()
+        bar.close()
         return sens, cost
+
+    def _probe(self, base: dict[str, int], layer: str, option: tuple[str, float]
+               ) -> tuple[float, float]:
+        """``measure`` of the base network with ``layer`` changed to ``option``."""
+        kind, value = option
+        bursts, scales = dict(base), {}
+        if kind == "burst":
+            bursts[layer] = int(value)
+        else:
+            scales[layer] = value
+        graph = self.build(bursts, scales)
+        return self.measure(graph, _population(graph, layer))
 
 
 def _source(graph: nir.NIRGraph, population: str) -> str:

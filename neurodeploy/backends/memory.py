@@ -9,11 +9,16 @@ estimate counts every node's output as if all were alive at once, an upper bound
 simulator frees a node's values after their last consumer), which leaves room for the
 transient buffers of a convolution. The budget covers this working memory, not the process's
 fixed part (Python, torch, the graph's weights, the dataset).
+
+The budget is also held to the memory the machine has free: a run that does not fit is not
+slowed down by the system but killed midway, without a word. A run is made of fewer samples
+instead, and one that cannot hold even one sample is refused up front.
 """
 
 from __future__ import annotations
 
 import re
+from pathlib import Path
 
 import nir
 import numpy as np
@@ -65,14 +70,43 @@ def sample_bytes(graph: nir.NIRGraph, timesteps: int, record: Record = Record.OU
 def chunk_size(graph: nir.NIRGraph, timesteps: int, budget: int = DEFAULT_MEMORY_BUDGET,
                record: Record = Record.OUTPUT) -> int:
     """Samples per run so that a run's working memory stays within ``budget`` bytes (at
-    least one sample, whatever the budget)."""
-    return samples_within(sample_bytes(graph, timesteps, record), budget)
+    least one sample, whatever the budget), refused when one sample needs more than the
+    machine has free."""
+    per_sample = sample_bytes(graph, timesteps, record)
+    free = available_memory()
+    if free is not None and per_sample > free:
+        raise InputError(f"one sample over {timesteps} steps needs up to {_gb(per_sample)} of "
+                         f"working memory, and this machine has {_gb(free)} free",
+                         hint="Use a shorter window (fewer timesteps)")
+    return samples_within(per_sample, budget)
 
 
 def samples_within(per_sample: int, budget: int) -> int:
-    """Samples of ``per_sample`` bytes each that fit ``budget`` (at least one, at most
-    ``MAX_CHUNK``)."""
-    return int(np.clip(check_budget(budget) // max(per_sample, 1), 1, MAX_CHUNK))
+    """Samples of ``per_sample`` bytes each that fit ``budget`` and the machine's free memory
+    (at least one, at most ``MAX_CHUNK``)."""
+    free = available_memory()
+    fits = check_budget(budget) if free is None else min(check_budget(budget), free)
+    return int(np.clip(fits // max(per_sample, 1), 1, MAX_CHUNK))
+
+
+def available_memory(root: Path = Path("/")) -> int | None:
+    """Bytes the process may still take: the kernel's estimate of what can be allocated without
+    swapping (MemAvailable), lowered to what a container's limit leaves (cgroup v2); None
+    where the system says neither."""
+    free = []
+    meminfo = root / "proc/meminfo"
+    if meminfo.exists():
+        for line in meminfo.read_text().splitlines():
+            if line.startswith("MemAvailable:"):
+                free.append(int(line.split()[1]) * 1024)  # in kB
+    limit, used = root / "sys/fs/cgroup/memory.max", root / "sys/fs/cgroup/memory.current"
+    if limit.exists() and used.exists() and limit.read_text().strip() != "max":
+        free.append(max(0, int(limit.read_text()) - int(used.read_text())))
+    return min(free) if free else None
+
+
+def _gb(size: int) -> str:
+    return f"{size / 1e9:.1f} GB"
 
 
 def chunks(samples: int, size: int) -> list[slice]:

@@ -9,7 +9,10 @@ import pytest
 import torch
 from click.testing import CliRunner
 
+from neurodeploy.api import load
+from neurodeploy.backends import memory
 from neurodeploy.cli import main
+from neurodeploy.simulation import input_shape
 from neurodeploy.targets import TARGETS_DIR
 from tests.errors.contract import fast_method
 from tests.models import MaxPoolNet, save_torchscript, trained_digits_mlp
@@ -115,3 +118,16 @@ def test_bad_input_exits_2_with_one_line(case, files):
     assert lines[0].startswith("error: ") and expected in lines[0], lines[0]
     assert "Traceback" not in result.stderr
     assert not out.exists(), "a failed command left an output file"
+
+
+def test_a_window_one_sample_cannot_hold_in_memory_is_refused_before_it_runs(files,
+                                                                            monkeypatch):
+    # the system would kill the run midway, without a word
+    monkeypatch.setattr(memory, "available_memory", lambda: 1)
+    out, sample = files / "trace.npz", files / "sample.npy"
+    np.save(sample, np.zeros(input_shape(load(files / "model.nir").graph), np.float32))
+    result = CliRunner().invoke(main, ["simulate", str(files / "model.nir"), "--input",
+                                       str(sample), "-T", "1000", "--out", str(out)])
+    assert result.exit_code == 2, (result.output, result.stderr)
+    assert result.stderr.startswith("error: one sample over 1000 steps needs up to")
+    assert len(result.stderr.strip().splitlines()) == 1 and not out.exists()

@@ -1,5 +1,6 @@
 """Runs in chunks within a memory budget give the one-run results: the chunk size, the budget
-syntax, traces joined from chunks, and a trace streamed to a file chunk by chunk."""
+syntax, the machine's free memory, traces joined from chunks, and a trace streamed to a file
+chunk by chunk."""
 
 from __future__ import annotations
 
@@ -7,9 +8,10 @@ import numpy as np
 import pytest
 
 from neurodeploy import simulation
-from neurodeploy.backends import Record, Trace, get_backend
+from neurodeploy.backends import Record, Trace, get_backend, memory
 from neurodeploy.backends.memory import (
     MAX_CHUNK,
+    available_memory,
     chunk_size,
     chunks,
     parse_memory,
@@ -31,7 +33,8 @@ def test_a_budget_that_is_not_a_size_is_refused(text):
         parse_memory(text)
 
 
-def test_chunks_shrink_with_the_window_and_the_budget(cnn_graph):
+def test_chunks_shrink_with_the_window_and_the_budget(cnn_graph, monkeypatch):
+    monkeypatch.setattr(memory, "available_memory", lambda: None)  # the budget alone
     per_sample = sample_bytes(cnn_graph, 4)
     assert chunk_size(cnn_graph, 4, 10 * per_sample) == 10
     assert chunk_size(cnn_graph, 8, 10 * per_sample) == 5
@@ -39,6 +42,30 @@ def test_chunks_shrink_with_the_window_and_the_budget(cnn_graph):
     assert chunk_size(cnn_graph, 4, 1) == 1  # always some progress
     assert chunk_size(cnn_graph, 1, 10**15) == MAX_CHUNK
     assert chunks(7, 3) == [slice(0, 3), slice(3, 6), slice(6, 7)]
+
+
+def test_free_memory_is_the_kernels_estimate_lowered_to_a_containers_limit(tmp_path):
+    assert available_memory(tmp_path) is None  # a system that says nothing
+    (tmp_path / "proc").mkdir()
+    (tmp_path / "proc/meminfo").write_text("MemTotal: 9000 kB\nMemAvailable: 1000 kB\n")
+    assert available_memory(tmp_path) == 1_024_000
+    cgroup = tmp_path / "sys/fs/cgroup"
+    cgroup.mkdir(parents=True)
+    (cgroup / "memory.max").write_text("max\n")
+    (cgroup / "memory.current").write_text("100000\n")
+    assert available_memory(tmp_path) == 1_024_000  # no limit set
+    (cgroup / "memory.max").write_text("500000\n")
+    assert available_memory(tmp_path) == 400_000
+
+
+def test_chunks_fit_the_free_memory_and_a_sample_beyond_it_is_refused(cnn_graph, monkeypatch):
+    per_sample = sample_bytes(cnn_graph, 4)
+    monkeypatch.setattr(memory, "available_memory", lambda: 3 * per_sample)
+    assert chunk_size(cnn_graph, 4, 10**15) == 3
+    monkeypatch.setattr(memory, "available_memory", lambda: per_sample - 1)
+    with pytest.raises(InputError, match="one sample over 4 steps needs up to .* GB of working "
+                                         "memory, and this machine has .* GB free"):
+        chunk_size(cnn_graph, 4)
 
 
 def _assert_same(a: Trace, b: Trace) -> None:

@@ -22,6 +22,7 @@ from neurodeploy.core.meta import (
     set_graph_meta,
     with_record,
 )
+from neurodeploy.core.population import param_for_shape
 from neurodeploy.methods.base import MethodContext
 from neurodeploy.methods.deployed import DeployedNetwork
 from neurodeploy.methods.probe import ann_activations
@@ -86,6 +87,7 @@ def correct_population(graph: nir.NIRGraph, net: DeployedNetwork, name: str,
     changes: dict[str, Any] = {"bias": np.asarray(meta.bias, np.float64) - channel}
     if potential and error.ndim > 1:
         remainder = error - channel.reshape(-1, *(1,) * (error.ndim - 1))
-        v_init = np.broadcast_to(np.asarray(meta.v_init, np.float64), error.shape)
+        v_init = np.broadcast_to(param_for_shape(np.asarray(meta.v_init, np.float64),
+                                                 error.shape), error.shape)
         changes["v_init"] = v_init - net.steps * remainder
     return with_population(graph, name, **changes), float(np.abs(error).mean())

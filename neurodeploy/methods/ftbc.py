@@ -58,10 +58,11 @@ class Ftbc:
                 np.asarray(meta.bias_table, np.float64)
             graph = with_population(graph, name, bias_table=table)
         images = correction_images(ctx, self.name)
-        batches = [images[b::self.batches] for b in range(self.batches)]
+        # fewer images than batches: one image a batch
+        batches = [images[b::self.batches] for b in range(min(self.batches, len(images)))]
         nets = [DeployedNetwork(graph, x, ctx) for x in batches]
         targets = [ann_activations(ctx, x, graph) for x in batches]
-        work = [(b, name) for b in range(self.batches) for name in firing(graph)]
+        work = [(b, name) for b in range(len(batches)) for name in firing(graph)]
         for batch, name in progress(work, self.name, ctx.show_progress):
             increment = _step_errors(graph, nets[batch], targets[batch][name], name)
             meta = population_meta(graph, name)
@@ -69,7 +70,7 @@ class Ftbc:
                                     bias_table=meta.bias_table + self.alpha * increment)
         tables = {n: float(np.abs(population_meta(graph, n).bias_table).max())
                   for n in firing(graph)}
-        return with_note(graph, self.name, {"alpha": self.alpha, "batches": self.batches,
+        return with_note(graph, self.name, {"alpha": self.alpha, "batches": len(batches),
                                             "max_abs_bias_table": tables,
                                             "seconds": time.perf_counter() - start})
 

@@ -68,8 +68,10 @@ def calibrate_weights(snn: nir.NIRGraph, pop: str, net: DeployedNetwork, target:
     skipped)."""
     merge = input_merge(net.ctx.ann, population_meta(snn, pop).source)
     paths = None if merge is None else _paired_paths(merge, snn, pop, net)
-    if fit.epochs == 0 or paths is None:
-        return snn, {"skipped": "disabled" if fit.epochs == 0 else "unsupported input"}
+    if fit.epochs == 0 or paths is None or len(target) < 2:
+        why = "disabled" if fit.epochs == 0 else "unsupported input" if paths is None else \
+            "one image: none to hold out"
+        return snn, {"skipped": why}
     upstream = _Upstream(snn, paths, net)
     layer = _LayerThroughTime(merge, population_meta(snn, pop), target.shape[1:], fit.loss)
     split = max(1, int(len(target) * (1 - HELD_OUT)))

@@ -10,14 +10,15 @@ import pytest
 from neurodeploy import api
 from neurodeploy.convert import ConvertOptions
 from neurodeploy.core.graph import populations, readout_name
-from neurodeploy.core.meta import copy_graph, get_graph_meta, set_graph_meta
+from neurodeploy.core.meta import copy_graph, get_graph_meta, population_meta, set_graph_meta
+from neurodeploy.core.population import population_shape
 from neurodeploy.errors import InputError
 from neurodeploy.methods import MethodContext, get_method
 from neurodeploy.methods.base import compose
 from neurodeploy.methods.normalization import Normalization
 from neurodeploy.methods.probe import ann_activations, simulate
 from neurodeploy.targets import load_target
-from tests.conftest import images, random_mlp
+from tests.conftest import images, random_cnn, random_mlp
 
 
 @dataclass(frozen=True)
@@ -108,3 +109,30 @@ def test_probe_rates_track_the_ann_with_a_long_window():
         assert error.mean() < 0.05 * acts[name].max()
     correlation = np.corrcoef(probe.logits.ravel(), acts[readout_name(graph)].ravel())[0, 1]
     assert correlation > 0.95
+
+
+@pytest.mark.parametrize("count", [1, 2])
+@pytest.mark.parametrize("spec", ["auto", "calibrate+ftbc"])
+def test_the_calibrating_methods_take_as_few_as_one_image(spec, count):
+    # auto fits with the dual threshold on loihi2; ftbc splits the images into batches
+    ann = random_mlp()
+    ctx = MethodContext(ann=ann, calib=images(ann.input_shape, n=count),
+                        options=ConvertOptions(timesteps=2, dual=True),
+                        target=load_target("loihi2"))
+    notes = get_graph_meta(get_method(spec).convert(ctx)).notes
+    if spec == "calibrate+ftbc":
+        fits = notes["calibrate"]["weight_calibration"].values()
+        assert all(("skipped" in fit) == (count == 1) for fit in fits)  # none left to score
+        assert notes["ftbc"]["batches"] == count
+
+
+def test_correct_refines_a_conv_network_whose_builder_set_v_init_per_channel():
+    ann = random_cnn()
+    ctx = MethodContext(ann=ann, calib=images(ann.input_shape, n=32),
+                        options=ConvertOptions(timesteps=2), target=load_target("loihi2"))
+    built = get_method("p99.99").convert(ctx)
+    graph = get_method("p99.99+correct").convert(ctx)
+    conv = next(p for p in populations(graph) if len(population_shape(graph.nodes[p])) == 3)
+    shape = population_shape(graph.nodes[conv])
+    assert np.shape(population_meta(built, conv).v_init) == shape[:1]
+    assert np.shape(population_meta(graph, conv).v_init) == shape  # one per neuron now

@@ -83,7 +83,30 @@ def calibration_images(calib: Any, samples: int, seed: int = 0) -> np.ndarray | 
     if x.ndim < 2 or len(x) == 0 or x.dtype.kind not in "fiu":
         raise InputError(f"calibration data must be a non-empty batch of images (N, ...), got "
                          f"{x.dtype} of shape {x.shape}")
-    return x.astype(np.float32)
+    return encodable_images(x, "calibration data").astype(np.float32)
+
+
+def encodable_images(x: np.ndarray, what: str) -> np.ndarray:
+    """Images as the network's input encodes them, whether read from a file or given in memory:
+    floats in [0, 1] (uint8 scaled from 0..255), or integer event counts for streams (an ``x``
+    of a rank in ``STREAM_NDIMS``). Calibrating on another range would set every threshold for
+    inputs the deployed network never receives."""
+    stream = x.ndim in STREAM_NDIMS
+    if stream and x.dtype.kind in "biu":
+        x = x.astype(np.int32)  # event counts
+    elif x.dtype == np.uint8:
+        x = x.astype(np.float32) / 255
+    elif x.dtype.kind == "f":
+        x = x.astype(np.float32)
+    else:
+        raise InputError(f"{what} has dtype {x.dtype}; use floats in [0, 1] or uint8 "
+                         "(integer event counts for streams)")
+    if x.dtype.kind == "f" and (not np.isfinite(x).all() or x.min(initial=0) < 0
+                                or x.max(initial=0) > 1):
+        raise InputError(f"{what} must hold values in [0, 1] (or be uint8), the range the "
+                         "network's input encodes",
+                         hint="Put any normalization of the images inside the model")
+    return x
 
 
 def as_array(data: Any) -> np.ndarray:
@@ -172,19 +195,7 @@ def _npz(path: Path) -> tuple[np.ndarray, np.ndarray | None]:
     if x.ndim not in (2, 3, 4, 5) or len(x) == 0:
         raise InputError(f"{path}: x must be (N, features) or NCHW (N, C, H, W), or streams "
                          f"(N, T, features) or (N, T, C, H, W), with N >= 1, got shape {x.shape}")
-    stream = x.ndim in STREAM_NDIMS
-    if stream and x.dtype.kind in "biu":
-        x = x.astype(np.int32)  # event counts
-    elif x.dtype == np.uint8:
-        x = x.astype(np.float32) / 255
-    elif x.dtype.kind == "f":
-        x = x.astype(np.float32)
-    else:
-        raise InputError(f"{path}: x has dtype {x.dtype}; use floats in [0, 1] or uint8 "
-                         "(integer event counts for streams)")
-    if x.dtype.kind == "f" and (not np.isfinite(x).all() or x.min(initial=0) < 0
-                                or x.max(initial=0) > 1):
-        raise InputError(f"{path}: x must hold values in [0, 1] (or be uint8)")
+    x = encodable_images(x, f"{path}: x")
     if y is None:
         return x, None
     if y.dtype.kind not in "iu" or y.shape != (len(x),):

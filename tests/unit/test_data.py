@@ -139,3 +139,17 @@ def test_npz_missing_or_unreadable(tmp_path: Path) -> None:
 def test_bad_arguments_raise_input_error(call, message: str) -> None:
     with pytest.raises(InputError, match=message):
         call()
+
+
+def test_calibration_data_in_memory_is_read_as_a_file_is() -> None:
+    # the network's input encodes [0, 1]; thresholds set on another range fit no input it gets
+    x = np.array([0, 51, 255], dtype=np.uint8).reshape(3, 1, 1, 1)
+    assert np.allclose(data.calibration_images(x, 3).ravel(), [0.0, 0.2, 1.0])
+    events = np.arange(12, dtype=np.int64).reshape(2, 3, 2)  # a stream: counts kept
+    assert np.array_equal(data.calibration_images(events, 2), events)
+    for bad, message in [(np.full((2, 4), -0.5), r"calibration data must hold values in "
+                                                  r"\[0, 1\] \(or be uint8\)"),
+                         (np.full((2, 4), np.nan), r"values in \[0, 1\]"),
+                         (np.zeros((2, 4), np.int64), "calibration data has dtype int64")]:
+        with pytest.raises(InputError, match=message):
+            data.calibration_images(bad, 2)

@@ -64,10 +64,12 @@ def check_population(p: Population, name: str, target: Target) -> None:
                                   "converted network needs")
     if np.ndim(p.v_init) > MAX_PARAM_DIMS_PER_CHANNEL and not spec.per_neuron_v_init:
         raise TargetLimitExceeded(node=name, limit="per_neuron_v_init", value="needed",
-                                  allowed="no")
+                                  allowed="none", hint=f"Target '{target.name}' loads one "
+                                  "initial membrane per channel; use the target loihi2")
     if p.bias_table is not None and not spec.bias_table:
         raise TargetLimitExceeded(node=name, limit="bias_table", value="needed",
-                                  allowed="no", hint="FTBC needs a per-step bias table")
+                                  allowed="none", hint=f"FTBC adds a bias per step, which "
+                                  f"target '{target.name}' cannot load; use the target loihi2")
     if p.membrane_bits != spec.membrane_bits:
         raise TargetLimitExceeded(node=name, limit="membrane_bits", value=p.membrane_bits,
                                   allowed=spec.membrane_bits)

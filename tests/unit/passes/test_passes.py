@@ -141,7 +141,8 @@ def test_bias_table_is_rounded_like_the_bias_and_caps_the_safe_window():
 
 def test_bias_table_is_refused_on_targets_without_one():
     ctx = PassContext(target=load_target("loihi"))
-    with pytest.raises(TargetLimitExceeded, match="bias_table") as refused:
+    with pytest.raises(TargetLimitExceeded, match="bias_table is needed, the target allows none. "
+                       "FTBC adds a bias per step, which target .loihi. cannot load") as refused:
         run_pipeline(with_bias_table(float_graph(), rows=2), DEFAULT_PIPELINE, ctx)
     assert not isinstance(refused.value, SaturationRisk)  # allow_saturation cannot lift it
 

@@ -10,7 +10,7 @@ import click
 
 from neurodeploy import __version__
 from neurodeploy.cli_errors import Group
-from neurodeploy.data import load_samples
+from neurodeploy.data import load_dataset, load_samples
 from neurodeploy.errors import InputError
 from neurodeploy.fileio import output_dir, output_file
 
@@ -437,7 +437,7 @@ def verify(network, dataset, samples, timesteps, backend, seed, trace_dir, junit
     shards = _workers(workers, address)
     deployment = api.load(network)
     _check_samples(samples)
-    x = (api.dataset(dataset, limit=samples)[0] if dataset
+    x = (load_dataset(dataset, limit=samples)[0] if dataset  # no labels needed
          else deployment.random_inputs(samples, seed))
     result = deployment.verify(x, backend=backend, timesteps=timesteps, workers=shards)
     report = asdict(result.comparison) | {"backend": backend, "bit_exact": result.bit_exact}

@@ -9,6 +9,7 @@ import sys
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 from click.testing import CliRunner
@@ -98,3 +99,12 @@ def test_fashion_cnn_on_real_images_is_bit_exact(tmp_path):
 def test_verify_refuses_zero_samples(digits_nir):
     result = CliRunner().invoke(main, ["verify", str(digits_nir), "--samples", "0"])
     assert result.exit_code == 2 and "--samples" in result.stderr
+
+
+def test_verify_takes_images_without_labels(digits_nir, tmp_path):
+    images = tmp_path / "images.npz"
+    np.savez(images, x=api.dataset("digits", limit=2)[0])  # no y: verify compares, not scores
+    result = CliRunner().invoke(main, ["verify", str(digits_nir), "--dataset", str(images),
+                                       "--samples", "2"])
+    assert result.exit_code == 0, result.stderr
+    assert "bit-exact: lava == reference" in result.output

@@ -29,6 +29,9 @@ CAPTURES: dict[str, Callable[..., Capture]] = {
 SHAPE_HINT = ("Pass the shape of one sample without the batch dimension, e.g. --input-shape "
               "1,28,28 (input_shape=(1, 28, 28))")
 TOLERANCE = 1e-4  #: relative to the output's magnitude; BatchNorm folding changes rounding only
+#: the same for a model that computes in 16 bits (the graph computes in float32): its own
+#: rounding, about 1e-3 a layer
+HALF_TOLERANCE = 2e-2
 #: values in one input sample; far beyond any chip's neurons (Loihi 2: 1M per chip), and
 #: what the checks below can run through memory (a 4096 x 4096 RGB image holds 50M)
 MAX_INPUT_VALUES = 1 << 26
@@ -145,9 +148,10 @@ def _expectation(node: AnnNode, got: list[tuple[int, ...]], err: RuntimeError) -
 def _check_matches(graph: AnnGraph, capture: Capture) -> None:
     """Compare with the source model on random data: a misread layer must not pass silently."""
     x = torch.rand(capture.batch, *graph.input_shape, generator=torch.Generator().manual_seed(0))
+    dtype = _floating_dtype(capture.reference)
     try:
         with torch.no_grad():
-            expected = capture.reference(x)
+            expected = capture.reference(x.to(dtype))
     except Exception as err:  # the user's forward(); any error can come out
         raise InputError(f"the model fails on input shape {graph.input_shape}: {one_line(err)}",
                          hint=SHAPE_HINT) from err
@@ -160,7 +164,14 @@ def _check_matches(graph: AnnGraph, capture: Capture) -> None:
     expected = expected.to(torch.float32)
     scale = max(1.0, float(expected.abs().max()))
     diff = float((got - expected).abs().max())
-    if diff > TOLERANCE * scale:
+    if diff > max(TOLERANCE, HALF_TOLERANCE if dtype.itemsize < 4 else 0.0) * scale:
         raise UnsupportedLayer(f"the captured graph differs from the model by up to {diff:.3g}",
                                hint="The model computes something the frontend reads "
                                     "differently; please report this model")
+
+
+def _floating_dtype(model: Any) -> torch.dtype:
+    """The dtype a model computes in: its parameters' (a .double() or .half() model refuses
+    float32 inputs); float32 for a model without floating parameters."""
+    params = model.parameters() if isinstance(model, torch.nn.Module) else ()
+    return next((p.dtype for p in params if p.is_floating_point()), torch.float32)

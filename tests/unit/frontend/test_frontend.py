@@ -318,3 +318,15 @@ def test_flatten_before_an_activation_moves_behind_it(tmp_path):
     graph = load_model(path, **kwargs)
     relu = next(n for n in graph.nodes if n.op == "relu" and n.inputs == ("depthwise",))
     assert [n.op for n in graph.consumers(relu.name)] == ["flatten"]
+
+
+@pytest.mark.parametrize("dtype", [torch.float64, torch.float16])
+def test_a_model_in_another_float_dtype_loads_and_stays_as_it_was(dtype):
+    model = make(SmallCNN).to(dtype)
+    graph = load_model(model, input_shape=SmallCNN.input_shape)
+    assert all(p.dtype == dtype for p in model.parameters())
+    x = torch.rand(5, *SmallCNN.input_shape)
+    with torch.no_grad():
+        expected = model(x.to(dtype)).to(torch.float32)
+    assert torch.allclose(graph.run(x)["output"], expected, atol=2e-2 if dtype == torch.float16
+                          else 1e-4)

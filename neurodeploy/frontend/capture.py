@@ -30,6 +30,8 @@ OTHER_ACTIVATIONS = frozenset((
     "sigmoid", "tanh", "gelu", "silu", "elu", "selu", "celu", "leakyrelu", "prelu", "rrelu",
     "relu6", "hardtanh", "hardswish", "hardsigmoid", "softplus", "mish", "logsigmoid",
     "softsign", "tanhshrink", "softmax", "logsoftmax", "threshold", "glu"))
+#: what a classifier often ends with; the readout gives the logits, whose argmax is the same
+NORMALIZERS = frozenset(("softmax", "logsoftmax"))
 MAX_POOLS = frozenset(("maxpool2d", "maxpool2dwithindices", "adaptivemaxpool2d"))
 
 
@@ -117,7 +119,11 @@ def unsupported(node: str, op: str) -> UnsupportedLayer:
     """The refusal of op ``op`` at ``node``: why, when it is a known kind, and what maps."""
     key = op.lower().replace("_", "")
     why, what_to_do = "", ""
-    if key in OTHER_ACTIVATIONS:
+    if key in NORMALIZERS:
+        why = ": the readout reports the last layer's values (logits)"
+        what_to_do = ("Return the logits: drop the final softmax from the model, the predicted "
+                      "class is the same. ")
+    elif key in OTHER_ACTIVATIONS:
         why = ": only ReLU activations map to integrate-and-fire neurons"
         what_to_do = "Replace it with ReLU and retrain or fine-tune. "
     elif key in MAX_POOLS:

@@ -279,3 +279,22 @@ def test_nan_weights_name_the_layer(tmp_path):
 def test_unfoldable_or_unsupported_options(tmp_path, cls, message, fmt):
     with pytest.raises(UnsupportedLayer, match=message):
         load_model(**save_format(cls(), fmt, tmp_path))
+
+
+class SoftmaxOut(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.out = nn.Linear(64, 3)
+        self.norm = nn.LogSoftmax(dim=1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.norm(self.out(torch.flatten(x, 1)))
+
+
+@pytest.mark.parametrize("fmt, op", [("state_dict", "LogSoftmax"), ("script", "log_softmax")])
+def test_a_final_softmax_is_refused_saying_to_return_the_logits(tmp_path, fmt, op):
+    with pytest.raises(UnsupportedLayer, match="is not supported: the readout reports the last "
+                                               "layer's values .logits.. Return the logits: "
+                                               "drop the final softmax") as info:
+        load_model(**save_format(SoftmaxOut(), fmt, tmp_path))
+    assert op in str(info.value)

@@ -60,26 +60,40 @@ def calibration_set(name: str, samples: int, seed: int = 0, skip: int = 0) -> np
 
 def calibration_images(calib: Any, samples: int, seed: int = 0) -> np.ndarray | None:
     """Unlabelled float images from any calibration source: a dataset name or .npz path
-    (``calibration_set``), an array or tensor (used whole), or a DataLoader whose batches are
-    images or (images, labels) pairs (its first ``samples`` images)."""
+    (``calibration_set``), an array or tensor (used whole), an (images, labels) pair, or a
+    torch Dataset or DataLoader whose items are images or (images, labels) pairs (its first
+    ``samples`` images)."""
     if calib is None:
         return None
     if isinstance(calib, str | os.PathLike):
         return calibration_set(os.fspath(calib), samples, seed)
-    from torch.utils.data import DataLoader
+    from torch.utils.data import DataLoader, Dataset
 
+    if isinstance(calib, Dataset):
+        calib = DataLoader(calib, batch_size=256)
     if isinstance(calib, DataLoader):
         if samples < 1:
             raise InputError(f"calibration needs at least one sample, got {samples}")
         batches, taken = [], 0
         for batch in calib:
+            if isinstance(batch, dict):
+                raise InputError(f"a calibration batch is a dict (keys: "
+                                 f"{', '.join(map(str, batch))})",
+                                 hint="Give batches of images or (images, labels) pairs")
             images = as_array(batch[0] if isinstance(batch, tuple | list) else batch)
             batches.append(images[:samples - taken])
             taken += len(batches[-1])
             if taken == samples:
                 break
         calib = np.concatenate(batches) if batches else np.empty((0,))
-    x = as_array(calib)
+    pair = isinstance(calib, tuple) and len(calib) == 2 and np.ndim(calib[1]) == 1 \
+        and np.ndim(calib[0]) > 1 and len(calib[0]) == len(calib[1])
+    try:
+        x = as_array(calib[0] if pair else calib)
+    except ValueError as err:  # ragged nesting
+        raise InputError(f"calibration data cannot be read as one batch of images ({err})",
+                         hint="Pass an array or tensor (N, ...), an (images, labels) pair or a "
+                              "DataLoader") from None
     if x.ndim < 2 or len(x) == 0 or x.dtype.kind not in "fiu":
         raise InputError(f"calibration data must be a non-empty batch of images (N, ...), got "
                          f"{x.dtype} of shape {x.shape}")

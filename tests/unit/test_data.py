@@ -153,3 +153,17 @@ def test_calibration_data_in_memory_is_read_as_a_file_is() -> None:
                          (np.zeros((2, 4), np.int64), "calibration data has dtype int64")]:
         with pytest.raises(InputError, match=message):
             data.calibration_images(bad, 2)
+
+
+def test_calibration_data_comes_as_a_pair_a_dataset_or_a_loader() -> None:
+    import torch
+    from torch.utils.data import DataLoader, TensorDataset
+
+    x, y = torch.rand(10, 1, 4, 4), torch.arange(10)
+    assert np.array_equal(data.calibration_images((x, y), 10), x.numpy())  # labels dropped
+    assert np.array_equal(data.calibration_images(TensorDataset(x, y), 6), x[:6].numpy())
+    dicts = DataLoader([{"image": image} for image in x], batch_size=4)
+    with pytest.raises(InputError, match=r"a calibration batch is a dict \(keys: image\)"):
+        data.calibration_images(dicts, 10)
+    with pytest.raises(InputError, match="cannot be read as one batch of images"):
+        data.calibration_images([np.zeros((1, 4, 4)), np.zeros((1, 3, 3))], 2)

@@ -34,6 +34,7 @@ from neurodeploy.shards import IN_PROCESS, Workers
 from neurodeploy.simulation import (
     AdaptiveResult,
     check_timesteps,
+    check_windows,
     default_windows,
     encode,
     evaluate,
@@ -130,7 +131,7 @@ class Deployment:
                                 record=record, show_progress=show_progress,
                                 memory_budget=memory_budget)
 
-    def evaluate(self, images: Any, labels: Any, timesteps: list[int] | None = None, *,
+    def evaluate(self, images: Any, labels: Any, timesteps: int | list[int] | None = None, *,
                  backend: str = "reference", show_progress: bool = True,
                  memory_budget: int = DEFAULT_MEMORY_BUDGET, workers: Workers = IN_PROCESS
                  ) -> dict[int, float]:
@@ -166,7 +167,8 @@ class Deployment:
                                workers=workers)
 
     def report(self, images: Any, labels: Any, *, ann: Any = None,
-               timesteps: list[int] | None = None, target: str | Path | Target | None = None,
+               timesteps: int | list[int] | None = None,
+               target: str | Path | Target | None = None,
                network: str = "", dataset: str = "", show_progress: bool = True,
                memory_budget: int = DEFAULT_MEMORY_BUDGET) -> Report:
         """The deployment report on labelled images (``Report.write`` saves it). The SNN is
@@ -188,7 +190,9 @@ class Deployment:
             reference = ModelReference(self._float_model(ann), self.graph,
                                        f"the float model{named}")
         return build_report(self.graph, as_array(images), as_array(labels), target=chip,
-                            reference=reference, timesteps=timesteps, network=network,
+                            reference=reference,
+                            timesteps=None if timesteps is None else check_windows(timesteps),
+                            network=network,
                             dataset=dataset, show_progress=show_progress,
                             memory_budget=memory_budget)
 

@@ -9,12 +9,19 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import nir
 import numpy as np
 
 from neurodeploy.backends import Record, Trace, get_backend
-from neurodeploy.backends.memory import DEFAULT_MEMORY_BUDGET, chunk_size, chunks
+from neurodeploy.backends.memory import (
+    DEFAULT_MEMORY_BUDGET,
+    check_free_memory,
+    chunk_size,
+    chunks,
+    sample_bytes,
+)
 from neurodeploy.backends.trace_file import TraceFile
 from neurodeploy.core.encoding import quantize_inputs
 from neurodeploy.core.graph import input_name, num_outputs
@@ -52,20 +59,36 @@ def window(graph: nir.NIRGraph, timesteps: int | None) -> int:
     an error, not a request for the default)."""
     if timesteps is None:
         return get_graph_meta(graph).timesteps
-    check_timesteps(timesteps)
-    return timesteps
+    return check_timesteps(timesteps)
 
 
-def check_timesteps(timesteps: int) -> None:
+def check_timesteps(timesteps: Any) -> int:
+    """A window length: a positive whole number (a bool, a float or a string is refused, not
+    rounded)."""
+    if isinstance(timesteps, bool) or not isinstance(timesteps, int | np.integer):
+        raise InputError(f"timesteps must be a whole number, got {timesteps!r}")
     if timesteps < 1:
         raise InputError(f"timesteps must be at least 1, got {timesteps}")
+    return int(timesteps)
+
+
+def check_windows(timesteps: Any) -> list[int]:
+    """One window length or several, each ``check_timesteps``-ed, sorted, without repeats."""
+    values = [timesteps] if np.ndim(timesteps) == 0 else list(timesteps)
+    if not values:
+        raise InputError("timesteps must name at least one window")
+    return sorted({check_timesteps(t) for t in values})
 
 
 def simulate(graph: nir.NIRGraph, inputs, timesteps: int | None = None, *,
              backend: str = "reference", record: Record = Record.ALL) -> Trace:
     """Run a batch (float images in [0, 1] or integers) for one window of T steps."""
     steps = window(graph, timesteps)
-    return get_backend(backend).run(graph, encode(graph, inputs), steps, record=record)
+    x = encode(graph, inputs)
+    check_free_memory(sample_bytes(graph, steps, record), len(x), steps,
+                      hint="Run fewer samples at once (predict and simulate_to_file run in "
+                           "chunks) or a shorter window")
+    return get_backend(backend).run(graph, x, steps, record=record)
 
 
 def predict(graph: nir.NIRGraph, inputs, timesteps: int | None = None, *,
@@ -134,7 +157,8 @@ def window_specific(graph: nir.NIRGraph) -> bool:
         return False
 
 
-def evaluate(graph: nir.NIRGraph, images, labels, timesteps: Sequence[int] | None = None, *,
+def evaluate(graph: nir.NIRGraph, images, labels,
+             timesteps: int | Sequence[int] | None = None, *,
              backend: str = "reference", show_progress: bool = True,
              memory_budget: int = DEFAULT_MEMORY_BUDGET, workers: Workers = IN_PROCESS
              ) -> dict[int, float]:
@@ -142,9 +166,7 @@ def evaluate(graph: nir.NIRGraph, images, labels, timesteps: Sequence[int] | Non
     longest T suffices: the neuron rule is causal, so the readout after t steps is exactly
     the output of a t-step window. Runs in chunks within ``memory_budget`` bytes, on
     ``workers`` (``neurodeploy.shards``) in shards of samples."""
-    steps = sorted(set(default_windows(graph) if timesteps is None else timesteps))
-    if not steps or steps[0] < 1:
-        raise InputError("timesteps must be positive integers")
+    steps = default_windows(graph) if timesteps is None else check_windows(timesteps)
     images, labels = _labelled(graph, images, labels)
     shards = run_sharded(_correct, len(images), (graph, images, labels, steps, backend,
                                                  memory_budget, show_progress),

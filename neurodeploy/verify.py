@@ -9,6 +9,7 @@ import nir
 import numpy as np
 
 from neurodeploy.backends import Backend, Record, Trace, get_backend
+from neurodeploy.backends.memory import check_free_memory, sample_bytes
 from neurodeploy.core.graph import populations
 from neurodeploy.fileio import write_files
 from neurodeploy.shards import IN_PROCESS, Workers, run_sharded
@@ -124,6 +125,9 @@ def run_and_compare(graph: nir.NIRGraph, inputs: np.ndarray, timesteps: int,
     (``neurodeploy.shards``); the traces are joined before they are compared, so the result
     is the one-process result."""
     engine = get_backend(backend) if isinstance(backend, str) else backend
+    # both runs' whole traces are kept to be compared
+    check_free_memory(2 * sample_bytes(graph, timesteps, Record.ALL), len(inputs), timesteps,
+                      hint="Verify fewer samples at once or a shorter window")
     shards = run_sharded(_run_both, len(inputs), (graph, inputs, timesteps, engine, reference),
                          workers, description="verify")
     expected = Trace.concatenate([pair[0] for pair in shards])

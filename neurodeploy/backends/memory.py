@@ -73,12 +73,19 @@ def chunk_size(graph: nir.NIRGraph, timesteps: int, budget: int = DEFAULT_MEMORY
     least one sample, whatever the budget), refused when one sample needs more than the
     machine has free."""
     per_sample = sample_bytes(graph, timesteps, record)
-    free = available_memory()
-    if free is not None and per_sample > free:
-        raise InputError(f"one sample over {timesteps} steps needs up to {_gb(per_sample)} of "
-                         f"working memory, and this machine has {_gb(free)} free",
-                         hint="Use a shorter window (fewer timesteps)")
+    check_free_memory(per_sample, 1, timesteps, hint="Use a shorter window (fewer timesteps)")
     return samples_within(per_sample, budget)
+
+
+def check_free_memory(per_sample: int, samples: int, timesteps: int, hint: str) -> None:
+    """Refuses a run of ``samples`` samples of ``per_sample`` bytes each that the machine's
+    free memory cannot hold."""
+    free, need = available_memory(), per_sample * samples
+    if free is not None and need > free:
+        who = "one sample over" if samples == 1 else f"{samples} samples over"
+        raise InputError(f"{who} {timesteps} steps need{'s' if samples == 1 else ''} up to "
+                         f"{_gb(need)} of working memory, and this machine has {_gb(free)} "
+                         "free", hint=hint)
 
 
 def samples_within(per_sample: int, budget: int) -> int:

@@ -149,6 +149,39 @@ def test_a_run_takes_the_compiled_window_unless_told_and_refuses_zero(deployment
             run(x, timesteps=0)
 
 
+@pytest.mark.parametrize("bad", [2.5, "3", True])
+def test_a_window_that_is_not_a_whole_number_is_refused_everywhere(deployment, calib, bad):
+    x, y = api.dataset("digits", limit=2)
+    for run in (lambda: deployment.simulate(x, bad), lambda: deployment.verify(x, timesteps=bad),
+                lambda: deployment.evaluate(x, y, bad, show_progress=False),
+                lambda: deployment.evaluate(x, y, [1, bad], show_progress=False),
+                lambda: deployment.report(x, y, timesteps=[bad], show_progress=False),
+                lambda: api.compile(_model(), calib=calib, timesteps=bad, method="p99.99",
+                                    show_progress=False)):
+        with pytest.raises(InputError, match=f"timesteps must be a whole number, got {bad!r}"):
+            run()
+
+
+def test_one_window_may_be_named_as_a_number(deployment):
+    x, y = api.dataset("digits", limit=8)
+    assert deployment.evaluate(x, y, 2, show_progress=False) == \
+        deployment.evaluate(x, y, [2], show_progress=False)
+    report = deployment.report(x, y, timesteps=np.int64(2), show_progress=False)
+    assert report.data["accuracy"]["timesteps"] == [2, T]
+
+
+def test_a_run_the_free_memory_cannot_hold_is_refused_before_it_starts(deployment,
+                                                                       monkeypatch):
+    from neurodeploy.backends import memory
+
+    x = api.dataset("digits", limit=4)[0]
+    monkeypatch.setattr(memory, "available_memory", lambda: 1000)
+    with pytest.raises(InputError, match="4 samples over 3 steps need up to"):
+        deployment.simulate(x)  # the whole trace, in one run
+    with pytest.raises(InputError, match="over 3 steps need"):
+        deployment.verify(x, backend="reference")
+
+
 def test_ann_accuracy_is_the_compiled_models(deployment):
     x, y = api.dataset("digits", limit=64)
     expected = (_model()(torch.as_tensor(x)).argmax(1).numpy() == y).mean()

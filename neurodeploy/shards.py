@@ -21,6 +21,7 @@ import itertools
 import logging
 import os
 import signal
+import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
@@ -87,10 +88,14 @@ def ray_session(workers: Workers) -> Iterator[Any]:
         "num_cpus": workers.count, "include_dashboard": False}
     before = set(descendants(os.getpid()))
     started: set[int] = set()
+    sigterm = signal.getsignal(signal.SIGTERM)
     try:
-        with _quiet(logging.getLogger("ray")):  # its start-up notices are not this run's
-            ray.init(**settings, runtime_env={"py_modules": [package]}, log_to_driver=False,
-                     configure_logging=False)
+        try:
+            with _quiet(logging.getLogger("ray")):  # its start-up notices are not this run's
+                ray.init(**settings, runtime_env={"py_modules": [package]},
+                         log_to_driver=False, configure_logging=False)
+        finally:
+            _restore(signal.SIGTERM, sigterm)
         started = set(descendants(os.getpid())) - before  # Ctrl-C may orphan them later
         yield ray
     finally:
@@ -100,6 +105,14 @@ def ray_session(workers: Workers) -> Iterator[Any]:
         finally:
             if not workers.address:
                 _stop(sorted(started))
+
+
+def _restore(signum: int, handler: Any) -> None:
+    """Put the caller's handler back: ``ray.init`` sets its own SIGTERM handler (exit at once)
+    for good, so the caller's (the CLI's clean unwinding, a server's shutdown) would be lost
+    during the run and after it."""
+    if handler is not None and threading.current_thread() is threading.main_thread():
+        signal.signal(signum, handler)
 
 
 def descendants(root: int) -> list[int]:

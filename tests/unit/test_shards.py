@@ -5,11 +5,13 @@
 from __future__ import annotations
 
 import builtins
+import signal
+import sys
 
 import numpy as np
 import pytest
 
-from neurodeploy import simulation
+from neurodeploy import shards, simulation
 from neurodeploy.errors import BackendUnavailable
 from neurodeploy.shards import Workers, import_ray, ray_session, run_sharded
 from neurodeploy.verify import run_and_compare
@@ -83,3 +85,30 @@ def test_without_ray_the_error_names_the_extra(monkeypatch):
 def test_without_workers_it_runs_in_this_process_without_ray():
     assert not Workers().distributed and Workers(count=1).distributed
     assert run_sharded(_rows, 3, (np.arange(3),), Workers(), show_progress=False) == [[0, 1, 2]]
+
+
+def test_a_local_ray_leaves_the_callers_sigterm_handler_in_place(monkeypatch):
+    """ray.init sets its own SIGTERM handler for good (exit at once); the caller's (the CLI's
+    clean unwinding) must hold during the run and after it."""
+
+    class FakeRay:
+        def is_initialized(self):
+            return False
+
+        def init(self, **settings):
+            signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(signum))
+
+        def shutdown(self):
+            pass
+
+    def callers(signum, frame):
+        pass
+
+    monkeypatch.setattr(shards, "import_ray", FakeRay)
+    before = signal.signal(signal.SIGTERM, callers)
+    try:
+        with ray_session(TWO):
+            assert signal.getsignal(signal.SIGTERM) is callers
+        assert signal.getsignal(signal.SIGTERM) is callers
+    finally:
+        signal.signal(signal.SIGTERM, before)

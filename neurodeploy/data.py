@@ -22,7 +22,7 @@ from typing import Any
 
 import numpy as np
 
-from neurodeploy.errors import InputError
+from neurodeploy.errors import InputError, whole_number
 
 DATASETS = ("digits", "fashion-mnist")
 STREAM_NDIMS = (3, 5)  #: an .npz x of these ranks has a time axis: (N, T, features | C, H, W)
@@ -38,8 +38,8 @@ def load_dataset(name: str, split: str = "test", limit: int | None = None
     Labels are None only for an .npz file without ``y`` (enough for calibration). The arrays
     are copies, so callers may modify them without corrupting the in-memory cache.
     """
-    if limit is not None and limit < 1:
-        raise InputError(f"limit must be at least 1, got {limit}")
+    if limit is not None:
+        whole_number(limit, "limit")
     x, y = _cached(name, split)
     return x[:limit].copy(), (None if y is None else y[:limit].copy())
 

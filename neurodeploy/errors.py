@@ -6,6 +6,8 @@ must read well on their own: "<where>: <what>. <hint>".
 
 from __future__ import annotations
 
+import numpy as np
+
 
 class NeurodeployError(Exception):
     """Base class: a user-facing problem with an input, a model, a target or a file."""
@@ -20,6 +22,16 @@ class NeurodeployError(Exception):
 
 class InputError(NeurodeployError):
     """A file, argument or array the user gave cannot be used."""
+
+
+def whole_number(value: object, name: str) -> int:
+    """``value`` as a count of at least 1 (timesteps, samples, epochs, ...): a bool, a float or
+    a string is refused, not rounded or parsed."""
+    if isinstance(value, bool) or not isinstance(value, int | np.integer):
+        raise InputError(f"{name} must be a whole number, got {value!r}")
+    if value < 1:
+        raise InputError(f"{name} must be at least 1, got {value}")
+    return int(value)
 
 
 class TrustError(NeurodeployError):

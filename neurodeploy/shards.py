@@ -28,7 +28,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
-from neurodeploy.errors import BackendUnavailable, InputError
+from neurodeploy.errors import BackendUnavailable, whole_number
 from neurodeploy.progress import progress
 
 R = TypeVar("R")
@@ -45,8 +45,8 @@ class Workers:
     address: str | None = None
 
     def __post_init__(self) -> None:
-        if self.count is not None and self.count < 1:
-            raise InputError(f"workers must be at least 1, got {self.count}")
+        if self.count is not None:
+            whole_number(self.count, "workers")
 
     @property
     def distributed(self) -> bool:

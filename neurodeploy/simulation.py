@@ -27,7 +27,7 @@ from neurodeploy.core.encoding import quantize_inputs
 from neurodeploy.core.graph import input_name, num_outputs
 from neurodeploy.core.meta import get_graph_meta, longest_window
 from neurodeploy.data import as_array, check_labels
-from neurodeploy.errors import InputError
+from neurodeploy.errors import InputError, whole_number
 from neurodeploy.fileio import atomic_write, scratch_dir
 from neurodeploy.progress import progress
 from neurodeploy.shards import IN_PROCESS, Workers, run_sharded
@@ -47,8 +47,7 @@ def encode(graph: nir.NIRGraph, inputs) -> np.ndarray:
 
 def random_inputs(graph: nir.NIRGraph, samples: int, seed: int = 0) -> np.ndarray:
     """``samples`` integer inputs drawn uniformly over the input's whole range."""
-    if samples < 1:
-        raise InputError(f"samples must be at least 1, got {samples}")
+    samples = whole_number(samples, "samples")
     high = quantize_inputs(graph, np.ones(1, np.float32))[0]
     shape = (samples, *input_shape(graph))
     return np.random.default_rng(seed).integers(0, high + 1, shape).astype(np.int32)
@@ -63,13 +62,7 @@ def window(graph: nir.NIRGraph, timesteps: int | None) -> int:
 
 
 def check_timesteps(timesteps: Any) -> int:
-    """A window length: a positive whole number (a bool, a float or a string is refused, not
-    rounded)."""
-    if isinstance(timesteps, bool) or not isinstance(timesteps, int | np.integer):
-        raise InputError(f"timesteps must be a whole number, got {timesteps!r}")
-    if timesteps < 1:
-        raise InputError(f"timesteps must be at least 1, got {timesteps}")
-    return int(timesteps)
+    return whole_number(timesteps, "timesteps")
 
 
 def check_windows(timesteps: Any) -> list[int]:

@@ -24,7 +24,7 @@ import torch
 from torch import nn
 
 from neurodeploy.distill import DISTILL, Distillation, DistillLoss
-from neurodeploy.errors import InputError
+from neurodeploy.errors import InputError, whole_number
 from neurodeploy.fileio import atomic_write
 from neurodeploy.progress import counter
 
@@ -55,12 +55,10 @@ class TrainConfig:
     show_progress: bool = True
 
     def __post_init__(self) -> None:
-        if self.epochs < 1:
-            raise InputError(f"epochs must be at least 1, got {self.epochs}")
+        whole_number(self.epochs, "epochs")
         if not self.lr > 0:
             raise InputError(f"lr must be positive, got {self.lr}")
-        if self.batch < 1:
-            raise InputError(f"batch must be at least 1, got {self.batch}")
+        whole_number(self.batch, "batch")
         if self.optimizer not in OPTIMIZERS:
             raise InputError(f"unknown optimizer '{self.optimizer}'",
                              hint=f"Use one of: {', '.join(OPTIMIZERS)}")
@@ -164,12 +162,9 @@ def clip_levels(levels: int | None, timesteps: int | None) -> int:
     """The clips' levels: as given; else the deployment window T (a neuron sends at most T
     single spikes per window, so an ANN trained with T levels is the one it can reproduce);
     else ``DEFAULT_LEVELS``."""
-    for name, value in (("levels", levels), ("timesteps", timesteps)):
-        if value is not None and value < 1:
-            raise InputError(f"{name} must be at least 1, got {value}")
-    if levels is not None:
-        return levels
-    return timesteps if timesteps is not None else DEFAULT_LEVELS
+    given = {name: whole_number(value, name) for name, value in
+             (("levels", levels), ("timesteps", timesteps)) if value is not None}
+    return given.get("levels", given.get("timesteps", DEFAULT_LEVELS))
 
 
 def finetune(model: str | Path, *, method: str, dataset: str, levels: int | None = None,

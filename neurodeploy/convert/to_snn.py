@@ -25,7 +25,7 @@ from neurodeploy.core.meta import (
     with_node_meta,
 )
 from neurodeploy.core.population import Population
-from neurodeploy.errors import InputError, UnsupportedLayer
+from neurodeploy.errors import InputError, UnsupportedLayer, whole_number
 from neurodeploy.frontend.ann import ACTIVATIONS, AnnGraph, AnnNode
 from neurodeploy.nir_compat import conv2d_node
 
@@ -40,8 +40,7 @@ class ConvertOptions:
     per_channel: bool = True  #: thresholds per output channel (per layer when False)
 
     def __post_init__(self) -> None:
-        if self.max_burst < 1:
-            raise InputError(f"max_burst must be at least 1, got {self.max_burst}")
+        whole_number(self.max_burst, "max_burst")
         if self.theta_neg_ratio < 0:
             raise InputError("theta_neg_ratio must be >= 0 (theta_neg = -ratio * theta)")
 

@@ -11,7 +11,7 @@ import torch
 from torch.utils.data import DataLoader, TensorDataset
 
 import neurodeploy
-from neurodeploy import api
+from neurodeploy import api, train
 from neurodeploy.data import calibration_set
 from neurodeploy.errors import InputError
 from tests.models import DigitsMLP, save_torchscript
@@ -232,3 +232,19 @@ def test_the_compile_command_and_the_api_share_their_defaults():
     assert shared <= options.keys() & keywords.keys()
     assert {name: options[name] for name in shared} == {name: keywords[name].default
                                                         for name in shared}
+
+
+@pytest.mark.parametrize("make, name", [
+    (lambda bad: api.ConvertOptions(max_burst=bad), "max_burst"),
+    (lambda bad: api.Workers(count=bad), "workers"),
+    (lambda bad: api.dataset("digits", limit=bad), "limit"),
+    (lambda bad: train.TrainConfig(epochs=bad), "epochs"),
+    (lambda bad: train.TrainConfig(batch=bad), "batch"),
+    (lambda bad: train.clip_levels(bad, None), "levels"),
+    (lambda bad: train.clip_levels(4, bad), "timesteps")])
+def test_every_count_the_api_takes_is_a_whole_number(make, name):
+    for bad, message in [(2.5, "a whole number, got 2.5"), ("3", "a whole number, got '3'"),
+                         (True, "a whole number, got True"), (0, "at least 1, got 0")]:
+        with pytest.raises(InputError, match=f"^{name} must be {message}$"):
+            make(bad)
+    make(np.int64(2))  # numpy's integers are whole numbers

@@ -3,7 +3,7 @@
     python benchmarks/memory_bound.py
     python benchmarks/memory_bound.py --resnet-images 200,2000 --digits-samples 1000,4000,16000
 
-Two workloads, each run in its own process (the figure is the process's peak resident set,
+Three workloads, each run in its own process (the figure is the process's peak resident set,
 ``ru_maxrss``, which includes the fixed part: Python, torch, the graph, the inputs):
 
 - ResNet-18 shape on 3x32x32 (benchmarks/compile_speed.py builds it, random weights and
@@ -12,7 +12,10 @@ Two workloads, each run in its own process (the figure is the process's peak res
 - the digits MLP (examples/digits_mlp, trained and compiled once into benchmarks/cache/)
   simulated at T=1000 on N digits samples (repeated test images) as ``neurodeploy simulate``
   does without ``--out`` (``predict``), and with ``--out`` at T=100 (the whole trace
-  streamed to a file).
+  streamed to a file);
+- the Fashion-MNIST CNN example compiled with calibrate_light (the MMSE thresholds and the
+  corrections) at T=4 for loihi2 on N calibration images of the training split
+  (``calib_samples``).
 
 Writes benchmarks/results/memory_bound.json.
 """
@@ -30,7 +33,7 @@ from pathlib import Path
 
 import numpy as np
 from common import CACHE, digits_network, print_table, write_result
-from compile_speed import SHAPE, shape_model
+from compile_speed import FASHION, SHAPE, shape_model
 
 from neurodeploy.backends.memory import DEFAULT_MEMORY_BUDGET
 
@@ -56,7 +59,10 @@ def child(kind: str, samples: int, timesteps: int) -> dict:
                     show_progress=False).save(RESNET)
         return {}
     start = time.perf_counter()
-    if kind == "resnet-evaluate":
+    if kind == "cnn-calibrate":
+        api.compile(FASHION, target="loihi2", method="calibrate_light", calib="fashion-mnist",
+                    calib_samples=samples, timesteps=timesteps, show_progress=False)
+    elif kind == "resnet-evaluate":
         deployment = api.load(RESNET)
         x = np.random.default_rng(0).random((samples, *SHAPE), dtype=np.float32)
         y = np.random.default_rng(1).integers(0, 10, samples)
@@ -93,6 +99,7 @@ def main() -> None:
     parser.add_argument("--resnet-images", default="200,2000")
     parser.add_argument("--digits-samples", default="1000,4000,16000")
     parser.add_argument("--trace-samples", default="250,1000")
+    parser.add_argument("--calib-images", default="512,8000,60000")
     parser.add_argument("--child", nargs=3, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
@@ -103,6 +110,7 @@ def main() -> None:
     runs = [("resnet-evaluate", int(n), 4) for n in args.resnet_images.split(",")]
     runs += [("digits-simulate", int(n), 1000) for n in args.digits_samples.split(",")]
     runs += [("digits-simulate-out", int(n), 100) for n in args.trace_samples.split(",")]
+    runs += [("cnn-calibrate", int(n), 4) for n in args.calib_images.split(",")]
     rows, results = [], []
     for kind, samples, timesteps in runs:
         result = {"run": kind, "samples": samples, "timesteps": timesteps,

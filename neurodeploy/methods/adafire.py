@@ -69,7 +69,7 @@ class AdaFire:
         top = max(1, min(INITIAL_BURST, ctx.target.neuron.max_burst))
         bursts = list(range(1, top + 1))
         samples = activation_samples(ctx.ann, ctx.calibration(self.name),
-                                     ctx.options.per_channel, ctx.seed)
+                                     ctx.options.per_channel, ctx.seed, ctx.memory_budget)
         thetas = {name: burst_thresholds(values, ctx, bursts) for name, values in samples.items()}
         search = CandidateSearch(ctx, correction_images(ctx, self.name, SEARCH_SAMPLES), thetas)
         layers = list(thetas)

@@ -66,7 +66,7 @@ def correction_images(ctx: MethodContext, stage: str, samples: int = CORRECTION_
 def calibrated_thresholds(ctx: MethodContext, stage: str, max_burst: dict[str, int]
                           ) -> dict[str, float | np.ndarray]:
     samples = activation_samples(ctx.ann, ctx.calibration(stage), ctx.options.per_channel,
-                                 ctx.seed)
+                                 ctx.seed, ctx.memory_budget)
     return mmse_thresholds(samples, ctx.options.timesteps, max_burst, ctx.options.per_channel)
 
 

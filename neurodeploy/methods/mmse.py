@@ -12,6 +12,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
+from neurodeploy.backends.memory import DEFAULT_MEMORY_BUDGET, samples_within
 from neurodeploy.frontend.ann import ACTIVATIONS, AnnGraph
 
 #: candidates max * (1 - STEP * i) for i < CANDIDATES (the authors' grid)
@@ -47,21 +48,49 @@ def _sent(levels: np.ndarray, theta: np.ndarray, timesteps: int, max_burst: int,
     return np.divide(sent, timesteps, out=out)
 
 
-def activation_samples(ann: AnnGraph, images: np.ndarray, per_channel: bool, seed: int
-                       ) -> dict[str, np.ndarray]:
-    """Per activation node: (channels, samples) values, or (1, samples) per layer."""
+def activation_samples(ann: AnnGraph, images: np.ndarray, per_channel: bool, seed: int,
+                       memory_budget: int = DEFAULT_MEMORY_BUDGET) -> dict[str, np.ndarray]:
+    """Per activation node: (channels, samples) values, or (1, samples) per layer, at most
+    ``MAX_SAMPLES`` drawn with ``seed`` from the values in (channel, image, position) order.
+    The draw is made up front and the ANN runs on chunks of images within ``memory_budget``,
+    keeping only the drawn values: memory does not grow with the number of images."""
+    shapes = ann.shapes()
     names = [n.name for n in ann.nodes if n.op in ACTIVATIONS]
-    acts = ann.run(torch.as_tensor(images, dtype=torch.float32), keep=set(names))
     rng = np.random.default_rng(seed)
-    out = {}
-    for name in names:
-        data = acts[name].transpose(0, 1).flatten(1).numpy().astype(np.float64)
-        if not per_channel:
-            data = data.reshape(1, -1)
-        if data.shape[1] > MAX_SAMPLES:
-            data = data[:, rng.choice(data.shape[1], MAX_SAMPLES, replace=False)]
-        out[name] = data
-    return out
+    picks = {name: _Draw(shapes[name], len(images), per_channel, rng) for name in names}
+    chunk = samples_within(sum(int(np.prod(v)) for v in shapes.values()) * 4, memory_budget)
+    for first in range(0, len(images), chunk):
+        acts = ann.run(torch.as_tensor(images[first:first + chunk], dtype=torch.float32),
+                       keep=set(names))
+        for name in names:
+            value = acts[name]
+            picks[name].take(value.reshape(*value.shape[:2], -1).numpy(), first)
+    return {name: pick.values for name, pick in picks.items()}
+
+
+class _Draw:
+    """The values of one activation drawn for the MMSE search, filled chunk by chunk."""
+
+    def __init__(self, shape: tuple[int, ...], images: int, per_channel: bool,
+                 rng: np.random.Generator):
+        channels, positions = shape[0], int(np.prod(shape[1:]))
+        rows, total = (channels, images * positions) if per_channel else \
+            (1, channels * images * positions)
+        flat = rng.choice(total, MAX_SAMPLES, replace=False) if total > MAX_SAMPLES else \
+            np.arange(total)
+        self.channel = None if per_channel else flat // (images * positions)
+        self.image, self.position = np.divmod(flat % (images * positions), positions)
+        self.values = np.empty((rows, len(flat)), np.float64)
+
+    def take(self, acts: np.ndarray, first: int) -> None:
+        """Keep the drawn values of the images ``first`` .. ``first + len(acts)`` (acts:
+        (images, channels, positions))."""
+        here = (self.image >= first) & (self.image < first + len(acts))
+        image, position = self.image[here] - first, self.position[here]
+        if self.channel is None:
+            self.values[:, here] = acts[image, :, position].T
+        else:
+            self.values[0, here] = acts[image, self.channel[here], position]
 
 
 def mmse_threshold(values: np.ndarray, timesteps: int, max_burst: int) -> np.ndarray:

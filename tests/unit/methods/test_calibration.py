@@ -13,7 +13,7 @@ from neurodeploy import api
 from neurodeploy.convert import ConvertOptions
 from neurodeploy.core.meta import get_graph_meta, population_meta
 from neurodeploy.errors import InputError
-from neurodeploy.methods import MethodContext, get_method
+from neurodeploy.methods import MethodContext, get_method, mmse
 from neurodeploy.methods.adafire import CandidateSearch, burst_thresholds
 from neurodeploy.methods.corrections import firing
 from neurodeploy.methods.iat import (
@@ -411,3 +411,25 @@ def test_weight_fit_runs_a_dual_threshold_population_with_its_negative_spikes():
         sent_dual, sent_single = dual(values), single(values)
     assert dual.theta_neg is not None and single.theta_neg is None
     assert sent_dual.sum() < sent_single.sum()
+
+
+@pytest.mark.parametrize("per_channel", [True, False])
+def test_mmse_samples_are_drawn_up_front_and_taken_chunk_by_chunk(per_channel, monkeypatch):
+    """The values the MMSE search sees are the drawn entries of each activation's (channel,
+    image, position) array, whether the images run at once or one at a time (memory then
+    does not grow with the number of calibration images; torch's convolutions round a batch of
+    one a little differently)."""
+    monkeypatch.setattr(mmse, "MAX_SAMPLES", 50)
+    ann = random_cnn()
+    x = images(ann.input_shape, n=12)
+    whole = mmse.activation_samples(ann, x, per_channel, seed=3)
+    one_by_one = mmse.activation_samples(ann, x, per_channel, seed=3, memory_budget=1)
+    acts = ann.run(torch.as_tensor(x), keep=set(whole))
+    rng = np.random.default_rng(3)
+    for name in whole:
+        every = acts[name].transpose(0, 1).flatten(1).numpy().astype(np.float64)
+        every = every if per_channel else every.reshape(1, -1)
+        drawn = rng.choice(every.shape[1], 50, replace=False) if every.shape[1] > 50 else \
+            np.arange(every.shape[1])
+        assert np.array_equal(whole[name], every[:, drawn])
+        assert np.allclose(one_by_one[name], whole[name], rtol=1e-5, atol=1e-6)

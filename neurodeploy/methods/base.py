@@ -80,6 +80,13 @@ class MethodContext:
         return images if len(images) else None
 
 
+def seeded_subset(images: np.ndarray, samples: int, seed: int) -> np.ndarray:
+    """At most ``samples`` of ``images``, drawn with ``seed``, in their order (all of them,
+    in order, when there are no more)."""
+    rng = np.random.default_rng(seed)
+    return images[np.sort(rng.permutation(len(images))[:samples])]
+
+
 class Stage(Protocol):
     name: str
     builds: bool  #: chooses thresholds and builds the SNN (first stage only)

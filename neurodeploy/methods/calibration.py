@@ -30,7 +30,7 @@ import torch
 
 from neurodeploy.convert import to_snn
 from neurodeploy.frontend.ann import ACTIVATIONS
-from neurodeploy.methods.base import MethodContext
+from neurodeploy.methods.base import MethodContext, seeded_subset
 from neurodeploy.methods.corrections import (
     correct,
     correct_population,
@@ -47,7 +47,7 @@ from neurodeploy.progress import progress
 #: images the corrections are measured on (the authors use one batch of 128)
 CORRECTION_SAMPLES = 256
 #: images weight calibration fits on, drawn from the calibration source when the other stages
-#: use fewer (the authors use 1024)
+#: use fewer, a seeded subset when they use more (the authors use 1024)
 WEIGHT_SAMPLES = 1024
 #: the authors' loss; a pass must take 1% off the best held-out loss to keep the fit going (on
 #: the Fashion examples the passes after that gained a fraction of a percent each and took
@@ -58,9 +58,7 @@ MSE_FIT = WeightFit("mse", min_improvement=0.01)
 def correction_images(ctx: MethodContext, stage: str, samples: int = CORRECTION_SAMPLES
                       ) -> np.ndarray:
     """A seeded subset of the calibration images."""
-    calib = ctx.calibration(stage)
-    rng = np.random.default_rng(ctx.seed)
-    return calib[np.sort(rng.permutation(len(calib))[:samples])]
+    return seeded_subset(ctx.calibration(stage), samples, ctx.seed)
 
 
 def calibrated_thresholds(ctx: MethodContext, stage: str, max_burst: dict[str, int]
@@ -102,7 +100,10 @@ class Calibrate:
 
     def _with_weights(self, graph: nir.NIRGraph, ctx: MethodContext, potential: bool,
                       fit: WeightFit) -> tuple[nir.NIRGraph, dict, dict]:
-        images = ctx.calibration(self.name, WEIGHT_SAMPLES)
+        # as many as the fit takes, whatever the source holds: the images' spikes and ANN
+        # activations are kept for every layer
+        images = seeded_subset(ctx.calibration(self.name, WEIGHT_SAMPLES), WEIGHT_SAMPLES,
+                               ctx.seed)
         ann = ann_activations(ctx, images, graph)
         net = DeployedNetwork(graph, images, ctx)
         torch.manual_seed(ctx.seed)

@@ -35,12 +35,14 @@ from neurodeploy.convert import learned_thresholds, to_snn
 from neurodeploy.core.meta import population_meta
 from neurodeploy.errors import UnsupportedLayer
 from neurodeploy.frontend.ann import AnnGraph
-from neurodeploy.methods.base import MethodContext
+from neurodeploy.methods.base import MethodContext, seeded_subset
 from neurodeploy.methods.corrections import firing, with_note, with_population
 from neurodeploy.methods.potential import calibrate_potentials
 
 #: ECL's negative threshold as a fraction of theta (measured: docs/methods.md)
 ECL_THETA_NEG_RATIO = 0.0
+#: images v_init calibration measures on at most (their spikes and activations are kept)
+POTENTIAL_SAMPLES = 1024
 
 
 @dataclass(frozen=True)
@@ -72,7 +74,8 @@ class LearnedClip:
             snn = with_population(snn, pop,
                                   max_burst=bursts[population_meta(snn, pop).source])
         if self.calibrate_v_init:
-            snn = calibrate_potentials(snn, ctx.calibration(self.name), ctx)
+            images = seeded_subset(ctx.calibration(self.name), POTENTIAL_SAMPLES, ctx.seed)
+            snn = calibrate_potentials(snn, images, ctx)
         note = {"thresholds": thresholds, "levels": levels, "max_burst": bursts,
                 "v_init_ratio": self.v_init_ratio, "v_init_calibrated": self.calibrate_v_init}
         if self.dual:

@@ -13,7 +13,7 @@ from neurodeploy import api
 from neurodeploy.convert import ConvertOptions
 from neurodeploy.core.meta import get_graph_meta, population_meta
 from neurodeploy.errors import InputError
-from neurodeploy.methods import MethodContext, get_method, mmse
+from neurodeploy.methods import MethodContext, calibration, get_method, mmse
 from neurodeploy.methods.adafire import CandidateSearch, burst_thresholds
 from neurodeploy.methods.corrections import firing
 from neurodeploy.methods.iat import (
@@ -433,3 +433,19 @@ def test_mmse_samples_are_drawn_up_front_and_taken_chunk_by_chunk(per_channel, m
             np.arange(every.shape[1])
         assert np.array_equal(whole[name], every[:, drawn])
         assert np.allclose(one_by_one[name], whole[name], rtol=1e-5, atol=1e-6)
+
+
+def test_the_weight_fit_takes_a_seeded_subset_of_a_larger_calibration_set(monkeypatch):
+    """The fit keeps every image's spikes and activations for every layer: at most
+    WEIGHT_SAMPLES of them, whatever the source holds."""
+    monkeypatch.setattr(calibration, "WEIGHT_SAMPLES", 8)
+    fitted_on = []
+    real = calibration.DeployedNetwork
+    monkeypatch.setattr(calibration, "DeployedNetwork",
+                        lambda graph, images, ctx: fitted_on.append(len(images)) or
+                        real(graph, images, ctx))
+    ann = random_cnn()
+    ctx = MethodContext(ann=ann, calib=images(ann.input_shape, n=40), target=load_target("loihi2"),
+                        options=ConvertOptions(timesteps=2), show_progress=False)
+    get_method("calibrate").convert(ctx)
+    assert fitted_on == [8]

@@ -13,7 +13,7 @@ from neurodeploy.core.graph import populations
 from neurodeploy.core.meta import get_graph_meta, population_meta
 from neurodeploy.errors import UnsupportedLayer
 from neurodeploy.frontend import load_model
-from neurodeploy.methods import MethodContext, get_method
+from neurodeploy.methods import MethodContext, get_method, learned
 from neurodeploy.methods.deployed import DeployedNetwork
 from neurodeploy.methods.dual_phase import DualPhase
 from neurodeploy.methods.learned import LearnedClip
@@ -158,3 +158,19 @@ def test_correct_refines_a_learned_clip_network(tmp_path):
     fired = [p for p in populations(graph) if population_meta(graph, p).fires]
     assert set(meta.notes["correct"]["mean_abs_rate_error_before"]) == set(fired)
     assert all(population_meta(graph, p).max_burst == 2 for p in fired)
+
+
+def test_v_init_calibration_measures_a_seeded_subset_of_a_larger_calibration_set(
+        tmp_path, monkeypatch):
+    """Its spikes and activations are kept per image: at most POTENTIAL_SAMPLES of them."""
+    monkeypatch.setattr(learned, "POTENTIAL_SAMPLES", 16)
+    measured = []
+    real = learned.calibrate_potentials
+    monkeypatch.setattr(learned, "calibrate_potentials",
+                        lambda snn, images, ctx: measured.append(images) or
+                        real(snn, images, ctx))
+    ctx = context(clip_model(tmp_path, "ecl"))
+    get_method("ecl").convert(ctx)
+    (images,) = measured
+    assert len(images) == 16 and len(ctx.calib) == 128
+    assert all(any(np.array_equal(image, c) for c in ctx.calib) for image in images)

@@ -110,6 +110,10 @@ class _Walker:
             self.block(taken.nodes())
             return [self.env[v.unique()] for v in taken.returnNode().inputs()]
         if any(_is_tensor(v) for v in node.outputs()):
+            wrapped = _first_unsupported(node)  # F.softmax's TorchScript form branches on dim
+            if wrapped is not None:
+                raise unsupported(self.name(wrapped, wrapped.kind().split("::")[1]),
+                                  wrapped.kind().split("::")[1])
             raise UnsupportedLayer("the model branches on a value computed from its input",
                                    node=self.name(node, "if"),
                                    hint="Data-dependent control flow cannot be converted")
@@ -147,3 +151,18 @@ def _constant(value: torch._C.Value) -> Any:
         return value.toIValue()
     except RuntimeError:  # e.g. a Function constant: never used as data
         return UNKNOWN
+
+
+def _first_unsupported(node: torch._C.Node) -> torch._C.Node | None:
+    """The first tensor op inside ``node``'s blocks that has no mapping: what a branch the
+    frontend cannot resolve computes, a more useful thing to name than the branch."""
+    for block in node.blocks():
+        for inner in block.nodes():
+            kind = inner.kind()
+            if kind.startswith("aten::") and kind.split("::")[1] not in HANDLERS and \
+                    any(_is_tensor(v) for v in inner.outputs()):
+                return inner
+            found = _first_unsupported(inner)
+            if found is not None:
+                return found
+    return None

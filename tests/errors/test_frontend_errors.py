@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from neurodeploy.errors import InputError, TrustError, UnsupportedLayer
@@ -298,3 +299,15 @@ def test_a_final_softmax_is_refused_saying_to_return_the_logits(tmp_path, fmt, o
                                                "drop the final softmax") as info:
         load_model(**save_format(SoftmaxOut(), fmt, tmp_path))
     assert op in str(info.value)
+
+
+class FunctionalSoftmaxOut(SoftmaxOut):
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return F.softmax(self.out(torch.flatten(x, 1)), dim=1)
+
+
+def test_a_scripted_functional_softmax_is_named_not_its_branch(tmp_path):
+    """TorchScript's F.softmax branches on its dim argument; the op is what to name."""
+    with pytest.raises(UnsupportedLayer, match="^softmax: softmax is not supported: the readout"):
+        load_model(**save_format(FunctionalSoftmaxOut(), "script", tmp_path))
+

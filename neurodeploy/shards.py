@@ -28,7 +28,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
-from neurodeploy.errors import BackendUnavailable, whole_number
+from neurodeploy.errors import BackendUnavailable, NeurodeployError, whole_number
 from neurodeploy.progress import progress
 
 R = TypeVar("R")
@@ -72,7 +72,12 @@ def run_sharded(task: Callable[..., R], samples: int, common: Sequence[Any],
         shared = [ray.put(value) for value in common]
         remote = ray.remote(num_cpus=1, max_retries=0)(task)
         refs = [remote.remote(rows, *shared) for rows in _split(samples, parts)]
-        return [ray.get(ref) for ref in progress(refs, description, show_progress)]
+        try:
+            return [ray.get(ref) for ref in progress(refs, description, show_progress)]
+        except ray.exceptions.RayTaskError as err:
+            if isinstance(err.cause, NeurodeployError):  # a user's input, read in a worker
+                raise err.cause from None
+            raise
 
 
 @contextlib.contextmanager

@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 from neurodeploy import shards, simulation
-from neurodeploy.errors import BackendUnavailable
+from neurodeploy.errors import BackendUnavailable, InputError
 from neurodeploy.shards import Workers, import_ray, ray_session, run_sharded
 from neurodeploy.verify import run_and_compare
 from tests.conftest import images
@@ -112,3 +112,16 @@ def test_a_local_ray_leaves_the_callers_sigterm_handler_in_place(monkeypatch):
         assert signal.getsignal(signal.SIGTERM) is callers
     finally:
         signal.signal(signal.SIGTERM, before)
+
+
+def _refuse(rows: slice) -> None:
+    raise InputError("input has shape (2, 3), the network expects (batch, 4)")
+
+
+def test_a_users_error_in_a_worker_reaches_the_caller_as_itself(local_ray):
+    """Not wrapped in Ray's task error, whose text carries the worker's traceback: the CLI
+    prints it as its one line."""
+    with pytest.raises(InputError) as refused:
+        run_sharded(_refuse, 4, (), TWO, show_progress=False)
+    assert type(refused.value) is InputError
+    assert str(refused.value) == "input has shape (2, 3), the network expects (batch, 4)"

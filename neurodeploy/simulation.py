@@ -226,6 +226,9 @@ def evaluate_adaptive(graph: nir.NIRGraph, images, labels, *,
 def _samples(graph: nir.NIRGraph, inputs) -> np.ndarray:
     """A batch of samples, or one sample as a batch of one."""
     x = as_array(inputs)
+    if x.dtype.kind not in "biuf" or x.ndim == 0 or x.size == 0:
+        raise InputError(f"inputs must be a non-empty batch of numbers, got {x.dtype} of shape "
+                         f"{x.shape}")
     return x[None] if x.shape == input_shape(graph) else x
 
 

@@ -248,3 +248,11 @@ def test_every_count_the_api_takes_is_a_whole_number(make, name):
         with pytest.raises(InputError, match=f"^{name} must be {message}$"):
             make(bad)
     make(np.int64(2))  # numpy's integers are whole numbers
+
+
+@pytest.mark.parametrize("inputs", [np.zeros((0, 1, 8, 8), np.float32), None,
+                                    np.array(["a", "b"])])
+def test_inputs_that_are_no_batch_of_numbers_are_refused(deployment, inputs):
+    for run in (deployment.simulate, deployment.predict, deployment.verify):
+        with pytest.raises(InputError, match="inputs must be a non-empty batch of numbers"):
+            run(inputs)

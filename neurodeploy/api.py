@@ -25,7 +25,7 @@ from neurodeploy.convert import ConvertOptions
 from neurodeploy.core.encoding import quantize_inputs
 from neurodeploy.core.meta import GraphMeta, get_graph_meta
 from neurodeploy.data import as_array, calibration_images, calibration_set, load_dataset
-from neurodeploy.errors import InputError, TargetError
+from neurodeploy.errors import InputError, TargetError, whole_number
 from neurodeploy.frontend.ann import AnnGraph
 from neurodeploy.methods import DEFAULT_METHOD, MethodContext, get_method
 from neurodeploy.methods.base import CALIBRATION_HINT
@@ -33,7 +33,6 @@ from neurodeploy.passes import DEFAULT_PIPELINE, quantize
 from neurodeploy.shards import IN_PROCESS, Workers
 from neurodeploy.simulation import (
     AdaptiveResult,
-    check_timesteps,
     check_windows,
     default_windows,
     encode,
@@ -250,7 +249,7 @@ def compile(model: Any, *, target: str | Path | Target = "loihi2", method: str =
     instead of refusing, a network the target's cores cannot hold (``neurodeploy.capacity``).
     ``memory_budget`` bounds the bytes a simulator run on calibration images holds.
     """
-    check_timesteps(timesteps)
+    whole_number(timesteps, "timesteps")
     chip = _target(target)
     conversion = get_method(method)
     calib_x = calibration_images(calib, calib_samples, seed)
@@ -297,7 +296,7 @@ def import_nir(path: str | Path | nir.NIRGraph, *, target: str | Path | Target =
     from neurodeploy.interop.approximations import rounding_rows
     from neurodeploy.interop.nir_import import import_graph, read_foreign
 
-    check_timesteps(timesteps)
+    whole_number(timesteps, "timesteps")
     chip = _target(target)
     foreign = path if isinstance(path, nir.NIRGraph) else read_foreign(path)
     start = time.perf_counter()

@@ -58,19 +58,15 @@ def window(graph: nir.NIRGraph, timesteps: int | None) -> int:
     an error, not a request for the default)."""
     if timesteps is None:
         return get_graph_meta(graph).timesteps
-    return check_timesteps(timesteps)
-
-
-def check_timesteps(timesteps: Any) -> int:
     return whole_number(timesteps, "timesteps")
 
 
 def check_windows(timesteps: Any) -> list[int]:
-    """One window length or several, each ``check_timesteps``-ed, sorted, without repeats."""
+    """One window length or several, each a whole number, sorted, without repeats."""
     values = [timesteps] if np.ndim(timesteps) == 0 else list(timesteps)
     if not values:
         raise InputError("timesteps must name at least one window")
-    return sorted({check_timesteps(t) for t in values})
+    return sorted({whole_number(t, "timesteps") for t in values})
 
 
 def simulate(graph: nir.NIRGraph, inputs, timesteps: int | None = None, *,

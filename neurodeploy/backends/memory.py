@@ -107,8 +107,9 @@ def available_memory(root: Path = Path("/")) -> int | None:
             if line.startswith("MemAvailable:"):
                 free.append(int(line.split()[1]) * 1024)  # in kB
     limit, used = root / "sys/fs/cgroup/memory.max", root / "sys/fs/cgroup/memory.current"
-    if limit.exists() and used.exists() and limit.read_text().strip() != "max":
-        free.append(max(0, int(limit.read_text()) - int(used.read_text())))
+    cap = limit.read_text().strip() if limit.exists() and used.exists() else "max"
+    if cap != "max":
+        free.append(max(0, int(cap) - int(used.read_text())))
     return min(free) if free else None
 
 

@@ -164,7 +164,7 @@ def _check_matches(graph: AnnGraph, capture: Capture) -> None:
     expected = expected.to(torch.float32)
     scale = max(1.0, float(expected.abs().max()))
     diff = float((got - expected).abs().max())
-    if diff > max(TOLERANCE, HALF_TOLERANCE if dtype.itemsize < 4 else 0.0) * scale:
+    if diff > (HALF_TOLERANCE if dtype.itemsize < 4 else TOLERANCE) * scale:
         raise UnsupportedLayer(f"the captured graph differs from the model by up to {diff:.3g}",
                                hint="The model computes something the frontend reads "
                                     "differently; please report this model")

@@ -10,10 +10,10 @@ quantizer over the calibration activations: a lower theta clips more but rounds 
 from __future__ import annotations
 
 import numpy as np
-import torch
 
-from neurodeploy.backends.memory import DEFAULT_MEMORY_BUDGET, samples_within
+from neurodeploy.backends.memory import DEFAULT_MEMORY_BUDGET
 from neurodeploy.frontend.ann import ACTIVATIONS, AnnGraph
+from neurodeploy.methods.probe import ann_chunks
 
 #: candidates max * (1 - STEP * i) for i < CANDIDATES (the authors' grid)
 CANDIDATES, STEP = 95, 0.01
@@ -58,10 +58,7 @@ def activation_samples(ann: AnnGraph, images: np.ndarray, per_channel: bool, see
     names = [n.name for n in ann.nodes if n.op in ACTIVATIONS]
     rng = np.random.default_rng(seed)
     picks = {name: _Draw(shapes[name], len(images), per_channel, rng) for name in names}
-    chunk = samples_within(sum(int(np.prod(v)) for v in shapes.values()) * 4, memory_budget)
-    for first in range(0, len(images), chunk):
-        acts = ann.run(torch.as_tensor(images[first:first + chunk], dtype=torch.float32),
-                       keep=set(names))
+    for first, acts in ann_chunks(ann, images, set(names), memory_budget):
         for name in names:
             value = acts[name]
             picks[name].take(value.reshape(*value.shape[:2], -1).numpy(), first)

@@ -8,6 +8,7 @@ against the integer network also corrects the rounding the deployed network will
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 import nir
@@ -85,14 +86,21 @@ def population_activations(ann: AnnGraph, images: np.ndarray, graph: nir.NIRGrap
     kept activations grow with the number of images."""
     sources = {population_meta(graph, p).source: p for p in populations(graph)}
     sources["output"] = readout_name(graph)
-    per_image = sum(int(np.prod(shape)) for shape in ann.shapes().values())
-    chunk = samples_within(per_image * FLOAT_BYTES, memory_budget)
     out: dict[str, np.ndarray] = {}
-    for first in range(0, len(images), chunk):
-        acts = ann.run(torch.as_tensor(images[first:first + chunk], dtype=torch.float32),
-                       keep=set(sources))
+    for first, acts in ann_chunks(ann, images, set(sources), memory_budget):
         for src, value in acts.items():
             if first == 0:
                 out[sources[src]] = np.empty((len(images), *value.shape[1:]), np.float32)
-            out[sources[src]][first:first + chunk] = value.numpy()
+            out[sources[src]][first:first + len(value)] = value.numpy()
     return out
+
+
+def ann_chunks(ann: AnnGraph, images: np.ndarray, keep: set[str], memory_budget: int
+               ) -> Iterator[tuple[int, dict[str, torch.Tensor]]]:
+    """(first image, the ``keep`` activations) of the ANN run on consecutive chunks of
+    ``images``, each run's working memory (every node's output) within ``memory_budget``."""
+    per_image = sum(int(np.prod(shape)) for shape in ann.shapes().values())
+    chunk = samples_within(per_image * FLOAT_BYTES, memory_budget)
+    for first in range(0, len(images), chunk):
+        yield first, ann.run(torch.as_tensor(images[first:first + chunk], dtype=torch.float32),
+                             keep=keep)

@@ -340,7 +340,8 @@ def dataset(name: str, split: str = "test", limit: int | None = None
     """Images and labels of a built-in dataset or an .npz file (see neurodeploy.data)."""
     x, y = load_dataset(name, split=split, limit=limit)
     if y is None:
-        raise InputError(f"{name}: has no labels (array 'y'), needed for accuracy")
+        raise InputError(f"{name}: has no labels, needed for accuracy",
+                         hint="Give an .npz file with the images as x and the labels as y")
     return x, y
 
 

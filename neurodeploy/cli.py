@@ -115,7 +115,8 @@ def targets(as_json) -> None:
               help="Conversion method: auto (the most accurate training-free method for the "
                    "target; needs --calib), max, a percentile such as p99.99 (no data "
                    "needed), or stages joined with '+' (see docs/methods.md).")
-@click.option("--calib", help="Calibration data: digits, fashion-mnist or an .npz file.")
+@click.option("--calib", help="Calibration data: digits, fashion-mnist, an .npz file with x, or an "
+                                     ".npy file of images.")
 @click.option("--calib-samples", default=512, show_default=True, type=int,
               help="Calibration images per stage (calibrate's weight fit takes at least 1024, "
                    "iat at least 2048 from the same source).")
@@ -407,7 +408,7 @@ def simulate(network, input_path, timesteps, backend, out, as_json, memory_budge
 
 @main.command()
 @click.argument("network", type=PATH)
-@click.option("--dataset", help="digits, fashion-mnist or .npz (default: random inputs).")
+@click.option("--dataset", help="digits, fashion-mnist, .npz or .npy (default: random inputs).")
 @click.option("--samples", default=5, show_default=True, type=int)
 @click.option("--timesteps", "-T", type=click.IntRange(min=1),
               help="Window length (default: as compiled).")

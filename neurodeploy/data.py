@@ -2,8 +2,9 @@
 
 - ``digits``: scikit-learn's bundled 8x8 digits (no install), a fixed stratified 75/25 split.
 - ``fashion-mnist``: the Debian package ``dataset-fashion-mnist`` (IDX files, no download).
-- a path to an ``.npz`` file with array ``x`` and optionally ``y``; it has no splits, so
-  ``split`` only selects between train and test for the named datasets. ``x`` holds images
+- a path to an ``.npz`` file with array ``x`` and optionally ``y``, or to an ``.npy`` file of
+  images (no labels); files have no splits, so ``split`` only selects between train and test
+  for the named datasets. ``x`` holds images
   (N, features) or (N, C, H, W), or input streams with a time axis (N, T, features) or
   (N, T, C, H, W) (core/encoding.py), whose integers (event counts, spikes) are kept as they
   are and range-checked when a network runs them.
@@ -144,9 +145,11 @@ def _cached(name: str, split: str) -> tuple[np.ndarray, np.ndarray | None]:
         return _fashion(FASHION_DIR, split)
     if name.endswith(".npz"):
         return _npz(Path(name))
+    if name.endswith(".npy"):
+        return _file_images(Path(name), load_samples(name), "images"), None
     raise InputError(f"unknown dataset '{name}'",
-                     hint=f"Use one of: {', '.join(DATASETS)}, or a path to an .npz file "
-                          "with arrays x (and y)")
+                     hint=f"Use one of: {', '.join(DATASETS)}, a path to an .npz file with "
+                          "arrays x (and y), or an .npy file of images")
 
 
 @functools.cache
@@ -206,15 +209,20 @@ def _npz(path: Path) -> tuple[np.ndarray, np.ndarray | None]:
             y = data["y"] if "y" in data.files else None
     except (ValueError, OSError, zipfile.BadZipFile) as exc:
         raise InputError(f"{path}: not a readable .npz file ({exc})") from None
-    if x.ndim not in (2, 3, 4, 5) or len(x) == 0:
-        raise InputError(f"{path}: x must be (N, features) or NCHW (N, C, H, W), or streams "
-                         f"(N, T, features) or (N, T, C, H, W), with N >= 1, got shape {x.shape}")
-    x = encodable_images(x, f"{path}: x")
+    x = _file_images(path, x, "x")
     if y is None:
         return x, None
     if y.dtype.kind not in "iu" or y.shape != (len(x),):
         raise InputError(f"{path}: y must be {len(x)} integer labels, got {y.dtype} {y.shape}")
     return x, y.astype(np.int64)
+
+
+def _file_images(path: Path, x: np.ndarray, what: str) -> np.ndarray:
+    """A file's images, in memory, checked as ``encodable_images`` checks them."""
+    if x.ndim not in (2, 3, 4, 5) or len(x) == 0:
+        raise InputError(f"{path}: {what} must be (N, features) or NCHW (N, C, H, W), or streams "
+                         f"(N, T, features) or (N, T, C, H, W), with N >= 1, got shape {x.shape}")
+    return encodable_images(np.asarray(x), f"{path}: {what}")
 
 
 def load_samples(path: str | Path) -> np.ndarray:

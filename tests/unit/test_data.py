@@ -129,9 +129,23 @@ def test_npz_missing_or_unreadable(tmp_path: Path) -> None:
         load_dataset(str(tmp_path / "junk.npz"))
 
 
+def test_npy_images_are_read_as_an_npz_x_without_labels(tmp_path: Path) -> None:
+    x = np.array([0, 51, 255], dtype=np.uint8).reshape(3, 1, 1, 1)
+    np.save(tmp_path / "x.npy", x)
+    np.savez(tmp_path / "x.npz", x=x)
+    got, labels = load_dataset(str(tmp_path / "x.npy"))
+    assert labels is None and np.array_equal(got, load_dataset(str(tmp_path / "x.npz"))[0])
+    np.save(tmp_path / "wide.npy", np.full((2, 4), 2.0))
+    with pytest.raises(InputError, match=r"wide.npy: images must hold values in \[0, 1\]"):
+        load_dataset(str(tmp_path / "wide.npy"))
+    np.save(tmp_path / "flat.npy", np.zeros(3))
+    with pytest.raises(InputError, match=r"flat.npy: images must be \(N, features\)"):
+        load_dataset(str(tmp_path / "flat.npy"))
+
+
 @pytest.mark.parametrize(("call", "message"), [
     (lambda: load_dataset("cifar10"), "unknown dataset 'cifar10'. Use one of: digits, "
-                                      "fashion-mnist, or a path to an .npz file"),
+                                      "fashion-mnist, a path to an .npz file"),
     (lambda: load_dataset("digits", split="val"), "unknown split 'val'. Use one of: train, test"),
     (lambda: load_dataset("digits", limit=0), "limit must be at least 1"),
     (lambda: calibration_set("digits", samples=0), "at least one sample"),

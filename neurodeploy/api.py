@@ -24,7 +24,14 @@ from neurodeploy.backends.memory import DEFAULT_MEMORY_BUDGET, chunk_size, parse
 from neurodeploy.convert import ConvertOptions
 from neurodeploy.core.encoding import quantize_inputs
 from neurodeploy.core.meta import GraphMeta, get_graph_meta
-from neurodeploy.data import as_array, calibration_images, calibration_set, load_dataset
+from neurodeploy.data import (
+    as_array,
+    calibration_images,
+    calibration_set,
+    encodable_images,
+    labelled,
+    load_dataset,
+)
 from neurodeploy.errors import InputError, TargetError, whole_number
 from neurodeploy.frontend.ann import AnnGraph
 from neurodeploy.methods import DEFAULT_METHOD, MethodContext, get_method
@@ -150,7 +157,7 @@ class Deployment:
     def ann_accuracy(self, images: Any, labels: Any, ann: Any = None) -> float:
         """The float model's accuracy: ``ann`` (a path, module or AnnGraph), else the model
         this was compiled from."""
-        return ann_accuracy(self._float_model(ann), as_array(images), as_array(labels))
+        return ann_accuracy(self._float_model(ann), images, labels)
 
     def random_inputs(self, samples: int, seed: int = 0) -> np.ndarray:
         """Integer inputs drawn over the input's whole range (verifying needs no dataset)."""
@@ -325,9 +332,15 @@ def list_targets() -> list[Target]:
 
 def ann_accuracy(ann: AnnGraph, images: np.ndarray, labels: np.ndarray,
                  alter: dict | None = None) -> float:
-    """The float ANN's accuracy; ``alter`` changes node values on the way (``AnnGraph.run``)."""
+    """The float ANN's accuracy; ``alter`` changes node values on the way (``AnnGraph.run``).
+    Images and labels are checked as ``evaluate`` checks them."""
     import torch
 
+    images, labels = labelled(images, labels, ann.shapes()[ann.output][-1])
+    if images.shape[1:] != ann.input_shape:
+        raise InputError(f"images have shape {images.shape}, the model takes "
+                         f"(N, {', '.join(map(str, ann.input_shape))})")
+    images = encodable_images(images, "images")
     hits = 0
     for start in range(0, len(images), 1000):
         out = ann.run(torch.as_tensor(images[start:start + 1000]), alter=alter)["output"]

@@ -246,6 +246,23 @@ def load_samples(path: str | Path) -> np.ndarray:
     return x
 
 
+def labelled(images: Any, labels: Any, classes: int) -> tuple[np.ndarray, np.ndarray]:
+    """(images, int64 labels) checked: one whole-number label per image, each a class of the
+    model (a label 2.5 or 99 could only ever count as wrong, and silently)."""
+    images, labels = as_array(images), as_array(labels)
+    if images.ndim == 0 or len(images) == 0 or labels.shape != (len(images),):
+        raise InputError(f"need one label per image: {len(images) if images.ndim else 0} "
+                         f"images, labels of shape {labels.shape}")
+    whole = labels.dtype.kind in "iu" or (labels.dtype.kind == "f" and bool(
+        np.isfinite(labels).all() and (labels == np.round(labels)).all()))
+    if not whole:
+        raise InputError(f"labels must be whole-number class indices, got {labels.dtype} "
+                         f"values such as {labels.ravel()[:3].tolist()}")
+    labels = labels.astype(np.int64)
+    check_labels(labels, classes, "labels")
+    return images, labels
+
+
 def check_labels(labels: np.ndarray, classes: int, source: str) -> None:
     """Labels must index one of the model's ``classes`` outputs: any other label could only
     ever count as wrong (and a training loss cannot use it at all)."""

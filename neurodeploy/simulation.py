@@ -26,7 +26,7 @@ from neurodeploy.backends.trace_file import TraceFile
 from neurodeploy.core.encoding import quantize_inputs
 from neurodeploy.core.graph import input_name, num_outputs
 from neurodeploy.core.meta import get_graph_meta, longest_window
-from neurodeploy.data import as_array, check_labels
+from neurodeploy.data import as_array, labelled
 from neurodeploy.errors import InputError, whole_number
 from neurodeploy.fileio import atomic_write, scratch_dir
 from neurodeploy.progress import progress
@@ -156,7 +156,7 @@ def evaluate(graph: nir.NIRGraph, images, labels,
     the output of a t-step window. Runs in chunks within ``memory_budget`` bytes, on
     ``workers`` (``neurodeploy.shards``) in shards of samples."""
     steps = default_windows(graph) if timesteps is None else check_windows(timesteps)
-    images, labels = _labelled(graph, images, labels)
+    images, labels = labelled(images, labels, num_outputs(graph))
     shards = run_sharded(_correct, len(images), (graph, images, labels, steps, backend,
                                                  memory_budget, show_progress),
                          workers, description="evaluate", show_progress=show_progress)
@@ -197,7 +197,7 @@ def evaluate_adaptive(graph: nir.NIRGraph, images, labels, *,
     from neurodeploy.methods.iat import confidence_steps, exit_steps, iat_thresholds
 
     thresholds = iat_thresholds(graph)
-    images, labels = _labelled(graph, images, labels)
+    images, labels = labelled(images, labels, num_outputs(graph))
     steps = get_graph_meta(graph).timesteps
     engine = get_backend(backend)
     hits = full_hits = 0
@@ -228,10 +228,3 @@ def _samples(graph: nir.NIRGraph, inputs) -> np.ndarray:
     return x[None] if x.shape == input_shape(graph) else x
 
 
-def _labelled(graph: nir.NIRGraph, images, labels) -> tuple[np.ndarray, np.ndarray]:
-    images, labels = as_array(images), as_array(labels)
-    if len(images) == 0 or labels.shape != (len(images),):
-        raise InputError(f"need one label per image: {len(images)} images, labels of shape "
-                         f"{labels.shape}")
-    check_labels(labels, num_outputs(graph), "labels")
-    return images, labels

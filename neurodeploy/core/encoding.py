@@ -6,7 +6,8 @@ Two kinds of input, told apart by their shape:
   window (direct encoding);
 - a stream (batch, L, *shape), e.g. event frames or spike trains, injects its step t at step
   t; a window of T <= L steps reads the first T.
-Both are integers in the input node's width (``quantize_inputs`` scales floats in [0, 1]).
+Both are integers in the input node's width (``quantize_inputs`` scales floats in [0, 1], and
+uint8 images in 0..255).
 """
 
 from __future__ import annotations
@@ -31,11 +32,14 @@ def input_meta(bits: int, events: bool) -> InputMeta:
 
 
 def quantize_inputs(graph: nir.NIRGraph, images: np.ndarray) -> np.ndarray:
-    """Float images in [0, 1] -> the integers the input node injects every step (integer
-    arrays pass through)."""
+    """Float images in [0, 1] -> the integers the input node injects every step. uint8
+    images are 0..255, as calibration reads them, whatever the input's width (on an 8-bit
+    input they are its integers); other integer arrays, and event counts, pass through."""
     name = input_name(graph)
     meta = get_node_meta(graph.nodes[name], InputMeta, name)
     x = np.asarray(images)
+    if x.dtype == np.uint8 and not meta.events:
+        x = x / np.float32(255)
     if np.issubdtype(x.dtype, np.integer):
         _check_range(x, meta)
         return x.astype(np.int32)

@@ -17,7 +17,9 @@ import numpy as np
 from neurodeploy import __version__
 from neurodeploy.backends.memory import DEFAULT_MEMORY_BUDGET
 from neurodeploy.capacity import allocate
+from neurodeploy.core.graph import num_outputs
 from neurodeploy.core.meta import get_graph_meta
+from neurodeploy.data import labelled
 from neurodeploy.errors import InputError, MetadataError
 from neurodeploy.fileio import output_dir, write_files
 from neurodeploy.operations import LayerOperations, count_operations, energy_pj
@@ -75,8 +77,7 @@ def build_report(graph: nir.NIRGraph, images: np.ndarray, labels: np.ndarray, *,
     if target.name != gmeta.target:
         raise InputError(f"the network was compiled for target '{gmeta.target}', not "
                          f"'{target.name}'", hint="Pass the target it was compiled for")
-    if len(images) == 0:
-        raise InputError("the report needs at least one sample")
+    images, labels = labelled(images, labels, num_outputs(graph))
     compiled = gmeta.timesteps
     sweep = sorted({compiled, *(timesteps or default_windows(graph))})
     facts = layer_facts(graph)

@@ -256,3 +256,33 @@ def test_inputs_that_are_no_batch_of_numbers_are_refused(deployment, inputs):
     for run in (deployment.simulate, deployment.predict, deployment.verify):
         with pytest.raises(InputError, match="inputs must be a non-empty batch of numbers"):
             run(inputs)
+
+
+@pytest.mark.parametrize(("labels", "message"), [
+    (lambda y: y + 0.5, r"labels must be whole-number class indices, got float64 values such "
+                        r"as \[.*\.5"),
+    (lambda y: y[:, None], r"need one label per image: 16 images, labels of shape \(16, 1\)"),
+    (lambda y: y[:3], r"need one label per image: 16 images, labels of shape \(3,\)"),
+    (lambda y: y.astype(str), "labels must be whole-number class indices, got <U"),
+    (lambda y: np.full_like(y, 99), "label 99 is not a class of the model")])
+def test_labels_are_checked_alike_by_every_accuracy(deployment, labels, message):
+    """A fractional or broadcast label scored 0% or 4508% without a word."""
+    x, y = api.dataset("digits", limit=16)
+    for run in (lambda: deployment.evaluate(x, labels(y), show_progress=False),
+                lambda: deployment.ann_accuracy(x, labels(y)),
+                lambda: deployment.report(x, labels(y), show_progress=False)):
+        with pytest.raises(InputError, match=message):
+            run()
+    assert deployment.evaluate(x, y.astype(np.float32), 2, show_progress=False) == \
+        deployment.evaluate(x, y, 2, show_progress=False)  # whole floats are labels
+
+
+def test_ann_accuracy_reads_images_as_evaluate_does(deployment):
+    x, y = api.dataset("digits", limit=16)
+    assert deployment.ann_accuracy(np.round(x * 255).astype(np.uint8), y) == \
+        deployment.ann_accuracy(np.round(x * 255) / 255, y)
+    for images, message in [(x * 5, r"values in \[0, 1\]"), (np.full_like(x, np.nan),
+                                                                r"values in \[0, 1\]"),
+                            (x.reshape(16, 64), r"the model takes \(N, 1, 8, 8\)")]:
+        with pytest.raises(InputError, match=message):
+            deployment.ann_accuracy(images, y)

@@ -63,3 +63,20 @@ def test_evaluate_reads_an_event_dataset(mlp_graph, tmp_path):
     accuracy = api.Deployment(mlp_graph, None, None).evaluate(images, labels, [4],
                                                                 show_progress=False)
     assert accuracy == {4: 1.0}
+
+
+@pytest.mark.parametrize(("bits", "events"), [(8, False), (12, False), (8, True)])
+def test_uint8_images_are_0_to_255_on_any_input_width(mlp_graph, bits, events):
+    """Calibration reads uint8 as 0..255; a run must too, or a 12-bit input sees images 16x
+    too dark. Event counts are counts whatever their dtype."""
+    from neurodeploy.core.encoding import input_meta
+    from neurodeploy.core.meta import copy_graph, with_node_meta
+
+    graph = copy_graph(mlp_graph, {"input": with_node_meta(mlp_graph.nodes["input"],
+                                                           input_meta(bits, events))})
+    images = np.random.default_rng(3).integers(0, 256, (2, *shape_of(graph))).astype(np.uint8)
+    expected = images.astype(np.int32) if events else \
+        quantize_inputs(graph, images.astype(np.float32) / 255)
+    assert np.array_equal(quantize_inputs(graph, images), expected)
+    if bits == 8:
+        assert np.array_equal(expected, images)

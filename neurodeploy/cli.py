@@ -113,8 +113,8 @@ def targets(as_json) -> None:
 @click.option("--target", default="loihi2", show_default=True, help="Target name or .toml path.")
 @click.option("--method", default="auto", show_default=True,
               help="Conversion method: auto (the most accurate training-free method for the "
-                   "target; needs --calib), max, a percentile such as p99.99 (no data "
-                   "needed), or stages joined with '+' (see docs/methods.md).")
+                   "target; needs --calib), max, a percentile such as p99.99 (fast, "
+                   "less accurate), or stages joined with '+' (see docs/methods.md).")
 @click.option("--calib", help="Calibration data: digits, fashion-mnist, an .npz file with x, or an "
                                      ".npy file of images.")
 @click.option("--calib-samples", default=512, show_default=True, type=int,

@@ -40,8 +40,8 @@ from neurodeploy.frontend.ann import AnnGraph
 from neurodeploy.targets import Target
 
 CALIBRATION_HINT = ("Pass calib= (--calib): images, a DataLoader or a dataset (e.g. digits, "
-                    "fashion-mnist, x.npz); or choose a method that needs none: "
-                    "method='p99.99' (--method p99.99)")
+                    "fashion-mnist, x.npz). Every method chooses its thresholds on data, "
+                    "except qcfs on a model fine-tuned for it (finetune)")
 
 
 @dataclass(frozen=True)

@@ -12,7 +12,7 @@ from neurodeploy import api
 from neurodeploy.core.meta import get_graph_meta
 from neurodeploy.data import calibration_set
 from neurodeploy.errors import InputError
-from neurodeploy.methods import DEFAULT_METHOD, get_method
+from neurodeploy.methods import DEFAULT_METHOD, STAGES, get_method
 from neurodeploy.methods.auto import CALIBRATE_BURST, Auto, Score, _best, _candidates
 from neurodeploy.methods.calibration import WEIGHT_SAMPLES
 from neurodeploy.targets import load_target
@@ -107,4 +107,6 @@ def test_the_default_method_is_auto_and_without_data_it_says_how_to_give_it():
     ann = context().ann
     with pytest.raises(InputError, match="method 'auto' needs calibration data") as error:
         api.compile(ann, target="loihi2")
-    assert "calib=" in error.value.hint and "p99.99" in error.value.hint
+    assert "calib=" in error.value.hint and "qcfs" in error.value.hint
+    # the one method the hint names as needing no data is the only one that needs none
+    assert [name for name in STAGES if not get_method(name).needs_calibration] == ["qcfs"]

@@ -16,6 +16,7 @@ same place, normalised per layer so every layer counts alike whatever its scale.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import torch
@@ -33,13 +34,13 @@ class Distillation:
     activations: float = 0.0  #: a: weight of the per-layer activation term (0: logits only)
 
     def __post_init__(self) -> None:
-        if not self.temperature > 0:
-            raise InputError(f"distillation temperature must be positive, got "
+        if not 0 < self.temperature < math.inf:
+            raise InputError(f"distillation temperature must be positive and finite, got "
                              f"{self.temperature}")
         if not 0.0 <= self.weight <= 1.0:
             raise InputError(f"distillation weight must be in [0, 1], got {self.weight}")
-        if self.activations < 0:
-            raise InputError(f"activation distillation weight must be >= 0, got "
+        if not 0 <= self.activations < math.inf:
+            raise InputError(f"activation distillation weight must be >= 0 and finite, got "
                              f"{self.activations}")
 
 

@@ -12,6 +12,7 @@ as the deployment window has steps, trains it distilled from the model as loaded
 
 from __future__ import annotations
 
+import math
 import time
 import warnings
 from collections.abc import Callable
@@ -56,8 +57,8 @@ class TrainConfig:
 
     def __post_init__(self) -> None:
         whole_number(self.epochs, "epochs")
-        if not self.lr > 0:
-            raise InputError(f"lr must be positive, got {self.lr}")
+        if not 0 < self.lr < math.inf:
+            raise InputError(f"lr must be positive and finite, got {self.lr}")
         whole_number(self.batch, "batch")
         if self.optimizer not in OPTIMIZERS:
             raise InputError(f"unknown optimizer '{self.optimizer}'",
@@ -122,6 +123,7 @@ def fit(model: nn.Module, train_set: tuple[np.ndarray, np.ndarray],
                 bar.update()
                 bar.set_postfix_str(f"epoch {epoch}/{config.epochs} loss {value.item():.3f}"
                                     f"{held}", refresh=False)
+            _check_finite(model, total, epoch)
             result = Epoch(epoch, total / len(inputs), accuracy(model, *held_out),
                            time.perf_counter() - start, time.process_time() - cpu)
             history.epochs.append(result)
@@ -129,6 +131,14 @@ def fit(model: nn.Module, train_set: tuple[np.ndarray, np.ndarray],
             log(f"epoch {epoch:2d}  train loss {result.loss:.4f}  held-out accuracy "
                 f"{100 * result.accuracy:.2f}%  ({result.seconds:.0f} s)")
     return history
+
+
+def _check_finite(model: nn.Module, loss: float, epoch: int) -> None:
+    """A diverged model is refused, not saved: its NaN weights would only fail later."""
+    if not math.isfinite(loss) or not all(bool(torch.isfinite(p).all())
+                                          for p in model.parameters()):
+        raise InputError(f"training diverged in epoch {epoch}: the loss or the weights are "
+                         "no longer finite", hint="Lower the learning rate (lr, --lr)")
 
 
 def _optimizer(model: nn.Module, config: TrainConfig) -> torch.optim.Optimizer:

@@ -8,9 +8,10 @@ from pathlib import Path
 import nir
 import numpy as np
 
-from neurodeploy.backends import Backend, Record, Trace, get_backend
+from neurodeploy.backends import Backend, Record, Trace, available_backends, get_backend
 from neurodeploy.backends.memory import check_free_memory, sample_bytes
 from neurodeploy.core.graph import populations
+from neurodeploy.errors import BitExactMismatch, InputError
 from neurodeploy.fileio import write_files
 from neurodeploy.shards import IN_PROCESS, Workers, run_sharded
 
@@ -22,8 +23,8 @@ class Divergence:
     timestep: int  #: in the population's window (add its offset for the chip's step)
     sample: int
     neuron: tuple[int, ...]  #: index within the population's (C, H, W) or (N,) shape
-    expected: int
-    actual: int
+    expected: int | float  #: as recorded (a backend under development may record floats)
+    actual: int | float
 
     def __str__(self) -> str:
         where = ",".join(map(str, self.neuron))
@@ -53,20 +54,20 @@ def compare(graph: nir.NIRGraph, expected: Trace, actual: Trace,
             a, b = getattr(expected, quantity).get(name), getattr(actual, quantity).get(name)
             if a is None and b is None:
                 continue
-            if a is None or b is None or a.shape != b.shape:
-                raise ValueError(f"traces of '{name}' {quantity} are not comparable")
+            _check_comparable(f"{quantity} of population '{name}'", a, b)
             a, b = a[:, samples], b[:, samples]
             values += a.size
             divergence = _first_difference(name, quantity, a, b)
             if divergence:
                 return _result(expected, samples, names, neurons, values, divergence)
         neurons += int(np.prod(graph.nodes[name].input_type["input"]))
+    _check_comparable("outputs", expected.outputs, actual.outputs)
     a, b = expected.outputs[samples], actual.outputs[samples]
     values += a.size
     if not np.array_equal(a, b):
         sample, unit = np.argwhere(a != b)[0]
         div = Divergence(names[-1], "outputs", expected.timesteps - 1, int(sample), (int(unit),),
-                         int(a[sample, unit]), int(b[sample, unit]))
+                         a[sample, unit].item(), b[sample, unit].item())
         return _result(expected, samples, names, neurons, values, div)
     return _result(expected, samples, names, neurons, values, None)
 
@@ -124,7 +125,7 @@ def run_and_compare(graph: nir.NIRGraph, inputs: np.ndarray, timesteps: int,
     development, or a wrapper around hardware). On ``workers`` the samples run in shards
     (``neurodeploy.shards``); the traces are joined before they are compared, so the result
     is the one-process result."""
-    engine = get_backend(backend) if isinstance(backend, str) else backend
+    engine = _engine(backend)
     # both runs' whole traces are kept to be compared
     check_free_memory(2 * sample_bytes(graph, timesteps, Record.ALL), len(inputs), timesteps,
                       hint="Verify fewer samples at once or a shorter window")
@@ -139,8 +140,35 @@ def _run_both(rows: slice, graph: nir.NIRGraph, inputs: np.ndarray, timesteps: i
               engine: Backend, reference: str) -> tuple[Trace, Trace]:
     """(reference trace, backend trace) of the samples ``rows`` (one shard)."""
     x = inputs[rows]
-    return (get_backend(reference).run(graph, x, timesteps, record=Record.ALL),
-            engine.run(graph, x, timesteps, record=Record.ALL))
+    actual = engine.run(graph, x, timesteps, record=Record.ALL)
+    if not isinstance(actual, Trace):
+        raise BitExactMismatch(f"backend '{engine.name}' returned {type(actual).__name__}, "
+                               "not a Trace", divergence=None)
+    return get_backend(reference).run(graph, x, timesteps, record=Record.ALL), actual
+
+
+def _engine(backend: str | Backend) -> Backend:
+    if isinstance(backend, str):
+        return get_backend(backend)
+    if not callable(getattr(backend, "run", None)) or not isinstance(
+            getattr(backend, "name", None), str):
+        raise InputError(f"backend must be a backend's name or an object with the Backend "
+                         f"protocol (a name and run()), got {type(backend).__name__}",
+                         hint=f"Names: {', '.join(available_backends())}")
+    return backend
+
+
+def _check_comparable(what: str, expected: np.ndarray | None, actual: np.ndarray | None
+                      ) -> None:
+    """A trace the checked backend recorded in another shape, or not at all, cannot agree:
+    a finding about the backend, not an error of the comparison."""
+    if expected is None or actual is None or expected.shape != actual.shape:
+        raise BitExactMismatch(f"{what}: the checked backend recorded {_recorded(actual)}, "
+                               f"the reference {_recorded(expected)}", divergence=None)
+
+
+def _recorded(values: np.ndarray | None) -> str:
+    return "nothing" if values is None else f"shape {tuple(values.shape)}"
 
 
 def _first_difference(name: str, quantity: str, a: np.ndarray, b: np.ndarray
@@ -148,8 +176,8 @@ def _first_difference(name: str, quantity: str, a: np.ndarray, b: np.ndarray
     if np.array_equal(a, b):
         return None
     t, sample, *neuron = (int(i) for i in np.argwhere(a != b)[0])
-    return Divergence(name, quantity, t, sample, tuple(neuron), int(a[(t, sample, *neuron)]),
-                      int(b[(t, sample, *neuron)]))
+    return Divergence(name, quantity, t, sample, tuple(neuron), a[(t, sample, *neuron)].item(),
+                      b[(t, sample, *neuron)].item())
 
 
 def _result(trace: Trace, samples: slice, names, neurons, values, divergence) -> Comparison:

@@ -20,7 +20,12 @@ import numpy as np
 
 from neurodeploy import nir_io
 from neurodeploy.backends import Backend, Record, Trace
-from neurodeploy.backends.memory import DEFAULT_MEMORY_BUDGET, chunk_size, parse_memory
+from neurodeploy.backends.memory import (
+    DEFAULT_MEMORY_BUDGET,
+    check_budget,
+    chunk_size,
+    parse_memory,
+)
 from neurodeploy.convert import ConvertOptions
 from neurodeploy.core.encoding import quantize_inputs
 from neurodeploy.core.meta import GraphMeta, get_graph_meta
@@ -33,6 +38,7 @@ from neurodeploy.data import (
     load_dataset,
 )
 from neurodeploy.errors import InputError, TargetError, whole_number
+from neurodeploy.fileio import file_path
 from neurodeploy.frontend.ann import AnnGraph
 from neurodeploy.methods import DEFAULT_METHOD, MethodContext, get_method
 from neurodeploy.methods.base import CALIBRATION_HINT
@@ -220,7 +226,7 @@ class Deployment:
         """What `neurodeploy compile` prints: resources, bounds, capacity ("text" renders it)."""
         from neurodeploy.summary import compile_summary
 
-        return compile_summary(self, Path(path))
+        return compile_summary(self, file_path(path))
 
     def _float_model(self, ann: Any) -> AnnGraph:
         """``ann`` as an AnnGraph, refused if the network was not compiled from it; the
@@ -257,7 +263,13 @@ def compile(model: Any, *, target: str | Path | Target = "loihi2", method: str =
     ``memory_budget`` bounds the bytes a simulator run on calibration images holds.
     """
     whole_number(timesteps, "timesteps")
-    chip = _target(target)
+    whole_number(calib_samples, "calib_samples")
+    whole_number(seed, "seed", least=0)
+    check_budget(memory_budget)
+    if not isinstance(options, ConvertOptions | None):
+        raise InputError(f"options must be a ConvertOptions, got {type(options).__name__}",
+                         hint="neurodeploy.convert.ConvertOptions(max_burst=2, ...)")
+    chip = target if isinstance(target, Target) else load_target(target)  # None: refused
     conversion = get_method(method)
     calib_x = calibration_images(calib, calib_samples, seed)
     if conversion.needs_calibration and calib_x is None:

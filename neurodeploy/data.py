@@ -131,7 +131,9 @@ def as_array(data: Any) -> np.ndarray:
     import torch
 
     if isinstance(data, torch.Tensor):
-        return data.detach().cpu().numpy()
+        data = data.detach().cpu()
+        # numpy has no bfloat16; float32 holds every bfloat16 value exactly
+        return (data.float() if data.dtype == torch.bfloat16 else data).numpy()
     return np.asarray(data)
 
 

@@ -24,13 +24,13 @@ class InputError(NeurodeployError):
     """A file, argument or array the user gave cannot be used."""
 
 
-def whole_number(value: object, name: str) -> int:
-    """``value`` as a count of at least 1 (timesteps, samples, epochs, ...): a bool, a float or
-    a string is refused, not rounded or parsed."""
+def whole_number(value: object, name: str, least: int = 1) -> int:
+    """``value`` as a count of at least ``least`` (timesteps, samples, epochs, seeds, ...): a
+    bool, a float or a string is refused, not rounded or parsed."""
     if isinstance(value, bool) or not isinstance(value, int | np.integer):
         raise InputError(f"{name} must be a whole number, got {value!r}")
-    if value < 1:
-        raise InputError(f"{name} must be at least 1, got {value}")
+    if value < least:
+        raise InputError(f"{name} must be at least {least}, got {value}")
     return int(value)
 
 

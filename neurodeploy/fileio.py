@@ -108,9 +108,17 @@ def write_files(files: Mapping[PathLike, Writer]) -> None:
         raise
 
 
+def file_path(path: object, name: str = "path") -> Path:
+    """``path`` as a Path: a string or path object, not empty (``Path("")`` is the current
+    directory, which no caller means)."""
+    if not isinstance(path, PathLike) or not os.fspath(path):
+        raise InputError(f"{name} must be a file path, got {path!r}")
+    return Path(path)
+
+
 def _checked(path: PathLike, inputs: Iterable[PathLike | None]) -> Path:
     """The real path to write, after refusing an output that is one of ``inputs``."""
-    target = Path(os.path.realpath(path))
+    target = Path(os.path.realpath(file_path(path)))
     exists = _mode(target, path) is not None
     for given in inputs:
         if given is not None and os.path.exists(given) and (

@@ -13,7 +13,7 @@ from neurodeploy.core.graph import populations
 from neurodeploy.core.meta import InputMeta, get_graph_meta, get_node_meta, population_meta
 from neurodeploy.core.population import check_node
 from neurodeploy.errors import InputError, MetadataError, NeurodeployError
-from neurodeploy.fileio import atomic_write
+from neurodeploy.fileio import atomic_write, file_path
 from neurodeploy.targets import available_targets, load_target
 
 
@@ -25,7 +25,7 @@ def write(graph: nir.NIRGraph, path: str | Path) -> None:
 
 def read(path: str | Path) -> nir.NIRGraph:
     """Read a file we wrote; anything else fails with one readable line."""
-    path = Path(path)
+    path = file_path(path)
     if not path.is_file():
         raise InputError(f"{path}: file not found")
     if not h5py.is_hdf5(path):

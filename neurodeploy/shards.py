@@ -28,7 +28,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
-from neurodeploy.errors import BackendUnavailable, NeurodeployError, whole_number
+from neurodeploy.errors import BackendUnavailable, InputError, NeurodeployError, whole_number
 from neurodeploy.progress import progress
 
 R = TypeVar("R")
@@ -63,6 +63,10 @@ def run_sharded(task: Callable[..., R], samples: int, common: Sequence[Any],
     in shard order: one shard in this process, or one per Ray worker CPU; ``shard_size``
     samples per shard instead when the samples' costs differ (a sweep's configurations), so
     Ray hands the next one to whichever worker is free."""
+    if not isinstance(workers, Workers):
+        raise InputError(f"workers must be a Workers, got {workers!r}",
+                         hint="Workers(count=2) for a local Ray, Workers(address='auto') for a "
+                              "cluster")
     if not workers.distributed:
         return [task(slice(0, samples), *common)]
     with ray_session(workers) as ray:

@@ -48,6 +48,7 @@ def encode(graph: nir.NIRGraph, inputs) -> np.ndarray:
 def random_inputs(graph: nir.NIRGraph, samples: int, seed: int = 0) -> np.ndarray:
     """``samples`` integer inputs drawn uniformly over the input's whole range."""
     samples = whole_number(samples, "samples")
+    whole_number(seed, "seed", least=0)
     high = quantize_inputs(graph, np.ones(1, np.float32))[0]
     shape = (samples, *input_shape(graph))
     return np.random.default_rng(seed).integers(0, high + 1, shape).astype(np.int32)
@@ -72,6 +73,7 @@ def check_windows(timesteps: Any) -> list[int]:
 def simulate(graph: nir.NIRGraph, inputs, timesteps: int | None = None, *,
              backend: str = "reference", record: Record = Record.ALL) -> Trace:
     """Run a batch (float images in [0, 1] or integers) for one window of T steps."""
+    record = Record.of(record)
     steps = window(graph, timesteps)
     x = encode(graph, inputs)
     check_free_memory(sample_bytes(graph, steps, record), len(x), steps,
@@ -108,6 +110,7 @@ def simulate_to_file(graph: nir.NIRGraph, inputs, path: str | Path,
                      ) -> tuple[np.ndarray, dict[str, np.ndarray]]:
     """``simulate`` of any number of samples, its trace written to the .npz ``path`` chunk
     by chunk (``Trace.load`` reads it); returns the readout and spike events per neuron."""
+    record = Record.of(record)
     steps = window(graph, timesteps)
     x = _samples(graph, inputs)
     engine = get_backend(backend)

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import os
 import re
 import tomllib
 import types
@@ -158,6 +159,9 @@ def available_targets() -> list[str]:
 
 def load_target(name_or_path: str | Path) -> Target:
     """Load a target by name (target_files/NAME.toml) or by path to a .toml file."""
+    if not isinstance(name_or_path, str | os.PathLike) or not os.fspath(name_or_path):
+        raise TargetError(f"target must be a target's name or a .toml path, got "
+                          f"{name_or_path!r}", hint=f"Names: {', '.join(available_targets())}")
     path = Path(name_or_path)
     if path.suffix != ".toml":
         path = TARGETS_DIR / f"{name_or_path}.toml"

@@ -12,6 +12,7 @@ timestep and both values, like ``torch.testing.assert_close`` names the first ba
 
 from __future__ import annotations
 
+import os
 import xml.etree.ElementTree as ET
 from pathlib import Path
 from typing import Any
@@ -20,7 +21,7 @@ import nir
 
 from neurodeploy.api import Deployment
 from neurodeploy.backends import Backend
-from neurodeploy.errors import BitExactMismatch
+from neurodeploy.errors import BitExactMismatch, InputError
 from neurodeploy.fileio import atomic_write
 from neurodeploy.verify import Verification
 
@@ -77,4 +78,8 @@ def _deployment(network: Deployment | nir.NIRGraph | str | Path) -> Deployment:
         return network
     if isinstance(network, nir.NIRGraph):
         return Deployment(network, target=None)
+    if not isinstance(network, str | os.PathLike):
+        raise InputError(f"network must be a Deployment, a NIR graph or a .nir path, got "
+                         f"{type(network).__name__}",
+                         hint="Compile a model first: neurodeploy.compile(model, calib=...)")
     return Deployment.load(network)

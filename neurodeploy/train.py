@@ -60,6 +60,7 @@ class TrainConfig:
         if not 0 < self.lr < math.inf:
             raise InputError(f"lr must be positive and finite, got {self.lr}")
         whole_number(self.batch, "batch")
+        whole_number(self.seed, "seed", least=0)
         if self.optimizer not in OPTIMIZERS:
             raise InputError(f"unknown optimizer '{self.optimizer}'",
                              hint=f"Use one of: {', '.join(OPTIMIZERS)}")

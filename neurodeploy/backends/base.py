@@ -26,6 +26,8 @@ from typing import ClassVar, Protocol
 import nir
 import numpy as np
 
+from neurodeploy.errors import InputError
+
 
 class Record(enum.StrEnum):
     """What a run keeps besides the outputs (full traces cost memory)."""
@@ -37,6 +39,14 @@ class Record(enum.StrEnum):
     #: ALL + the synaptic input entering each population (reference simulator only: the
     #: analyses that need a population's input read it here instead of inverting the rule)
     CURRENTS = "currents"
+
+    @classmethod
+    def of(cls, value: object) -> Record:
+        """``value`` (a Record or its name, e.g. "all") as a Record."""
+        try:
+            return cls(value)
+        except ValueError:
+            raise InputError(f"record must be one of {', '.join(cls)}, got {value!r}") from None
 
     @property
     def counts(self) -> bool:

@@ -54,6 +54,9 @@ def parse_memory(text: str) -> int:
 
 def check_budget(budget: int) -> int:
     """The budget, refused when it is not a positive number of bytes."""
+    if isinstance(budget, bool) or not isinstance(budget, int | np.integer):
+        raise InputError(f"memory_budget must be a number of bytes, got {budget!r}",
+                         hint="parse_memory('1GB') reads a size with its unit")
     if budget < 1:
         raise InputError(f"memory budget must be positive, got {budget} bytes")
     return budget

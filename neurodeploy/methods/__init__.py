@@ -49,6 +49,9 @@ def available_methods() -> list[str]:
 
 def get_method(spec: str) -> Method:
     """'p99.99', 'calibrate+ftbc', ...: validated, with the default builder when none is named."""
+    if not isinstance(spec, str):
+        raise InputError(f"method must be a name such as 'calibrate+ftbc', got {spec!r}",
+                         hint=f"Choose from: {', '.join(available_methods())}")
     stages = [_stage(name.strip(), spec) for name in spec.split("+")]
     return compose(stages, _stage(DEFAULT_BUILDER, spec), spec)
 

@@ -14,6 +14,7 @@ import neurodeploy
 from neurodeploy import api, train
 from neurodeploy.data import calibration_set
 from neurodeploy.errors import InputError
+from neurodeploy.testing import assert_bit_exact
 from tests.models import DigitsMLP, save_torchscript
 
 T = 3
@@ -286,3 +287,42 @@ def test_ann_accuracy_reads_images_as_evaluate_does(deployment):
                             (x.reshape(16, 64), r"the model takes \(N, 1, 8, 8\)")]:
         with pytest.raises(InputError, match=message):
             deployment.ann_accuracy(images, y)
+
+
+@pytest.mark.parametrize(("call", "message"), [
+    (lambda d, c: api.compile(_model(), calib=c, calib_samples=2.5), "calib_samples must be a "
+                                                                     "whole number, got 2.5"),
+    (lambda d, c: api.compile(_model(), calib=c, seed=-1), "seed must be at least 0, got -1"),
+    (lambda d, c: api.compile(_model(), calib=c, seed="a"), "seed must be a whole number"),
+    (lambda d, c: api.compile(_model(), calib=c, target=None), "target must be a target's name"),
+    (lambda d, c: api.compile(_model(), calib=c, method=None), "method must be a name such as"),
+    (lambda d, c: api.compile(_model(), calib=c, options={"max_burst": 2}),
+     "options must be a ConvertOptions, got dict"),
+    (lambda d, c: api.compile(_model(), calib=c, memory_budget="1GB"),
+     "memory_budget must be a number of bytes, got '1GB'"),
+    (lambda d, c: d.evaluate(c, np.zeros(len(c), int), memory_budget="1GB"),
+     "memory_budget must be a number of bytes"),
+    (lambda d, c: d.evaluate(c, np.zeros(len(c), int), workers=2), "workers must be a Workers"),
+    (lambda d, c: d.simulate(c, record="everything"), "record must be one of output, counts"),
+    (lambda d, c: d.random_inputs(2, seed=-1), "seed must be at least 0"),
+    (lambda d, c: d.save(None), "path must be a file path, got None"),
+    (lambda d, c: d.save(""), "path must be a file path, got ''"),
+    (lambda d, c: api.load(None), "path must be a file path, got None"),
+    (lambda d, c: d.summary(None), "path must be a file path, got None"),
+    (lambda d, c: api.compile(_model(), calib=c, target=3), "target must be a target's name or "
+                                                          "a .toml path, got 3"),
+    (lambda d, c: assert_bit_exact(_model(), c),
+     "network must be a Deployment, a NIR graph or a .nir path, got DigitsMLP")])
+def test_arguments_of_the_wrong_kind_are_named(deployment, calib, call, message):
+    """Each was a bare TypeError, AttributeError or ValueError from deep inside."""
+    from neurodeploy.errors import NeurodeployError
+
+    with pytest.raises(NeurodeployError, match=message):
+        call(deployment, calib)
+
+
+def test_a_bfloat16_tensor_is_read_as_its_float32_values(deployment, calib):
+    x = torch.as_tensor(calib[:4]).to(torch.bfloat16)
+    assert np.array_equal(deployment.simulate(x).outputs,
+                          deployment.simulate(x.float().numpy()).outputs)
+    assert deployment.simulate(calib[:2], record="all").membranes  # a name is a Record

@@ -377,7 +377,7 @@ def _adaptive_avg_pool2d(b: GraphBuilder, name: str, a: dict[str, Any]) -> Ref:
 
 def _mean(b: GraphBuilder, name: str, a: dict[str, Any]) -> Ref:
     """``x.mean((2, 3))``: global average pooling (then a flatten unless ``keepdim``)."""
-    dims = a["dim"]
+    dims = [a["dim"]] if isinstance(a["dim"], int) else a["dim"]
     if dims is None or sorted(int(d) % 4 for d in dims) != [2, 3] or a.get("dtype"):
         raise UnsupportedLayer(f"mean over dimensions {dims}", node=name,
                                hint="Only the mean over H and W of a (batch, C, H, W) tensor "

@@ -46,6 +46,12 @@ def open_model(model: Any, *, arch: str | None = None, trust_pickle: bool = Fals
     if isinstance(model, torch.jit.ScriptModule):  # before nn.Module: it is one too
         return LoadedModel("script", model)
     if isinstance(model, nn.Module):
+        # torch.compile wraps the module it compiles: the computation is the module's
+        model = getattr(model, "_orig_mod", model)
+        if any(t.is_meta for t in (*model.parameters(), *model.buffers())):
+            raise InputError("the model's weights are on the meta device (no values)",
+                             hint="Load its weights first, e.g. with load_state_dict(..., "
+                                  "assign=True)")
         return LoadedModel("module", model)
     if isinstance(model, torch.export.ExportedProgram):
         return LoadedModel("export", model)

@@ -311,3 +311,34 @@ def test_a_scripted_functional_softmax_is_named_not_its_branch(tmp_path):
     with pytest.raises(UnsupportedLayer, match="^softmax: softmax is not supported: the readout"):
         load_model(**save_format(FunctionalSoftmaxOut(), "script", tmp_path))
 
+
+
+class ChannelMeanNet(nn.Module):
+    """``mean(1)`` with an int dimension (over channels): not global average pooling."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.conv = nn.Conv2d(1, 4, 3)
+        self.out = nn.Linear(6, 3)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.out(torch.relu(self.conv(x)).mean(1).mean(1))
+
+
+def test_a_mean_over_one_int_dimension_is_refused_by_name():
+    """It was a TypeError (the frontend iterated the int)."""
+    with pytest.raises(UnsupportedLayer, match=r"mean over dimensions \[1\]"):
+        load_model(ChannelMeanNet(), input_shape=SHAPE)
+
+
+def test_a_module_in_memory_on_the_meta_device_is_refused():
+    with pytest.raises(InputError, match="weights are on the meta device"):
+        load_model(MLP().to("meta"), input_shape=SHAPE)
+
+
+def test_a_torch_compiled_module_is_read_as_the_module_it_wraps():
+    model = MLP().eval()
+    compiled = load_model(torch.compile(model), input_shape=SHAPE)
+    x = torch.rand(3, *SHAPE)
+    assert torch.allclose(compiled.run(x)["output"], load_model(model, input_shape=SHAPE)
+                          .run(x)["output"])

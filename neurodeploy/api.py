@@ -160,10 +160,11 @@ class Deployment:
         return evaluate_adaptive(self.graph, images, labels, backend=backend,
                                  show_progress=show_progress, memory_budget=memory_budget)
 
-    def ann_accuracy(self, images: Any, labels: Any, ann: Any = None) -> float:
-        """The float model's accuracy: ``ann`` (a path, module or AnnGraph), else the model
-        this was compiled from."""
-        return ann_accuracy(self._float_model(ann), images, labels)
+    def ann_accuracy(self, images: Any, labels: Any, ann: Any = None,
+                     arch: str | None = None) -> float:
+        """The float model's accuracy: ``ann`` (a path, module or AnnGraph; ``arch`` for a
+        state dict file), else the model this was compiled from."""
+        return ann_accuracy(self._float_model(ann, arch), images, labels)
 
     def random_inputs(self, samples: int, seed: int = 0) -> np.ndarray:
         """Integer inputs drawn over the input's whole range (verifying needs no dataset)."""
@@ -178,7 +179,7 @@ class Deployment:
         return run_and_compare(self.graph, encode(self.graph, inputs), steps, backend=backend,
                                workers=workers)
 
-    def report(self, images: Any, labels: Any, *, ann: Any = None,
+    def report(self, images: Any, labels: Any, *, ann: Any = None, arch: str | None = None,
                timesteps: int | list[int] | None = None,
                target: str | Path | Target | None = None,
                network: str = "", dataset: str = "", show_progress: bool = True,
@@ -199,7 +200,7 @@ class Deployment:
             reference = EquivalentReference(self.graph)
         else:
             named = f" {ann}" if isinstance(ann, str | os.PathLike) else ""
-            reference = ModelReference(self._float_model(ann), self.graph,
+            reference = ModelReference(self._float_model(ann, arch), self.graph,
                                        f"the float model{named}")
         return build_report(self.graph, as_array(images), as_array(labels), target=chip,
                             reference=reference,
@@ -228,7 +229,7 @@ class Deployment:
 
         return compile_summary(self, file_path(path))
 
-    def _float_model(self, ann: Any) -> AnnGraph:
+    def _float_model(self, ann: Any, arch: str | None = None) -> AnnGraph:
         """``ann`` as an AnnGraph, refused if the network was not compiled from it; the
         model this was compiled from when None."""
         if ann is None and self.ann is not None:
@@ -237,7 +238,7 @@ class Deployment:
         from neurodeploy.report.reference import check_compiled_from
 
         if not isinstance(ann, AnnGraph):
-            ann = load_model(ann, input_shape=self.input_shape)
+            ann = load_model(ann, arch=arch, input_shape=self.input_shape)
         check_compiled_from(ann, self.graph)
         return ann
 

@@ -57,6 +57,7 @@ def _workers(count: int | None, address: str | None):
     return workers
 
 
+ARCH = click.option("--arch", help="module:ClassName, to load a state dict.")
 MEMORY_BUDGET = click.option(
     "--memory-budget", help="Memory a simulator run may hold, e.g. 2GB or 512MiB; samples run "
     "in chunks that fit (default: 2GB).")
@@ -123,7 +124,7 @@ def targets(as_json) -> None:
 @click.option("--seed", default=0, show_default=True, type=click.IntRange(min=0),
               help="Draws the calibration images and seeds the calibration.")
 @click.option("--timesteps", "-T", default=4, show_default=True, type=int)
-@click.option("--arch", help="module:ClassName, to load a state dict.")
+@ARCH
 @click.option("--trust-pickle", is_flag=True, help="Allow loading a pickled nn.Module.")
 @click.option("--input-shape", help="Input shape without batch, e.g. 1,28,28.")
 @click.option("--max-burst", default=1, show_default=True, type=int,
@@ -249,7 +250,7 @@ def export(network, flavor, output) -> None:
               show_default=True)
 @click.option("--flip", is_flag=True, help="Mirror half of each batch (clothing images).")
 @click.option("--seed", default=0, show_default=True, type=click.IntRange(min=0))
-@click.option("--arch", help="module:ClassName, to load a state dict.")
+@ARCH
 @click.option("--trust-pickle", is_flag=True, help="Allow loading a pickled nn.Module.")
 @click.option("--input-shape", help="Input shape without batch, e.g. 1,28,28.")
 @click.option("-o", "--output", type=PATH, required=True,
@@ -275,7 +276,7 @@ def finetune(model, method, dataset, epochs, timesteps, levels, no_distill, dist
 
 @main.command()
 @click.argument("model", type=PATH)
-@click.option("--arch", help="module:ClassName, to load a state dict.")
+@ARCH
 @click.option("--trust-pickle", is_flag=True, help="Allow loading a pickled nn.Module.")
 @click.option("--input-shape", help="Input shape without batch, e.g. 1,28,28.")
 @click.option("--json", "as_json", is_flag=True, help="Print the mapping as JSON.")
@@ -311,13 +312,14 @@ def check(model, arch, trust_pickle, input_shape, as_json) -> None:
 @click.option("--limit", type=int, help="Evaluate only the first N test samples.")
 @click.option("--ann", "ann_model", type=PATH,
               help="The float model, to print its accuracy as the first row.")
+@ARCH
 @click.option("--adaptive-timesteps", is_flag=True,
               help="Early exit (compiled with +iat): accuracy and mean timesteps per sample.")
 @click.option("--json", "as_json", is_flag=True)
 @MEMORY_BUDGET
 @WORKERS
 @ADDRESS
-def evaluate(network, dataset, timesteps, backend, limit, ann_model, adaptive_timesteps,
+def evaluate(network, dataset, timesteps, backend, limit, ann_model, arch, adaptive_timesteps,
              as_json, memory_budget, workers, address) -> None:
     """Accuracy of a compiled NETWORK for several window lengths T."""
     from dataclasses import asdict
@@ -341,7 +343,7 @@ def evaluate(network, dataset, timesteps, backend, limit, ann_model, adaptive_ti
         result["snn_accuracy"] = deployment.evaluate(x, y, steps, backend=backend,
                                                      memory_budget=budget, workers=shards)
     if ann_model:
-        result["ann_accuracy"] = deployment.ann_accuracy(x, y, ann=ann_model)
+        result["ann_accuracy"] = deployment.ann_accuracy(x, y, ann=ann_model, arch=arch)
     if as_json:
         click.echo(json.dumps(result, indent=2))
         return
@@ -469,6 +471,7 @@ def verify(network, dataset, samples, timesteps, backend, seed, trace_dir, junit
 @click.option("--ann", "ann_model", type=PATH,
               help="The float model, to compare the SNN with (default: the rate network "
                    "rebuilt from the compiled weights; see docs/report.md).")
+@ARCH
 @click.option("--target", help="Target name or .toml path, when the compiled target's name is "
                                "not a shipped target.")
 @click.option("-o", "--output", type=PATH,
@@ -476,7 +479,7 @@ def verify(network, dataset, samples, timesteps, backend, seed, trace_dir, junit
                    "NETWORK_report/).")
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
 @MEMORY_BUDGET
-def report(network, dataset, samples, timesteps, ann_model, target, output, as_json,
+def report(network, dataset, samples, timesteps, ann_model, arch, target, output, as_json,
            memory_budget) -> None:
     """Deployment report of a compiled NETWORK: per-layer diagnostics, capacity, operations
     and energy, plots."""
@@ -490,7 +493,8 @@ def report(network, dataset, samples, timesteps, ann_model, target, output, as_j
     _check_samples(samples)
     budget = _budget(memory_budget)
     x, y = api.dataset(dataset, limit=samples)
-    result = deployment.report(x, y, ann=ann_model, timesteps=steps, network=str(network),
+    result = deployment.report(x, y, ann=ann_model, arch=arch, timesteps=steps,
+                               network=str(network),
                                dataset=dataset, memory_budget=budget)
     written = result.write(directory)
     click.echo(json.dumps(result.data, indent=2) if as_json else

@@ -50,7 +50,7 @@ def load_model(model: Any, *, arch: str | None = None, trust_pickle: bool = Fals
     at an input shape the user never passed.
     """
     try:
-        return _load(model, arch, trust_pickle, input_shape)
+        return _load(model, arch, trust_pickle, input_shape, inferred=shape_of is not None)
     except InputError as err:
         if shape_of is None or err.hint != SHAPE_HINT:
             raise
@@ -59,11 +59,14 @@ def load_model(model: Any, *, arch: str | None = None, trust_pickle: bool = Fals
 
 
 def _load(model: Any, arch: str | None, trust_pickle: bool,
-          input_shape: tuple[int, ...] | None) -> AnnGraph:
+          input_shape: tuple[int, ...] | None, inferred: bool) -> AnnGraph:
+    """``inferred``: ``input_shape`` was read from data, so a shape the model records wins
+    (the caller then names the data that does not fit)."""
     loaded = open_model(model, arch=arch, trust_pickle=trust_pickle)
     with modes_kept(loaded.model):
         capture = CAPTURES[loaded.kind](loaded.model)
-        shape = _input_shape(input_shape, capture.input_shape)
+        given = None if inferred and capture.input_shape is not None else input_shape
+        shape = _input_shape(given, capture.input_shape)
         graph = capture.builder.graph(capture.output, shape)
         _check_finite(graph)
         _check_runs(graph)

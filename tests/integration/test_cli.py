@@ -80,6 +80,23 @@ def test_evaluate_tracks_the_ann(compiled, workdir):
     assert snn["1"] < snn["8"], "one timestep should be visibly worse than eight"
 
 
+def test_a_state_dict_is_the_float_model_with_its_arch(compiled, workdir):
+    """evaluate's and report's hint for a state dict said --arch, which they did not take."""
+    import torch
+
+    torch.save(trained_digits_mlp().state_dict(), workdir / "weights.pt")
+    common = ("--dataset", "digits", "--json")
+
+    def ann(command, *args):
+        return json.loads(invoke(command, compiled, *common, *args).output)
+
+    scripted = ann("evaluate", "--ann", workdir / "model.pt")["ann_accuracy"]
+    weights = ("--ann", workdir / "weights.pt", "--arch", "tests.models:DigitsMLP")
+    assert ann("evaluate", *weights)["ann_accuracy"] == scripted
+    report = ann("report", "--samples", "50", "-o", workdir / "sd_report", *weights)
+    assert report["ann_reference"]["kind"] == "model"
+
+
 def test_evaluate_defaults_to_the_windows_the_network_can_run(compiled, workdir):
     def windows(network):
         out = invoke("evaluate", network, "--dataset", "digits", "--limit", "20", "--json")

@@ -98,6 +98,10 @@ def test_calibration_images_that_do_not_fit_are_named_not_the_input_shape(calib)
     assert "input_shape" not in str(info.value)
     with pytest.raises(InputError, match=r"but gets 16.*input_shape=\(1, 28, 28\)"):
         api.compile(_model(), calib=small, input_shape=(1, 4, 4), timesteps=T, method="p99.99")
+    program = torch.export.export(_model(), (torch.zeros(2, 1, 8, 8),))
+    with pytest.raises(InputError, match=r"^calibration data has shape \(64,\), the model "
+                                         r"expects \(1, 8, 8\)$"):  # it records its shape
+        api.compile(program, calib=calib.reshape(len(calib), 64), method="p99.99")
 
 
 def test_errors_name_the_argument_and_hints_both_spellings(calib):

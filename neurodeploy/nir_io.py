@@ -26,6 +26,8 @@ def write(graph: nir.NIRGraph, path: str | Path) -> None:
 def read(path: str | Path) -> nir.NIRGraph:
     """Read a file we wrote; anything else fails with one readable line."""
     path = file_path(path)
+    if path.is_dir():
+        raise InputError(f"{path}: is a directory, not a .nir file")
     if not path.is_file():
         raise InputError(f"{path}: file not found")
     if not h5py.is_hdf5(path):

@@ -49,6 +49,8 @@ def test_round_trip_is_lossless(fixture, request, tmp_path):
 def test_missing_file(tmp_path):
     with pytest.raises(InputError, match="not found"):
         nir_io.read(tmp_path / "nope.nir")
+    with pytest.raises(InputError, match="is a directory, not a .nir file"):
+        nir_io.read(tmp_path)
 
 
 def test_not_hdf5(tmp_path):

@@ -204,18 +204,27 @@ def _npz(path: Path) -> tuple[np.ndarray, np.ndarray | None]:
     if not path.is_file():
         raise InputError(f"{path}: file not found")
     try:
-        with np.load(path, allow_pickle=False) as data:
+        archive = np.load(path, allow_pickle=False)
+    except (ValueError, OSError, EOFError, zipfile.BadZipFile) as exc:
+        raise InputError(f"{path}: not a readable .npz file ({exc})") from None
+    if not isinstance(archive, np.lib.npyio.NpzFile):  # one .npy array under an .npz name
+        raise InputError(f"{path}: holds one array, not an .npz archive of x (and y)",
+                         hint="Save it with np.savez(path, x=images, y=labels)")
+    try:
+        with archive as data:
             if "x" not in data.files:
                 raise InputError(f"{path}: no array 'x' (found: {', '.join(data.files) or 'none'})")
             x = data["x"]
             y = data["y"] if "y" in data.files else None
-    except (ValueError, OSError, zipfile.BadZipFile) as exc:
+    except (ValueError, OSError, EOFError, zipfile.BadZipFile) as exc:
         raise InputError(f"{path}: not a readable .npz file ({exc})") from None
     x = _file_images(path, x, "x")
     if y is None:
         return x, None
     if y.dtype.kind not in "iu" or y.shape != (len(x),):
         raise InputError(f"{path}: y must be {len(x)} integer labels, got {y.dtype} {y.shape}")
+    if y.size and y.max() > np.iinfo(np.int64).max:  # uint64 beyond int64 would wrap
+        raise InputError(f"{path}: label {y.max()} is not a class index")
     return x, y.astype(np.int64)
 
 
@@ -260,9 +269,8 @@ def labelled(images: Any, labels: Any, classes: int) -> tuple[np.ndarray, np.nda
     if not whole:
         raise InputError(f"labels must be whole-number class indices, got {labels.dtype} "
                          f"values such as {labels.ravel()[:3].tolist()}")
-    labels = labels.astype(np.int64)
     check_labels(labels, classes, "labels")
-    return images, labels
+    return images, labels.astype(np.int64)
 
 
 def check_labels(labels: np.ndarray, classes: int, source: str) -> None:

@@ -8,9 +8,10 @@ import h5py
 import nir
 
 from neurodeploy import nir_compat
-from neurodeploy.core.conformance import check_graph
+from neurodeploy.core.conformance import check_graph, check_weights
 from neurodeploy.core.graph import populations
 from neurodeploy.core.meta import InputMeta, get_graph_meta, get_node_meta, population_meta
+from neurodeploy.core.neuron import MAX_MEMBRANE_BITS
 from neurodeploy.core.population import check_node
 from neurodeploy.errors import InputError, MetadataError, NeurodeployError
 from neurodeploy.fileio import atomic_write, file_path
@@ -60,6 +61,8 @@ def validate(graph: nir.NIRGraph) -> None:
         if gmeta.quantized and not record.quantized:
             raise MetadataError("the graph is marked quantized but this population's record "
                                 "holds non-integer values", node=name)
+    if gmeta.quantized and gmeta.target not in available_targets():
+        check_weights(graph, MAX_MEMBRANE_BITS)
     if gmeta.quantized and gmeta.target in available_targets():
         target = load_target(gmeta.target)
         if gmeta.hop_delay != target.timing.hop_delay:

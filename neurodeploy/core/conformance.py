@@ -13,7 +13,7 @@ from neurodeploy.core.graph import input_name, populations
 from neurodeploy.core.meta import InputMeta, get_node_meta, population_meta
 from neurodeploy.core.neuron import MAX_MEMBRANE_BITS
 from neurodeploy.core.population import MAX_PARAM_DIMS_PER_CHANNEL, Population, Reset
-from neurodeploy.errors import TargetLimitExceeded
+from neurodeploy.errors import MetadataError, TargetLimitExceeded
 from neurodeploy.targets import Target
 
 WEIGHTED = (nir.Linear, nir.Conv2d)
@@ -31,13 +31,19 @@ def check_graph(graph: nir.NIRGraph, target: Target) -> None:
                                   allowed=target.input.bits)
     for name in populations(graph):
         check_population(population_meta(graph, name), name, target)
-    limit = 1 << (target.weights.mantissa_bits - 1)
+    check_weights(graph, target.weights.mantissa_bits)
+
+
+def check_weights(graph: nir.NIRGraph, mantissa_bits: int) -> None:
+    """Every synapse layer's weights are integer mantissas of ``mantissa_bits`` (a graph of a
+    target not at hand is held to the widest any target may have)."""
+    limit = 1 << (mantissa_bits - 1)
     for name, node in graph.nodes.items():
         if isinstance(node, WEIGHTED):
             weight = np.asarray(node.weight)
             if not np.isfinite(weight).all() or np.any(weight != np.round(weight)):
-                raise TargetLimitExceeded(node=name, limit="weights", value="not integers",
-                                          allowed="integer mantissas")
+                raise MetadataError("weights are not all finite integers (a compiled "
+                                    "network's weights are integer mantissas)", node=name)
             if weight.size and (weight.min() < -limit or weight.max() > limit - 1):
                 raise TargetLimitExceeded(
                     node=name, limit="weight mantissa", value=f"{weight.min():.0f}.."

@@ -48,6 +48,11 @@ class InputMeta:
             raise MetadataError(f"input 'bits' is {self.bits}, it must be in 1..{MAX_INPUT_BITS}")
         if not (math.isfinite(self.scale) and self.scale > 0):
             raise MetadataError(f"input 'scale' is {self.scale}, it must be a positive number")
+        # one event per integer, or [0, 1] over the width: anything else rescales every input
+        expected = 1.0 if self.events else 1.0 / self.high
+        if self.scale != expected:
+            raise MetadataError(f"input 'scale' is {self.scale}; {self.bits}-bit "
+                                f"{'event' if self.events else '[0, 1]'} inputs have {expected}")
 
     @property
     def high(self) -> int:
@@ -87,6 +92,12 @@ class GraphMeta:
         if not 0 <= self.hop_delay <= MAX_HOP_DELAY:
             raise MetadataError(f"'hop_delay' is {self.hop_delay}, it must be in "
                                 f"0..{MAX_HOP_DELAY}")
+        # the bookkeeping that report and summaries print as fact
+        for key in ("membrane_bounds", "safe_windows", "cores", "utilisation", "pass_seconds"):
+            for name, value in getattr(self, key).items():
+                if not (math.isfinite(value) and value >= 0):
+                    raise MetadataError(f"'{key}' of '{name}' is {value}, it must be a "
+                                        "finite number >= 0")
 
     @property
     def safe_timesteps(self) -> int:
@@ -236,10 +247,17 @@ def _normalise(hint: Any, value: Any) -> Any:
     if hint is str:
         return value.decode() if isinstance(value, bytes) else str(value)
     if hint is bool:
+        if not isinstance(value, bool | np.bool_ | int | np.integer) or value not in (0, 1):
+            raise TypeError(f"{value!r} is not a boolean")
         return bool(value)
     if hint is int:
+        if not isinstance(value, int | np.integer | float | np.floating) or value != np.floor(
+                value):
+            raise TypeError(f"{value!r} is not a whole number")
         return int(value)
     if hint is float:
+        if not isinstance(value, int | np.integer | float | np.floating):
+            raise TypeError(f"{value!r} is not a number")
         return float(value)
     if hint is np.ndarray:
         return np.asarray(value)

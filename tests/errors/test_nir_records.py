@@ -88,6 +88,18 @@ CASES = {
     "weight 2^31 on an 8-bit target": ("node/nodes/{syn}/weight", with_entry(2.0**31),
                                        "weight mantissa"),
     "weight NaN": ("node/nodes/{syn}/weight", with_entry(np.nan), "weights"),
+    # read loosely before: a string was True, 4.7 steps were 4, the scale rescaled all inputs
+    "dual is a string": (record("dual"), b"False", "'dual' is malformed"),
+    "quantized is a string": (graph_meta("quantized"), b"no", "'quantized' is malformed"),
+    "window 4.7": (graph_meta("timesteps"), 4.7, "'timesteps' is malformed"),
+    "window '7'": (graph_meta("timesteps"), b"7", "'timesteps' is malformed"),
+    "max_burst 4.9": (record("max_burst"), 4.9, "'max_burst' is malformed"),
+    "exponent -13.3": (record("exponent"), -13.3, "'exponent' is malformed"),
+    "input scale against its bits": (input_meta("scale"), 100.0,
+                                     r"8-bit \[0, 1\] inputs have 0.00392"),
+    "cores -5": (graph_meta("cores/{pop}"), -5, "'cores' of '{pop}' is -5"),
+    "safe window -5": (graph_meta("safe_windows/{pop}"), -5, "'safe_windows' of '{pop}' is -5"),
+    "utilisation NaN": (graph_meta("utilisation/cores"), np.nan, "'utilisation' of 'cores'"),
     "node disagrees with its record": ("node/nodes/{pop}/v_threshold", scaled(2),
                                        "disagrees with its record"),
 }
@@ -109,7 +121,7 @@ def test_a_damaged_file_is_refused_naming_the_field(case, compiled, tmp_path):
     key, change, expected = CASES[case]
     where = names(compiled)
     path = damaged(compiled, tmp_path, key.format(**where), change)
-    with pytest.raises(MetadataError, match=expected) as refused:
+    with pytest.raises(MetadataError, match=expected.format(**where)) as refused:
         nir_io.read(path)
     assert str(path) in str(refused.value)
     if key.startswith("node/nodes/{pop}") or key.startswith("node/nodes/{syn}"):
@@ -132,3 +144,16 @@ def test_verify_refuses_a_damaged_file_instead_of_comparing_it(case, compiled, t
 
 def test_the_undamaged_file_reads(compiled):
     nir_io.read(compiled)
+
+
+def test_the_weights_of_a_network_for_a_target_not_at_hand_are_checked(compiled, tmp_path):
+    """Without the target file only its widths are unknown: NaN weights evaluated at 6%."""
+    syn = names(compiled)["syn"]
+    path = damaged(compiled, tmp_path, graph_meta("target"), b"mychip")
+    nir_io.read(path)  # the undamaged weights of a target not shipped read
+    with h5py.File(path, "r+") as f:
+        weight = f[f"node/nodes/{syn}/weight"][()].astype(np.float64)
+        del f[f"node/nodes/{syn}/weight"]
+        f[f"node/nodes/{syn}/weight"] = weight + 0.5
+    with pytest.raises(MetadataError, match=f"{syn}: weights are not all finite integers"):
+        nir_io.read(path)

@@ -127,6 +127,16 @@ def test_npz_missing_or_unreadable(tmp_path: Path) -> None:
     (tmp_path / "junk.npz").write_text("not a zip")
     with pytest.raises(InputError, match="not a readable .npz file"):
         load_dataset(str(tmp_path / "junk.npz"))
+    (tmp_path / "empty.npz").write_bytes(b"")  # internal errors before
+    with pytest.raises(InputError, match="empty.npz: not a readable .npz file"):
+        load_dataset(str(tmp_path / "empty.npz"))
+    np.save(tmp_path / "one.npy", np.zeros((2, 4)))
+    (tmp_path / "one.npy").rename(tmp_path / "one.npz")
+    with pytest.raises(InputError, match="one.npz: holds one array, not an .npz archive"):
+        load_dataset(str(tmp_path / "one.npz"))
+    np.savez(tmp_path / "u64.npz", x=np.zeros((1, 4)), y=np.array([2**63], np.uint64))
+    with pytest.raises(InputError, match="label 9223372036854775808 is not a class index"):
+        load_dataset(str(tmp_path / "u64.npz"))
 
 
 def test_npy_images_are_read_as_an_npz_x_without_labels(tmp_path: Path) -> None:

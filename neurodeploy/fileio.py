@@ -19,6 +19,7 @@ the directories it created. Modes follow the umask like any tool's output (a new
 from __future__ import annotations
 
 import contextlib
+import io
 import os
 import stat
 import tempfile
@@ -64,11 +65,22 @@ def atomic_write(path: PathLike, write: Writer) -> None:
     write_files({path: write})
 
 
+def via_memory(fill: Callable[[io.BytesIO], None]) -> Writer:
+    """A writer that builds the file in memory (``fill`` writes to a buffer, as h5py and
+    torch can) and then writes its bytes plainly: HDF5 writing straight to a full disk raises
+    an untyped error or crashes the process, a plain write raises OSError."""
+    def write(tmp: str) -> None:
+        buffer = io.BytesIO()
+        fill(buffer)
+        Path(tmp).write_bytes(buffer.getbuffer())
+    return write
+
+
 @contextlib.contextmanager
 def scratch_dir(path: PathLike) -> Iterator[Path]:
     """A temporary directory on the file system ``path`` will be written to (in its nearest
     existing directory), for a file made from parts too large to hold in memory; removed on
-    exit."""
+    exit. Failing to write the parts (a full disk) is the output's error."""
     target = Path(os.path.realpath(path)).parent
     existing = next(d for d in (target, *target.parents) if d.is_dir())
     try:
@@ -76,7 +88,10 @@ def scratch_dir(path: PathLike) -> Iterator[Path]:
     except OSError as exc:
         raise InputError(f"{path}: cannot write ({exc.strerror or exc})") from None
     with scratch:
-        yield Path(scratch.name)
+        try:
+            yield Path(scratch.name)
+        except OSError as exc:  # the parts are written here, outside write_files
+            raise InputError(f"{path}: cannot write ({exc.strerror or exc})") from None
 
 
 def write_files(files: Mapping[PathLike, Writer]) -> None:

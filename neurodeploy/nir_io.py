@@ -14,14 +14,14 @@ from neurodeploy.core.meta import InputMeta, get_graph_meta, get_node_meta, popu
 from neurodeploy.core.neuron import MAX_MEMBRANE_BITS
 from neurodeploy.core.population import check_node
 from neurodeploy.errors import InputError, MetadataError, NeurodeployError
-from neurodeploy.fileio import atomic_write, file_path
+from neurodeploy.fileio import atomic_write, file_path, via_memory
 from neurodeploy.targets import available_targets, load_target
 
 
 def write(graph: nir.NIRGraph, path: str | Path) -> None:
     """Validate the metadata, then write atomically (no partial file on failure)."""
     validate(graph)
-    atomic_write(path, lambda tmp: nir.write(tmp, graph))
+    atomic_write(path, via_memory(lambda buffer: nir.write(buffer, graph)))
 
 
 def read(path: str | Path) -> nir.NIRGraph:

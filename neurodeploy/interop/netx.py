@@ -28,6 +28,7 @@ decides).
 
 from __future__ import annotations
 
+import io
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -40,7 +41,7 @@ from neurodeploy.core.meta import get_graph_meta, population_meta
 from neurodeploy.core.neuron import DECAY_ONE
 from neurodeploy.core.population import Population, Reset
 from neurodeploy.errors import MetadataError, UnsupportedLayer
-from neurodeploy.fileio import atomic_write
+from neurodeploy.fileio import atomic_write, via_memory
 
 STATE_SHIFT = 6  #: LIF scales a_in, bias and vth by 2**6 (lava-notes §1)
 LIF_LIMIT = (1 << 23) >> STATE_SHIFT  #: |v| and |u| below this (integer units) never saturate
@@ -107,7 +108,7 @@ def to_netx(graph: nir.NIRGraph, path: str | Path) -> list[str]:
     shape, layers = netx_chain(graph)
     for layer in layers:
         _check(layer)
-    atomic_write(path, lambda tmp: _write(tmp, shape, layers))
+    atomic_write(path, via_memory(lambda buffer: _write(buffer, shape, layers)))
     return _differences(graph, layers)
 
 
@@ -133,7 +134,7 @@ def _check(layer: NetxLayer) -> None:
                                    hint=hint)
 
 
-def _write(path: str, shape: tuple[int, ...], layers: list[NetxLayer]) -> None:
+def _write(path: str | io.BytesIO, shape: tuple[int, ...], layers: list[NetxLayer]) -> None:
     """netx stores shapes as (C, H, W) and reverses them to Lava's (X, Y, C) itself."""
     with h5py.File(path, "w") as f:
         root = f.create_group("layer")

@@ -22,7 +22,7 @@ import numpy as np
 from neurodeploy.core.graph import populations, predecessors
 from neurodeploy.core.meta import get_graph_meta, population_meta
 from neurodeploy.core.population import Reset
-from neurodeploy.fileio import atomic_write
+from neurodeploy.fileio import atomic_write, via_memory
 from neurodeploy.interop.nir_import import value_unit
 from neurodeploy.nir_compat import replace_node
 
@@ -74,7 +74,7 @@ def to_standard(graph: nir.NIRGraph) -> tuple[nir.NIRGraph, list[str]]:
 def write_standard(graph: nir.NIRGraph, path: str | Path) -> list[str]:
     """Write the plain NIR file atomically; returns the warnings."""
     plain, warnings = to_standard(graph)
-    atomic_write(path, lambda tmp: nir.write(tmp, plain))
+    atomic_write(path, via_memory(lambda buffer: nir.write(buffer, plain)))
     return warnings
 
 

@@ -13,7 +13,7 @@ import pytest
 from neurodeploy import fileio
 from neurodeploy.backends import Trace
 from neurodeploy.errors import InputError
-from neurodeploy.fileio import atomic_write, output_dir, output_file, write_files
+from neurodeploy.fileio import atomic_write, output_dir, output_file, scratch_dir, write_files
 
 
 def _text(content: str):
@@ -138,3 +138,32 @@ def test_the_trace_writer_writes_exactly_the_name_given_or_refuses_it(tmp_path):
     trace.save(str(tmp_path / "t.npz"))
     assert sorted(os.listdir(tmp_path)) == ["net.nir", "t.npz"]
     assert Trace.load(str(tmp_path / "t.npz")).timesteps == 2
+
+
+def test_hdf5_files_meet_a_full_disk_as_a_plain_write_does(mlp_graph, tmp_path, monkeypatch):
+    """HDF5 writing to a full disk raised an untyped RuntimeError or crashed the process (netx
+    export, import): the files are built in memory and only their bytes go to disk."""
+    from neurodeploy import nir_io
+    from neurodeploy.interop.standard import write_standard
+
+    old = tmp_path / "old.nir"
+    old.write_text("OLD")
+    built = []
+
+    def full_disk(self, data):
+        built.append(bytes(data[:4]))
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(Path, "write_bytes", full_disk)
+    for write in (lambda: nir_io.write(mlp_graph, old), lambda: write_standard(mlp_graph, old)):
+        with pytest.raises(InputError, match=r"old.nir: cannot write \(No space left on device"):
+            write()
+    assert built == [b"\x89HDF"] * 2  # the whole file was made before the disk was touched
+    assert old.read_text() == "OLD" and os.listdir(tmp_path) == ["old.nir"]
+
+
+def test_a_trace_whose_parts_meet_a_full_disk_is_refused_in_one_line(tmp_path, monkeypatch):
+    with pytest.raises(InputError, match=r"t.npz: cannot write \(No space left on device\)"):
+        with scratch_dir(tmp_path / "t.npz"):
+            raise OSError(28, "No space left on device")
+    assert os.listdir(tmp_path) == []

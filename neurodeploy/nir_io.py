@@ -6,11 +6,19 @@ from pathlib import Path
 
 import h5py
 import nir
+import numpy as np
 
 from neurodeploy import nir_compat
 from neurodeploy.core.conformance import check_graph, check_weights
-from neurodeploy.core.graph import populations
-from neurodeploy.core.meta import InputMeta, get_graph_meta, get_node_meta, population_meta
+from neurodeploy.core.graph import hop_offsets, populations, predecessors, successors
+from neurodeploy.core.meta import (
+    MAX_TIMESTEPS,
+    SYNAPSE_TYPES,
+    InputMeta,
+    get_graph_meta,
+    get_node_meta,
+    population_meta,
+)
 from neurodeploy.core.neuron import MAX_MEMBRANE_BITS
 from neurodeploy.core.population import check_node
 from neurodeploy.errors import InputError, MetadataError, NeurodeployError
@@ -55,6 +63,9 @@ def validate(graph: nir.NIRGraph) -> None:
     for name, node in graph.nodes.items():
         if isinstance(node, nir.Input):
             get_node_meta(node, InputMeta, name)
+    _check_delays(graph)
+    if gmeta.quantized:
+        hop_offsets(graph, gmeta.hop_delay)  # every merge's inputs arrive together
     for name in populations(graph):
         record = population_meta(graph, name)
         check_node(graph.nodes[name], record, name)
@@ -69,3 +80,23 @@ def validate(graph: nir.NIRGraph) -> None:
             raise MetadataError(f"hop_delay is {gmeta.hop_delay}, target '{target.name}' has "
                                 f"{target.timing.hop_delay}", node="graph")
         check_graph(graph, target)
+
+
+def _check_delays(graph: nir.NIRGraph) -> None:
+    """A ``nir.Delay`` is what align_delays inserts: one whole number of steps, in front of a
+    synapse layer (the simulators count on both)."""
+    preds, succs = predecessors(graph), successors(graph)
+    for name, node in graph.nodes.items():
+        if not isinstance(node, nir.Delay):
+            continue
+        steps = np.asarray(node.delay, np.float64)
+        if steps.size == 0 or not np.isfinite(steps).all() or np.any(steps != steps.flat[0]) \
+                or not 1 <= steps.flat[0] <= MAX_TIMESTEPS or steps.flat[0] % 1:
+            raise MetadataError(f"a delay must be one whole number of steps in "
+                                f"1..{MAX_TIMESTEPS}, got {np.unique(steps)[:3].tolist()}",
+                                node=name)
+        targets = succs.get(name, [])
+        if len(preds[name]) != 1 or len(targets) != 1 or \
+                not isinstance(graph.nodes[targets[0]], SYNAPSE_TYPES):
+            raise MetadataError("a delay must hold one input back in front of a synapse layer",
+                                node=name)

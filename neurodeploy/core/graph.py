@@ -24,6 +24,14 @@ def predecessors(graph: nir.NIRGraph) -> dict[str, list[str]]:
     return preds
 
 
+def successors(graph: nir.NIRGraph) -> dict[str, list[str]]:
+    """Every node's consumers, recurrent ones included, in edge order."""
+    succs: dict[str, list[str]] = defaultdict(list)
+    for src, dst in graph.edges:
+        succs[src].append(dst)
+    return succs
+
+
 def back_edges(graph: nir.NIRGraph) -> set[tuple[str, str]]:
     """The recurrent edges: those that close a cycle in a depth-first walk from the input
     (then from any node not yet reached), successors in name order. Names survive a file

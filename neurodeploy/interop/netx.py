@@ -36,7 +36,7 @@ import h5py
 import nir
 import numpy as np
 
-from neurodeploy.core.graph import input_name
+from neurodeploy.core.graph import input_name, successors
 from neurodeploy.core.meta import get_graph_meta, population_meta
 from neurodeploy.core.neuron import DECAY_ONE
 from neurodeploy.core.population import Population, Reset
@@ -68,9 +68,7 @@ def netx_chain(graph: nir.NIRGraph) -> tuple[tuple[int, ...], list[NetxLayer]]:
     """Input -> ((Linear | Conv2d) -> population)*, with Flatten between, ending in the
     readout: the input shape netx is fed (flattened before a first dense block) and the
     blocks; anything else is refused naming the node."""
-    succs: dict[str, list[str]] = {}
-    for src, dst in graph.edges:
-        succs.setdefault(src, []).append(dst)
+    succs = successors(graph)
     name = input_name(graph)
     shape = tuple(int(d) for d in graph.nodes[name].input_type["input"])
     layers: list[NetxLayer] = []

@@ -157,3 +157,26 @@ def test_the_weights_of_a_network_for_a_target_not_at_hand_are_checked(compiled,
         f[f"node/nodes/{syn}/weight"] = weight + 0.5
     with pytest.raises(MetadataError, match=f"{syn}: weights are not all finite integers"):
         nir_io.read(path)
+
+
+@pytest.mark.parametrize(("steps", "expected"), [
+    (np.nan, r"a delay must be one whole number of steps in 1\.\.65536, got \[nan\]"),
+    (-5.0, r"got \[-5\.0\]"),
+    (1.5, r"got \[1\.5\]"),
+    (1.0, "a delay must hold one input back in front of a synapse layer")])
+def test_a_delay_align_delays_would_not_insert_is_refused(compiled, tmp_path, steps, expected):
+    """Read before, these crashed simulate or verify, or exported as an internal error."""
+    where = names(compiled)
+    path = tmp_path / "delayed.nir"
+    shutil.copy(compiled, path)
+    with h5py.File(path, "r+") as f:
+        size = f[f"node/nodes/{where['syn']}/weight"].shape[0]  # the population's
+        f["node/nodes/dly/type"] = b"Delay"
+        f["node/nodes/dly/delay"] = np.full(size, steps)
+        edges = [[a.decode(), b.decode()] for a, b in f["node/edges"][()]]
+        edges = [e for e in edges if e != [where["syn"], where["pop"]]] + [
+            [where["syn"], "dly"], ["dly", where["pop"]]]
+        del f["node/edges"]
+        f["node/edges"] = np.array(edges, dtype=h5py.string_dtype())
+    with pytest.raises(MetadataError, match=expected):
+        nir_io.read(path)

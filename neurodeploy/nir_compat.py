@@ -18,9 +18,13 @@ import dataclasses
 from pathlib import Path
 from typing import Any, TypeVar
 
+import h5py
 import nir
 import numpy as np
 from nir.ir.utils import calculate_conv_output
+
+from neurodeploy.errors import InputError, MetadataError
+from neurodeploy.fileio import file_path
 
 Node = TypeVar("Node", bound=nir.NIRNode)
 
@@ -46,6 +50,33 @@ def replace_node(node: Node, **changes: Any) -> Node:
     """``dataclasses.replace`` for NIR nodes: it re-runs nir's ``__post_init__``, so a copied
     Conv2d needs its types put right again."""
     return fix_conv2d_types(dataclasses.replace(node, **changes))
+
+
+def read_file(path: str | Path) -> nir.NIRGraph:
+    """A NIR file as nir reads it (``read``), any file that is not one refused in one line:
+    what nir raises on a damaged file (asserts, lookups) says nothing to the user."""
+    path = file_path(path)
+    if path.is_dir():
+        raise InputError(f"{path}: is a directory, not a .nir file")
+    if not path.is_file():
+        raise InputError(f"{path}: file not found")
+    if not h5py.is_hdf5(path):
+        raise MetadataError(f"{path}: not a NIR file (not HDF5)")
+    try:
+        with h5py.File(path, "r") as f:
+            graph_kind = f["node/type"][()] if "node/type" in f else None
+    except OSError as exc:  # truncated
+        raise MetadataError(f"{path}: unreadable NIR file ({exc})",
+                            hint="The file is damaged; write it again") from None
+    if graph_kind != b"NIRGraph":
+        raise MetadataError(f"{path}: not a NIR file (an HDF5 file without a NIR graph)")
+    try:
+        return read(path)
+    except Exception as exc:  # nir's reader asserts and indexes: anything it raises is damage
+        reason = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+        raise MetadataError(f"{path}: unreadable NIR file ({reason})",
+                            hint="The file is damaged or written by an incompatible tool") \
+            from None
 
 
 def read(path: str | Path) -> nir.NIRGraph:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import h5py
 import nir
 import numpy as np
 
@@ -21,8 +20,8 @@ from neurodeploy.core.meta import (
 )
 from neurodeploy.core.neuron import MAX_MEMBRANE_BITS
 from neurodeploy.core.population import check_node
-from neurodeploy.errors import InputError, MetadataError, NeurodeployError
-from neurodeploy.fileio import atomic_write, file_path, via_memory
+from neurodeploy.errors import MetadataError, NeurodeployError
+from neurodeploy.fileio import atomic_write, via_memory
 from neurodeploy.targets import available_targets, load_target
 
 
@@ -34,19 +33,7 @@ def write(graph: nir.NIRGraph, path: str | Path) -> None:
 
 def read(path: str | Path) -> nir.NIRGraph:
     """Read a file we wrote; anything else fails with one readable line."""
-    path = file_path(path)
-    if path.is_dir():
-        raise InputError(f"{path}: is a directory, not a .nir file")
-    if not path.is_file():
-        raise InputError(f"{path}: file not found")
-    if not h5py.is_hdf5(path):
-        raise MetadataError(f"{path}: not a NIR file (not HDF5)",
-                            hint="Compile a model with `neurodeploy compile` to make one")
-    try:
-        graph = nir_compat.read(path)
-    except Exception as exc:  # nir's reader asserts and indexes: anything it raises is damage
-        raise MetadataError(f"{path}: unreadable NIR file ({type(exc).__name__}: {exc})",
-                            hint="The file may be truncated; recompile it") from None
+    graph = nir_compat.read_file(path)
     try:
         validate(graph)
     except NeurodeployError as exc:

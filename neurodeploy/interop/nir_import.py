@@ -28,7 +28,6 @@ import dataclasses
 from dataclasses import dataclass
 from pathlib import Path
 
-import h5py
 import nir
 import numpy as np
 
@@ -76,17 +75,14 @@ class _Value:
 
 
 def read_foreign(path: str | Path) -> nir.NIRGraph:
-    """``nir.read`` with one-line errors."""
-    path = Path(path)
-    if not path.is_file():
-        raise InputError(f"{path}: file not found")
-    if not h5py.is_hdf5(path):
-        raise InputError(f"{path}: not a NIR file (not HDF5)")
-    try:
-        return nir_compat.read(path)
-    except Exception as exc:  # nir's reader asserts and indexes: anything it raises is damage
-        raise InputError(f"{path}: unreadable NIR file ({type(exc).__name__}: {exc})") \
-            from None
+    """Another tool's NIR file; one neurodeploy compiled is refused: its records (biases,
+    bursts, the dual threshold) are not NIR, so importing it would drop them silently."""
+    graph = nir_compat.read_file(path)
+    if "neurodeploy" in graph.metadata:
+        raise InputError(f"{path}: was compiled by neurodeploy; it runs as it is",
+                         hint="Simulate, evaluate or verify it directly; export --flavor "
+                              "standard writes plain NIR for other tools")
+    return graph
 
 
 def import_graph(foreign: nir.NIRGraph, *, dt: float, reset: str, timesteps: int,

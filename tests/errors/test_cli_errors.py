@@ -16,6 +16,7 @@ from neurodeploy.simulation import input_shape
 from neurodeploy.targets import TARGETS_DIR
 from tests.errors.contract import fast_method
 from tests.models import MaxPoolNet, save_torchscript, trained_digits_mlp
+from tests.nir_paper import DATA
 
 
 @pytest.fixture(scope="module")
@@ -98,7 +99,10 @@ CASES = {
                                             "activation distillation weight"),
     "import missing file": (["import", "{d}/nope.nir", "--dt", "1e-4"], "not found"),
     "import not NIR": (["import", "{d}/notes.txt", "--dt", "1e-4"], "not a NIR file"),
-    "import bad dt": (["import", "{d}/model.nir", "--dt", "-1"], "dt must be positive"),
+    "import bad dt": (["import", str(DATA / "lif_norse.nir"), "--dt", "-1"],
+                      "dt must be positive"),
+    "import a compiled network": (["import", "{d}/model.nir", "--dt", "1e-4"],
+                                  "was compiled by neurodeploy; it runs as it is"),
     "netx per-channel": (["export", "{d}/model.nir", "--flavor", "netx"],
                          "netx LIF neurons cannot express"),
 }

@@ -100,6 +100,8 @@ CASES = {
     "cores -5": (graph_meta("cores/{pop}"), -5, "'cores' of '{pop}' is -5"),
     "safe window -5": (graph_meta("safe_windows/{pop}"), -5, "'safe_windows' of '{pop}' is -5"),
     "utilisation NaN": (graph_meta("utilisation/cores"), np.nan, "'utilisation' of 'cores'"),
+    "bias of another shape": (record("bias"), lambda old: np.zeros(np.size(old) - 1, old.dtype),
+                              r"parameter of shape \(47,\) does not fit population \(48,\)"),
     "node disagrees with its record": ("node/nodes/{pop}/v_threshold", scaled(2),
                                        "disagrees with its record"),
 }

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import h5py
 import nir
 import numpy as np
 import pytest
@@ -10,7 +11,13 @@ import pytest
 from neurodeploy import api
 from neurodeploy.backends import Record
 from neurodeploy.core.graph import topological_order
-from neurodeploy.errors import InputError, NeurodeployError, UnsupportedLayer, WeightsLost
+from neurodeploy.errors import (
+    InputError,
+    MetadataError,
+    NeurodeployError,
+    UnsupportedLayer,
+    WeightsLost,
+)
 from neurodeploy.interop.nir_import import import_graph
 from tests import nirsim
 from tests.nir_paper import NETS
@@ -199,5 +206,16 @@ def test_unreadable_files(tmp_path):
     with pytest.raises(InputError, match="file not found"):
         api.import_nir(tmp_path / "missing.nir", dt=DT)
     (tmp_path / "text.nir").write_text("not hdf5")
-    with pytest.raises(InputError, match="not a NIR file"):
+    with pytest.raises(MetadataError, match="not a NIR file"):
         api.import_nir(tmp_path / "text.nir", dt=DT)
+    with h5py.File(tmp_path / "plain.h5", "w") as f:
+        f["x"] = 1
+    with pytest.raises(MetadataError, match="not a NIR file \\(an HDF5 file without a NIR "):
+        api.import_nir(tmp_path / "plain.h5", dt=DT)
+
+
+def test_a_network_neurodeploy_compiled_is_not_imported_again(mlp_graph, tmp_path):
+    """Its records are not NIR: imported, it evaluated at 7% where it scores 96%."""
+    api.save(mlp_graph, tmp_path / "net.nir")
+    with pytest.raises(InputError, match="was compiled by neurodeploy; it runs as it is"):
+        api.import_nir(tmp_path / "net.nir", dt=DT)

@@ -37,11 +37,6 @@ def _int_list(text: str) -> list[int]:
     return values
 
 
-def _check_samples(count: int) -> None:
-    if count < 1:
-        raise InputError(f"--samples must be at least 1, got {count}")
-
-
 def _budget(text: str | None) -> int:
     from neurodeploy.backends.memory import DEFAULT_MEMORY_BUDGET, parse_memory
 
@@ -57,6 +52,7 @@ def _workers(count: int | None, address: str | None):
     return workers
 
 
+COUNT = click.IntRange(min=1)  #: a count: the flag is named when it is below 1
 ARCH = click.option("--arch", help="module:ClassName, to load a state dict.")
 MEMORY_BUDGET = click.option(
     "--memory-budget", help="Memory a simulator run may hold, e.g. 2GB or 512MiB; samples run "
@@ -118,12 +114,12 @@ def targets(as_json) -> None:
                    "less accurate), or stages joined with '+' (see docs/methods.md).")
 @click.option("--calib", help="Calibration data: digits, fashion-mnist, an .npz file with x, or an "
                                      ".npy file of images.")
-@click.option("--calib-samples", default=512, show_default=True, type=int,
+@click.option("--calib-samples", default=512, show_default=True, type=COUNT,
               help="Calibration images per stage (calibrate's weight fit takes at least 1024, "
                    "iat at least 2048 from the same source).")
 @click.option("--seed", default=0, show_default=True, type=click.IntRange(min=0),
               help="Draws the calibration images and seeds the calibration.")
-@click.option("--timesteps", "-T", default=4, show_default=True, type=int)
+@click.option("--timesteps", "-T", default=4, show_default=True, type=COUNT)
 @ARCH
 @click.option("--trust-pickle", is_flag=True, help="Allow loading a pickled nn.Module.")
 @click.option("--input-shape", help="Input shape without batch, e.g. 1,28,28.")
@@ -176,7 +172,7 @@ def compile_cmd(model, target, method, calib, calib_samples, seed, timesteps, ar
 @click.option("--dt", type=float, required=True,
               help="Time step that discretizes NIR's neurons (the exporting tool's; "
                    "snnTorch: 1e-4).")
-@click.option("--timesteps", "-T", default=4, show_default=True, type=int)
+@click.option("--timesteps", "-T", default=4, show_default=True, type=COUNT)
 @click.option("--reset", type=click.Choice(["zero", "subtract"]), default="zero",
               show_default=True, help="NIR's reset to v_reset = 0, or reset by subtraction "
                                       "(for tools that subtract but export v_reset = 0).")
@@ -234,10 +230,10 @@ def export(network, flavor, output) -> None:
               help="The conversion method to train for (see docs/methods.md).")
 @click.option("--dataset", default="digits", show_default=True,
               help="digits, fashion-mnist, or an .npz file with x and y (train split).")
-@click.option("--epochs", default=5, show_default=True, type=int)
-@click.option("--timesteps", "-T", type=int,
+@click.option("--epochs", default=5, show_default=True, type=COUNT)
+@click.option("--timesteps", "-T", type=COUNT,
               help="The window T you will compile for: the clips get T levels (default 4).")
-@click.option("--levels", type=int,
+@click.option("--levels", type=COUNT,
               help="Quantization steps of each clip, instead of T (e.g. T x max burst for "
                    "burst spikes; docs/methods.md).")
 @click.option("--no-distill", is_flag=True,
@@ -245,7 +241,7 @@ def export(network, flavor, output) -> None:
 @click.option("--distill-activations", default=0.0, show_default=True, type=float,
               help="Weight of matching MODEL's activations layer by layer (0: logits only).")
 @click.option("--lr", default=1e-3, show_default=True, type=float)
-@click.option("--batch", default=128, show_default=True, type=int)
+@click.option("--batch", default=128, show_default=True, type=COUNT)
 @click.option("--optimizer", type=click.Choice(["adam", "sgd"]), default="adam",
               show_default=True)
 @click.option("--flip", is_flag=True, help="Mirror half of each batch (clothing images).")
@@ -309,7 +305,7 @@ def check(model, arch, trust_pickle, input_shape, as_json) -> None:
 @click.option("--timesteps", "-T", help="Windows, e.g. 1,2,4,8 (default: powers of two up "
               "to twice the compiled T, and T itself, as far as the network can run).")
 @click.option("--backend", default="reference", show_default=True)
-@click.option("--limit", type=int, help="Evaluate only the first N test samples.")
+@click.option("--limit", type=COUNT, help="Evaluate only the first N test samples.")
 @click.option("--ann", "ann_model", type=PATH,
               help="The float model, to print its accuracy as the first row.")
 @ARCH
@@ -411,7 +407,7 @@ def simulate(network, input_path, timesteps, backend, out, as_json, memory_budge
 @main.command()
 @click.argument("network", type=PATH)
 @click.option("--dataset", help="digits, fashion-mnist, .npz or .npy (default: random inputs).")
-@click.option("--samples", default=5, show_default=True, type=int)
+@click.option("--samples", default=5, show_default=True, type=COUNT)
 @click.option("--timesteps", "-T", type=click.IntRange(min=1),
               help="Window length (default: as compiled).")
 @click.option("--backend", default="lava", show_default=True, help="Backend to check.")
@@ -439,7 +435,6 @@ def verify(network, dataset, samples, timesteps, backend, seed, trace_dir, junit
         output_file(junit_xml, inputs=[network])
     shards = _workers(workers, address)
     deployment = api.load(network)
-    _check_samples(samples)
     x = (load_dataset(dataset, limit=samples)[0] if dataset  # no labels needed
          else deployment.random_inputs(samples, seed))
     result = deployment.verify(x, backend=backend, timesteps=timesteps, workers=shards)
@@ -463,7 +458,7 @@ def verify(network, dataset, samples, timesteps, backend, seed, trace_dir, junit
 @click.argument("network", type=PATH)
 @click.option("--dataset", default="digits", show_default=True,
               help="digits, fashion-mnist, or an .npz file with x and y (test split).")
-@click.option("--samples", default=256, show_default=True, type=int,
+@click.option("--samples", default=256, show_default=True, type=COUNT,
               help="Measure on the first N test samples.")
 @click.option("--timesteps", "-T", help="Windows of the accuracy sweep, e.g. 1,2,4,8 "
               "(default: powers of two up to twice the compiled T, as far as the network can "
@@ -490,7 +485,6 @@ def report(network, dataset, samples, timesteps, ann_model, arch, target, output
     output_dir(directory, inputs=[network, dataset, ann_model, target])
     deployment = api.load(network, target=target)
     steps = _int_list(timesteps) if timesteps else None
-    _check_samples(samples)
     budget = _budget(memory_budget)
     x, y = api.dataset(dataset, limit=samples)
     result = deployment.report(x, y, ann=ann_model, arch=arch, timesteps=steps,

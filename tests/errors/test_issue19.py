@@ -22,6 +22,7 @@ from neurodeploy.cli import main
 from neurodeploy.core.meta import get_graph_meta
 from tests.errors.contract import run_case
 from tests.models import save_torchscript
+from tests.nir_paper import DATA
 
 INPUT_FILES = {
     "empty.npy": np.zeros((0, 1, 8, 8), np.float32),
@@ -129,7 +130,7 @@ CASES = {
                                             "nan", "-o", "out.pt"], ">= 0 and finite, got nan"),
     "finetune one sample": (["finetune", "model.pt", "--method", "ecl", "--dataset",
                              "one.npz", "-o", "out.pt"], "at least 2 samples"),
-    "import --dt inf": (["import", "net.nir", "--dt", "inf"],
+    "import --dt inf": (["import", str(DATA / "lif_norse.nir"), "--dt", "inf"],
                         "dt must be positive and finite"),
     "compile --seed -1": (["compile", "model.pt", "--calib", "digits", "--seed", "-1"],
                           "-1 is not in the range x>=0"),

@@ -58,7 +58,7 @@ def test_json_output_is_the_report(workdir):
 
 
 @pytest.mark.parametrize(("args", "message"), [
-    (("--samples", "0"), "--samples must be at least 1"),
+    (("--samples", "0"), "'--samples': 0 is not in the range x>=1"),
     (("--target", "reference"), "compiled for target 'loihi', not 'reference'"),
     (("--dataset", "imagenet"), "unknown dataset 'imagenet'"),
     (("-T", "0"), "--timesteps must be positive"),

@@ -93,6 +93,12 @@ def import_graph(foreign: nir.NIRGraph, *, dt: float, reset: str, timesteps: int
         raise InputError(f"dt must be positive and finite, got {dt}")
     if reset not in RESETS:
         raise InputError(f"reset must be one of {', '.join(RESETS)}, got '{reset}'")
+    for name, node in foreign.nodes.items():
+        for key in ("weight", "bias"):
+            value = getattr(node, key, None)
+            if value is not None and not np.isfinite(np.asarray(value, np.float64)).all():
+                raise InputError(f"the file's {key} holds values that are not finite",
+                                 node=name)
     importer = _Importer(foreign, dt, reset, EVENT_INPUT if events else InputMeta())
     for name in topological_order(foreign):
         importer.add(name)

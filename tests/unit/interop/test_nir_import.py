@@ -161,6 +161,17 @@ def test_bad_arguments(change, message):
         import_graph(mlp(lif(12), nir.I(r=np.ones(5))), **args)
 
 
+def test_weights_that_are_not_finite_are_named_as_the_file_s():
+    """They were blamed on dt ("--dt makes the weights overflow")."""
+    graph = mlp(lif(12), nir.I(r=np.ones(5)))
+    weight = np.array(graph.nodes["affine"].weight, np.float64)
+    weight[0, 0] = np.nan
+    graph.nodes["affine"] = nir.Affine(weight=weight, bias=graph.nodes["affine"].bias)
+    with pytest.raises(InputError, match="^affine: the file's weight holds values that are "
+                                         "not finite"):
+        import_graph(graph, dt=DT, reset="zero", timesteps=T)
+
+
 def test_refusals_name_the_node():
     n = 12
     nonzero_reset = nir.LIF(tau=np.full(n, 5e-3), r=np.ones(n), v_leak=np.zeros(n),

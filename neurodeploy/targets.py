@@ -14,7 +14,6 @@ is its chip file plus a ``[system]`` table, not a copy of the chip's widths.
 from __future__ import annotations
 
 import dataclasses
-import math
 import os
 import re
 import tomllib
@@ -54,6 +53,7 @@ RANGES: dict[str, tuple[int, int | None]] = {
     "memory.neuron_bits": (0, None),
 }
 ENERGIES = ("energy.synop_pj", "energy.neuron_update_pj")
+MAX_ENERGY_PJ = 1e6  #: a microjoule per operation: far above any chip, and no total overflows
 NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")  #: it ends up in default file names
 
 
@@ -216,15 +216,35 @@ def _validate(target: Target, fname: str) -> Target:
         raise TargetError(f"{fname}: neuron.max_burst {target.neuron.max_burst} does not fit "
                           f"the spike payload ({payload})")
     for key in ENERGIES:
-        if not 0 <= _value(target, key) < math.inf:
-            raise TargetError(f"{fname}: {key} must be finite and at least 0, "
+        if not 0 <= _value(target, key) <= MAX_ENERGY_PJ:
+            raise TargetError(f"{fname}: {key} must be in 0..{MAX_ENERGY_PJ:g} pJ, "
                               f"got {_value(target, key)}")
+    _check_consistent(target, fname)
     if not NAME.fullmatch(target.name):
         raise TargetError(f"{fname}: name must be one word of letters, digits, '_', '-' and "
                           f"'.' (at most 64), got {target.name!r}")
     if not target.description.isprintable():
         raise TargetError(f"{fname}: description must be one line of printable text")
     return target
+
+
+def _check_consistent(target: Target, fname: str) -> None:
+    """Fields that each pass their range but contradict one another: compile would refuse
+    the feature saying the target has none, or the capacity would be computed on a chip that
+    cannot exist."""
+    rules = [
+        (target.neuron.dual_threshold and not target.spikes.signed,
+         "neuron.dual_threshold needs spikes.signed (negative spikes)"),
+        (target.neuron.max_burst > 1 and not target.spikes.graded,
+         "neuron.max_burst above 1 needs spikes.graded (a burst is one graded spike)"),
+        (_value(target, "memory.weight_bits") is not None
+         and target.memory.weight_bits < target.weights.mantissa_bits,
+         "memory.weight_bits must hold a weight: at least weights.mantissa_bits"),
+        ((_value(target, "system.chips") or 1) > 1 and target.limits.cores == 0,
+         "system.chips above 1 needs limits.cores (the cores of one chip)")]
+    for broken, rule in rules:
+        if broken:
+            raise TargetError(f"{fname}: {rule}")
 
 
 def _value(target: Target, key: str):

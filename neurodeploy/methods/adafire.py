@@ -66,10 +66,13 @@ class AdaFire:
             raise InputError(f"method stage '{self.name}' sends burst spikes, but target "
                              f"'{ctx.target.name}' has binary spikes",
                              hint="Use a target with graded spikes (e.g. loihi2)")
-        top = max(1, min(INITIAL_BURST, ctx.target.neuron.max_burst))
+        top = burst_ceiling(ctx)
         bursts = list(range(1, top + 1))
         samples = activation_samples(ctx.ann, ctx.calibration(self.name),
                                      ctx.options.per_channel, ctx.seed, ctx.memory_budget)
+        if not samples:
+            raise InputError(f"method stage '{self.name}' chooses the bursts of ReLU layers, "
+                             "and the model has none", hint="Use method='calibrate'")
         thetas = {name: burst_thresholds(values, ctx, bursts) for name, values in samples.items()}
         search = CandidateSearch(ctx, correction_images(ctx, self.name, SEARCH_SAMPLES), thetas)
         layers = list(thetas)
@@ -90,6 +93,13 @@ class AdaFire:
             "max_burst": chosen, "threshold_scale": scales,
             "burst_sensitivity": sens, "burst_synops": cost,
             "mean_abs_rate_error_before": errors, "seconds": time.perf_counter() - start})
+
+
+def burst_ceiling(ctx: MethodContext) -> int:
+    """The largest burst the search considers: the authors' initial burst, within the
+    target's and, when the options ask for bursts (``max_burst`` above 1), within theirs."""
+    asked = ctx.options.max_burst if ctx.options.max_burst > 1 else INITIAL_BURST
+    return max(1, min(INITIAL_BURST, ctx.target.neuron.max_burst, asked))
 
 
 def burst_thresholds(values: np.ndarray, ctx: MethodContext, bursts: list[int]

@@ -31,7 +31,8 @@ import numpy as np
 
 from neurodeploy.convert import ConvertOptions
 from neurodeploy.core.graph import readout_name
-from neurodeploy.methods.adafire import DESIRED_BURST, AdaFire
+from neurodeploy.frontend.ann import ACTIVATIONS
+from neurodeploy.methods.adafire import DESIRED_BURST, AdaFire, burst_ceiling
 from neurodeploy.methods.base import MethodContext, Stage
 from neurodeploy.methods.calibration import WEIGHT_SAMPLES, Calibrate, correction_images
 from neurodeploy.methods.corrections import firing, with_note
@@ -71,9 +72,12 @@ class Auto:
         scores = {name: scorer(g) for name, g in built.items()}
         chosen = _best(scores)
         stage, options = candidates[chosen]
-        label = chosen if options.max_burst == 1 else \
-            f"{chosen} (bursts of up to {options.max_burst})"
-        why = (f"{label} is the accurate method for binary spikes" if len(scores) == 1 else
+        bursts = {name: burst_ceiling(ctx) if name == "adafire" else options.max_burst
+                   for name, (_, options) in candidates.items()}
+        label = chosen if bursts[chosen] == 1 else f"{chosen} (bursts of up to {bursts[chosen]})"
+        alone = "binary spikes" if not ctx.target.spikes.graded else \
+            "a model without ReLU layers (AdaFire chooses their bursts)"
+        why = (f"{label} is the accurate method for {alone}" if len(scores) == 1 else
                f"{label} came closest to the ANN's outputs")
         graph, kept = built[chosen], chosen
         if ctx.target.neuron.dual_threshold and not ctx.options.dual:
@@ -91,7 +95,7 @@ class Auto:
                 f"{scores[kept].agreement:.2%} of {len(images)} {source} images)")
         return with_note(graph, self.name, {
             "chosen": kept, "reason": why,
-            "max_burst": {name: options.max_burst for name, (_, options) in candidates.items()},
+            "max_burst": bursts,
             "divergence": {k: s.divergence for k, s in scores.items()},
             "agreement": {k: s.agreement for k, s in scores.items()},
             "synops_per_image": {k: s.synops for k, s in scores.items()},
@@ -101,8 +105,8 @@ class Auto:
 
 def _candidates(ctx: MethodContext) -> dict[str, tuple[Stage, ConvertOptions]]:
     """Stage name -> (stage, the options it compiles with)."""
-    if not ctx.target.spikes.graded:
-        return {"calibrate": (Calibrate(), ctx.options)}
+    if not ctx.target.spikes.graded or not any(n.op in ACTIVATIONS for n in ctx.ann.nodes):
+        return {"calibrate": (Calibrate(), ctx.options)}  # AdaFire chooses ReLU layers' bursts
     burst = ctx.options.max_burst if ctx.options.max_burst > 1 else \
         min(CALIBRATE_BURST, ctx.target.neuron.max_burst)
     return {"calibrate": (Calibrate(), replace(ctx.options, max_burst=burst)),

@@ -139,4 +139,8 @@ def compose(stages: Sequence[Stage], default_builder: Stage, spec: str) -> Metho
     repeated = sorted({n for n in names if names.count(n) > 1})
     if repeated:
         raise InputError(f"method '{spec}' names '{repeated[0]}' twice")
+    early = [s.name for s in stages[:-1] if getattr(s, "last", False)]
+    if early:
+        raise InputError(f"method '{spec}': '{early[0]}' measures the finished network, so it "
+                         "must come last", hint=f"Write ...+{early[0]} instead")
     return Method(tuple(stages))

@@ -46,6 +46,7 @@ class Iat:
     builds: bool = False
     needs_calibration: bool = True
     window_specific: bool = True
+    last: bool = True  #: its exits are calibrated on the network as the stages before left it
     tolerance: float = TOLERANCE
     samples: int = EXIT_SAMPLES
 

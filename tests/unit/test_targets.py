@@ -59,6 +59,15 @@ MEMORY = 'base = "loihi2"\n[memory]\nshared_kernels = true\nsource = "x"\n'
      r"memory.weight_bits must be in 1..32, got 33$"),
     (MEMORY + "bits_per_core = 9\nweight_bits = 8\nneuron_bits = -1",
      r"memory.neuron_bits must be at least 0, got -1$"),
+    # each in range, together impossible (capacity 6x too small; chips of no cores)
+    (MEMORY + "bits_per_core = 9\nweight_bits = 1\nneuron_bits = 72",
+     r"memory.weight_bits must hold a weight: at least weights.mantissa_bits$"),
+    ('base = "reference"\n[system]\nchips = 4\nsource = "x"',
+     r"system.chips above 1 needs limits.cores"),
+    ('base = "loihi2"\n[spikes]\ngraded = true\nsigned = false\npayload_bits = 24',
+     r"neuron.dual_threshold needs spikes.signed"),
+    ('base = "loihi2"\n[energy]\nsynop_pj = 1e308\nneuron_update_pj = 1.0\nsource = "x"',
+     r"energy.synop_pj must be in 0..1e\+06 pJ, got 1e\+308$"),
 ])
 def test_bad_system_and_memory_tables_are_refused_in_one_line(tmp_path, text, message):
     path = tmp_path / "board.toml"

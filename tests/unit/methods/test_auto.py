@@ -9,14 +9,16 @@ import numpy as np
 import pytest
 
 from neurodeploy import api
-from neurodeploy.core.meta import get_graph_meta
+from neurodeploy.core.meta import get_graph_meta, population_meta
 from neurodeploy.data import calibration_set
 from neurodeploy.errors import InputError
 from neurodeploy.methods import DEFAULT_METHOD, STAGES, get_method
+from neurodeploy.methods.adafire import INITIAL_BURST, AdaFire, burst_ceiling
 from neurodeploy.methods.auto import CALIBRATE_BURST, Auto, Score, _best, _candidates
 from neurodeploy.methods.calibration import WEIGHT_SAMPLES
+from neurodeploy.methods.corrections import firing
 from neurodeploy.targets import load_target
-from tests.conftest import images
+from tests.conftest import images, random_mlp
 from tests.unit.methods.test_calibration import context, equal_graphs
 
 
@@ -60,7 +62,7 @@ def check_choice(ctx, graph, expected: set[str]) -> dict:
 def test_auto_on_graded_spikes_keeps_the_candidate_it_reports_as_best(scored):
     ctx, graph, _ = scored
     note = check_choice(ctx, graph, {"calibrate", "adafire"})
-    assert note["max_burst"] == {"calibrate": CALIBRATE_BURST, "adafire": 1}
+    assert note["max_burst"] == {"calibrate": CALIBRATE_BURST, "adafire": INITIAL_BURST}
 
 
 def test_auto_calibrates_with_the_bursts_the_options_ask_for():
@@ -71,6 +73,26 @@ def test_auto_calibrates_with_the_bursts_the_options_ask_for():
     binary = replace(ctx, target=load_target("loihi"))
     assert list(_candidates(binary)) == ["calibrate"]
     assert _candidates(binary)["calibrate"][1].max_burst == 1
+
+
+def test_adafire_keeps_within_the_bursts_the_options_ask_for():
+    """--max-burst was ignored by adafire (bursts of 8), while auto's summary stated it."""
+    ctx = context()
+    assert burst_ceiling(ctx) == INITIAL_BURST  # the default asks for none
+    assert burst_ceiling(replace(ctx, options=replace(ctx.options, max_burst=3))) == 3
+    asked = replace(ctx, options=replace(ctx.options, max_burst=2))
+    graph = AdaFire()(None, asked)
+    assert max(population_meta(graph, p).max_burst for p in firing(graph)) <= 2
+
+
+def test_a_model_without_relu_is_calibrated_by_auto_and_refused_by_adafire():
+    """AdaFire chooses the bursts of ReLU layers: with none, it failed with StopIteration."""
+    ctx = context(ann=random_mlp(sizes=(16, 5)))
+    with pytest.raises(InputError, match="'adafire' chooses the bursts of ReLU layers, and "
+                                         "the model has none"):
+        AdaFire()(None, ctx)
+    note = check_choice(ctx, Auto()(None, ctx), {"calibrate"})
+    assert "a model without ReLU layers" in note["reason"]
 
 
 def test_auto_on_binary_spikes_is_calibrate():

@@ -82,6 +82,15 @@ def test_invalid_compositions_are_refused(stages, message):
         compose(stages, Normalization("p99.99"), "spec")
 
 
+def test_early_exit_comes_last():
+    """Its exits are calibrated on the network the stages before it left: a stage after it
+    would change the network under them."""
+    with pytest.raises(InputError, match="'iat' measures the finished network, so it must "
+                                         "come last"):
+        get_method("p99.99+iat+correct")
+    assert get_method("p99.99+correct+iat").name == "p99.99+correct+iat"
+
+
 def test_unknown_stage_is_named_with_the_choices():
     with pytest.raises(InputError, match=r"unknown method 'bogus' in 'max\+bogus'.*p99\.99"):
         get_method("max+bogus")

@@ -62,6 +62,12 @@ class WeightsLost(NeurodeployError):
 class SaturationRisk(TargetLimitExceeded):
     """A membrane may saturate within the window (``allow_saturation`` accepts that)."""
 
+    def __init__(self, *, node: str, bits: int, steps: int, timesteps: int, hint: str):
+        NeurodeployError.__init__(
+            self, f"the {bits}-bit membrane may saturate after {steps} steps, within the "
+                  f"window of T={timesteps}", node=node, hint=hint)
+        self.limit, self.value, self.allowed = f"{bits}-bit membrane", steps, timesteps
+
 
 class MetadataError(NeurodeployError):
     """A NIR file is not one of ours, is damaged, or has an unknown schema."""

@@ -57,8 +57,7 @@ def check_overflow(graph: nir.NIRGraph, ctx: PassContext) -> nir.NIRGraph:
         steps = safe[name]
         if steps < timesteps and not ctx.allow_saturation:
             raise SaturationRisk(
-                node=name, limit=f"{membrane.bits}-bit membrane",
-                value=f"possible saturation after {steps} steps", allowed=f"T={timesteps}",
+                node=name, bits=membrane.bits, steps=steps, timesteps=timesteps,
                 hint="Compile for fewer timesteps or pass allow_saturation=True "
                      "(--allow-saturation)")
     ctx.notes["check_overflow"] = {"max_abs_synaptic_sum": largest_sum}

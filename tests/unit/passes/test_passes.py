@@ -167,7 +167,8 @@ def test_burst_is_refused_on_binary_spike_targets():
 
 
 def test_overflow_risk_is_refused_and_can_be_allowed():
-    with pytest.raises(SaturationRisk, match="membrane"):
+    with pytest.raises(SaturationRisk, match=r"the \d+-bit membrane may saturate after \d+ steps, "
+                                             r"within the window of T=1000"):
         compile_ann(random_mlp(), timesteps=1000)
     graph = compile_ann(random_mlp(), timesteps=1000, allow_saturation=True)
     assert 0 < get_graph_meta(graph).safe_timesteps < 1000

@@ -67,7 +67,7 @@ def rate_plot(layers: list[dict]) -> bytes:
     right.set_xticks(x, names)
     right.set_ylabel("% of neurons")
     right.set_title("Saturated and silent neurons")
-    right.legend()
+    right.legend(loc="upper right")
     for ax in (left, right):
         ax.set_xlabel("population")
         ax.grid(axis="y", alpha=0.3)
@@ -91,7 +91,7 @@ def chips_plot(layers: list[dict], chips: int) -> bytes:
     left.set_title(f"Cores per population ({len(used)} of {chips} chips used)" if used
                    else "Cores per population (not modelled on this target)")
     if 1 < len(used) <= 12:
-        left.legend(fontsize="small")
+        left.legend(fontsize="small", loc="upper left")
     right.bar(names, [layer["cross_chip_spikes"] for layer in layers], color="tab:purple")
     right.set_ylabel("spikes sent to other chips per inference")
     right.set_title("Spikes crossing chips")
@@ -127,7 +127,7 @@ def membrane_plot(traces: dict[str, dict], compiled: int) -> bytes:
         ax.set_title(name if trace["fires"] else f"{name} (integrates, never fires)")
         ax.set_xlabel("step")
         ax.set_ylabel("membrane v (integer units)")
-        ax.legend(fontsize="small")
+        ax.legend(fontsize="small", loc="upper right")
         ax.grid(alpha=0.3)
     for ax in list(axes.flat)[len(traces):]:
         ax.set_visible(False)

@@ -34,6 +34,7 @@ from neurodeploy.progress import progress
 R = TypeVar("R")
 RAY_HINT = "pip install 'neurodeploy[ray]'"
 STOP_SECONDS = 3.0  #: how long a left-over Ray process gets to end after SIGTERM
+SHARED_MEMORY = Path("/dev/shm")  #: where Python's shared-memory segments live (Linux)
 
 
 @dataclass(frozen=True)
@@ -98,11 +99,18 @@ def ray_session(workers: Workers) -> Iterator[Any]:
     before = set(descendants(os.getpid()))
     started: set[int] = set()
     sigterm = signal.getsignal(signal.SIGTERM)
+    since = time.time()
     try:
         try:
             with _quiet(logging.getLogger("ray")):  # its start-up notices are not this run's
                 ray.init(**settings, runtime_env={"py_modules": [package]},
                          log_to_driver=False, configure_logging=False)
+        except SystemExit as exc:  # Ray's SIGTERM handler, active while it starts
+            if exc.code != signal.SIGTERM:
+                raise
+            _restore(signal.SIGTERM, sigterm)
+            signal.raise_signal(signal.SIGTERM)  # the caller's unwinding, as at any other time
+            raise
         finally:
             _restore(signal.SIGTERM, sigterm)
         started = set(descendants(os.getpid())) - before  # Ctrl-C may orphan them later
@@ -114,6 +122,7 @@ def ray_session(workers: Workers) -> Iterator[Any]:
         finally:
             if not workers.address:
                 _stop(sorted(started))
+                remove_orphan_segments(since)
 
 
 def _restore(signum: int, handler: Any) -> None:
@@ -154,6 +163,26 @@ def _stop(pids: list[int]) -> None:
             return
 
 
+def remove_orphan_segments(since: float, directory: Path = SHARED_MEMORY) -> list[Path]:
+    """Remove Python shared-memory segments (``psm_*``, Lava's channels) of this user, made
+    since ``since``, that no process maps any more: a worker killed in the middle of a run
+    (Ray's shutdown after Ctrl-C) cannot unlink its own. Returns what was removed."""
+    found = {}
+    for entry in directory.glob("psm_*") if directory.is_dir() else []:
+        with contextlib.suppress(OSError):
+            status = entry.stat()
+            if status.st_uid == os.getuid() and status.st_mtime >= since:
+                found[str(entry)] = entry
+    for pid in (e for e in os.listdir("/proc") if e.isdigit()) if found else []:
+        with contextlib.suppress(OSError):  # exited meanwhile, or another user's
+            maps = Path(f"/proc/{pid}/maps").read_text()
+            found = {path: entry for path, entry in found.items() if path not in maps}
+    for entry in found.values():
+        with contextlib.suppress(OSError):
+            entry.unlink()
+    return list(found.values())
+
+
 def _signal(pid: int, signum: int) -> bool:
     """Send ``signum`` (0: only check); whether the process still exists (not a zombie)."""
     try:
@@ -176,7 +205,12 @@ def _quiet(logger: logging.Logger) -> Iterator[None]:
 
 
 def import_ray():
-    """The ``ray`` module, or one error line naming the extra that installs it."""
+    """The ``ray`` module, or one error line naming the extra that installs it.
+
+    Ray's C++ crash handler also takes SIGTERM while ``ray.init`` runs and aborts the process
+    with a stack dump, before any Python handler could unwind it: it is off unless the
+    environment says otherwise (read when ray is first imported)."""
+    os.environ.setdefault("RAY_DISABLE_FAILURE_SIGNAL_HANDLER", "1")
     try:
         import ray
     except ImportError:

@@ -114,6 +114,54 @@ def test_a_local_ray_leaves_the_callers_sigterm_handler_in_place(monkeypatch):
         signal.signal(signal.SIGTERM, before)
 
 
+class _Stopped(Exception):
+    pass
+
+
+def test_a_sigterm_while_ray_starts_reaches_the_callers_handler(monkeypatch):
+    """Ray's handler (sys.exit) was active while ray.init ran: the CLI exited 15 with no line."""
+
+    class StartingRay:
+        def is_initialized(self):
+            return False
+
+        def init(self, **settings):
+            signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(signum))
+            signal.raise_signal(signal.SIGTERM)
+
+        def shutdown(self):
+            pass
+
+    def callers(signum, frame):
+        raise _Stopped
+
+    monkeypatch.setattr(shards, "import_ray", StartingRay)
+    before = signal.signal(signal.SIGTERM, callers)
+    try:
+        with pytest.raises(_Stopped), ray_session(TWO):
+            pass
+        assert signal.getsignal(signal.SIGTERM) is callers
+    finally:
+        signal.signal(signal.SIGTERM, before)
+
+
+def test_only_segments_no_process_maps_are_removed(tmp_path):
+    """A worker killed mid-run leaves its shared memory; a live one's stays."""
+    import mmap
+    import time
+
+    since = time.time() - 1
+    orphan, live = tmp_path / "psm_orphan", tmp_path / "psm_live"
+    for path in (orphan, live):
+        path.write_bytes(b"\0" * 4096)
+    (tmp_path / "other").write_bytes(b"")  # not a Python segment
+    with live.open("r+b") as f, mmap.mmap(f.fileno(), 4096):
+        assert shards.remove_orphan_segments(since, tmp_path) == [orphan]
+    assert not orphan.exists() and live.exists() and (tmp_path / "other").exists()
+    assert shards.remove_orphan_segments(time.time() + 60, tmp_path) == []  # older: kept
+    assert live.exists()
+
+
 def _refuse(rows: slice) -> None:
     raise InputError("input has shape (2, 3), the network expects (batch, 4)")
 

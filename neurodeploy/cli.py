@@ -37,6 +37,15 @@ def _int_list(text: str) -> list[int]:
     return values
 
 
+def _warn_saturation(safe: int, windows: list[int]) -> None:
+    """A window past the one compile proved safe runs, but a membrane may saturate in it (the
+    chip clips it too, so the run is still what the chip computes): say so."""
+    longer = [t for t in windows if safe and t > safe]
+    if longer:
+        click.echo(f"warning: T={max(longer)} is past T={safe}, the longest window in which no "
+                   "membrane can saturate: membranes may clip there (as on the chip)", err=True)
+
+
 def _budget(text: str | None) -> int:
     from neurodeploy.backends.memory import DEFAULT_MEMORY_BUDGET, parse_memory
 
@@ -325,10 +334,14 @@ def evaluate(network, dataset, timesteps, backend, limit, ann_model, arch, adapt
     budget, shards = _budget(memory_budget), _workers(workers, address)
     if adaptive_timesteps and shards.distributed:
         raise InputError("--adaptive-timesteps runs in one process; drop --workers/--address")
+    if adaptive_timesteps and timesteps:
+        raise InputError("--adaptive-timesteps runs the compiled window, with its early exit; "
+                         "drop --timesteps")
     deployment = api.load(network)
     meta = deployment.meta
     x, y = api.dataset(dataset, limit=limit)
     steps = _int_list(timesteps) if timesteps else None
+    _warn_saturation(meta.safe_timesteps, steps or [])
     result = {"dataset": dataset, "samples": len(x), "backend": backend,
               "compiled_timesteps": meta.timesteps,
               "window_specific": api.window_specific(deployment.graph)}
@@ -384,6 +397,7 @@ def simulate(network, input_path, timesteps, backend, out, as_json, memory_budge
     deployment = api.load(network)
     x = load_samples(input_path)
     steps = timesteps or deployment.meta.timesteps
+    _warn_saturation(deployment.meta.safe_timesteps, [steps])
     if out:  # every step of every sample, written chunk by chunk
         outputs, spike_events = deployment.simulate_to_file(x, out, steps, backend=backend,
                                                             memory_budget=budget)

@@ -40,6 +40,11 @@ def quantize_inputs(graph: nir.NIRGraph, images: np.ndarray) -> np.ndarray:
     x = np.asarray(images)
     if x.dtype == np.uint8 and not meta.events:
         x = x / np.float32(255)
+    if meta.events and not np.issubdtype(x.dtype, np.integer):
+        if not np.isfinite(x).all() or np.any(x != np.round(x)):
+            raise InputError("inputs of an event network are event counts: whole numbers "
+                             "(a probability 0.5 would round to no event)")
+        x = x.astype(np.int64)
     if np.issubdtype(x.dtype, np.integer):
         _check_range(x, meta)
         return x.astype(np.int32)

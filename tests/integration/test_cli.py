@@ -97,6 +97,20 @@ def test_a_state_dict_is_the_float_model_with_its_arch(compiled, workdir):
     assert report["ann_reference"]["kind"] == "model"
 
 
+def test_a_window_past_the_safe_one_runs_with_a_warning(compiled):
+    """It ran silently while membranes clipped; -T with the early exit was ignored."""
+    safe = api.load(compiled).meta.safe_timesteps
+    result = CliRunner().invoke(main, [str(a) for a in ("evaluate", compiled, "--limit", "5",
+                                                        "-T", f"2,{safe + 1}")])
+    assert result.exit_code == 0
+    assert result.stderr.startswith(f"warning: T={safe + 1} is past T={safe}, the longest "
+                                    "window in which no membrane can saturate")
+    assert not CliRunner().invoke(main, ["evaluate", str(compiled), "-T", "2"]).stderr
+    refused = CliRunner().invoke(main, ["evaluate", str(compiled), "--adaptive-timesteps",
+                                        "-T", "2"])
+    assert refused.exit_code == 2 and "drop --timesteps" in refused.stderr
+
+
 def test_evaluate_defaults_to_the_windows_the_network_can_run(compiled, workdir):
     def windows(network):
         out = invoke("evaluate", network, "--dataset", "digits", "--limit", "20", "--json")

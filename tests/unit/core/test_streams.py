@@ -80,3 +80,16 @@ def test_uint8_images_are_0_to_255_on_any_input_width(mlp_graph, bits, events):
     assert np.array_equal(quantize_inputs(graph, images), expected)
     if bits == 8:
         assert np.array_equal(expected, images)
+
+
+def test_event_inputs_are_whole_counts(mlp_graph):
+    """A stream of probabilities (0.5) rounded to no events without a word."""
+    from neurodeploy.core.encoding import EVENT_INPUT
+    from neurodeploy.core.meta import copy_graph, with_node_meta
+
+    graph = copy_graph(mlp_graph, {"input": with_node_meta(mlp_graph.nodes["input"],
+                                                           EVENT_INPUT)})
+    counts = np.ones((2, 3, *shape_of(graph)))
+    assert np.array_equal(quantize_inputs(graph, counts), counts.astype(np.int32))
+    with pytest.raises(InputError, match="event counts: whole numbers"):
+        quantize_inputs(graph, counts * 0.5)

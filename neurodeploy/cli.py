@@ -341,7 +341,6 @@ def evaluate(network, dataset, timesteps, backend, limit, ann_model, arch, adapt
     meta = deployment.meta
     x, y = api.dataset(dataset, limit=limit)
     steps = _int_list(timesteps) if timesteps else None
-    _warn_saturation(meta.safe_timesteps, steps or [])
     result = {"dataset": dataset, "samples": len(x), "backend": backend,
               "compiled_timesteps": meta.timesteps,
               "window_specific": api.window_specific(deployment.graph)}
@@ -353,6 +352,7 @@ def evaluate(network, dataset, timesteps, backend, limit, ann_model, arch, adapt
                                                      memory_budget=budget, workers=shards)
     if ann_model:
         result["ann_accuracy"] = deployment.ann_accuracy(x, y, ann=ann_model, arch=arch)
+    _warn_saturation(meta.safe_timesteps, steps or [])  # after the run: an error stays one line
     if as_json:
         click.echo(json.dumps(result, indent=2))
         return
@@ -397,13 +397,13 @@ def simulate(network, input_path, timesteps, backend, out, as_json, memory_budge
     deployment = api.load(network)
     x = load_samples(input_path)
     steps = timesteps or deployment.meta.timesteps
-    _warn_saturation(deployment.meta.safe_timesteps, [steps])
     if out:  # every step of every sample, written chunk by chunk
         outputs, spike_events = deployment.simulate_to_file(x, out, steps, backend=backend,
                                                             memory_budget=budget)
     else:  # chunks, keeping only the readout and spike counts
         outputs, spike_events = deployment.predict(x, steps, backend=backend,
                                                    memory_budget=budget)
+    _warn_saturation(deployment.meta.safe_timesteps, [steps])  # after the run, as in evaluate
     if as_json:
         click.echo(json.dumps({
             "samples": len(outputs), "timesteps": steps, "backend": backend,

@@ -23,7 +23,7 @@ from neurodeploy.backends.memory import (
     sample_bytes,
 )
 from neurodeploy.backends.trace_file import TraceFile
-from neurodeploy.core.encoding import quantize_inputs
+from neurodeploy.core.encoding import is_stream, quantize_inputs
 from neurodeploy.core.graph import input_name, num_outputs
 from neurodeploy.core.meta import get_graph_meta, longest_window
 from neurodeploy.data import as_array, labelled
@@ -158,8 +158,13 @@ def evaluate(graph: nir.NIRGraph, images, labels,
     longest T suffices: the neuron rule is causal, so the readout after t steps is exactly
     the output of a t-step window. Runs in chunks within ``memory_budget`` bytes, on
     ``workers`` (``neurodeploy.shards``) in shards of samples."""
-    steps = default_windows(graph) if timesteps is None else check_windows(timesteps)
     images, labels = labelled(images, labels, num_outputs(graph))
+    if timesteps is not None:
+        steps = check_windows(timesteps)
+    else:
+        steps = default_windows(graph)
+        if is_stream(graph, images):  # as far as the streams reach
+            steps = [t for t in steps if t <= images.shape[1]] or [images.shape[1]]
     shards = run_sharded(_correct, len(images), (graph, images, labels, steps, backend,
                                                  memory_budget, show_progress),
                          workers, description="evaluate", show_progress=show_progress)

@@ -23,7 +23,7 @@ from typing import Any
 
 import numpy as np
 
-from neurodeploy.errors import InputError, whole_number
+from neurodeploy.errors import InputError, all_whole, whole_number
 
 DATASETS = ("digits", "fashion-mnist")
 STREAM_NDIMS = (3, 5)  #: an .npz x of these ranks has a time axis: (N, T, features | C, H, W)
@@ -264,9 +264,7 @@ def labelled(images: Any, labels: Any, classes: int) -> tuple[np.ndarray, np.nda
     if images.ndim == 0 or len(images) == 0 or labels.shape != (len(images),):
         raise InputError(f"need one label per image: {len(images) if images.ndim else 0} "
                          f"images, labels of shape {labels.shape}")
-    whole = labels.dtype.kind in "iu" or (labels.dtype.kind == "f" and bool(
-        np.isfinite(labels).all() and (labels == np.round(labels)).all()))
-    if not whole:
+    if labels.dtype.kind not in "iuf" or not all_whole(labels):
         raise InputError(f"labels must be whole-number class indices, got {labels.dtype} "
                          f"values such as {labels.ravel()[:3].tolist()}")
     check_labels(labels, classes, "labels")

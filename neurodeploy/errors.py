@@ -34,6 +34,12 @@ def whole_number(value: object, name: str, least: int = 1) -> int:
     return int(value)
 
 
+def all_whole(values: object) -> bool:
+    """Every value finite and integral (counts, labels, integer weights held as floats)."""
+    values = np.asarray(values, np.float64)
+    return bool(np.isfinite(values).all() and (values == np.round(values)).all())
+
+
 class TrustError(NeurodeployError):
     """Loading would run arbitrary code (pickle) and the user did not allow it."""
 

@@ -20,7 +20,7 @@ from neurodeploy.core.meta import (
 )
 from neurodeploy.core.neuron import MAX_MEMBRANE_BITS
 from neurodeploy.core.population import check_node
-from neurodeploy.errors import MetadataError, NeurodeployError
+from neurodeploy.errors import MetadataError, NeurodeployError, all_whole
 from neurodeploy.fileio import atomic_write, via_memory
 from neurodeploy.targets import available_targets, load_target
 
@@ -59,14 +59,16 @@ def validate(graph: nir.NIRGraph) -> None:
         if gmeta.quantized and not record.quantized:
             raise MetadataError("the graph is marked quantized but this population's record "
                                 "holds non-integer values", node=name)
-    if gmeta.quantized and gmeta.target not in available_targets():
-        check_weights(graph, MAX_MEMBRANE_BITS)
-    if gmeta.quantized and gmeta.target in available_targets():
-        target = load_target(gmeta.target)
-        if gmeta.hop_delay != target.timing.hop_delay:
-            raise MetadataError(f"hop_delay is {gmeta.hop_delay}, target '{target.name}' has "
-                                f"{target.timing.hop_delay}", node="graph")
-        check_graph(graph, target)
+    if not gmeta.quantized:
+        return
+    if gmeta.target not in available_targets():
+        check_weights(graph, MAX_MEMBRANE_BITS)  # no target file: the widest any target has
+        return
+    target = load_target(gmeta.target)
+    if gmeta.hop_delay != target.timing.hop_delay:
+        raise MetadataError(f"hop_delay is {gmeta.hop_delay}, target '{target.name}' has "
+                            f"{target.timing.hop_delay}", node="graph")
+    check_graph(graph, target)
 
 
 def _check_delays(graph: nir.NIRGraph) -> None:
@@ -77,8 +79,8 @@ def _check_delays(graph: nir.NIRGraph) -> None:
         if not isinstance(node, nir.Delay):
             continue
         steps = np.asarray(node.delay, np.float64)
-        if steps.size == 0 or not np.isfinite(steps).all() or np.any(steps != steps.flat[0]) \
-                or not 1 <= steps.flat[0] <= MAX_TIMESTEPS or steps.flat[0] % 1:
+        if steps.size == 0 or not all_whole(steps) or np.any(steps != steps.flat[0]) \
+                or not 1 <= steps.flat[0] <= MAX_TIMESTEPS:
             raise MetadataError(f"a delay must be one whole number of steps in "
                                 f"1..{MAX_TIMESTEPS}, got {np.unique(steps)[:3].tolist()}",
                                 node=name)

@@ -13,7 +13,7 @@ from neurodeploy.core.graph import input_name, populations
 from neurodeploy.core.meta import InputMeta, get_node_meta, population_meta
 from neurodeploy.core.neuron import MAX_MEMBRANE_BITS
 from neurodeploy.core.population import MAX_PARAM_DIMS_PER_CHANNEL, Population, Reset
-from neurodeploy.errors import MetadataError, TargetLimitExceeded
+from neurodeploy.errors import MetadataError, TargetLimitExceeded, all_whole
 from neurodeploy.targets import Target
 
 WEIGHTED = (nir.Linear, nir.Conv2d)
@@ -41,7 +41,7 @@ def check_weights(graph: nir.NIRGraph, mantissa_bits: int) -> None:
     for name, node in graph.nodes.items():
         if isinstance(node, WEIGHTED):
             weight = np.asarray(node.weight)
-            if not np.isfinite(weight).all() or np.any(weight != np.round(weight)):
+            if not all_whole(weight):
                 raise MetadataError("weights are not all finite integers (a compiled "
                                     "network's weights are integer mantissas)", node=name)
             if weight.size and (weight.min() < -limit or weight.max() > limit - 1):

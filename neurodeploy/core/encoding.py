@@ -18,7 +18,7 @@ import numpy as np
 from neurodeploy.core.graph import input_name, readout_name
 from neurodeploy.core.meta import InputMeta, get_node_meta, population_meta
 from neurodeploy.core.population import param_for_shape
-from neurodeploy.errors import InputError
+from neurodeploy.errors import InputError, all_whole
 
 #: event counts or spikes (N-MNIST frames, spike trains): one input integer is one event
 EVENT_INPUT = InputMeta(bits=8, scale=1.0, events=True)
@@ -41,7 +41,7 @@ def quantize_inputs(graph: nir.NIRGraph, images: np.ndarray) -> np.ndarray:
     if x.dtype == np.uint8 and not meta.events:
         x = x / np.float32(255)
     if meta.events and not np.issubdtype(x.dtype, np.integer):
-        if not np.isfinite(x).all() or np.any(x != np.round(x)):
+        if not all_whole(x):
             raise InputError("inputs of an event network are event counts: whole numbers "
                              "(a probability 0.5 would round to no event)")
         x = x.astype(np.int64)

@@ -12,6 +12,10 @@ from neurodeploy.core.neuron import DECAY_ONE
 from neurodeploy.errors import MetadataError, UnsupportedLayer
 from neurodeploy.interop.approximations import Approximation
 
+#: how far past 1 dt/tau may be when tau = dt was stored as float32 (each of the two rounded
+#: by up to half an ulp)
+FLOAT32_ROUNDING = 2 * float(np.finfo(np.float32).eps)
+
 
 @dataclass
 class NeuronModel:
@@ -74,10 +78,11 @@ def _decay(name: str, what: str, dt: float, tau: np.ndarray, notes: list[Approxi
     if np.any(tau <= 0):
         raise UnsupportedLayer("time constants must be positive", node=name)
     fraction = dt / tau
-    if np.any(fraction > 1):
+    if np.any(fraction > 1 + FLOAT32_ROUNDING):
         raise UnsupportedLayer(f"{what.split()[-1]} = {fraction.max():.3g} > 1: forward Euler "
                                "is unstable at this dt", node=name,
                                hint="Pass a smaller dt (--dt)")
+    fraction = np.minimum(fraction, 1.0)  # a time constant of dt stored as float32
     decay = np.rint(fraction * DECAY_ONE).astype(np.int64)
     error = float(np.abs(decay / DECAY_ONE - fraction).max())
     if error > 0:

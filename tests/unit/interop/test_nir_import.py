@@ -11,6 +11,8 @@ import pytest
 from neurodeploy import api
 from neurodeploy.backends import Record
 from neurodeploy.core.graph import topological_order
+from neurodeploy.core.meta import population_meta
+from neurodeploy.core.neuron import DECAY_ONE
 from neurodeploy.errors import (
     InputError,
     MetadataError,
@@ -130,6 +132,17 @@ def test_leak_that_fits_12_bits_is_exact():
     foreign = mlp(lif(12, tau=4e-3), nir.I(r=np.ones(5)))  # dt/tau = 1/4: exact in 1/4096
     _, rows = import_graph(foreign, dt=DT, reset="zero", timesteps=T)
     assert rows == []
+
+
+@pytest.mark.parametrize("dt", [1e-4, 0.7])
+def test_a_time_constant_of_dt_stored_as_float32_is_no_decay(dt):
+    """float32(dt) is a little below dt for these: dt/tau came out above 1 and was refused."""
+    tau = np.float32(dt)
+    assert dt / np.float64(tau) > 1
+    foreign = mlp(lif(12, tau=tau), nir.I(r=np.ones(5)))
+    graph, rows = import_graph(foreign, dt=dt, reset="zero", timesteps=T)
+    assert rows == []
+    assert np.all(population_meta(graph, "lif").decay == DECAY_ONE)
 
 
 def test_subtract_reset_is_listed():

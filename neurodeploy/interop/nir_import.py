@@ -38,6 +38,7 @@ from neurodeploy.core.graph import (
     back_edges,
     forward_predecessors,
     predecessors,
+    recurrent_delays,
     topological_order,
 )
 from neurodeploy.core.meta import (
@@ -106,7 +107,15 @@ def import_graph(foreign: nir.NIRGraph, *, dt: float, reset: str, timesteps: int
     graph = _fold_source_units(importer.finish())
     _check_finite(graph, dt)
     set_graph_meta(graph, GraphMeta(version=__version__, method=METHOD, timesteps=timesteps))
-    return graph, importer.approximations
+    return graph, importer.approximations + _late_cycles(graph)
+
+
+def _late_cycles(graph: nir.NIRGraph) -> list[Approximation]:
+    """A cycle of h >= 2 synapse layers delivers h steps later, NIR's reading one step
+    (docs/concepts/timing.md#recurrent-edges)."""
+    return [Approximation(dst, f"recurrent edge from {src}", "1 step later", f"{h} steps later",
+                          "the pipelined chip's timing")
+            for (src, dst), h in recurrent_delays(graph).items() if h > 1]
 
 
 class _Importer:

@@ -36,6 +36,14 @@ def test_recurrent_edges_and_their_delays(feedback):
     assert order.index("input") < order.index("lif1") < order.index("rec")
 
 
+@pytest.mark.parametrize("feedback", [False, True])
+def test_a_cycle_longer_than_nir_s_one_step_is_an_approximation(feedback):
+    rows = api.import_nir(foreign.recurrent_net(feedback=feedback), target="loihi2",
+                          dt=foreign.DT, timesteps=T, events=True).approximations
+    late = [(r.node, r.what, r.deployed) for r in rows if r.what.startswith("recurrent")]
+    assert late == ([("lif1", "recurrent edge from rec", "2 steps later")] if feedback else [])
+
+
 def test_a_cycle_must_close_at_a_population_through_a_synapse():
     graph = imported()
     into_synapse = nir.NIRGraph(graph.nodes, [*graph.edges, ("rec", "rec")])

@@ -72,6 +72,15 @@ ADDRESS = click.option("--address", help="Run the samples on the Ray cluster at 
                        "(host:port, or auto; needs the [ray] extra).")
 
 
+def _list_passes(ctx: click.Context, _param: click.Parameter, value: bool) -> None:
+    """Eager, as --help is: the pipeline prints before a missing MODEL is an error."""
+    if value:
+        from neurodeploy.passes import DEFAULT_PIPELINE
+
+        click.echo("\n".join(DEFAULT_PIPELINE))
+        ctx.exit()
+
+
 def _shape(text: str | None) -> tuple[int, ...] | None:
     if text is None:
         return None
@@ -144,20 +153,17 @@ def targets(as_json) -> None:
               help="Compile a network the target's cores cannot hold (reported, not refused).")
 @click.option("--stop-after", help="Stop after this pass (see --list-passes).")
 @click.option("--dump-dir", type=PATH, help="Write the graph after each pass here.")
-@click.option("--list-passes", is_flag=True, help="Print the pass pipeline and exit.")
+@click.option("--list-passes", is_flag=True, is_eager=True, expose_value=False,
+              callback=_list_passes, help="Print the pass pipeline and exit.")
 @click.option("-o", "--output", type=PATH, help="Output .nir (default: MODEL.nir).")
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
 @MEMORY_BUDGET
 def compile_cmd(model, target, method, calib, calib_samples, seed, timesteps, arch, trust_pickle,
                 input_shape, max_burst, granularity, dual_threshold, allow_saturation,
-                no_capacity_check, stop_after, dump_dir, list_passes, output, as_json,
-                memory_budget) -> None:
+                no_capacity_check, stop_after, dump_dir, output, as_json, memory_budget) -> None:
     """Compile MODEL (TorchScript, .pt2 export, or state dict) into a quantized SNN (.nir)."""
     from neurodeploy import api
 
-    if list_passes:
-        click.echo("\n".join(api.DEFAULT_PIPELINE))
-        return
     out = Path(output) if output else Path(model).with_suffix(".nir")
     output_file(out, inputs=[model, calib, target])
     if dump_dir:

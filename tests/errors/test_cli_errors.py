@@ -43,6 +43,7 @@ def files(tmp_path_factory):
 
 CASES = {
     "missing model": (["compile", "{d}/nope.pt", "--calib", "digits"], "not found"),
+    "no model": (["compile", "--calib", "digits"], "Missing argument 'MODEL'"),
     "not a model": (["compile", "{d}/notes.txt", "--calib", "digits"], "not a PyTorch model"),
     "pickle without trust": (["compile", "{d}/pickled.pt", "--calib", "digits"],
                              "--trust-pickle"),

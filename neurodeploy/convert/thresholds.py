@@ -27,13 +27,14 @@ _PERCENTILE = re.compile(r"^p(\d{1,2}(\.\d+)?|100)$")
 
 
 def parse_statistic(name: str) -> float:
-    """'max' -> 100.0, 'p99.99' -> 99.99; anything else is a user error."""
+    """'max' -> 100.0, 'p99.99' -> 99.99; anything else is a user error (p0 too: the
+    smallest ReLU output is 0, which would leave the threshold to the fall-back on max)."""
     if name == "max":
         return 100.0
     match = _PERCENTILE.match(name)
-    if not match:
+    if not match or float(match.group(1)) == 0:
         raise InputError(f"unknown threshold statistic '{name}'",
-                         hint="Use 'max' or a percentile such as 'p99.9' or 'p99.99'")
+                         hint="Use 'max' or a percentile above 0 such as 'p99.9' or 'p99.99'")
     return float(match.group(1))
 
 

@@ -44,7 +44,7 @@ __all__ = ["DEFAULT_BUILDER", "DEFAULT_METHOD", "STAGES", "Method", "MethodConte
 
 
 def available_methods() -> list[str]:
-    return [*sorted(STAGES), "pNN.NN (any percentile, e.g. p99.99)"]
+    return [*sorted(STAGES), "pNN.NN (a percentile above 0, e.g. p99.99)"]
 
 
 def get_method(spec: str) -> Method:

@@ -44,7 +44,7 @@ def test_a_silent_channel_gets_the_layer_threshold():
     assert (thresholds["relu1"] > 0).all()
 
 
-@pytest.mark.parametrize("name", ["p100.5", "pmax", "99.9", "median", ""])
+@pytest.mark.parametrize("name", ["p100.5", "pmax", "99.9", "median", "", "p0", "p00.0"])
 def test_unknown_statistics_are_refused(name):
     with pytest.raises(InputError, match="statistic"):
         parse_statistic(name)

@@ -96,6 +96,12 @@ def test_unknown_stage_is_named_with_the_choices():
         get_method("max+bogus")
 
 
+def test_percentile_zero_is_refused_not_taken_as_max():
+    # the 0th percentile of a ReLU's outputs is 0, so thresholds fell back to max silently
+    with pytest.raises(InputError, match=r"unknown method 'p0'.*a percentile above 0"):
+        get_method("p0")
+
+
 def test_missing_calibration_names_the_stage():
     ctx = context()
     ctx = MethodContext(ann=ctx.ann, calib=None, options=ctx.options, target=ctx.target)

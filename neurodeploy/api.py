@@ -277,7 +277,7 @@ def compile(model: Any, *, target: str | Path | Target = "loihi2", method: str =
         raise InputError(f"method '{conversion.name}' needs calibration data",
                          hint=CALIBRATION_HINT)
     shape_of_calib = input_shape is None and calib_x is not None
-    if shape_of_calib:
+    if shape_of_calib and len(calib_x) > 1:  # one sample may lack its batch axis (x[0])
         input_shape = tuple(calib_x.shape[1:])
     if not isinstance(model, AnnGraph):
         from neurodeploy.frontend import load_model

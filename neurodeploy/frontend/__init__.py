@@ -47,13 +47,18 @@ def load_model(model: Any, *, arch: str | None = None, trust_pickle: bool = Fals
     allows unpickling a whole module; ``input_shape`` is one sample's shape (a torch.export
     program records it, other formats need it). ``shape_of`` names the data ``input_shape``
     was read from when the user did not give it: a shape error then points at that data, not
-    at an input shape the user never passed.
+    at an input shape the user never passed (no ``input_shape``: the data holds one sample,
+    which cannot tell whether its first axis is the batch).
     """
     try:
         return _load(model, arch, trust_pickle, input_shape, inferred=shape_of is not None)
     except InputError as err:
         if shape_of is None or err.hint != SHAPE_HINT:
             raise
+        if input_shape is None:
+            raise InputError(f"the model's input shape cannot be read from {shape_of}: they "
+                             "hold a single sample", hint="Pass a batch (N, *input_shape), or "
+                             "the input shape (input_shape=, --input-shape)") from err
         raise InputError(err.message, node=err.node, hint=f"That is the shape of {shape_of}: "
                          "give samples of the shape the model takes") from err
 

@@ -36,6 +36,7 @@ def files(tmp_path_factory):
     with open(d / "data.pkl", "wb") as f:
         pickle.dump({"a": 1}, f)
     np.save(d / "wrong.npy", np.zeros((2, 3, 3), np.float32))
+    np.save(d / "one_image.npy", np.zeros((1, 8, 8), np.float32))  # no batch axis
     CliRunner().invoke(main, fast_method(["compile", str(d / "model.pt"), "--calib", "digits",
                                           "-o", str(d / "model.nir")]))
     return d
@@ -54,6 +55,8 @@ CASES = {
     "calibration images of another shape": (["compile", "{d}/model.pt", "--calib",
                                              "fashion-mnist"],
                                             "the shape of the calibration images (calib="),
+    "one unbatched calibration image": (["compile", "{d}/model.pt", "--calib",
+                                         "{d}/one_image.npy"], "they hold a single sample"),
     "unknown target": (["compile", "{d}/model.pt", "--calib", "digits", "--target", "tpu"],
                        "unknown target 'tpu'"),
     "bad target file": (["compile", "{d}/model.pt", "--calib", "digits", "--target",

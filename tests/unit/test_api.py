@@ -104,6 +104,18 @@ def test_calibration_images_that_do_not_fit_are_named_not_the_input_shape(calib)
         api.compile(program, calib=calib.reshape(len(calib), 64), method="p99.99")
 
 
+def test_one_calibration_sample_does_not_give_the_input_shape(calib):
+    """calib[0], an image without its batch axis, compiled a network for (8, 8) inputs; the
+    shape comes from the user, or from a model that records it."""
+    with pytest.raises(InputError, match=r"cannot be read from the calibration images \(calib=, "
+                                         r"--calib\): they hold a single sample\. Pass a batch"):
+        api.compile(_model(), calib=calib[0], timesteps=T, method="p99.99")
+    shaped = api.compile(_model(), calib=calib[:1], input_shape=(1, 8, 8), method="p99.99")
+    program = torch.export.export(_model(), (torch.zeros(2, 1, 8, 8),))
+    recorded = api.compile(program, calib=calib[:1], method="p99.99")
+    assert shaped.input_shape == recorded.input_shape == (1, 8, 8)
+
+
 def test_errors_name_the_argument_and_hints_both_spellings(calib):
     with pytest.raises(InputError, match=r"^timesteps must be at least 1, got 0$"):
         api.compile(_model(), calib=calib, timesteps=0, method="p99.99")

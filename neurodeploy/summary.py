@@ -22,7 +22,8 @@ def compile_summary(result, path: Path) -> dict:
     facts = layer_facts(graph)
     capacity = capacity_facts(graph, result.target)
     lines = [(f"compiled {path} for {meta.target} (method {meta.method}, T={meta.timesteps}) "
-              f"in {result.seconds:.2f} s"), resource_table(facts), capacity_line(capacity)]
+              f"in {result.seconds:.2f} s"), resource_table(facts), *_spike_features(facts),
+             capacity_line(capacity)]
     if "auto" in meta.notes:
         lines.insert(1, f"auto: {meta.notes['auto']['reason']}")
     if not meta.quantized:
@@ -36,6 +37,16 @@ def compile_summary(result, path: Path) -> dict:
         summary["approximations"] = [asdict(a) for a in result.approximations]
         lines.append(f"approximations on {meta.target}:\n{table(result.approximations)}")
     return summary | {"text": "\n".join(lines)}
+
+
+def _spike_features(facts: list[LayerFacts]) -> list[str]:
+    """A line naming bursts and the dual threshold when a population uses them: the table
+    omits them, and they need a target's graded and signed spikes."""
+    burst = max((f.max_burst for f in facts), default=1)
+    used = [f"bursts up to {burst} spikes a step"] if burst > 1 else []
+    if any(f.dual for f in facts):
+        used.append("dual threshold")
+    return [f"spikes: {', '.join(used)}"] if used else []
 
 
 def resource_table(facts: list[LayerFacts]) -> str:

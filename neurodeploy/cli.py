@@ -426,7 +426,8 @@ def simulate(network, input_path, timesteps, backend, out, as_json, memory_budge
 
 @main.command()
 @click.argument("network", type=PATH)
-@click.option("--dataset", help="digits, fashion-mnist, .npz or .npy (default: random inputs).")
+@click.option("--dataset", help="digits, fashion-mnist, .npz, or .npy of inputs as simulate "
+              "--input takes them (default: random inputs).")
 @click.option("--samples", default=5, show_default=True, type=COUNT)
 @click.option("--timesteps", "-T", type=click.IntRange(min=1),
               help="Window length (default: as compiled).")
@@ -447,6 +448,7 @@ def verify(network, dataset, samples, timesteps, backend, seed, trace_dir, junit
     from dataclasses import asdict
 
     from neurodeploy import api
+    from neurodeploy.simulation import as_batch
     from neurodeploy.testing import write_junit
 
     if trace_dir:
@@ -455,8 +457,11 @@ def verify(network, dataset, samples, timesteps, backend, seed, trace_dir, junit
         output_file(junit_xml, inputs=[network])
     shards = _workers(workers, address)
     deployment = api.load(network)
-    x = (load_dataset(dataset, limit=samples)[0] if dataset  # no labels needed
-         else deployment.random_inputs(samples, seed))
+    if dataset and dataset.endswith(".npy"):  # inputs, read and checked as simulate reads them
+        x = as_batch(deployment.graph, load_samples(dataset))[:samples]
+    else:
+        x = (load_dataset(dataset, limit=samples)[0] if dataset  # no labels needed
+             else deployment.random_inputs(samples, seed))
     result = deployment.verify(x, backend=backend, timesteps=timesteps, workers=shards)
     report = asdict(result.comparison) | {"backend": backend, "bit_exact": result.bit_exact}
     if not result.bit_exact:

@@ -42,7 +42,7 @@ def encode(graph: nir.NIRGraph, inputs) -> np.ndarray:
     """What a user hands in -> the integers the input node injects every step
     (``quantize_inputs``): arrays or tensors, floats in [0, 1] or integers, a batch or one
     sample (a batch of one)."""
-    return quantize_inputs(graph, _samples(graph, inputs))
+    return quantize_inputs(graph, as_batch(graph, inputs))
 
 
 def random_inputs(graph: nir.NIRGraph, samples: int, seed: int = 0) -> np.ndarray:
@@ -90,7 +90,7 @@ def predict(graph: nir.NIRGraph, inputs, timesteps: int | None = None, *,
     chunks that keep a run's working memory within ``memory_budget`` bytes (``simulate``
     keeps every step of every sample)."""
     steps = window(graph, timesteps)
-    x = _samples(graph, inputs)
+    x = as_batch(graph, inputs)
     engine = get_backend(backend)
     outputs, events = [], {}
     for rows in progress(chunks(len(x), chunk_size(graph, steps, memory_budget)), "simulate",
@@ -112,7 +112,7 @@ def simulate_to_file(graph: nir.NIRGraph, inputs, path: str | Path,
     by chunk (``Trace.load`` reads it); returns the readout and spike events per neuron."""
     record = Record.of(record)
     steps = window(graph, timesteps)
-    x = _samples(graph, inputs)
+    x = as_batch(graph, inputs)
     engine = get_backend(backend)
     with scratch_dir(path) as scratch:
         trace_file = TraceFile(len(x), scratch)
@@ -227,7 +227,7 @@ def evaluate_adaptive(graph: nir.NIRGraph, images, labels, *,
                           full_hits / len(images), exits)
 
 
-def _samples(graph: nir.NIRGraph, inputs) -> np.ndarray:
+def as_batch(graph: nir.NIRGraph, inputs) -> np.ndarray:
     """A batch of samples, or one sample as a batch of one."""
     x = as_array(inputs)
     if x.dtype.kind not in "biuf" or x.ndim == 0 or x.size == 0:

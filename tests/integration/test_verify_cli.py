@@ -108,3 +108,20 @@ def test_verify_takes_images_without_labels(digits_nir, tmp_path):
                                        "--samples", "2"])
     assert result.exit_code == 0, result.stderr
     assert "bit-exact: lava == reference" in result.output
+
+
+def test_verify_reads_an_npy_as_simulate_does(digits_nir, tmp_path):
+    """The same file is taken, or refused with the same line, by both: verify read an .npy as
+    images, so it refused int64 inputs that simulate runs."""
+    def run(*args):
+        return CliRunner().invoke(main, [str(a) for a in args])
+
+    inputs = {"ints": np.random.default_rng(0).integers(0, 256, (3, 1, 8, 8)),
+              "one": api.dataset("digits", limit=1)[0][0], "too_large": np.full((2, 1, 8, 8), 999)}
+    for name, x in inputs.items():
+        path = tmp_path / f"{name}.npy"
+        np.save(path, x)
+        simulated = run("simulate", digits_nir, "--input", path)
+        verified = run("verify", digits_nir, "--dataset", path, "--backend", "reference")
+        assert simulated.exit_code == verified.exit_code == (2 if name == "too_large" else 0)
+        assert simulated.stderr == verified.stderr

@@ -151,6 +151,9 @@ class _Builder:
             raise UnsupportedLayer("a residual add must be followed by a ReLU and nothing else "
                                    "(the sum becomes one population's input)", node=node.name,
                                    hint="Write relu(conv(x) + shortcut(x))")
+        if len(set(node.inputs)) < len(node.inputs):
+            raise UnsupportedLayer("a residual add of a value to itself", node=node.name,
+                                   hint="Scale the layer before it instead (h + h is 2 * h)")
         synapses: list[str] = []
         for k, name in enumerate(node.inputs):
             source = self.ann.node(name)

@@ -122,6 +122,10 @@ def _fc(src: str, n_in: int) -> AnnNode:
           AnnNode("sum", "add", ("c2", "c1")), AnnNode("r2", "relu", ("sum",)),
           AnnNode("flat", "flatten", ("r2",)), _fc("flat", 72), output="fc"),
      r"^sum.shortcut1: 'add' follows 'conv2d' \(c1\) without an activation"),
+    (_ann(_conv("c1", "input"), AnnNode("twice", "add", ("c1", "c1")),
+          AnnNode("r1", "relu", ("twice",)), AnnNode("flat", "flatten", ("r1",)),
+          _fc("flat", 72), output="fc"),
+     "^twice: a residual add of a value to itself"),  # an internal KeyError before
     (_ann(_conv("c1", "input", 2), AnnNode("r1", "relu", ("c1",)),
           AnnNode("gap", "adaptive_avgpool2d", ("r1",), {"output_size": (4, 4)}),
           AnnNode("flat", "flatten", ("gap",)), _fc("flat", 32), output="fc"),

@@ -27,6 +27,7 @@ from neurodeploy.backends.memory import (
     parse_memory,
 )
 from neurodeploy.convert import ConvertOptions
+from neurodeploy.core.conformance import check_spikes
 from neurodeploy.core.encoding import quantize_inputs
 from neurodeploy.core.meta import GraphMeta, get_graph_meta
 from neurodeploy.data import (
@@ -271,6 +272,8 @@ def compile(model: Any, *, target: str | Path | Target = "loihi2", method: str =
         raise InputError(f"options must be a ConvertOptions, got {type(options).__name__}",
                          hint="neurodeploy.convert.ConvertOptions(max_burst=2, ...)")
     chip = target if isinstance(target, Target) else load_target(target)  # None: refused
+    opts = replace(options or ConvertOptions(), timesteps=timesteps)
+    check_spikes(opts.max_burst, opts.dual, "options", chip)
     conversion = get_method(method)
     calib_x = calibration_images(calib, calib_samples, seed)
     if conversion.needs_calibration and calib_x is None:
@@ -290,7 +293,6 @@ def compile(model: Any, *, target: str | Path | Target = "loihi2", method: str =
         raise InputError(f"calibration data has shape {tuple(calib_x.shape[1:])}, the model "
                          f"expects {ann.input_shape}")
     start = time.perf_counter()
-    opts = replace(options or ConvertOptions(), timesteps=timesteps)
     named = isinstance(calib, str | os.PathLike)
     more = partial(calibration_set, os.fspath(calib), seed=seed) if named else None
     graph = conversion.convert(MethodContext(ann=ann, calib=calib_x, options=opts, target=chip,

@@ -50,19 +50,26 @@ def check_weights(graph: nir.NIRGraph, mantissa_bits: int) -> None:
                     f"{weight.max():.0f}", allowed=f"{-limit}..{limit - 1}")
 
 
-def check_population(p: Population, name: str, target: Target) -> None:
+def check_spikes(max_burst: int, dual: bool, name: str, target: Target) -> None:
+    """The spikes the target can send: also checked on the options before a compile (a
+    burst size the target refuses made calibration run for minutes first)."""
     spec = target.neuron
-    if p.dual and not (spec.dual_threshold and target.spikes.signed):
+    if dual and not (spec.dual_threshold and target.spikes.signed):
         raise TargetLimitExceeded(node=name, limit="dual_threshold", value="on",
                                   allowed="off", hint=f"Target '{target.name}' has no "
                                   "negative spikes; use the target loihi2")
-    if p.max_burst > 1 and not target.spikes.graded:
-        raise TargetLimitExceeded(node=name, limit="max_burst", value=p.max_burst, allowed=1,
+    if max_burst > 1 and not target.spikes.graded:
+        raise TargetLimitExceeded(node=name, limit="max_burst", value=max_burst, allowed=1,
                                   hint=f"Target '{target.name}' has binary spikes; use the "
                                        "target loihi2")
-    if p.max_burst > spec.max_burst:
-        raise TargetLimitExceeded(node=name, limit="max_burst", value=p.max_burst,
+    if max_burst > spec.max_burst:
+        raise TargetLimitExceeded(node=name, limit="max_burst", value=max_burst,
                                   allowed=spec.max_burst)
+
+
+def check_population(p: Population, name: str, target: Target) -> None:
+    spec = target.neuron
+    check_spikes(p.max_burst, p.dual, name, target)
     if p.fires and p.reset is Reset.SUBTRACT and not spec.soft_reset:
         raise TargetLimitExceeded(node=name, limit="soft_reset", value="reset by subtraction",
                                   allowed="reset to zero", hint=f"Target '{target.name}' "

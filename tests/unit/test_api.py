@@ -13,7 +13,7 @@ from torch.utils.data import DataLoader, TensorDataset
 import neurodeploy
 from neurodeploy import api, train
 from neurodeploy.data import calibration_set
-from neurodeploy.errors import InputError
+from neurodeploy.errors import InputError, TargetLimitExceeded
 from neurodeploy.testing import assert_bit_exact
 from tests.models import DigitsMLP, save_torchscript
 
@@ -114,6 +114,19 @@ def test_one_calibration_sample_does_not_give_the_input_shape(calib):
     program = torch.export.export(_model(), (torch.zeros(2, 1, 8, 8),))
     recorded = api.compile(program, calib=calib[:1], method="p99.99")
     assert shaped.input_shape == recorded.input_shape == (1, 8, 8)
+
+
+@pytest.mark.parametrize(("target", "options", "message"), [
+    ("loihi2", api.ConvertOptions(max_burst=16), "max_burst is 16, the target allows 15"),
+    ("loihi2", api.ConvertOptions(max_burst=10 ** 20), "max_burst is 1000000000000000000"),
+    ("loihi", api.ConvertOptions(dual=True), "dual_threshold is on, the target allows off"),
+])
+def test_spikes_the_target_cannot_send_are_refused_before_the_model_is_read(target, options,
+                                                                             message):
+    """They were refused after calibration (minutes at burst 1000; 10^20 failed inside
+    numpy); here no model or data is even looked at."""
+    with pytest.raises(TargetLimitExceeded, match=f"^options: {message}"):
+        api.compile("no such model.pt", target=target, options=options, method="calibrate")
 
 
 def test_errors_name_the_argument_and_hints_both_spellings(calib):

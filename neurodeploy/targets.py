@@ -175,7 +175,14 @@ def load_target(name_or_path: str | Path) -> Target:
         if "base" in chip:
             raise TargetError(f"{path.name}: base '{base}' has a base itself; name a chip file")
         raw = chip | raw
-    return _validate(_build(Target, raw, path.name, ""), path.name)
+    target = _validate(_build(Target, raw, path.name, ""), path.name)
+    if (path.resolve().parent != TARGETS_DIR.resolve() and target.name in available_targets()
+            and target != load_target(target.name)):
+        raise TargetError(f"{path.name}: name '{target.name}' is a shipped target's, and the "
+                          "file differs from it", hint="Give it a name of its own (name = "
+                          "\"...\"): a network records its target by name, and a shipped "
+                          "name reads back as the shipped chip")
+    return target
 
 
 def _read(path: Path) -> dict:

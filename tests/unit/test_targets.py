@@ -77,6 +77,22 @@ def test_bad_system_and_memory_tables_are_refused_in_one_line(tmp_path, text, me
     assert str(info.value).startswith("board.toml: ") and "\n" not in str(info.value)
 
 
+def test_a_file_may_not_take_a_shipped_target_s_name_unless_it_is_that_target(tmp_path):
+    """A copy of loihi2.toml edited to 2 cores kept the name loihi2: the network's report,
+    which reads its target by name, then used the shipped chip (3 cores of 128 '150%')."""
+    shipped = (TARGETS_DIR / "loihi2.toml").read_text()
+    (tmp_path / "copy.toml").write_text(shipped)
+    assert load_target(tmp_path / "copy.toml") == load_target("loihi2")
+    (tmp_path / "mychip.toml").write_text(shipped.replace("cores = 128", "cores = 2"))
+    with pytest.raises(TargetError, match=r"^mychip.toml: name 'loihi2' is a shipped target's, "
+                                          r"and the file differs from it\. Give it a name"):
+        load_target(tmp_path / "mychip.toml")
+    (tmp_path / "board.toml").write_text('schema = 1\nbase = "loihi2"\n[system]\nchips = 2\n'
+                                         'source = "x"\n')
+    with pytest.raises(TargetError, match="name 'loihi2' is a shipped target's"):
+        load_target(tmp_path / "board.toml")
+
+
 def test_unknown_target_lists_known_ones():
     with pytest.raises(TargetError, match="unknown target 'loihi9'.*loihi2"):
         load_target("loihi9")

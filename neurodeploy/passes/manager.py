@@ -22,7 +22,7 @@ def run_pipeline(graph: nir.NIRGraph, names: Sequence[str], ctx: PassContext, *,
     the graph metadata back), the pass's ``ctx.notes`` copied into ``GraphMeta.notes`` (so the
     artifact says what each pass changed), and ``dump_dir/NN_<pass>.nir``."""
     unknown = [n for n in names if n not in PASSES]
-    if unknown or (stop_after and stop_after not in names):
+    if unknown or (stop_after is not None and stop_after not in names):
         bad = unknown[0] if unknown else stop_after
         raise InputError(f"unknown pass '{bad}'", hint=f"Passes: {', '.join(names)}")
     seconds: dict[str, float] = {}

@@ -18,7 +18,7 @@ from neurodeploy.core.meta import (
     set_graph_meta,
     with_record,
 )
-from neurodeploy.errors import MetadataError, SaturationRisk, TargetLimitExceeded
+from neurodeploy.errors import InputError, MetadataError, SaturationRisk, TargetLimitExceeded
 from neurodeploy.methods import MethodContext, get_method
 from neurodeploy.nir_io import read, write
 from neurodeploy.passes import DEFAULT_PIPELINE, PASSES, PassContext, run_pipeline
@@ -196,6 +196,14 @@ def test_stop_after_and_dump_dir(tmp_path):
     assert get_graph_meta(graph).pipeline[-1] == "quantize_bias"
     assert sorted(p.name for p in tmp_path.iterdir()) == [
         "01_quantize_input.nir", "02_quantize_weights.nir", "03_quantize_bias.nir"]
+
+
+@pytest.mark.parametrize("name", ["", "quantise_bias"])
+def test_stop_after_an_unknown_pass_is_refused(name):
+    """An empty name ran the whole pipeline and wrote a graph marked not quantized."""
+    with pytest.raises(InputError, match=f"^unknown pass '{name}'. Passes: quantize_input"):
+        run_pipeline(float_graph(), DEFAULT_PIPELINE, PassContext(load_target("loihi2")),
+                     stop_after=name)
 
 
 def test_quantize_population_makes_the_nodes_quantize_makes():

@@ -9,8 +9,9 @@ import numpy as np
 import pytest
 
 from neurodeploy.convert import ConvertOptions
-from neurodeploy.core.conformance import representable
+from neurodeploy.core.conformance import check_population, representable
 from neurodeploy.core.graph import populations
+from neurodeploy.core.population import Population
 from neurodeploy.core.meta import (
     copy_graph,
     get_graph_meta,
@@ -157,8 +158,12 @@ def test_reset_by_subtraction_is_refused_on_targets_that_only_reset_to_zero():
 
 
 def test_dual_threshold_is_refused_on_binary_spike_targets():
-    with pytest.raises(TargetLimitExceeded, match="relu0: dual_threshold"):
+    with pytest.raises(TargetLimitExceeded, match="^options: dual_threshold is on"):
         compile_ann(random_mlp(), target="loihi", options=ConvertOptions(dual=True))
+    for record, limit in ((Population(dual=True), "dual_threshold is on"),  # a file's
+                          (Population(max_burst=2), "max_burst is 2, the target allows 1")):
+        with pytest.raises(TargetLimitExceeded, match=f"^relu0: {limit}"):
+            check_population(record, "relu0", load_target("loihi"))
 
 
 def test_burst_is_refused_on_binary_spike_targets():

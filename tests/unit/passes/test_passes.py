@@ -11,7 +11,6 @@ import pytest
 from neurodeploy.convert import ConvertOptions
 from neurodeploy.core.conformance import check_population, representable
 from neurodeploy.core.graph import populations
-from neurodeploy.core.population import Population
 from neurodeploy.core.meta import (
     copy_graph,
     get_graph_meta,
@@ -19,6 +18,7 @@ from neurodeploy.core.meta import (
     set_graph_meta,
     with_record,
 )
+from neurodeploy.core.population import Population
 from neurodeploy.errors import InputError, MetadataError, SaturationRisk, TargetLimitExceeded
 from neurodeploy.methods import MethodContext, get_method
 from neurodeploy.nir_io import read, write

@@ -70,8 +70,9 @@ MODULES: dict[type[nn.Module], Callable[[Any, Any], ModuleCall]] = {
                                           "end_dim": m.end_dim}),
     nn.BatchNorm1d: _batch_norm,
     nn.BatchNorm2d: _batch_norm,
-    nn.Dropout: lambda m, x: ("dropout", {"input": x}),
     nn.Identity: lambda m, x: ("identity", {"input": x}),
+    **dict.fromkeys((nn.Dropout, nn.Dropout1d, nn.Dropout2d, nn.Dropout3d),
+                    lambda m, x: ("dropout", {"input": x})),
 }
 
 #: Python function -> the ATen overload whose schema names its arguments.

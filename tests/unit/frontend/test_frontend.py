@@ -39,7 +39,8 @@ class SmallCNN(nn.Module):
         super().__init__()
         self.features = nn.Sequential(
             nn.Conv2d(1, 4, 3, padding=1, bias=False), nn.BatchNorm2d(4), nn.ReLU(inplace=True),
-            nn.AvgPool2d(2), nn.Conv2d(4, 6, 3, stride=2, padding=1), nn.ReLU())
+            nn.AvgPool2d(2), nn.Conv2d(4, 6, 3, stride=2, padding=1), nn.ReLU(),
+            nn.Dropout2d(0.2))  # refused from a state dict or pickle before: not in MODULES
         self.flatten = nn.Flatten()
         self.fc = nn.Linear(24, 5)
 

@@ -26,7 +26,7 @@ import nir
 import numpy as np
 import torch
 
-from neurodeploy.backends.memory import chunk_size, chunks
+from neurodeploy.backends.memory import check_free_memory, chunk_size, chunks
 from neurodeploy.core import neuron
 from neurodeploy.core.encoding import quantize_inputs, readout_logits, spike_values
 from neurodeploy.core.graph import input_name, predecessors, readout_name, topological_order
@@ -94,6 +94,10 @@ class DeployedNetwork:
         self.readout = readout_name(graph)
         self.paths = {p: [_path(graph, s, preds) for s in preds[p]] for p in self.populations}
         self.chunk = chunk_size(graph, self.steps, ctx.memory_budget)
+        kept = sum(int(np.prod(population_shape(graph.nodes[p]))) for p in self.populations
+                   if p != self.readout)  # a byte per neuron, step and image
+        check_free_memory(self.steps * kept, len(images), self.steps,
+                          hint="Calibrate for a shorter window, or on fewer images")
         self._runs: dict[str, _Run] = {}
         self._rounded: dict[str, _Rounded] = {}
         self._digests: dict[int, tuple[nir.NIRNode, str]] = {}

@@ -9,9 +9,12 @@ import numpy as np
 import pytest
 
 from neurodeploy.backends import Record
+from neurodeploy.backends import memory
 from neurodeploy.backends.memory import sample_bytes
 from neurodeploy.convert import ConvertOptions
 from neurodeploy.core.meta import population_meta
+from neurodeploy.core.population import population_shape
+from neurodeploy.errors import InputError
 from neurodeploy.methods import MethodContext, get_method
 from neurodeploy.methods.corrections import firing, with_population
 from neurodeploy.methods.deployed import DeployedNetwork
@@ -54,3 +57,19 @@ def test_kept_populations_equal_the_whole_run_after_a_change(ann):
 
 def _input_synapses(graph) -> set[str]:
     return {dst for src, dst in graph.edges if src == "input"}
+
+
+def test_spike_records_the_free_memory_cannot_hold_are_refused_before_a_run(monkeypatch):
+    """A byte per neuron, step and image is kept: compile -T 65536 grew past 9 GB first."""
+    ann = random_cnn()
+    ctx = MethodContext(ann=ann, calib=images(ann.input_shape, n=64, seed=3),
+                        options=ConvertOptions(timesteps=1000), target=load_target("loihi2"),
+                        show_progress=False)
+    graph = get_method("p99.99").convert(ctx)
+    kept = sum(np.prod(population_shape(graph.nodes[p])) for p in firing(graph))
+    free = 64 * 1000 * int(kept) - 1
+    assert sample_bytes(graph, 1000) < free  # one sample's run fits
+    monkeypatch.setattr(memory, "available_memory", lambda: free)
+    with pytest.raises(InputError, match="^64 samples over 1000 steps need up to .* Calibrate "
+                                         "for a shorter window, or on fewer images"):
+        DeployedNetwork(graph, ctx.calib, ctx)

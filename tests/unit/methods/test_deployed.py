@@ -8,8 +8,7 @@ from dataclasses import replace
 import numpy as np
 import pytest
 
-from neurodeploy.backends import Record
-from neurodeploy.backends import memory
+from neurodeploy.backends import Record, memory
 from neurodeploy.backends.memory import sample_bytes
 from neurodeploy.convert import ConvertOptions
 from neurodeploy.core.meta import population_meta

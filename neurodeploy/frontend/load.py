@@ -138,9 +138,22 @@ def _not_a_model(path: Path) -> InputError:
     return InputError(f"{path}: not a PyTorch model file", hint=f"Give {FORMATS}")
 
 
+@contextmanager
+def _importable_from_here() -> Iterator[None]:
+    """Modules in the working directory import, as under ``python -m``: a console script
+    does not put it on sys.path, so a class next to the user's model was not found."""
+    here = os.getcwd()
+    sys.path.insert(0, here)
+    try:
+        yield
+    finally:
+        sys.path.remove(here)
+
+
 def _unpickle(path: Path) -> Any:
     try:
-        return torch.load(path, map_location="cpu", weights_only=False)
+        with _importable_from_here():
+            return torch.load(path, map_location="cpu", weights_only=False)
     except Exception as err:  # unpickling runs the file's code; any error can come out
         raise InputError(f"{path}: cannot unpickle the model: {one_line(err)}",
                          hint="Its class must be importable here (run from the directory of "
@@ -203,7 +216,8 @@ def _instantiate(arch: str) -> nn.Module:
 
 def _import(source: str) -> Any:
     if not (source.endswith(".py") or "/" in source or "\\" in source):
-        return importlib.import_module(source)
+        with _importable_from_here():
+            return importlib.import_module(source)
     file = Path(source)
     name = f"_neurodeploy_arch_{file.stem}"
     spec = importlib.util.spec_from_file_location(name, file)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -286,6 +288,23 @@ def test_arch_may_name_a_python_file(tmp_path):
     torch.save({"epoch": 3, "state_dict": model.state_dict()}, path)
     graph = load_model(path, arch=f"{Path(__file__)}:SmallCNN", input_shape=(1, 8, 8))
     assert_matches(graph, model)
+
+
+def test_arch_may_name_a_module_in_the_working_directory(tmp_path, monkeypatch):
+    """As under python -m; the console script has no '' on sys.path, and --arch models:Net
+    next to the weights said it could not import 'models'."""
+    (tmp_path / "wd_models.py").write_text("from torch import nn\n\nclass Net(nn.Sequential):\n"
+                                           "    def __init__(self):\n"
+                                           "        super().__init__(nn.Flatten(), "
+                                           "nn.Linear(4, 3), nn.ReLU(), nn.Linear(3, 2))\n")
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(sys, "path", [p for p in sys.path if p not in ("", ".")])
+    monkeypatch.delitem(sys.modules, "wd_models", raising=False)
+    model = nn.Sequential(nn.Flatten(), nn.Linear(4, 3), nn.ReLU(), nn.Linear(3, 2))
+    torch.save(model.state_dict(), "weights.pt")
+    graph = load_model("weights.pt", arch="wd_models:Net", input_shape=(4,))
+    assert [n.op for n in graph.nodes] == ["input", "linear", "relu", "linear"]
+    assert os.getcwd() not in sys.path
 
 
 @pytest.mark.parametrize("cls, linears", [(FunctionalNet, 2), (ResNet, 1), (MeanNet, 1)])

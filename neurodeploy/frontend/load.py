@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import importlib
 import importlib.util
+import logging
 import os
 import pickle
 import sys
@@ -99,12 +100,35 @@ def _zip_entries(path: Path) -> list[str]:
 
 
 def _read(path: Path, what: str, load: Any) -> Any:
+    """``load()``, its failure one line naming the first cause: torch.export logs that cause
+    as a traceback and raises an error saying 'check the warnings above'."""
+    logged = _LoggedErrors()
+    torch_export = logging.getLogger("torch.export")
+    handlers, propagate = torch_export.handlers, torch_export.propagate
+    torch_export.handlers, torch_export.propagate = [logged], False
     try:
         return load()
     except Exception as err:  # torch raises assorted types for damaged archives
-        raise InputError(f"{path}: cannot read this {what}: {one_line(err)}",
+        cause = one_line(logged.errors[0] if logged.errors else err)
+        if "warnings above" in cause:  # there were none
+            cause = "torch gave no reason"
+        raise InputError(f"{path}: cannot read this {what}: {cause}",
                          hint="The file may be damaged or written by another torch version") \
             from err
+    finally:
+        torch_export.handlers, torch_export.propagate = handlers, propagate
+
+
+class _LoggedErrors(logging.Handler):
+    """The exceptions a logger reported instead of printing them."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.errors: list[BaseException] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        if record.exc_info and record.exc_info[1] is not None:
+            self.errors.append(record.exc_info[1])
 
 
 def _load_pickled(path: Path, arch: str | None, trust_pickle: bool) -> LoadedModel:

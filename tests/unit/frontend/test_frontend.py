@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import sys
+import zipfile
 from pathlib import Path
 
 import numpy as np
@@ -288,6 +289,23 @@ def test_arch_may_name_a_python_file(tmp_path):
     torch.save({"epoch": 3, "state_dict": model.state_dict()}, path)
     graph = load_model(path, arch=f"{Path(__file__)}:SmallCNN", input_shape=(1, 8, 8))
     assert_matches(graph, model)
+
+
+@pytest.mark.parametrize(("dropped", "reason"), [
+    ("/.data/version", r'Expected hasRecord\("version"\)'), ("/models/model.json",
+                                                               "torch gave no reason")])
+def test_a_damaged_export_is_one_line_naming_the_cause(tmp_path, capfd, dropped, reason):
+    """torch.export logged the cause as a 13-line traceback on stderr, then raised 'check the
+    warnings above' (also where it had logged none)."""
+    path, _ = save(make(SmallMLP), "export", tmp_path)
+    damaged = tmp_path / "damaged.pt2"
+    with zipfile.ZipFile(path) as good, zipfile.ZipFile(damaged, "w") as bad:
+        for entry in good.infolist():
+            if not entry.filename.endswith(dropped):
+                bad.writestr(entry, good.read(entry))
+    with pytest.raises(InputError, match=f"cannot read this torch.export program: {reason}"):
+        load_model(damaged)
+    assert capfd.readouterr().err == ""
 
 
 def test_arch_may_name_a_module_in_the_working_directory(tmp_path, monkeypatch):

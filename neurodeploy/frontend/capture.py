@@ -329,12 +329,12 @@ def _threshold_clip(b: GraphBuilder, name: str, a: dict[str, Any]) -> Ref:
 
 
 def _batch_norm(b: GraphBuilder, name: str, a: dict[str, Any]) -> Ref:
+    if a["running_mean"] is None or a["running_var"] is None:  # (the call then says training)
+        raise UnsupportedLayer("BatchNorm without running statistics normalises each batch "
+                               "by itself", node=name, hint="Use track_running_stats=True")
     if a.get("training"):
         raise UnsupportedLayer("BatchNorm is in training mode", node=name,
                                hint="Call model.eval() before saving the model")
-    if a["running_mean"] is None or a["running_var"] is None:
-        raise UnsupportedLayer("BatchNorm without running statistics normalises each batch "
-                               "by itself", node=name, hint="Use track_running_stats=True")
     stats = BatchNormStats(mean=array(name, a["running_mean"], "running mean"),
                            var=array(name, a["running_var"], "running variance"),
                            eps=float(a["eps"]),

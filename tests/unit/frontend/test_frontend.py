@@ -13,7 +13,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from neurodeploy.errors import InputError
+from neurodeploy.errors import InputError, UnsupportedLayer
 from neurodeploy.frontend import load_model
 from neurodeploy.frontend.ann import OPS
 
@@ -289,6 +289,16 @@ def test_arch_may_name_a_python_file(tmp_path):
     torch.save({"epoch": 3, "state_dict": model.state_dict()}, path)
     graph = load_model(path, arch=f"{Path(__file__)}:SmallCNN", input_shape=(1, 8, 8))
     assert_matches(graph, model)
+
+
+@pytest.mark.parametrize("fmt", ["script", "pickle"])  # (torch traces no batch of 1)
+def test_batchnorm_without_running_statistics_is_named_so(fmt, tmp_path):
+    """TorchScript (and torch.export) said 'training mode' of a model saved in eval mode."""
+    model = make(SmallMLP)
+    model.bn = nn.BatchNorm1d(24, track_running_stats=False).eval()
+    path, kwargs = save(model, fmt, tmp_path)
+    with pytest.raises(UnsupportedLayer, match="^bn: BatchNorm without running statistics"):
+        load_model(path, **kwargs)
 
 
 @pytest.mark.parametrize(("dropped", "reason"), [

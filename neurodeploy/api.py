@@ -31,6 +31,7 @@ from neurodeploy.core.conformance import check_spikes
 from neurodeploy.core.encoding import quantize_inputs
 from neurodeploy.core.meta import GraphMeta, get_graph_meta
 from neurodeploy.data import (
+    DATASETS,
     as_array,
     calibration_images,
     calibration_set,
@@ -279,9 +280,11 @@ def compile(model: Any, *, target: str | Path | Target = "loihi2", method: str =
     if conversion.needs_calibration and calib_x is None:
         raise InputError(f"method '{conversion.name}' needs calibration data",
                          hint=CALIBRATION_HINT)
-    shape_of_calib = input_shape is None and calib_x is not None
-    if shape_of_calib and len(calib_x) > 1:  # one sample may lack its batch axis (x[0])
-        input_shape = tuple(calib_x.shape[1:])
+    shape_given = input_shape is not None
+    shape_of_calib = not shape_given and calib_x is not None
+    a_dataset = isinstance(calib, str) and calib in DATASETS  # batched, whatever the count
+    if shape_of_calib and (len(calib_x) > 1 or a_dataset):  # one sample of the user's own may
+        input_shape = tuple(calib_x.shape[1:])  # lack its batch axis (x[0])
     if not isinstance(model, AnnGraph):
         from neurodeploy.frontend import load_model
 
@@ -290,8 +293,9 @@ def compile(model: Any, *, target: str | Path | Target = "loihi2", method: str =
                            if shape_of_calib else None)
     ann = model
     if calib_x is not None and tuple(calib_x.shape[1:]) != ann.input_shape:
-        raise InputError(f"calibration data has shape {tuple(calib_x.shape[1:])}, the model "
-                         f"expects {ann.input_shape}")
+        says = "input_shape (--input-shape) is" if shape_given else "the model expects"
+        raise InputError(f"calibration data has shape {tuple(calib_x.shape[1:])}, {says} "
+                         f"{ann.input_shape}")
     start = time.perf_counter()
     named = isinstance(calib, str | os.PathLike)
     more = partial(calibration_set, os.fspath(calib), seed=seed) if named else None

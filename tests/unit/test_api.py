@@ -114,6 +114,14 @@ def test_one_calibration_sample_does_not_give_the_input_shape(calib):
     program = torch.export.export(_model(), (torch.zeros(2, 1, 8, 8),))
     recorded = api.compile(program, calib=calib[:1], method="p99.99")
     assert shaped.input_shape == recorded.input_shape == (1, 8, 8)
+    one_drawn = api.compile(_model(), calib="digits", calib_samples=1, method="p99.99")
+    assert one_drawn.input_shape == (1, 8, 8)  # a dataset's images come batched
+
+
+def test_a_shape_the_user_gave_is_blamed_as_given(calib):
+    with pytest.raises(InputError, match=r"^calibration data has shape \(1, 8, 8\), "
+                                         r"input_shape \(--input-shape\) is \(64,\)$"):
+        api.compile(_model(), calib=calib, input_shape=(64,), method="p99.99")
 
 
 @pytest.mark.parametrize(("target", "options", "message"), [

@@ -86,8 +86,9 @@ def _check_none_lost(graph: nir.NIRGraph, rounded: dict[str, nir.NIRNode], targe
                 f"every weight rounds to zero on {target.name}: it shares the weight exponent "
                 f"of its population with {', '.join(others)}, whose weights are far larger in "
                 "units of the population's membrane", node=name,
-                hint="Inputs that count events import with events=True (--events); otherwise "
-                     "scale the network so the synapses into one population are of similar size")
+                hint="Scale the network so the synapses into one population are of similar "
+                     "size (an imported network whose inputs count events: import it with "
+                     "events=True, --events)")
 
 
 def _input_shift(meta, weight_exponent: int, theta_limit: int) -> int:

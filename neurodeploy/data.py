@@ -131,6 +131,9 @@ def as_array(data: Any) -> np.ndarray:
     import torch
 
     if isinstance(data, torch.Tensor):
+        if data.is_meta:
+            raise InputError("a tensor on the meta device holds no values",
+                             hint="Give data that is on the CPU or a GPU")
         data = data.detach().cpu()
         # numpy has no bfloat16; float32 holds every bfloat16 value exactly
         return (data.float() if data.dtype == torch.bfloat16 else data).numpy()

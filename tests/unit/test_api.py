@@ -80,6 +80,8 @@ def test_an_npz_path_is_drawn_from_like_a_dataset(tmp_path):
     (42, "calib", "cannot read a model from a int"),
     ("model", 3.5, "calibration data must be a non-empty batch of images"),
     ("model", np.zeros((0, 1, 8, 8)), "calibration data must be a non-empty batch of images"),
+    ("model", torch.zeros(4, 1, 8, 8, device="meta"), "a tensor on the meta device holds no "
+                                                      "values"),  # NotImplementedError before
 ])
 def test_what_cannot_be_used_is_named(calib, model, data, message):
     model = _model() if model == "model" else model

@@ -46,6 +46,12 @@ def _warn_saturation(safe: int, windows: list[int]) -> None:
                    "membrane can saturate: membranes may clip there (as on the chip)", err=True)
 
 
+def _print_summary(summary: dict, as_json: bool) -> None:
+    click.echo(json.dumps(summary, indent=2) if as_json else summary["text"])
+    for warning in summary["warnings"]:
+        click.echo(f"warning: {warning}", err=True)
+
+
 def _budget(text: str | None) -> int:
     from neurodeploy.backends.memory import DEFAULT_MEMORY_BUDGET, parse_memory
 
@@ -177,8 +183,7 @@ def compile_cmd(model, target, method, calib, calib_samples, seed, timesteps, ar
                          capacity_check=not no_capacity_check, stop_after=stop_after,
                          dump_dir=dump_dir, seed=seed, memory_budget=_budget(memory_budget))
     api.save(result.graph, out)
-    summary = result.summary(out)
-    click.echo(json.dumps(summary, indent=2) if as_json else summary["text"])
+    _print_summary(result.summary(out), as_json)
 
 
 @main.command(name="import")
@@ -214,8 +219,7 @@ def import_cmd(model, target, dt, timesteps, reset, events, allow_saturation,
                             capacity_check=not no_capacity_check)
     out = Path(output) if output else Path(model).with_suffix(f".{result.target.name}.nir")
     api.save(result.graph, out)
-    summary = result.summary(out)
-    click.echo(json.dumps(summary, indent=2) if as_json else summary["text"])
+    _print_summary(result.summary(out), as_json)
 
 
 @main.command(name="export")

@@ -11,6 +11,8 @@ from neurodeploy.core.meta import get_graph_meta
 from neurodeploy.interop.approximations import table
 from neurodeploy.report.static import LayerFacts, capacity_facts, capacity_line, layer_facts
 
+#: relative RMS rounding error of a layer's weights past which compile and import warn
+WEIGHT_ERROR_WARNING = 0.5
 COLUMNS = (("population", "<14"), ("kind", "<8"), ("neurons", ">8"), ("synapses", ">10"),
            ("fan-in", ">7"), ("theta", ">12"), ("exp", ">4"), ("|v| bound", ">10"),
            ("safe T", ">7"), ("cores", ">5"))
@@ -33,10 +35,21 @@ def compile_summary(result, path: Path) -> dict:
                "quantized": meta.quantized, "safe_timesteps": meta.safe_timesteps,
                "pipeline": meta.pipeline, "layers": [asdict(f) for f in facts],
                "capacity": capacity}
+    summary["warnings"] = _weight_warnings(meta)
     if result.approximations is not None:
         summary["approximations"] = [asdict(a) for a in result.approximations]
         lines.append(f"approximations on {meta.target}:\n{table(result.approximations)}")
     return summary | {"text": "\n".join(lines)}
+
+
+def _weight_warnings(meta) -> list[str]:
+    """Layers whose weights the target's mantissa changes by more than
+    ``WEIGHT_ERROR_WARNING`` (relative RMS): such a network computes something else than the
+    model, and only an evaluation shows how much."""
+    errors = meta.notes.get("quantize_weights", {}).get("relative_rms_error", {})
+    return [f"{name}: {meta.target}'s weight mantissa changes its weights by {error:.0%} (RMS "
+            "of the weights): compare the network with the model (evaluate --ann)"
+            for name, error in errors.items() if error > WEIGHT_ERROR_WARNING]
 
 
 def _spike_features(facts: list[LayerFacts]) -> list[str]:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from neurodeploy import api
+from neurodeploy.targets import TARGETS_DIR
 from tests.conftest import images, random_mlp
 
 
@@ -21,3 +22,20 @@ def test_the_text_names_bursts_and_the_dual_threshold_when_used(tmp_path, option
                          show_progress=False)
     text = result.summary(tmp_path / "net.nir")["text"].splitlines()
     assert [t for t in text if t.startswith("spikes:")] == ([line] if line else [])
+
+
+def test_weights_a_narrow_mantissa_wrecks_are_warned_of(tmp_path):
+    """A 2-bit mantissa left 57 of 8,051 synapses and 10% accuracy with exit 0 and no word."""
+    shipped = (TARGETS_DIR / "loihi2.toml").read_text()
+    narrow = tmp_path / "narrow.toml"
+    narrow.write_text(shipped.replace('name = "loihi2"', 'name = "narrow"').replace(
+        "mantissa_bits = 8", "mantissa_bits = 2", 1))
+    ann = random_mlp()
+    warnings = {}
+    for target in ("loihi2", "loihi", narrow):
+        result = api.compile(ann, target=target, method="p99.99", calib=images(ann.input_shape),
+                             show_progress=False)
+        warnings[str(target)] = result.summary(tmp_path / "net.nir")["warnings"]
+    assert warnings["loihi2"] == warnings["loihi"] == []
+    assert warnings[str(narrow)] and all("narrow's weight mantissa changes its weights by" in w
+                                         for w in warnings[str(narrow)])

@@ -105,6 +105,11 @@ def ray_session(workers: Workers) -> Iterator[Any]:
             with _quiet(logging.getLogger("ray")):  # its start-up notices are not this run's
                 ray.init(**settings, runtime_env={"py_modules": [package]},
                          log_to_driver=False, configure_logging=False)
+        except ConnectionError as exc:  # no cluster at the address
+            raise InputError(f"cannot join the Ray cluster at '{workers.address}': "
+                             f"{str(exc).splitlines()[0]}", hint="Start it (ray start --head) "
+                             "or run a local Ray with --workers N (workers=Workers(count=N))"
+                             ) from None
         except SystemExit as exc:  # Ray's SIGTERM handler, active while it starts
             if exc.code != signal.SIGTERM:
                 raise

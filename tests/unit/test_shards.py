@@ -145,6 +145,26 @@ def test_a_sigterm_while_ray_starts_reaches_the_callers_handler(monkeypatch):
         signal.signal(signal.SIGTERM, before)
 
 
+def test_no_cluster_at_the_address_is_one_line(monkeypatch):
+    """--address auto without a running Ray was an internal error (exit 3)."""
+
+    class NoCluster:
+        def is_initialized(self):
+            return False
+
+        def init(self, **settings):
+            raise ConnectionError("Could not find any running Ray instance.\nMore lines.")
+
+        def shutdown(self):
+            pass
+
+    monkeypatch.setattr(shards, "import_ray", NoCluster)
+    with pytest.raises(InputError, match=r"^cannot join the Ray cluster at 'auto': Could not "
+                                         r"find any running Ray instance\. Start it"):
+        with ray_session(Workers(address="auto")):
+            pass
+
+
 def test_only_segments_no_process_maps_are_removed(tmp_path):
     """A worker killed mid-run leaves its shared memory; a live one's stays."""
     import mmap

@@ -11,7 +11,7 @@ import click
 from neurodeploy import __version__
 from neurodeploy.cli_errors import Group
 from neurodeploy.data import load_dataset, load_samples
-from neurodeploy.errors import InputError
+from neurodeploy.errors import InputError, NeurodeployError
 from neurodeploy.fileio import output_dir, output_file
 
 
@@ -468,16 +468,21 @@ def verify(network, dataset, samples, timesteps, backend, seed, trace_dir, junit
              else deployment.random_inputs(samples, seed))
     result = deployment.verify(x, backend=backend, timesteps=timesteps, workers=shards)
     report = asdict(result.comparison) | {"backend": backend, "bit_exact": result.bit_exact}
-    if not result.bit_exact:
-        report["traces"] = [str(p) for p in result.save_traces(trace_dir or ".",
-                                                               Path(network).stem)]
     if junit_xml:
         write_junit(result, junit_xml, str(network))
+    if not result.bit_exact:
+        try:
+            report["traces"] = [str(p) for p in result.save_traces(trace_dir or ".",
+                                                                   Path(network).stem)]
+        except NeurodeployError as err:  # the mismatch is the news; traces are its evidence
+            report["traces_error"] = str(err)
     if as_json:
         click.echo(json.dumps(report, indent=2))
     elif not result.bit_exact:
         click.echo(str(result), err=True)
-        click.echo(f"traces written to {report['traces'][0]} and {report['traces'][1]}", err=True)
+        click.echo(f"traces written to {report['traces'][0]} and {report['traces'][1]}"
+                   if "traces" in report else f"traces not written: {report['traces_error']}",
+                   err=True)
     else:
         click.echo(str(result))
     sys.exit(0 if result.bit_exact else 1)

@@ -18,6 +18,7 @@ from neurodeploy import api, verify
 from neurodeploy.backends import get_backend
 from neurodeploy.cli import main
 from neurodeploy.core.meta import population_meta, with_record
+from neurodeploy.errors import InputError
 from tests.models import save_torchscript
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -46,11 +47,19 @@ def _corrupt_threshold(graph, name):
 
 
 @pytest.mark.lava
+@pytest.mark.parametrize("traces_written", [True, False])
 def test_a_mismatch_exits_1_names_the_population_and_writes_both_traces(digits_nir, tmp_path,
-                                                                        monkeypatch):
+                                                                        monkeypatch,
+                                                                        traces_written):
     """The Lava backend is handed a network with one threshold off by one, as a miscompiled
-    backend would run it; verify must say where the two first differ."""
+    backend would run it; verify must say where the two first differ. Traces that cannot be
+    written (a full disk) hid the mismatch: exit 2, one line on the traces, no JUnit file."""
     lava = get_backend("lava")
+    if not traces_written:
+        def full_disk(*args):
+            raise InputError("model.reference.npz: cannot write (No space left on device)")
+
+        monkeypatch.setattr(verify.Verification, "save_traces", full_disk)
 
     class Miscompiled:
         name = "lava"
@@ -67,8 +76,10 @@ def test_a_mismatch_exits_1_names_the_population_and_writes_both_traces(digits_n
                                        "--junit-xml", str(junit)])
     assert result.exit_code == 1
     assert "MISMATCH: first divergence in population 'net.2'" in result.stderr
-    assert (tmp_path / "model.reference.npz").is_file()
-    assert (tmp_path / "model.lava.npz").is_file()
+    assert (tmp_path / "model.reference.npz").is_file() == traces_written
+    assert (tmp_path / "model.lava.npz").is_file() == traces_written
+    assert ("traces not written: model.reference.npz: cannot write" in result.stderr) != \
+        traces_written
     failures = [f.get("message") for f in ET.parse(junit).getroot().iter("failure")]
     assert failures and all("population 'net.2'" in message for message in failures)
 

@@ -176,6 +176,8 @@ class _Importer:
 
     def _input(self, name: str, node: nir.Input, incoming: list[_Value]) -> None:
         shape = _shape(node.input_type["input"])
+        if not shape or min(shape) < 1:
+            raise MetadataError(f"the input has no values (shape {shape})", node=name)
         self._emit(name, with_node_meta(nir.Input({"input": np.array(shape)}), self.inputs),
                    [], shape)
 

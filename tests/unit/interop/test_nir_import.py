@@ -145,6 +145,17 @@ def test_a_time_constant_of_dt_stored_as_float32_is_no_decay(dt):
     assert np.all(population_meta(graph, "lif").decay == DECAY_ONE)
 
 
+def test_an_input_of_no_values_is_refused_by_name():
+    """An internal IndexError before."""
+    graph = nir.NIRGraph(nodes={
+        "input": nir.Input(np.array([0])), "fc": nir.Linear(weight=np.zeros((5, 0))),
+        "lif": nir.IF(r=np.ones(5), v_threshold=np.ones(5), v_reset=np.zeros(5)),
+        "output": nir.Output(np.array([5]))},
+        edges=[("input", "fc"), ("fc", "lif"), ("lif", "output")])
+    with pytest.raises(MetadataError, match=r"^input: the input has no values \(shape \(0,\)"):
+        import_graph(graph, dt=DT, reset="zero", timesteps=T)
+
+
 def test_subtract_reset_is_listed():
     _, rows = import_graph(mlp(lif(12, tau=4e-3), nir.I(r=np.ones(5))), dt=DT,
                            reset="subtract", timesteps=T)

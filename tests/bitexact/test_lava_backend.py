@@ -14,7 +14,13 @@ import pytest
 from neurodeploy.backends import Record, get_backend
 from neurodeploy.core.meta import population_meta, with_record
 from neurodeploy.core.population import Population
-from neurodeploy.errors import BackendUnavailable, InputError, MetadataError, NeurodeployError
+from neurodeploy.errors import (
+    BackendUnavailable,
+    InputError,
+    MetadataError,
+    NeurodeployError,
+    TargetLimitExceeded,
+)
 from neurodeploy.verify import compare
 from tests.bitexact.checks import assert_identical, run_both
 from tests.bitexact.netgen import NetBuilder
@@ -185,6 +191,20 @@ def test_weight_beyond_dense_mantissa_is_refused(lava_backend) -> None:
     graph = chain([(np.full((1, 2), 200.0), READOUT)], timesteps=2)
     with pytest.raises(NeurodeployError, match="fc0.*Dense weight"):
         lava_backend.run(graph, np.zeros((1, 2), np.int64), 2)
+
+
+def test_a_synaptic_sum_past_lava_s_messages_is_refused(lava_backend) -> None:
+    """A network compiled for reference (28-bit sums) ran on Lava with its 24-bit messages
+    wrapped: 1536 spike events where the reference had 2304, exit 0."""
+    graph = chain([(np.full((1, 300), 127.0), READOUT)], timesteps=2)
+    lava_backend.run(graph, np.zeros((1, 300), np.int64), 2)
+    graph.metadata["neurodeploy"]["target"] = "reference"
+    graph.metadata["neurodeploy"]["notes"] = {"check_overflow": {
+        "max_abs_synaptic_sum": 127 * 255 * 300}}  # as compile records it
+    with pytest.raises(TargetLimitExceeded, match=r"^reference: largest synaptic sum per step "
+                                                  r"is 9715500, the target allows 8388607\. "
+                                                  r"Lava's messages hold 24 bits"):
+        lava_backend.run(graph, np.zeros((1, 300), np.int64), 2)
 
 
 def test_unquantized_graph_is_refused(lava_backend) -> None:

@@ -93,6 +93,7 @@ class _Builder:
                  timesteps: int) -> None:
         self.graph, self.gmeta, self.inputs, self.timesteps = graph, gmeta, inputs, timesteps
         self.hops = _hops(graph, gmeta)
+        _check_messages(gmeta)
         self.recurrent = _recurrent_delays(graph)
         depth = max(hop for name, hop in self.hops.items()
                     if isinstance(graph.nodes[name], NEURON_TYPES))
@@ -199,6 +200,20 @@ def _hops(graph: nir.NIRGraph, gmeta: GraphMeta) -> dict[str, int]:
             hint=f"The network was compiled for target '{gmeta.target}' (hop delay "
                  f"{gmeta.hop_delay}); recompile it for a pipelined target such as loihi2, "
                  "whose align_delays pass delays the shorter paths") from None
+
+
+def _check_messages(gmeta: GraphMeta) -> None:
+    """A population's summed synaptic input is one graded message on Lava: a sum past its
+    bits wraps, and the run would differ from the reference without a word (a network
+    compiled for a target of wider sums, such as reference). The bound is the one
+    check_overflow recorded when the network was compiled."""
+    largest = gmeta.notes.get("check_overflow", {}).get("max_abs_synaptic_sum", 0)
+    if largest > MESSAGE.max:
+        raise TargetLimitExceeded(
+            node=gmeta.target or "network", limit="largest synaptic sum per step",
+            value=largest, allowed=MESSAGE.max,
+            hint=f"Lava's messages hold {MESSAGE_BITS} bits; compile the network for loihi2 "
+                 "to run it on Lava")
 
 
 def _recurrent_delays(graph: nir.NIRGraph) -> dict[str, int]:

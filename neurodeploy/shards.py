@@ -21,6 +21,7 @@ import itertools
 import logging
 import os
 import signal
+import socket
 import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
@@ -34,6 +35,7 @@ from neurodeploy.progress import progress
 R = TypeVar("R")
 RAY_HINT = "pip install 'neurodeploy[ray]'"
 STOP_SECONDS = 3.0  #: how long a left-over Ray process gets to end after SIGTERM
+REACH_SECONDS = 5.0  #: how long a cluster address gets to accept a connection
 SHARED_MEMORY = Path("/dev/shm")  #: where Python's shared-memory segments live (Linux)
 
 
@@ -93,6 +95,8 @@ def ray_session(workers: Workers) -> Iterator[Any]:
     if ray.is_initialized():
         yield ray
         return
+    if workers.address:
+        _check_reachable(workers.address)
     package = str(Path(__file__).parent)
     settings = {"address": workers.address} if workers.address else {
         "num_cpus": workers.count, "include_dashboard": False}
@@ -128,6 +132,20 @@ def ray_session(workers: Workers) -> Iterator[Any]:
             if not workers.address:
                 _stop(sorted(started))
                 remove_orphan_segments(since)
+
+
+def _check_reachable(address: str) -> None:
+    """Refuse a host:port no connection reaches: ray.init retried it forever (logging every
+    40 s). 'auto' and addresses without a port are Ray's to resolve."""
+    host, _, port = address.removeprefix("ray://").rpartition(":")
+    if not host or not port.isdigit():
+        return
+    try:
+        socket.create_connection((host, int(port)), timeout=REACH_SECONDS).close()
+    except OSError as err:
+        raise InputError(f"cannot reach the Ray cluster at '{address}': {err}",
+                         hint="Check the address (the head's host:port, as `ray start "
+                              "--head` prints it), or run a local Ray with --workers N") from None
 
 
 def _restore(signum: int, handler: Any) -> None:

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import builtins
 import signal
+import socket
 import sys
 
 import numpy as np
@@ -162,6 +163,28 @@ def test_no_cluster_at_the_address_is_one_line(monkeypatch):
     with pytest.raises(InputError, match=r"^cannot join the Ray cluster at 'auto': Could not "
                                          r"find any running Ray instance\. Start it"):
         with ray_session(Workers(address="auto")):
+            pass
+
+
+def test_an_address_no_connection_reaches_is_one_line(monkeypatch):
+    """ray.init retried it forever, logging every 40 s."""
+
+    class Ray:
+        def is_initialized(self):
+            return False
+
+        def init(self, **settings):
+            raise AssertionError("ray.init was reached: it would retry forever")
+
+        def shutdown(self):
+            pass
+
+    monkeypatch.setattr(shards, "import_ray", Ray)
+    with socket.socket() as probe:  # a port nothing listens on
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    with pytest.raises(InputError, match=rf"^cannot reach the Ray cluster at '127.0.0.1:{port}'"):
+        with ray_session(Workers(address=f"127.0.0.1:{port}")):
             pass
 
 

@@ -141,7 +141,8 @@ def _check_reachable(address: str) -> None:
     if not host or not port.isdigit():
         return
     try:
-        socket.create_connection((host, int(port)), timeout=REACH_SECONDS).close()
+        socket.create_connection((host.strip("[]"), int(port)),  # [::1]:6379 too
+                                 timeout=REACH_SECONDS).close()
     except OSError as err:
         raise InputError(f"cannot reach the Ray cluster at '{address}': {err}",
                          hint="Check the address (the head's host:port, as `ray start "

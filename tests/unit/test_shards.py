@@ -119,24 +119,34 @@ class _Stopped(Exception):
     pass
 
 
-def test_a_sigterm_while_ray_starts_reaches_the_callers_handler(monkeypatch):
-    """Ray's handler (sys.exit) was active while ray.init ran: the CLI exited 15 with no line."""
+def _ray_starting_with(start):
+    """A stand-in for ``import_ray``: a ray module with no session, whose ``init`` calls
+    ``start``."""
 
     class StartingRay:
         def is_initialized(self):
             return False
 
         def init(self, **settings):
-            signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(signum))
-            signal.raise_signal(signal.SIGTERM)
+            start()
 
         def shutdown(self):
             pass
 
+    return StartingRay
+
+
+def test_a_sigterm_while_ray_starts_reaches_the_callers_handler(monkeypatch):
+    """Ray's handler (sys.exit) was active while ray.init ran: the CLI exited 15 with no line."""
+
+    def start():
+        signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(signum))
+        signal.raise_signal(signal.SIGTERM)
+
     def callers(signum, frame):
         raise _Stopped
 
-    monkeypatch.setattr(shards, "import_ray", StartingRay)
+    monkeypatch.setattr(shards, "import_ray", _ray_starting_with(start))
     before = signal.signal(signal.SIGTERM, callers)
     try:
         with pytest.raises(_Stopped), ray_session(TWO):
@@ -149,17 +159,10 @@ def test_a_sigterm_while_ray_starts_reaches_the_callers_handler(monkeypatch):
 def test_no_cluster_at_the_address_is_one_line(monkeypatch):
     """--address auto without a running Ray was an internal error (exit 3)."""
 
-    class NoCluster:
-        def is_initialized(self):
-            return False
+    def start():
+        raise ConnectionError("Could not find any running Ray instance.\nMore lines.")
 
-        def init(self, **settings):
-            raise ConnectionError("Could not find any running Ray instance.\nMore lines.")
-
-        def shutdown(self):
-            pass
-
-    monkeypatch.setattr(shards, "import_ray", NoCluster)
+    monkeypatch.setattr(shards, "import_ray", _ray_starting_with(start))
     with pytest.raises(InputError, match=r"^cannot join the Ray cluster at 'auto': Could not "
                                          r"find any running Ray instance\. Start it"):
         with ray_session(Workers(address="auto")):
@@ -169,17 +172,10 @@ def test_no_cluster_at_the_address_is_one_line(monkeypatch):
 def test_an_address_no_connection_reaches_is_one_line(monkeypatch):
     """ray.init retried it forever, logging every 40 s."""
 
-    class Ray:
-        def is_initialized(self):
-            return False
+    def start():
+        raise AssertionError("ray.init was reached: it would retry forever")
 
-        def init(self, **settings):
-            raise AssertionError("ray.init was reached: it would retry forever")
-
-        def shutdown(self):
-            pass
-
-    monkeypatch.setattr(shards, "import_ray", Ray)
+    monkeypatch.setattr(shards, "import_ray", _ray_starting_with(start))
     with socket.socket() as probe:  # a port nothing listens on
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]

@@ -39,7 +39,7 @@ def quantize_inputs(graph: nir.NIRGraph, images: np.ndarray) -> np.ndarray:
     meta = get_node_meta(graph.nodes[name], InputMeta, name)
     x = np.asarray(images)
     if x.dtype == np.uint8 and not meta.events:
-        x = x / np.float32(255)
+        x = x / 255.0
     if meta.events and not np.issubdtype(x.dtype, np.integer):
         if not all_whole(x):
             raise InputError("inputs of an event network are event counts: whole numbers "
@@ -50,7 +50,9 @@ def quantize_inputs(graph: nir.NIRGraph, images: np.ndarray) -> np.ndarray:
         return x.astype(np.int32)
     if not np.isfinite(x).all() or x.min() < 0 or x.max() > 1:
         raise InputError("float inputs must be finite and in [0, 1]")
-    return np.round(x / meta.scale).astype(np.int32)
+    # In float64 whatever the array's dtype: a float32 division rounds 0.5 / (1/255) to 127
+    # where float64 gives 128, and one image must give one input however it was stored.
+    return np.round(x.astype(np.float64) / meta.scale).astype(np.int32)
 
 
 def is_stream(graph: nir.NIRGraph, inputs: np.ndarray) -> bool:

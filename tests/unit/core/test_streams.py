@@ -85,6 +85,20 @@ def test_uint8_images_are_0_to_255_on_any_input_width(mlp_graph, bits, events):
         assert np.array_equal(expected, images)
 
 
+def test_one_image_gives_one_input_whatever_its_float_dtype(mlp_graph):
+    """0.5 is 127.5 input units: float32 arithmetic made it 127, float64 128, so the same
+    digits image ran differently from a tensor and from a float64 array."""
+    shape = shape_of(mlp_graph)
+    halves = np.full((1, *shape), 0.5)
+    for dtype in (np.float16, np.float32, np.float64):
+        assert np.array_equal(quantize_inputs(mlp_graph, halves.astype(dtype)),
+                              np.full((1, *shape), 128))
+    sixteenths = np.arange(17).repeat(-(-int(np.prod(shape)) // 17))[:int(np.prod(shape))]
+    image = (sixteenths.reshape(1, *shape) / 16)
+    assert np.array_equal(quantize_inputs(mlp_graph, image.astype(np.float32)),
+                          quantize_inputs(mlp_graph, image))
+
+
 def test_event_inputs_are_whole_counts(mlp_graph):
     """A stream of probabilities (0.5) rounded to no events without a word."""
     from neurodeploy.core.encoding import EVENT_INPUT

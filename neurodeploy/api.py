@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import os
 import time
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -90,6 +90,8 @@ class Deployment:
     seconds: float = 0.0  #: conversion + passes, excluding model and data loading
     #: what the target cannot express exactly of a network from another tool (``import_nir``)
     approximations: list | None = None
+    #: what compile found doubtful in what it was given (the compile summary prints them)
+    warnings: list[str] = field(default_factory=list)
 
     @classmethod
     def load(cls, path: str | Path, *, target: str | Path | Target | None = None
@@ -305,7 +307,17 @@ def compile(model: Any, *, target: str | Path | Target = "loihi2", method: str =
                                              memory_budget=memory_budget))
     graph = quantize(graph, chip, allow_saturation=allow_saturation,
                      capacity_check=capacity_check, stop_after=stop_after, dump_dir=dump_dir)
-    return Deployment(graph, chip, ann, time.perf_counter() - start)
+    return Deployment(graph, chip, ann, time.perf_counter() - start,
+                      warnings=_calibration_warnings(calib_x))
+
+
+def _calibration_warnings(images: np.ndarray | None) -> list[str]:
+    """Copies of one image set every threshold for that input alone; the network compiles
+    and is wrong on everything else."""
+    if images is None or len(images) < 2 or not (images == images[0]).all():
+        return []
+    return [f"the {len(images)} calibration images are all the same image: every threshold "
+            "fits that one input (calibrate on samples of the data the network will run on)"]
 
 
 def import_nir(path: str | Path | nir.NIRGraph, *, target: str | Path | Target = "loihi2",

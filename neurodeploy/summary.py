@@ -35,7 +35,7 @@ def compile_summary(result, path: Path) -> dict:
                "quantized": meta.quantized, "safe_timesteps": meta.safe_timesteps,
                "pipeline": meta.pipeline, "layers": [asdict(f) for f in facts],
                "capacity": capacity}
-    summary["warnings"] = _weight_warnings(meta)
+    summary["warnings"] = result.warnings + _weight_warnings(meta)
     if result.approximations is not None:
         summary["approximations"] = [asdict(a) for a in result.approximations]
         lines.append(f"approximations on {meta.target}:\n{table(result.approximations)}")

@@ -39,3 +39,18 @@ def test_weights_a_narrow_mantissa_wrecks_are_warned_of(tmp_path):
     assert warnings["loihi2"] == warnings["loihi"] == []
     assert warnings[str(narrow)] and all("narrow's weight mantissa changes its weights by" in w
                                          for w in warnings[str(narrow)])
+
+
+def test_copies_of_one_calibration_image_are_warned_of(tmp_path):
+    """64 copies of one image compiled without a word, every threshold fitted to it."""
+    ann = random_mlp()
+    varied = images(ann.input_shape, 8)
+    copies = varied[[3] * 8]
+    said = {}
+    for name, calib in (("varied", varied), ("copies", copies), ("one", varied[:1])):
+        result = api.compile(ann, method="p99.99", calib=calib, show_progress=False)
+        said[name] = result.summary(tmp_path / "net.nir")["warnings"]
+    assert said["varied"] == said["one"] == []
+    assert said["copies"] == ["the 8 calibration images are all the same image: every "
+                              "threshold fits that one input (calibrate on samples of the "
+                              "data the network will run on)"]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import sys
 from pathlib import Path
 
@@ -349,7 +350,7 @@ def evaluate(network, dataset, timesteps, backend, limit, ann_model, arch, adapt
                          "drop --timesteps")
     deployment = api.load(network)
     meta = deployment.meta
-    x, y = api.dataset(dataset, limit=limit)
+    x, y = _test_data(dataset, limit, deployment)
     steps = _int_list(timesteps) if timesteps else None
     result = {"dataset": dataset, "samples": len(x), "backend": backend,
               "compiled_timesteps": meta.timesteps,
@@ -520,13 +521,34 @@ def report(network, dataset, samples, timesteps, ann_model, arch, target, output
     deployment = api.load(network, target=target)
     steps = _int_list(timesteps) if timesteps else None
     budget = _budget(memory_budget)
-    x, y = api.dataset(dataset, limit=samples)
+    x, y = _test_data(dataset, samples, deployment)
     result = deployment.report(x, y, ann=ann_model, arch=arch, timesteps=steps,
                                network=str(network),
                                dataset=dataset, memory_budget=budget)
     written = result.write(directory)
     click.echo(json.dumps(result.data, indent=2) if as_json else
                f"{result.text}\nwritten: {', '.join(str(p) for p in written)}")
+
+
+def _test_data(dataset: str, limit: int | None, deployment) -> tuple:
+    """--dataset's images and labels. The default (digits) is refused up front on a network
+    it cannot run: the error would otherwise be about data the user never gave."""
+    from click.core import ParameterSource
+
+    from neurodeploy import api
+    from neurodeploy.core.graph import num_outputs
+
+    x, y = api.dataset(dataset, limit=limit)
+    if click.get_current_context().get_parameter_source("dataset") != ParameterSource.DEFAULT:
+        return x, y
+    shape, classes = deployment.input_shape, num_outputs(deployment.graph)
+    if math.prod(shape) != math.prod(x.shape[1:]) or classes <= int(y.max()):
+        raise InputError(f"the default --dataset {dataset} ({math.prod(x.shape[1:])} values an "
+                         f"image, {int(y.max()) + 1} classes) does not fit this network, which "
+                         f"takes inputs of shape {shape} and has {classes} outputs",
+                         hint="Give its test data: --dataset fashion-mnist or an .npz file "
+                              "with x and y")
+    return x, y
 
 
 if __name__ == "__main__":

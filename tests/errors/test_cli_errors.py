@@ -39,6 +39,8 @@ def files(tmp_path_factory):
     np.save(d / "one_image.npy", np.zeros((1, 8, 8), np.float32))  # no batch axis
     CliRunner().invoke(main, fast_method(["compile", str(d / "model.pt"), "--calib", "digits",
                                           "-o", str(d / "model.nir")]))
+    CliRunner().invoke(main, ["import", str(DATA / "lif_norse.nir"), "--dt", "0.001",
+                              "--events", "-o", str(d / "events.nir")])
     return d
 
 
@@ -74,6 +76,14 @@ CASES = {
                                 "--adaptive-timesteps"], "+iat"),
     "bad NIR file": (["evaluate", "{d}/notes.txt", "--dataset", "digits"], "not a NIR file"),
     "unknown dataset": (["evaluate", "{d}/model.nir", "--dataset", "imagenet"], "imagenet"),
+    # the error was about labels or a shape, as if the user had given digits
+    "default dataset, foreign network": (["evaluate", "{d}/events.nir"],
+                                         "the default --dataset digits (64 values an image, "
+                                         "10 classes) does not fit this network, which takes "
+                                         "inputs of shape (1,) and has 1 outputs"),
+    "report, default dataset, foreign network": (["report", "{d}/events.nir", "-o",
+                                                  "{d}/events_report"],
+                                                 "the default --dataset digits"),
     "bad timesteps": (["evaluate", "{d}/model.nir", "--timesteps", "a,b"], "--timesteps"),
     "bad memory budget": (["evaluate", "{d}/model.nir", "--memory-budget", "lots"],
                           "memory budget must look like 2GB"),

@@ -34,13 +34,13 @@ from neurodeploy.core.graph import (
 from neurodeploy.core.meta import (
     SYNAPSE_TYPES,
     GraphMeta,
+    check_window,
     get_graph_meta,
-    longest_window,
     population_meta,
 )
 from neurodeploy.core.population import NEURON_TYPES
 from neurodeploy.core.synapse import FLOAT32_EXACT, count_nonzero, dense, fan_out, synapse
-from neurodeploy.errors import InputError, MetadataError
+from neurodeploy.errors import MetadataError
 
 
 @dataclass
@@ -79,7 +79,7 @@ class ReferenceBackend:
         if not gmeta.quantized:
             raise MetadataError("graph is not quantized; run the integer passes first")
         check_inputs(graph, inputs, timesteps)
-        _check_window(graph, timesteps)
+        check_window(graph, timesteps)
         run = _Run(graph, record, timesteps, len(inputs), self.exact_dtype or _gemm_dtype(gmeta))
         preds = predecessors(graph)
         loops = {cycle[0]: cycle for cycle in cycles(graph)}
@@ -285,11 +285,3 @@ def _gemm_dtype(gmeta: GraphMeta) -> torch.dtype:
 def _population_offsets(graph: nir.NIRGraph, gmeta: GraphMeta) -> dict[str, int]:
     offsets = hop_offsets(graph, gmeta.hop_delay)
     return {n: offsets[n] for n, node in graph.nodes.items() if isinstance(node, NEURON_TYPES)}
-
-
-def _check_window(graph: nir.NIRGraph, timesteps: int) -> None:
-    longest = longest_window(graph)
-    if longest is not None and timesteps > longest:
-        raise InputError(f"the network has per-step bias tables (FTBC) for {longest} steps; "
-                         f"it cannot run {timesteps}",
-                         hint=f"Use windows of at most {longest} steps, or compile for more")

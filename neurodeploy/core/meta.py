@@ -20,7 +20,7 @@ import nir
 import numpy as np
 
 from neurodeploy.core.population import NEURON_TYPES, Population, population_shape
-from neurodeploy.errors import MetadataError
+from neurodeploy.errors import InputError, MetadataError
 from neurodeploy.nir_compat import replace_node
 from neurodeploy.targets import MAX_INPUT_BITS
 
@@ -177,6 +177,15 @@ def longest_window(graph: nir.NIRGraph) -> int | None:
             if isinstance(meta := _population_or_none(node), Population)
             and meta.bias_table is not None]
     return min(rows) if rows else None
+
+
+def check_window(graph: nir.NIRGraph, timesteps: int) -> None:
+    """Every backend refuses a window past the bias tables, in these words."""
+    longest = longest_window(graph)
+    if longest is not None and timesteps > longest:
+        raise InputError(f"the network has per-step bias tables (FTBC) for {longest} steps; "
+                         f"it cannot run {timesteps}",
+                         hint=f"Use windows of at most {longest} steps, or compile for more")
 
 
 def _population_or_none(node: nir.NIRNode) -> Population | None:

@@ -151,10 +151,6 @@ class _Builder:
             raise MetadataError(f"inputs of shapes {[s.layout.nir_shape for s in incoming]} do "
                                 f"not fit the population's shape {shape}", node=name)
         p = population_meta(self.graph, name).neuron_params(shape)
-        if p.bias_table is not None and len(p.bias_table) < self.timesteps:
-            # checked here: an exception inside a Lava process hangs lava-nc 0.10's runtime
-            raise MetadataError(f"bias table has {len(p.bias_table)} rows for "
-                                f"{self.timesteps} timesteps", node=name)
 
         def lava(value: np.ndarray, lead: tuple[int, ...]) -> np.ndarray:
             """Broadcast a parameter (after ``lead`` axes) to the population, in Lava layout."""

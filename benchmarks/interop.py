@@ -28,9 +28,10 @@ import numpy as np
 import torch
 from common import ROOT, print_table, timed, write_result
 
-from neurodeploy import api, neuron
+from neurodeploy import api
 from neurodeploy.backends import Record
 from neurodeploy.convert import ConvertOptions
+from neurodeploy.core import neuron
 from neurodeploy.interop.netx import to_netx
 from neurodeploy.interop.netx_run import run_netx
 

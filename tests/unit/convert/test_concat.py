@@ -3,6 +3,8 @@ population, and align_delays evens out their depths (Lava: tests/bitexact/test_l
 
 from __future__ import annotations
 
+import dataclasses
+
 import nir
 import numpy as np
 import pytest
@@ -44,6 +46,19 @@ def test_the_reading_layers_are_split_per_part(cat_graph):
     assert cat_graph.nodes["fc.part0"].weight.shape == (3, 4 * 36)
     assert preds["fc.part1"] == ["fc.part1.delay"]  # a reaches the readout 2 hops before y
     assert np.all(cat_graph.nodes["fc.part1.delay"].delay == 2)
+
+
+def test_channels_counted_from_the_end_are_channels(cat_ann, cat_graph):
+    """torch.cat(dim=-3) of NCHW maps joins channels as dim=1 does; it was refused."""
+    nodes = [dataclasses.replace(n, params={**n.params, "dim": -3}) if n.op == "cat" else n
+             for n in cat_ann.nodes]
+    assert any(n.op == "cat" for n in nodes)
+    from_end = compile_ann(AnnGraph(nodes, cat_ann.output), "loihi2", timesteps=32,
+                           method="max")
+    assert from_end.nodes.keys() == cat_graph.nodes.keys()
+    for name, node in cat_graph.nodes.items():
+        if hasattr(node, "weight"):
+            np.testing.assert_array_equal(from_end.nodes[name].weight, node.weight)
 
 
 def test_the_snn_approximates_the_concatenating_model(cat_ann, cat_graph):

@@ -142,6 +142,9 @@ def _check_runs(graph: AnnGraph) -> None:
 def _expectation(node: AnnNode, got: list[tuple[int, ...]], err: RuntimeError) -> str:
     weight = node.params.get("weight")
     if node.op == "linear":
+        if len(got[0]) > 1 and np.prod(got[0]) == weight.shape[1]:  # no flatten before it
+            return (f"it expects flat samples of {weight.shape[1]} features, but gets samples "
+                    f"of shape {got[0]}")
         shape = f" (a sample of shape {got[0]})" if len(got[0]) > 1 else ""
         return (f"it expects {weight.shape[1]} input features, but gets "
                 f"{int(np.prod(got[0]))}{shape}")

@@ -241,6 +241,17 @@ def test_wrong_input_shape_names_layer_and_sizes(tmp_path, fmt):
     assert "expects 64 input features, but gets 16" in message
 
 
+def test_images_for_a_model_that_takes_flat_samples_are_named_as_such(tmp_path):
+    """(1, 8, 8) images into a first Linear of 64 inputs: "expects 64 input features, but
+    gets 64" read as a contradiction."""
+    flat = nn.Sequential(nn.Linear(64, 10), nn.ReLU(), nn.Linear(10, 3))
+    kwargs = save_format(flat, "script", tmp_path) | {"input_shape": (1, 8, 8)}
+    with pytest.raises(InputError, match=r"^0: input shape \(1, 8, 8\) does not fit the "
+                                         r"model: it expects flat samples of 64 features, but "
+                                         r"gets samples of shape \(1, 8, 8\)\."):
+        load_model(**kwargs)
+
+
 def test_wrong_channel_count(tmp_path):
     kwargs = save_format(PoolNet().features[0:1], "script", tmp_path) | {"input_shape": (3, 8, 8)}
     with pytest.raises(InputError, match=r"0: .*C = 1, but gets shape \(3, 8, 8\)"):

@@ -6,12 +6,17 @@
   stderr, exit 2, and no warning lines beside it (they would read as part of the error);
 - Ctrl-C (SIGINT) or SIGTERM: the command unwinds like an exception (every ``finally`` runs:
   temp files go, Lava's workers are stopped), one line, exit 130;
+- standard output closed by its reader (``| head``): no line, exit 141 (128 + SIGPIPE, as a
+  shell reports ``yes | head``); standard output that cannot be written (a full disk): one
+  line, exit 2;
 - anything else is a bug: one line naming the exception, exit 3; the traceback only with
   ``neurodeploy --debug``.
 """
 
 from __future__ import annotations
 
+import io
+import os
 import signal
 import sys
 import threading
@@ -26,6 +31,8 @@ from neurodeploy.errors import NeurodeployError
 
 USAGE = 2  #: bad arguments or inputs (click's code for usage errors, kept for ours)
 INTERRUPTED = 130  #: 128 + SIGINT, as shells report Ctrl-C
+BROKEN_PIPE = 141  #: 128 + SIGPIPE
+STDOUT = 1
 BUG = 3
 
 
@@ -63,6 +70,10 @@ class Group(click.Group):
             _end("error: terminated (SIGTERM)" if isinstance(exc, Terminated)
                  else "error: interrupted", INTERRUPTED, debug)
         except Exception as exc:
+            if isinstance(exc, OSError) and _stdout_failed(exc):
+                if isinstance(exc, BrokenPipeError):
+                    sys.exit(BROKEN_PIPE)
+                _end(f"error: cannot write to standard output ({exc.strerror})", USAGE)
             if _out_of_memory(exc):
                 _end("error: not enough memory for this run (try fewer samples, a shorter "
                      "window -T or a smaller model)", USAGE, debug)
@@ -84,6 +95,30 @@ def _out_of_memory(exc: Exception) -> bool:
     """numpy raises MemoryError; torch's CPU allocator raises a RuntimeError saying so."""
     return isinstance(exc, MemoryError) or (
         isinstance(exc, RuntimeError) and "can't allocate memory" in str(exc))
+
+
+def _stdout_failed(exc: OSError) -> bool:
+    """Whether ``exc`` came from writing standard output (a stream on descriptor 1 where it
+    was raised, as in click.echo), not from some other file or pipe. Standard output then
+    goes to /dev/null: the exit would fail on its unwritten bytes once more."""
+    frame = exc.__traceback__
+    while frame is not None and frame.tb_next is not None:
+        frame = frame.tb_next
+    streams = [] if frame is None else [v for v in frame.tb_frame.f_locals.values()
+                                        if isinstance(v, io.IOBase)]
+    if not any(_descriptor(stream) == STDOUT for stream in streams):
+        return False
+    null = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(null, STDOUT)
+    os.close(null)
+    return True
+
+
+def _descriptor(stream: io.IOBase) -> int | None:
+    try:
+        return stream.fileno()
+    except (OSError, ValueError):
+        return None
 
 
 def _one_line(text: str) -> str:

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import os
 import signal
+import subprocess
+import sys
 import warnings
 
 import pytest
@@ -96,3 +98,26 @@ def test_a_signal_unwinds_to_one_line_and_exit_130(monkeypatch, as_in_a_terminal
     _targets_calls(monkeypatch, lambda: os.kill(os.getpid(), signum))
     assert _one_line(CliRunner().invoke(main, ["targets"]), 130) == expected
     assert signal.getsignal(signal.SIGTERM) is signal.SIG_DFL  # restored for the next test
+
+
+def _targets_into(stdout) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "neurodeploy.cli", "targets", "--json"],
+                          stdout=stdout, stderr=subprocess.PIPE, text=True, timeout=120)
+
+
+def test_standard_output_that_cannot_be_written_is_one_line_with_exit_2():
+    """`targets --json > /dev/full` ended as "internal error, a bug in neurodeploy"."""
+    with open("/dev/full", "w") as full:
+        ended = _targets_into(full)
+    assert ended.returncode == 2, ended.stderr
+    assert ended.stderr == ("error: cannot write to standard output (No space left on "
+                            "device)\n")
+
+
+def test_standard_output_closed_by_its_reader_ends_quietly_with_141():
+    """`neurodeploy targets | true` ended as "internal error" with exit 3."""
+    read, write = os.pipe()
+    os.close(read)  # the reader is gone before the command writes
+    with os.fdopen(write, "w") as closed:
+        ended = _targets_into(closed)
+    assert (ended.returncode, ended.stderr) == (141, "")

@@ -252,9 +252,11 @@ class _NegativeBurst(torch.autograd.Function):
 
 
 def _surrogate(grad: torch.Tensor, x: torch.Tensor, theta: torch.Tensor) -> torch.Tensor:
-    """``grad`` times the slope of 0.5 tanh(alpha x), x = (v - boundary) / theta, in v."""
-    t = torch.tanh(SURROGATE_SLOPE * x)
-    return grad * 0.5 * SURROGATE_SLOPE * (1 - t ** 2) / theta
+    """``grad`` times the slope of 0.5 tanh(alpha x), x = (v - boundary) / theta, in v:
+    grad * 0.5 * alpha * (1 - t**2) / theta, in that order, in place (a third of the fit's
+    backward time went to the temporaries). ``x`` is the caller's temporary; it is spent."""
+    slope = torch.tanh(x.mul_(SURROGATE_SLOPE)).square_().neg_().add_(1)
+    return (grad * 0.5).mul_(SURROGATE_SLOPE).mul_(slope).div_(theta)
 
 
 def surrogate_steps(current: torch.Tensor, theta: torch.Tensor, v_init: torch.Tensor,

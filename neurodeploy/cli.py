@@ -285,8 +285,8 @@ def finetune(model, method, dataset, epochs, timesteps, levels, no_distill, dist
                       timesteps=timesteps, config=config, distill=distill, arch=arch,
                       trust_pickle=trust_pickle, input_shape=_shape(input_shape), log=click.echo)
     save_torchscript(result.model, output, result.input_shape)
-    click.echo(f"test accuracy: original {100 * result.start_accuracy:.2f}%, fine-tuned "
-               f"{100 * result.test_accuracy:.2f}% ({result.levels} levels) after "
+    click.echo(f"accuracy on {result.tested_on}: original {100 * result.start_accuracy:.2f}%, "
+               f"fine-tuned {100 * result.test_accuracy:.2f}% ({result.levels} levels) after "
                f"{result.history.seconds:.0f} s; written {output}")
 
 

@@ -163,10 +163,12 @@ class FinetuneResult:
     model: nn.Module  #: eval mode, activations are neurodeploy.nn.ThresholdClip
     input_shape: tuple[int, ...]
     history: History
-    test_accuracy: float  #: the fine-tuned float ANN on the dataset's test split
-    start_accuracy: float  #: the model as loaded (the user's ANN), on the test split
+    test_accuracy: float  #: the fine-tuned float ANN on ``tested_on``
+    start_accuracy: float  #: the model as loaded (the user's ANN), on ``tested_on``
     levels: int  #: the clips' quantization levels
     start_held_out: float  #: the model as loaded, on the held-out training images
+    #: "the test split" of a named dataset; an .npz file has none, so its held-out images
+    tested_on: str = "the test split"
 
 
 def clip_levels(levels: int | None, timesteps: int | None) -> int:
@@ -190,7 +192,7 @@ def finetune(model: str | Path, *, method: str, dataset: str, levels: int | None
     the labels alone. The last ``HELD_OUT`` training images (a tenth for small sets, at least
     one) are held out to report accuracy per epoch; the test split is only measured at the end.
     """
-    from neurodeploy.data import check_labels, load_dataset
+    from neurodeploy.data import DATASETS, check_labels, load_dataset
     from neurodeploy.frontend import load_model
     from neurodeploy.nn import from_ann, prepare
 
@@ -202,22 +204,25 @@ def finetune(model: str | Path, *, method: str, dataset: str, levels: int | None
     if len(x) < 2:
         raise InputError(f"{dataset}: fine-tuning needs at least 2 samples (one is held out), "
                          f"got {len(x)}")
-    test = load_dataset(dataset, split="test")
     ann = load_model(model, arch=arch, trust_pickle=trust_pickle,
                      input_shape=input_shape or tuple(x.shape[1:]),
                      shape_of=None if input_shape else f"the {dataset} images (--dataset)")
     if tuple(x.shape[1:]) != ann.input_shape:
         raise InputError(f"{dataset} images have shape {tuple(x.shape[1:])}, the model expects "
                          f"{ann.input_shape}")
+    held = max(1, min(HELD_OUT, len(x) // 10))
+    # a file is one split: measured on its own training images, "test" accuracy was a lie
+    test, tested_on = ((load_dataset(dataset, split="test"), "the test split")
+                       if dataset in DATASETS else
+                       ((x[-held:], y[-held:]), f"the {held} held-out images of {dataset}"))
     classes = int(np.prod(ann.shapes()[ann.output]))
     for labels in (y, test[1]):
         check_labels(labels, classes, dataset)
-    held = max(1, min(HELD_OUT, len(x) // 10))
     torch.manual_seed(config.seed)
     module = from_ann(ann)
     start_accuracy = accuracy(module, *test)
     start_held_out = accuracy(module, x[-held:], y[-held:])
-    log(f"original model: test accuracy {100 * start_accuracy:.2f}%, held-out "
+    log(f"original model: accuracy {100 * start_accuracy:.2f}% on {tested_on}, held-out "
         f"{100 * start_held_out:.2f}%; clips with {chosen} levels"
         + (", distilled from it" if distill else ""))
     init = np.random.default_rng(config.seed).permutation(len(x) - held)[:INIT_SAMPLES]
@@ -227,7 +232,7 @@ def finetune(model: str | Path, *, method: str, dataset: str, levels: int | None
         history = fit(prepared, (x[:-held], y[:-held]), (x[-held:], y[-held:]), config, log,
                       loss)
     return FinetuneResult(prepared.eval(), ann.input_shape, history, accuracy(prepared, *test),
-                          start_accuracy, chosen, start_held_out)
+                          start_accuracy, chosen, start_held_out, tested_on)
 
 
 def save_torchscript(model: nn.Module, path: str | Path,

@@ -57,3 +57,21 @@ def test_train_config_refuses_bad_settings(bad):
 
     with pytest.raises(InputError):
         TrainConfig(**bad)
+
+
+def test_a_file_without_a_test_split_is_measured_on_its_held_out_images(tmp_path):
+    """An .npz is one split: "test accuracy" was measured on the training images (100% for a
+    model scoring 97.56% on the test split)."""
+    import numpy as np
+
+    from neurodeploy.train import finetune
+
+    x, y = load_dataset("digits", split="train", limit=200)
+    wrong = y.copy()
+    wrong[-20:] = (wrong[-20:] + 1) % 10  # held out (a tenth), every label wrong
+    np.savez(tmp_path / "data.npz", x=x, y=wrong)
+    model = save_torchscript(trained_digits_mlp(), tmp_path / "model.pt")
+    result = finetune(model, method="qcfs", dataset=str(tmp_path / "data.npz"),
+                      config=TrainConfig(epochs=1, show_progress=False), log=lambda _: None)
+    assert result.tested_on == f"the 20 held-out images of {tmp_path / 'data.npz'}"
+    assert result.start_accuracy == result.start_held_out < 0.2

@@ -6,6 +6,7 @@ a ``Deployment`` and the report share one implementation.
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -76,10 +77,19 @@ def simulate(graph: nir.NIRGraph, inputs, timesteps: int | None = None, *,
     record = Record.of(record)
     steps = window(graph, timesteps)
     x = encode(graph, inputs)
+    _warn_unread_steps(graph, x, steps)
     check_free_memory(sample_bytes(graph, steps, record), len(x), steps,
                       hint="Run fewer samples at once (predict and simulate_to_file run in "
                            "chunks) or a shorter window")
     return get_backend(backend).run(graph, x, steps, record=record)
+
+
+def _warn_unread_steps(graph: nir.NIRGraph, x: np.ndarray, steps: int) -> None:
+    """A window reads the first steps of a longer stream; the rest were dropped unsaid."""
+    if is_stream(graph, x) and x.shape[1] > steps:
+        warnings.warn(f"the input streams hold {x.shape[1]} steps; a window of {steps} runs "
+                      f"the first {steps} (timesteps={x.shape[1]}, -T {x.shape[1]}, runs them "
+                      "all)", stacklevel=3)
 
 
 def predict(graph: nir.NIRGraph, inputs, timesteps: int | None = None, *,
@@ -91,6 +101,7 @@ def predict(graph: nir.NIRGraph, inputs, timesteps: int | None = None, *,
     keeps every step of every sample)."""
     steps = window(graph, timesteps)
     x = as_batch(graph, inputs)
+    _warn_unread_steps(graph, x, steps)
     engine = get_backend(backend)
     outputs, events = [], {}
     for rows in progress(chunks(len(x), chunk_size(graph, steps, memory_budget)), "simulate",
@@ -113,6 +124,7 @@ def simulate_to_file(graph: nir.NIRGraph, inputs, path: str | Path,
     record = Record.of(record)
     steps = window(graph, timesteps)
     x = as_batch(graph, inputs)
+    _warn_unread_steps(graph, x, steps)
     engine = get_backend(backend)
     with scratch_dir(path) as scratch:
         trace_file = TraceFile(len(x), scratch)

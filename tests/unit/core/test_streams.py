@@ -110,3 +110,22 @@ def test_event_inputs_are_whole_counts(mlp_graph):
     assert np.array_equal(quantize_inputs(graph, counts), counts.astype(np.int32))
     with pytest.raises(InputError, match="event counts: whole numbers"):
         quantize_inputs(graph, counts * 0.5)
+
+
+def test_a_window_shorter_than_the_streams_says_what_it_leaves_unread(mlp_graph, tmp_path):
+    """simulate ran 20 of 40 steps, all the events in the other 20, with exit 0 unsaid."""
+    import warnings
+
+    stream = np.ones((1, 5, *shape_of(mlp_graph)), np.int32)
+    runs = {"simulate": lambda t: api.simulate(mlp_graph, stream, t),
+            "predict": lambda t: api.Deployment(mlp_graph, None).predict(
+                stream, t, show_progress=False),
+            "to a file": lambda t: api.Deployment(mlp_graph, None).simulate_to_file(
+                stream, tmp_path / f"trace{t}.npz", t, show_progress=False)}
+    for run in runs.values():
+        with pytest.warns(UserWarning, match="^the input streams hold 5 steps; a window of 3 "
+                                             r"runs the first 3 \(timesteps=5"):
+            run(3)
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")
+            run(5)

@@ -19,6 +19,7 @@ from collections.abc import Callable
 from contextlib import nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import NoReturn
 
 import numpy as np
 import torch
@@ -118,7 +119,12 @@ def fit(model: nn.Module, train_set: tuple[np.ndarray, np.ndarray],
                 optimizer.zero_grad()
                 value = loss(model, xb, labels[index])
                 value.backward()
-                optimizer.step()
+                try:
+                    optimizer.step()
+                except RuntimeError as err:  # a step beyond float32 (lr 1e38) is no step
+                    if "overflow" not in str(err):
+                        raise
+                    _diverged(epoch)
                 schedule.step()
                 total += value.item() * len(index)
                 bar.update()
@@ -138,8 +144,12 @@ def _check_finite(model: nn.Module, loss: float, epoch: int) -> None:
     """A diverged model is refused, not saved: its NaN weights would only fail later."""
     if not math.isfinite(loss) or not all(bool(torch.isfinite(p).all())
                                           for p in model.parameters()):
-        raise InputError(f"training diverged in epoch {epoch}: the loss or the weights are "
-                         "no longer finite", hint="Lower the learning rate (lr, --lr)")
+        _diverged(epoch)
+
+
+def _diverged(epoch: int) -> NoReturn:
+    raise InputError(f"training diverged in epoch {epoch}: the loss or the weights are no "
+                     "longer finite", hint="Lower the learning rate (lr, --lr)")
 
 
 def _optimizer(model: nn.Module, config: TrainConfig) -> torch.optim.Optimizer:

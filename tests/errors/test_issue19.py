@@ -125,6 +125,9 @@ CASES = {
     "finetune diverging": (["finetune", "model.pt", "--method", "ecl", "--dataset", "data.npz",
                             "--epochs", "2", "--lr", "1e30", "-o", "out.pt"],
                            "training diverged in epoch 2"),
+    # Adam's first step, lr / (1 - 0.9), passed float32 and torch raised a RuntimeError
+    "finetune --lr 1e38": (["finetune", "model.pt", "--method", "ecl", "--dataset", "data.npz",
+                            "--lr", "1e38", "-o", "out.pt"], "training diverged in epoch 1"),
     "finetune --distill-activations nan": (["finetune", "model.pt", "--method", "ecl",
                                             "--dataset", "data.npz", "--distill-activations",
                                             "nan", "-o", "out.pt"], ">= 0 and finite, got nan"),

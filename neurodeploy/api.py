@@ -238,11 +238,18 @@ class Deployment:
         model this was compiled from when None."""
         if ann is None and self.ann is not None:
             return self.ann
-        from neurodeploy.frontend import load_model
+        from neurodeploy.frontend import SHAPE_HINT, load_model
         from neurodeploy.report.reference import check_compiled_from
 
         if not isinstance(ann, AnnGraph):
-            ann = load_model(ann, arch=arch, input_shape=self.input_shape)
+            try:
+                ann = load_model(ann, arch=arch, input_shape=self.input_shape)
+            except InputError as err:  # its hint offered an --input-shape these lack
+                if err.hint != SHAPE_HINT:
+                    raise
+                raise InputError(f"the float model (ann=, --ann) does not take the network's "
+                                 f"input: {err.message}",
+                                 hint="Give the model the network was compiled from") from None
         check_compiled_from(ann, self.graph)
         return ann
 

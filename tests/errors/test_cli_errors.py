@@ -26,6 +26,8 @@ def files(tmp_path_factory):
     save_torchscript(model, d / "model.pt")
     torch.save(model, d / "pickled.pt")
     save_torchscript(MaxPoolNet(), d / "maxpool.pt")
+    save_torchscript(torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(784, 10)),
+                     d / "wide.pt")
     nan_model = trained_digits_mlp(steps=1)
     with torch.no_grad():
         nan_model.net[1].weight[0, 0] = float("nan")
@@ -76,6 +78,12 @@ CASES = {
                                 "--adaptive-timesteps"], "+iat"),
     "bad NIR file": (["evaluate", "{d}/notes.txt", "--dataset", "digits"], "not a NIR file"),
     "unknown dataset": (["evaluate", "{d}/model.nir", "--dataset", "imagenet"], "imagenet"),
+    # the hint offered --input-shape, which evaluate and report lack
+    "another float model": (["evaluate", "{d}/model.nir", "--ann", "{d}/wide.pt"],
+                            "error: the float model (ann=, --ann) does not take the network's "
+                            "input: input shape (1, 8, 8) does not fit the model: it expects "
+                            "784 input features, but gets 64. Give the model the network was "
+                            "compiled from"),
     # the error was about labels or a shape, as if the user had given digits
     "default dataset, foreign network": (["evaluate", "{d}/events.nir"],
                                          "the default --dataset digits (64 values an image, "

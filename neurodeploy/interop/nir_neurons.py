@@ -33,43 +33,47 @@ def neuron_model(name: str, node: nir.NIRNode, dt: float, shape: tuple[int, ...]
                  ) -> NeuronModel:
     """IF/LIF/CubaLIF/Threshold/I/LI forward-Euler discretized at ``dt``."""
 
-    def arr(value) -> np.ndarray:
+    def arr(field: str) -> np.ndarray:
+        value = getattr(node, field)
         try:
-            return np.broadcast_to(np.asarray(value, np.float64), shape)
+            values = np.broadcast_to(np.asarray(value, np.float64), shape)
         except ValueError:
-            raise MetadataError(f"parameter of shape {np.shape(value)} does not fit the "
+            raise MetadataError(f"'{field}' of shape {np.shape(value)} does not fit the "
                                 f"population's shape {shape}", node=name) from None
+        if not np.isfinite(values).all():  # was blamed on a 'bias' the file does not have
+            raise MetadataError(f"'{field}' holds NaN or infinite values", node=name)
+        return values
 
     notes: list[Approximation] = []
     zero = np.zeros(shape)
     unfiltered = np.full(shape, DECAY_ONE)
     if isinstance(node, nir.Threshold):
         return NeuronModel(np.ones(shape), np.full(shape, DECAY_ONE), unfiltered, zero,
-                           arr(node.threshold), notes)
+                           arr("threshold"), notes)
     if isinstance(node, (nir.IF, nir.I)):
-        theta = arr(node.v_threshold) if isinstance(node, nir.IF) else np.ones(shape)
-        return NeuronModel(dt * arr(node.r), zero.astype(np.int64), unfiltered, zero, theta,
+        theta = arr("v_threshold") if isinstance(node, nir.IF) else np.ones(shape)
+        return NeuronModel(dt * arr("r"), zero.astype(np.int64), unfiltered, zero, theta,
                            notes)
     cuba = isinstance(node, nir.CubaLIF)
-    leak, decay = _decay(name, "leak dt/tau", dt, arr(node.tau_mem if cuba else node.tau), notes)
-    gain = leak * arr(node.r)
-    theta = np.ones(shape) if isinstance(node, nir.LI) else arr(node.v_threshold)
+    leak, decay = _decay(name, "leak dt/tau", dt, arr("tau_mem" if cuba else "tau"), notes)
+    gain = leak * arr("r")
+    theta = np.ones(shape) if isinstance(node, nir.LI) else arr("v_threshold")
     if not cuba:
-        return NeuronModel(gain, decay, unfiltered, leak * arr(node.v_leak), theta, notes)
+        return NeuronModel(gain, decay, unfiltered, leak * arr("v_leak"), theta, notes)
     # i[t] = (1 - a) i[t-1] + a w_in x[t]: the filter keeps (4096 - d)/4096 of u, and the
     # input gain uses the rounded a, so the filter's DC gain w_in stays exact. The rule adds
     # the population's bias to u (filtered, as a synapse bias is); v_leak is scaled by a so
     # that it reaches the membrane at its DC value, only ramping in over ~1/a steps
-    _, current_decay = _decay(name, "synaptic filter dt/tau_syn", dt, arr(node.tau_syn), notes)
+    _, current_decay = _decay(name, "synaptic filter dt/tau_syn", dt, arr("tau_syn"), notes)
     if np.any(current_decay == 0):
         raise UnsupportedLayer("tau_syn/dt exceeds the 12-bit synaptic filter (4096 steps)",
                                node=name, hint="Pass a larger dt (--dt)")
     fraction = current_decay / DECAY_ONE
-    if np.any(arr(node.v_leak) != 0):
+    if np.any(arr("v_leak") != 0):
         notes.append(Approximation(name, "v_leak", "added to v", "filtered with the input",
                                    f"ramps in over ~{_range(1 / fraction)} steps"))
-    return NeuronModel(gain * arr(node.w_in) * fraction, decay, current_decay,
-                       leak * arr(node.v_leak) * fraction, theta, notes)
+    return NeuronModel(gain * arr("w_in") * fraction, decay, current_decay,
+                       leak * arr("v_leak") * fraction, theta, notes)
 
 
 def _decay(name: str, what: str, dt: float, tau: np.ndarray, notes: list[Approximation]

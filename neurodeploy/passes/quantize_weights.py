@@ -9,7 +9,12 @@ import numpy as np
 
 from neurodeploy.core.graph import topological_order
 from neurodeploy.core.meta import copy_graph, population_meta, population_node
-from neurodeploy.core.population import MAX_EXPONENT, Population, population_shape
+from neurodeploy.core.population import (
+    MAX_EXPONENT,
+    MAX_INPUT_SHIFT,
+    Population,
+    population_shape,
+)
 from neurodeploy.errors import InputError, WeightsLost
 from neurodeploy.nir_compat import replace_node
 from neurodeploy.passes.base import PassContext
@@ -69,6 +74,13 @@ def quantize_inbound(graph: nir.NIRGraph, population: str, synapses: list[str], 
         errors[s] = _relative_error(weight, mantissa * 2.0**exponent)
     meta = population_meta(graph, population)
     shift = _input_shift(meta, exponent, (1 << target.neuron.threshold_bits) - 1)
+    if shift > MAX_INPUT_SHIFT:
+        raise InputError(f"its threshold is {float(np.max(meta.theta)) / largest:.3g} times "
+                         f"its largest weight: beyond a {target.neuron.threshold_bits}-bit "
+                         f"threshold even with the synaptic sums shifted by {MAX_INPUT_SHIFT} "
+                         "bits", node=population,
+                         hint="Check the model's scale (for an imported file, its thresholds "
+                              "against its weights)")
     record = meta.replace(exponent=exponent + shift, input_shift=shift,
                           membrane_bits=target.neuron.membrane_bits)
     return nodes, record, errors

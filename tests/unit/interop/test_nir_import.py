@@ -196,6 +196,29 @@ def test_weights_that_are_not_finite_are_named_as_the_file_s():
         import_graph(graph, dt=DT, reset="zero", timesteps=T)
 
 
+@pytest.mark.parametrize(("hidden", "message"), [
+    (nir.LIF(tau=np.full(12, np.nan), r=np.ones(12), v_leak=np.zeros(12),
+             v_threshold=np.ones(12), v_reset=np.zeros(12)), "'tau' holds NaN"),
+    (lif(12, threshold=np.inf), "'v_threshold' holds NaN or infinite values"),
+    (nir.IF(r=np.full(12, np.nan), v_threshold=np.ones(12), v_reset=np.zeros(12)),
+     "'r' holds NaN"),
+])
+def test_parameters_that_are_not_finite_are_named(hidden, message):
+    """A NaN tau was reported as "'bias' holds NaN or infinite values", a field the file
+    does not have, and without the node."""
+    with pytest.raises(MetadataError, match=f"^{type(hidden).__name__.lower()}: {message}"):
+        import_graph(mlp(hidden, nir.I(r=np.ones(5))), dt=DT, reset="zero", timesteps=T)
+
+
+def test_a_threshold_no_shift_of_the_sums_reaches_is_refused_by_population():
+    """v_threshold 1e30 said "'input_shift' is 100, it must be in 0..31", a field the user
+    never set."""
+    with pytest.raises(InputError, match=r"^lif: its threshold is [0-9.e+]+ times its largest "
+                                         r"weight: beyond a 17-bit threshold even with the "
+                                         r"synaptic sums shifted by 31 bits\. Check"):
+        api.import_nir(mlp(lif(12, threshold=1e30), nir.I(r=np.ones(5))), dt=DT, timesteps=T)
+
+
 def test_refusals_name_the_node():
     n = 12
     nonzero_reset = nir.LIF(tau=np.full(n, 5e-3), r=np.ones(n), v_leak=np.zeros(n),

@@ -10,7 +10,7 @@ from pathlib import Path
 import click
 
 from neurodeploy import __version__
-from neurodeploy.cli_errors import Group
+from neurodeploy.cli_errors import Group, run_process
 from neurodeploy.data import load_dataset, load_samples
 from neurodeploy.errors import InputError, NeurodeployError
 from neurodeploy.fileio import output_dir, output_file
@@ -551,5 +551,10 @@ def _test_data(dataset: str, limit: int | None, deployment) -> tuple:
     return x, y
 
 
+def run() -> None:
+    """The console script's entry point (``cli_errors.run_process``)."""
+    run_process(main)
+
+
 if __name__ == "__main__":
-    main()
+    run()

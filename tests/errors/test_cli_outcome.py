@@ -121,3 +121,31 @@ def test_standard_output_closed_by_its_reader_ends_quietly_with_141():
     with os.fdopen(write, "w") as closed:
         ended = _targets_into(closed)
     assert (ended.returncode, ended.stderr) == (141, "")
+
+
+def test_an_interrupt_after_ray_started_exits_without_finalizing(monkeypatch):
+    """Ray's core worker crashed as Python finalized after Ctrl-C (exit -11 instead of 130
+    in 5 of 6 interrupted `evaluate --workers 2`). Only the process's entry point skips the
+    finalization; without Ray, or on another exit, it is an ordinary SystemExit."""
+    from neurodeploy import cli_errors
+
+    class Command:
+        code = cli_errors.INTERRUPTED
+
+        def main(self):
+            sys.exit(self.code)
+
+    exits = []
+    monkeypatch.setattr(cli_errors.os, "_exit", exits.append)
+    monkeypatch.delitem(sys.modules, "ray", raising=False)
+    with pytest.raises(SystemExit):
+        cli_errors.run_process(Command())
+    assert exits == []
+    monkeypatch.setitem(sys.modules, "ray", object())
+    with pytest.raises(SystemExit):  # the stand-in os._exit returns
+        cli_errors.run_process(Command())
+    assert exits == [130]
+    Command.code = cli_errors.USAGE
+    with pytest.raises(SystemExit):
+        cli_errors.run_process(Command())
+    assert exits == [130]

@@ -148,7 +148,7 @@ def targets(as_json) -> None:
 @ARCH
 @click.option("--trust-pickle", is_flag=True, help="Allow loading a pickled nn.Module.")
 @click.option("--input-shape", help="Input shape without batch, e.g. 1,28,28.")
-@click.option("--max-burst", default=1, show_default=True, type=int,
+@click.option("--max-burst", default=1, show_default=True, type=click.IntRange(min=1),
               help="Most spikes a neuron may send per step (graded spikes, loihi2).")
 @click.option("--granularity", type=click.Choice(["channel", "layer"]), default="channel",
               show_default=True, help="Thresholds per output channel or per layer.")

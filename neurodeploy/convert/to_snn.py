@@ -40,9 +40,27 @@ class ConvertOptions:
     per_channel: bool = True  #: thresholds per output channel (per layer when False)
 
     def __post_init__(self) -> None:
-        whole_number(self.max_burst, "max_burst")
-        if self.theta_neg_ratio < 0:
-            raise InputError("theta_neg_ratio must be >= 0 (theta_neg = -ratio * theta)")
+        """Checked and normalized here, named as the user's fields: a v_init_ratio of 50
+        compiled a network at 10% without a word, a numpy integer was refused, a string
+        failed deep inside."""
+        valid = {"timesteps": whole_number(self.timesteps, "options.timesteps"),
+                 "max_burst": whole_number(self.max_burst, "options.max_burst")}
+        for name in ("dual", "per_channel"):
+            value = getattr(self, name)
+            if not isinstance(value, bool | np.bool_):
+                raise InputError(f"options.{name} must be True or False, got {value!r}")
+            valid[name] = bool(value)
+        for name, what in (("theta_neg_ratio", "theta_neg = -ratio * theta"),
+                           ("v_init_ratio", "v_init = ratio * theta")):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int | float | np.integer
+                                                         | np.floating) \
+                    or not 0 <= value <= 1:
+                raise InputError(f"options.{name} must be a number in [0, 1] ({what}), got "
+                                 f"{value!r}")
+            valid[name] = float(value)
+        for name, value in valid.items():
+            object.__setattr__(self, name, value)
 
 
 def to_snn(ann: AnnGraph, thresholds: dict[str, float | np.ndarray],

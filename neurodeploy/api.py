@@ -10,10 +10,11 @@ from __future__ import annotations
 
 import os
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
-from functools import partial
+from functools import partial, wraps
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import nir
 import numpy as np
@@ -254,6 +255,22 @@ class Deployment:
         return ann
 
 
+R = TypeVar("R")
+
+
+def _keeps_torch_random_state(function: Callable[..., R]) -> Callable[..., R]:
+    """Stages seed and draw from torch's global generator; the caller's seeded stream (a
+    notebook's training) must continue after a compile as it would have without it."""
+    @wraps(function)
+    def wrapper(*args: Any, **kwargs: Any) -> R:
+        import torch
+
+        with torch.random.fork_rng(devices=[]):
+            return function(*args, **kwargs)
+    return wrapper
+
+
+@_keeps_torch_random_state
 def compile(model: Any, *, target: str | Path | Target = "loihi2", method: str = DEFAULT_METHOD,
             calib: Any = None, timesteps: int = 4,
             calib_samples: int = DEFAULT_CALIBRATION_SAMPLES, arch: str | None = None,

@@ -365,3 +365,18 @@ def test_a_bfloat16_tensor_is_read_as_its_float32_values(deployment, calib):
     assert np.array_equal(deployment.simulate(x).outputs,
                           deployment.simulate(x.float().numpy()).outputs)
     assert deployment.simulate(calib[:2], record="all").membranes  # a name is a Record
+
+
+@pytest.mark.parametrize("method", ["p99.99", "calibrate"])
+def test_compile_leaves_the_callers_torch_random_stream_alone(method):
+    """calibrate seeded torch's global generator: a notebook's seeded training drew other
+    numbers after a compile than without it."""
+    from tests.conftest import images, random_mlp
+
+    ann = random_mlp()
+    calib = images(ann.input_shape, 32)
+    torch.manual_seed(123)
+    alone = torch.rand(3)
+    torch.manual_seed(123)
+    api.compile(ann, method=method, calib=calib, show_progress=False)
+    assert torch.equal(torch.rand(3), alone)

@@ -403,7 +403,7 @@ def ann_accuracy(ann: AnnGraph, images: np.ndarray, labels: np.ndarray,
     return hits / len(images)
 
 
-def dataset(name: str, split: str = "test", limit: int | None = None
+def dataset(name: str | os.PathLike, split: str = "test", limit: int | None = None
             ) -> tuple[np.ndarray, np.ndarray]:
     """Images and labels of a built-in dataset or an .npz file (see neurodeploy.data)."""
     x, y = load_dataset(name, split=split, limit=limit)

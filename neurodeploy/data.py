@@ -32,7 +32,7 @@ FASHION_DIR = Path("/usr/share/datasets/fashion-mnist")
 FASHION_PACKAGE = "dataset-fashion-mnist"
 
 
-def load_dataset(name: str, split: str = "test", limit: int | None = None
+def load_dataset(name: str | os.PathLike, split: str = "test", limit: int | None = None
                  ) -> tuple[np.ndarray, np.ndarray | None]:
     """(images, labels) of a split; ``limit`` keeps the first samples (deterministic).
 
@@ -41,7 +41,10 @@ def load_dataset(name: str, split: str = "test", limit: int | None = None
     """
     if limit is not None:
         whole_number(limit, "limit")
-    x, y = _cached(name, split)
+    if not isinstance(name, str | os.PathLike):  # a Path failed as 'no attribute endswith'
+        raise InputError(f"a dataset is a name or a path, got {type(name).__name__}",
+                         hint=f"Use one of: {', '.join(DATASETS)}, or an .npz file's path")
+    x, y = _cached(os.fspath(name), split)
     return x[:limit].copy(), (None if y is None else y[:limit].copy())
 
 

@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from neurodeploy.errors import InputError, UnsupportedLayer
+from neurodeploy.errors import InputError, UnsupportedLayer, whole_number
 from neurodeploy.frontend.ann import AnnGraph, AnnNode
 from neurodeploy.frontend.capture import Capture, one_line
 from neurodeploy.frontend.capture_export import capture_export
@@ -87,7 +87,10 @@ def _input_shape(given: Sequence[int] | None,
         if recorded is None:
             raise InputError("the model's input shape is unknown", hint=SHAPE_HINT)
         return tuple(recorded)
-    shape = tuple(int(d) for d in given)
+    if isinstance(given, str | bytes) or not isinstance(given, Sequence | np.ndarray):
+        raise InputError(f"input_shape must be a sequence of sizes, got {given!r}",
+                         hint="For example input_shape=(1, 28, 28) (--input-shape 1,28,28)")
+    shape = tuple(whole_number(d, "every size of input_shape", least=0) for d in given)
     if not shape or min(shape) < 1:
         raise InputError(f"input shape {shape} must be a non-empty list of positive sizes",
                          hint=SHAPE_HINT)

@@ -380,3 +380,26 @@ def test_compile_leaves_the_callers_torch_random_stream_alone(method):
     torch.manual_seed(123)
     api.compile(ann, method=method, calib=calib, show_progress=False)
     assert torch.equal(torch.rand(3), alone)
+
+
+@pytest.mark.parametrize(("shape", "message"), [
+    (64, "input_shape must be a sequence of sizes, got 64"),  # a raw TypeError
+    ("1,8,8", "input_shape must be a sequence of sizes, got '1,8,8'"),  # a raw ValueError
+    ((1.5, 8, 8), "every size of input_shape must be a whole number, got 1.5"),  # was (1, 8, 8)
+])
+def test_an_input_shape_that_is_no_shape_is_refused_by_name(shape, message):
+    from tests.conftest import images
+
+    with pytest.raises(InputError, match=f"^{message}"):
+        api.compile(DigitsMLP(), method="p99.99", calib=images((1, 8, 8), 8),
+                    input_shape=shape, show_progress=False)
+
+
+def test_a_dataset_is_a_name_or_any_path(tmp_path):
+    """A Path failed with "'PosixPath' object has no attribute 'endswith'"."""
+    x, y = api.dataset("digits", limit=5)
+    np.savez(tmp_path / "data.npz", x=x, y=y)
+    read = api.dataset(tmp_path / "data.npz")
+    assert np.array_equal(read[0], x) and np.array_equal(read[1], y)
+    with pytest.raises(InputError, match="^a dataset is a name or a path, got NoneType"):
+        api.dataset(None)

@@ -80,17 +80,16 @@ def calibration_images(calib: Any, samples: int, seed: int = 0) -> np.ndarray | 
             raise InputError(f"calibration needs at least one sample, got {samples}")
         batches, taken = [], 0
         for batch in calib:
-            if isinstance(batch, dict):
-                raise InputError(f"a calibration batch is a dict (keys: "
-                                 f"{', '.join(map(str, batch))})",
-                                 hint="Give batches of images or (images, labels) pairs")
-            images = as_array(batch[0] if isinstance(batch, tuple | list) else batch)
-            batches.append(images[:samples - taken])
+            batches.append(_batch_images(batch)[:samples - taken])
             taken += len(batches[-1])
             if taken == samples:
                 break
+        if len({b.shape[1:] for b in batches}) > 1:
+            raise InputError(f"calibration batches hold images of different shapes "
+                             f"({', '.join(sorted({str(b.shape[1:]) for b in batches}))})")
         calib = np.concatenate(batches) if batches else np.empty((0,))
-    pair = isinstance(calib, tuple) and len(calib) == 2 and np.ndim(calib[1]) == 1 \
+    # a list too: a DataLoader's batch, next(iter(loader)), is [images, labels]
+    pair = isinstance(calib, tuple | list) and len(calib) == 2 and np.ndim(calib[1]) == 1 \
         and np.ndim(calib[0]) > 1 and len(calib[0]) == len(calib[1])
     try:
         x = as_array(calib[0] if pair else calib)
@@ -102,6 +101,23 @@ def calibration_images(calib: Any, samples: int, seed: int = 0) -> np.ndarray | 
         raise InputError(f"calibration data must be a non-empty batch of images (N, ...), got "
                          f"{x.dtype} of shape {x.shape}")
     return encodable_images(x, "calibration data").astype(np.float32)
+
+
+def _batch_images(batch: Any) -> np.ndarray:
+    """A DataLoader batch's images: the batch, or the first of an (images, labels) pair."""
+    hint = "Give batches of images or (images, labels) pairs, as the default collate makes"
+    if isinstance(batch, dict):
+        raise InputError(f"a calibration batch is a dict (keys: {', '.join(map(str, batch))})",
+                         hint=hint)
+    try:
+        images = as_array(batch[0] if isinstance(batch, tuple | list) else batch)
+    except ValueError as err:  # a list of samples (collate_fn=lambda b: b)
+        raise InputError(f"a calibration batch cannot be read as images ({err})",
+                         hint=hint) from None
+    if images.ndim < 2 or images.dtype.kind not in "fiu":
+        raise InputError(f"a calibration batch must hold images (N, ...), got {images.dtype} "
+                         f"of shape {images.shape}", hint=hint)
+    return images
 
 
 def encodable_images(x: np.ndarray, what: str) -> np.ndarray:
@@ -129,6 +145,11 @@ def encodable_images(x: np.ndarray, what: str) -> np.ndarray:
 
 def as_array(data: Any) -> np.ndarray:
     """A numpy array of ``data``; a torch tensor is detached and moved to the CPU first."""
+    if isinstance(data, np.ma.MaskedArray):
+        if np.ma.is_masked(data):
+            raise InputError("the data has masked values, which hold no value to run",
+                             hint="Fill them (data.filled(0)) or drop those samples")
+        return np.asarray(data.data)
     if isinstance(data, np.ndarray):
         return data
     import torch
@@ -138,6 +159,8 @@ def as_array(data: Any) -> np.ndarray:
             raise InputError("a tensor on the meta device holds no values",
                              hint="Give data that is on the CPU or a GPU")
         data = data.detach().cpu()
+        if data.layout != torch.strided:  # a sparse tensor has no numpy view
+            data = data.to_dense()
         # numpy has no bfloat16; float32 holds every bfloat16 value exactly
         return (data.float() if data.dtype == torch.bfloat16 else data).numpy()
     return np.asarray(data)

@@ -191,3 +191,42 @@ def test_calibration_data_comes_as_a_pair_a_dataset_or_a_loader() -> None:
         data.calibration_images(dicts, 10)
     with pytest.raises(InputError, match="cannot be read as one batch of images"):
         data.calibration_images([np.zeros((1, 4, 4)), np.zeros((1, 3, 3))], 2)
+
+
+def test_calibration_batches_that_are_no_images_are_refused_by_what_they_are() -> None:
+    """Raw numpy errors (inhomogeneous shape, mismatched concatenation, 0-d index)."""
+    import torch
+    from torch.utils.data import DataLoader, IterableDataset, TensorDataset
+
+    x = torch.rand(8, 1, 4, 4)
+    samples = TensorDataset(x, torch.zeros(8, dtype=torch.long))
+
+    class TwoSizes(IterableDataset):
+        def __iter__(self):
+            yield torch.rand(2, 1, 4, 4)
+            yield torch.rand(2, 1, 5, 5)
+
+    for loader, message in [
+        (DataLoader(samples, batch_size=4, collate_fn=lambda b: b),
+         "a calibration batch cannot be read as images"),
+        (DataLoader(TwoSizes(), batch_size=None),
+         r"calibration batches hold images of different shapes \(\(1, 4, 4\), \(1, 5, 5\)\)"),
+        (DataLoader(["a.png", "b.png"], batch_size=2),
+         r"a calibration batch must hold images \(N, ...\), got <U5 of shape \(\)"),
+    ]:
+        with pytest.raises(InputError, match=f"^{message}"):
+            data.calibration_images(loader, 8)
+
+
+def test_calibration_data_as_a_list_pair_a_masked_array_or_a_sparse_tensor() -> None:
+    """next(iter(loader)) is a list [images, labels]; masked arrays and sparse tensors are
+    arrays too (all three failed, two with raw errors)."""
+    import torch
+
+    x = np.random.default_rng(0).random((6, 1, 4, 4)).astype(np.float32)
+    expected = data.calibration_images(x, 6)
+    for given in ([torch.as_tensor(x), torch.zeros(6)], np.ma.masked_array(x),
+                  torch.as_tensor(x).to_sparse()):
+        np.testing.assert_array_equal(data.calibration_images(given, 6), expected)
+    with pytest.raises(InputError, match="^the data has masked values"):
+        data.calibration_images(np.ma.masked_array(x, mask=x > 0.9), 6)

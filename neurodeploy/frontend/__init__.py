@@ -185,7 +185,12 @@ def _check_matches(graph: AnnGraph, capture: Capture) -> None:
 
 
 def _floating_dtype(model: Any) -> torch.dtype:
-    """The dtype a model computes in: its parameters' (a .double() or .half() model refuses
-    float32 inputs); float32 for a model without floating parameters."""
+    """The dtype a model computes in: that of most of its parameters' values (a .double() or
+    .half() model refuses float32 inputs; one stray float64 scalar, unused or not, does not
+    make a float32 model's layers take float64); float32 without floating parameters."""
     params = model.parameters() if isinstance(model, torch.nn.Module) else ()
-    return next((p.dtype for p in params if p.is_floating_point()), torch.float32)
+    values: dict[torch.dtype, int] = {}
+    for p in params:
+        if p.is_floating_point():
+            values[p.dtype] = values.get(p.dtype, 0) + p.numel()
+    return max(values, key=values.__getitem__) if values else torch.float32

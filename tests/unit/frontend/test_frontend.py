@@ -378,3 +378,25 @@ def test_a_model_in_another_float_dtype_loads_and_stays_as_it_was(dtype):
         expected = model(x.to(dtype)).to(torch.float32)
     assert torch.allclose(graph.run(x)["output"], expected, atol=2e-2 if dtype == torch.float16
                           else 1e-4)
+
+
+@pytest.mark.parametrize("dtype", [torch.float64, torch.float16])
+def test_one_stray_parameter_of_another_dtype_does_not_set_the_models(dtype):
+    """A float32 model holding one float64 scalar first was checked on float64 inputs and
+    refused as "the model fails on input shape (1, 8, 8): mat1 and mat2 must have the same
+    dtype"."""
+
+    class WithStray(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.temperature = nn.Parameter(torch.ones(1, dtype=dtype))
+            self.net = make(SmallCNN)
+
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            return self.net(x)
+
+    model = WithStray()
+    graph = load_model(model, input_shape=SmallCNN.input_shape)
+    x = torch.rand(5, *SmallCNN.input_shape)
+    with torch.no_grad():
+        assert torch.allclose(graph.run(x)["output"], model(x), atol=1e-5)

@@ -179,9 +179,23 @@ def _check_matches(graph: AnnGraph, capture: Capture) -> None:
     scale = max(1.0, float(expected.abs().max()))
     diff = float((got - expected).abs().max())
     if diff > (HALF_TOLERANCE if dtype.itemsize < 4 else TOLERANCE) * scale:
+        hooked = _hooked_modules(capture.reference)
+        if hooked:  # a hook is no bug of the frontend: no capture sees it
+            raise UnsupportedLayer(f"forward hooks on {', '.join(hooked)} change what the "
+                                   "model computes, and no captured graph holds hooks (it "
+                                   f"differs from the model by up to {diff:.3g})",
+                                   hint="Remove the hooks, or do what they do in forward()")
         raise UnsupportedLayer(f"the captured graph differs from the model by up to {diff:.3g}",
                                hint="The model computes something the frontend reads "
                                     "differently; please report this model")
+
+
+def _hooked_modules(model: Any) -> list[str]:
+    """Modules of ``model`` with forward (pre-)hooks, by name."""
+    if not isinstance(model, torch.nn.Module):
+        return []
+    return [f"'{name}'" if name else "the model" for name, module in model.named_modules()
+            if module._forward_hooks or module._forward_pre_hooks]
 
 
 def _floating_dtype(model: Any) -> torch.dtype:

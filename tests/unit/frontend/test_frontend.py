@@ -400,3 +400,13 @@ def test_one_stray_parameter_of_another_dtype_does_not_set_the_models(dtype):
     x = torch.rand(5, *SmallCNN.input_shape)
     with torch.no_grad():
         assert torch.allclose(graph.run(x)["output"], model(x), atol=1e-5)
+
+
+def test_a_hook_that_changes_the_model_is_named_not_reported_as_a_bug():
+    """It was refused with "please report this model", as if the frontend were wrong."""
+    model = make(SmallCNN)
+    model.register_forward_pre_hook(lambda module, inputs: (inputs[0] * 2 - 1,))
+    with pytest.raises(UnsupportedLayer, match=r"^forward hooks on the model change what the "
+                                               r"model computes.*Remove the hooks, or do what "
+                                               r"they do in forward\(\)$"):
+        load_model(model, input_shape=SmallCNN.input_shape)

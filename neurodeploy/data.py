@@ -139,7 +139,9 @@ def encodable_images(x: np.ndarray, what: str) -> np.ndarray:
                                 or x.max(initial=0) > 1):
         raise InputError(f"{what} must hold values in [0, 1] (or be uint8), the range the "
                          "network's input encodes",
-                         hint="Put any normalization of the images inside the model")
+                         hint="Give the images unnormalized, and fold a normalization into the "
+                              "first layer's weights and bias (a sub or div on the input is not "
+                              "supported)")
     return x
 
 

@@ -230,3 +230,11 @@ def test_calibration_data_as_a_list_pair_a_masked_array_or_a_sparse_tensor() -> 
         np.testing.assert_array_equal(data.calibration_images(given, 6), expected)
     with pytest.raises(InputError, match="^the data has masked values"):
         data.calibration_images(np.ma.masked_array(x, mask=x > 0.9), 6)
+
+
+def test_normalized_images_get_a_hint_that_works() -> None:
+    """"Put any normalization of the images inside the model" led to "sub is not supported"."""
+    x = np.random.default_rng(0).random((4, 1, 4, 4)).astype(np.float32)
+    with pytest.raises(InputError, match=r"must hold values in \[0, 1\].*fold a normalization "
+                                         r"into the first layer's weights and bias"):
+        data.calibration_images(x * 2 - 1, 4)

@@ -275,7 +275,7 @@ def test_the_compile_command_and_the_api_share_their_defaults():
 
 
 @pytest.mark.parametrize("make, name", [
-    (lambda bad: api.ConvertOptions(max_burst=bad), "max_burst"),
+    (lambda bad: api.ConvertOptions(max_burst=bad), "options.max_burst"),
     (lambda bad: api.Workers(count=bad), "workers"),
     (lambda bad: api.dataset("digits", limit=bad), "limit"),
     (lambda bad: train.TrainConfig(epochs=bad), "epochs"),

@@ -253,8 +253,8 @@ class _NegativeBurst(torch.autograd.Function):
 
 def _surrogate(grad: torch.Tensor, x: torch.Tensor, theta: torch.Tensor) -> torch.Tensor:
     """``grad`` times the slope of 0.5 tanh(alpha x), x = (v - boundary) / theta, in v:
-    grad * 0.5 * alpha * (1 - t**2) / theta, in that order, in place (a third of the fit's
-    backward time went to the temporaries). ``x`` is the caller's temporary; it is spent."""
+    grad * 0.5 * alpha * (1 - t**2) / theta, in that order, in place (the temporaries took a
+    third of this function's time). ``x`` is the caller's temporary; it is spent."""
     slope = torch.tanh(x.mul_(SURROGATE_SLOPE)).square_().neg_().add_(1)
     return (grad * 0.5).mul_(SURROGATE_SLOPE).mul_(slope).div_(theta)
 

@@ -34,7 +34,6 @@ from neurodeploy.core.graph import (
 from neurodeploy.core.meta import (
     SYNAPSE_TYPES,
     GraphMeta,
-    check_window,
     get_graph_meta,
     population_meta,
 )
@@ -79,7 +78,6 @@ class ReferenceBackend:
         if not gmeta.quantized:
             raise MetadataError("graph is not quantized; run the integer passes first")
         check_inputs(graph, inputs, timesteps)
-        check_window(graph, timesteps)
         run = _Run(graph, record, timesteps, len(inputs), self.exact_dtype or _gemm_dtype(gmeta))
         preds = predecessors(graph)
         loops = {cycle[0]: cycle for cycle in cycles(graph)}

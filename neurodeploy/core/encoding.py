@@ -16,7 +16,7 @@ import nir
 import numpy as np
 
 from neurodeploy.core.graph import input_name, readout_name
-from neurodeploy.core.meta import InputMeta, get_node_meta, population_meta
+from neurodeploy.core.meta import InputMeta, check_window, get_node_meta, population_meta
 from neurodeploy.core.population import param_for_shape
 from neurodeploy.errors import InputError, all_whole
 
@@ -63,7 +63,9 @@ def is_stream(graph: nir.NIRGraph, inputs: np.ndarray) -> bool:
 def check_inputs(graph: nir.NIRGraph, inputs: np.ndarray, timesteps: int | None = None
                  ) -> None:
     """Integer inputs of the shape the input node declares, static or a stream at least
-    ``timesteps`` long (what every backend runs)."""
+    ``timesteps`` long, for a window the network can run (``check_window``): what every
+    backend checks before it runs (on Lava before any process starts: an exception inside
+    one hangs lava-nc 0.10's runtime)."""
     name = input_name(graph)
     expected = _sample_shape(graph)
     dims = ", ".join(map(str, expected))
@@ -79,6 +81,8 @@ def check_inputs(graph: nir.NIRGraph, inputs: np.ndarray, timesteps: int | None 
         raise InputError("inputs to a quantized network must be integers",
                          hint="Use neurodeploy.core.encoding.quantize_inputs() on float images")
     _check_range(inputs, get_node_meta(graph.nodes[name], InputMeta, name))
+    if timesteps is not None:
+        check_window(graph, timesteps)
 
 
 def step_inputs(graph: nir.NIRGraph, inputs: np.ndarray, timesteps: int) -> np.ndarray:

@@ -21,7 +21,7 @@ from neurodeploy.backends.base import Record, Trace
 from neurodeploy.backends.lava.build import RECORD_BUFFER, LavaNetwork, build_network
 from neurodeploy.backends.lava.session import abort, workers_starting
 from neurodeploy.core.encoding import check_inputs, readout_logits
-from neurodeploy.core.meta import check_window, get_graph_meta
+from neurodeploy.core.meta import get_graph_meta
 from neurodeploy.errors import InputError, MetadataError
 
 #: bit-accurate models; the Extractor's models carry no tag, so name the synchronous one
@@ -49,7 +49,6 @@ class LavaBackend:
         check_inputs(graph, inputs, timesteps)
         if timesteps < 1 or len(inputs) == 0:
             raise InputError("need at least one timestep and one sample")
-        check_window(graph, timesteps)  # in a Lava process it would hang lava-nc 0.10's runtime
         if record.currents:
             raise InputError("the Lava backend does not record synaptic currents",
                              hint="Record them with the reference backend")

@@ -222,16 +222,16 @@ def finetune(model: str | Path, *, method: str, dataset: str, levels: int | None
                          f"{ann.input_shape}")
     held = max(1, min(HELD_OUT, len(x) // 10))
     # a file is one split: measured on its own training images, "test" accuracy was a lie
-    test, tested_on = ((load_dataset(dataset, split="test"), "the test split")
-                       if dataset in DATASETS else
+    split = dataset in DATASETS
+    test, tested_on = ((load_dataset(dataset, split="test"), "the test split") if split else
                        ((x[-held:], y[-held:]), f"the {held} held-out images of {dataset}"))
     classes = int(np.prod(ann.shapes()[ann.output]))
     for labels in (y, test[1]):
         check_labels(labels, classes, dataset)
     torch.manual_seed(config.seed)
     module = from_ann(ann)
-    start_accuracy = accuracy(module, *test)
     start_held_out = accuracy(module, x[-held:], y[-held:])
+    start_accuracy = accuracy(module, *test) if split else start_held_out
     log(f"original model: accuracy {100 * start_accuracy:.2f}% on {tested_on}, held-out "
         f"{100 * start_held_out:.2f}%; clips with {chosen} levels"
         + (", distilled from it" if distill else ""))

@@ -70,7 +70,8 @@ class Group(click.Group):
             _end("error: terminated (SIGTERM)" if isinstance(exc, Terminated)
                  else "error: interrupted", INTERRUPTED, debug)
         except Exception as exc:
-            if isinstance(exc, OSError) and _stdout_failed(exc):
+            if isinstance(exc, OSError) and _raised_by_stdout(exc):
+                _silence_stdout()  # the exit would fail on its unwritten bytes once more
                 if isinstance(exc, BrokenPipeError):
                     sys.exit(BROKEN_PIPE)
                 _end(f"error: cannot write to standard output ({exc.strerror})", USAGE)
@@ -114,21 +115,21 @@ def _out_of_memory(exc: Exception) -> bool:
         isinstance(exc, RuntimeError) and "can't allocate memory" in str(exc))
 
 
-def _stdout_failed(exc: OSError) -> bool:
+def _raised_by_stdout(exc: OSError) -> bool:
     """Whether ``exc`` came from writing standard output (a stream on descriptor 1 where it
-    was raised, as in click.echo), not from some other file or pipe. Standard output then
-    goes to /dev/null: the exit would fail on its unwritten bytes once more."""
+    was raised, as in click.echo), not from some other file or pipe."""
     frame = exc.__traceback__
     while frame is not None and frame.tb_next is not None:
         frame = frame.tb_next
     streams = [] if frame is None else [v for v in frame.tb_frame.f_locals.values()
                                         if isinstance(v, io.IOBase)]
-    if not any(_descriptor(stream) == STDOUT for stream in streams):
-        return False
+    return any(_descriptor(stream) == STDOUT for stream in streams)
+
+
+def _silence_stdout() -> None:
     null = os.open(os.devnull, os.O_WRONLY)
     os.dup2(null, STDOUT)
     os.close(null)
-    return True
 
 
 def _descriptor(stream: io.IOBase) -> int | None:

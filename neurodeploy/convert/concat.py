@@ -20,9 +20,10 @@ HINT = ("torch.cat(..., dim=1) is mapped when its result feeds Conv2d (groups=1)
         "layers, directly or through a flatten")
 
 
-def check_readers(ann: AnnGraph, node: AnnNode) -> None:
-    """Refuse a concatenation whose readers cannot be split by input channel."""
-    rank = len(ann.shapes()[node.inputs[0]]) + 1  # with the batch axis: dim=-3 of NCHW is 1
+def check_readers(ann: AnnGraph, node: AnnNode, shapes: dict[str, tuple[int, ...]]) -> None:
+    """Refuse a concatenation whose readers cannot be split by input channel; ``shapes`` are
+    ``ann.shapes()``, which the converter has already run."""
+    rank = len(shapes[node.inputs[0]]) + 1  # with the batch axis: dim=-3 of NCHW is 1
     if node.params["dim"] % rank != 1:
         raise UnsupportedLayer(f"concatenation along dimension {node.params['dim']}",
                                node=node.name, hint="Only channels (dim=1) are supported")

@@ -210,7 +210,7 @@ class _Builder:
 
     def _cat(self, node: AnnNode) -> None:
         """No node: the layers reading it are split (convert/concat.py)."""
-        check_readers(self.ann, node)
+        check_readers(self.ann, node, self.shapes)
         self._require_spikes(node)
         self.concats[node.name] = list(node.inputs)
 

@@ -106,6 +106,9 @@ def main() -> None:
     result = args.result or f"accuracy_{args.dataset}_{args.target}"
     if args.count_samples < 1:
         parser.error("--count-samples must be at least 1")
+    if not Path(args.model).is_file():  # every row would be a refusal, --merge kept over results
+        parser.error(f"{args.model}: no such model file (each example's train.py "
+                     "makes its own)")
     steps = [int(t) for t in args.timesteps.split(",")]
     x, y = api.dataset(args.dataset, limit=args.limit)
     methods, ann_acc = {}, None

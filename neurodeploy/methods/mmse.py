@@ -30,22 +30,8 @@ def quantized(a: np.ndarray, theta: np.ndarray, timesteps: int, max_burst: int) 
     reset by subtraction and no leak, input shift, dual threshold or saturation: exactly when
     ``a`` and theta/(2T) are integers (tests/unit/core/test_rule_mirrors.py), and up to the
     rounding of those two otherwise."""
-    return _sent(_levels(a, theta, timesteps), theta, timesteps, max_burst)
-
-
-def _levels(a: np.ndarray, theta: np.ndarray, timesteps: int, out: np.ndarray | None = None
-            ) -> np.ndarray:
-    """``a`` rounded to the grid theta / T, in grid steps, before the burst limit (into
-    ``out`` if given: the search reuses its buffers, the same arithmetic in the same order)."""
-    levels = np.divide(np.multiply(a, timesteps, out=out), theta, out=out)
-    return np.floor(np.add(levels, 0.5, out=out), out=out)
-
-
-def _sent(levels: np.ndarray, theta: np.ndarray, timesteps: int, max_burst: int,
-          out: np.ndarray | None = None) -> np.ndarray:
-    """What the neuron sends for rounded ``levels``: at most ``max_burst`` spikes a step."""
-    sent = np.multiply(np.clip(levels, 0, max_burst * timesteps, out=out), theta, out=out)
-    return np.divide(sent, timesteps, out=out)
+    levels = np.floor(a * timesteps / theta + 0.5)
+    return np.clip(levels, 0, max_burst * timesteps) * theta / timesteps
 
 
 def activation_samples(ann: AnnGraph, images: np.ndarray, per_channel: bool, seed: int,
@@ -98,33 +84,44 @@ def mmse_threshold(values: np.ndarray, timesteps: int, max_burst: int) -> np.nda
 
 def mmse_thresholds_by_burst(values: np.ndarray, timesteps: int, bursts: list[int]
                              ) -> dict[int, np.ndarray]:
-    """``mmse_threshold`` for each burst size, in one pass over the candidates: the rounded
-    level of a value does not depend on the burst size, only its clip does, so the costly
-    division and rounding (``quantized``'s first step) run once per candidate, and the error
-    once for all the bursts whose clip no longer binds (they send the same values)."""
+    """``mmse_threshold`` for each burst size, one channel at a time over all the candidates
+    (``candidate_errors``)."""
     top = values.max(axis=1)
-    best = {b: (np.where(top > 0, top, 1.0), np.full(len(top), np.inf)) for b in bursts}
-    levels, squared = np.empty_like(values), np.empty_like(values)  # reused: no page faults
-    for i in range(CANDIDATES):
-        theta = np.where(top > 0, top * (1 - STEP * i), 1.0)[:, None]
-        _levels(values, theta, timesteps, out=levels)
-        highest, unclipped = levels.max(), None
-        for b in sorted(best):
-            best_theta, best_error = best[b]
-            error = unclipped if unclipped is not None else \
-                _squared_error(values, _sent(levels, theta, timesteps, b, out=squared))
-            if b * timesteps >= highest:
-                unclipped = error
-            better = error < best_error
-            best[b] = (np.where(better, theta[:, 0], best_theta),
-                       np.where(better, error, best_error))
-    return {b: np.where(top > 0, theta, theta.max()) for b, (theta, _) in best.items()}
+    # a silent channel's threshold does not matter while searching (it is replaced below)
+    thetas = np.where(top > 0, top, 1.0)[:, None] * (1 - STEP * np.arange(CANDIDATES))
+    chosen = {b: np.empty(len(top)) for b in bursts}
+    for c, row in enumerate(values):
+        for b, errors in candidate_errors(row, thetas[c], timesteps, bursts).items():
+            chosen[b][c] = thetas[c, np.argmin(errors)]  # the first of equal errors
+    return {b: np.where(top > 0, theta, theta.max()) for b, theta in chosen.items()}
 
 
-def _squared_error(values: np.ndarray, sent: np.ndarray) -> np.ndarray:
-    """Per row, the mean of (values - sent) ** 2, computed in ``sent``'s buffer."""
-    np.subtract(values, sent, out=sent)
-    return np.square(sent, out=sent).mean(axis=1)
+def candidate_errors(values: np.ndarray, thetas: np.ndarray, timesteps: int,
+                     bursts: list[int]) -> dict[int, np.ndarray]:
+    """Per burst size, the mean squared error of ``quantized`` over ``values`` (samples,) for
+    each of ``thetas``, from the sorted values' running sums: the values rounded to level k
+    are those between two edges, (k - 1/2) theta/T and (k + 1/2) theta/T, and their squared
+    error to k theta/T follows from their count, sum and sum of squares. A candidate costs a
+    binary search per level instead of a pass over every value (the search was a fifth of a
+    ResNet-18 calibrate). Equal to the direct mean up to float rounding."""
+    ordered = np.sort(values)
+    sums = np.concatenate([[0.0], np.cumsum(ordered)])
+    squares = np.concatenate([[0.0], np.cumsum(ordered * ordered)])
+    top_level = max(bursts) * timesteps
+    step = thetas[:, None] / timesteps  # (candidates, 1): the value of one level
+    # values below the edge of level k (k = 1..top): at or above it they round to k or more
+    below = np.searchsorted(ordered, (np.arange(1, top_level + 1) - 0.5) * step)
+    out = {}
+    for b in bursts:
+        bounds = np.concatenate([np.zeros((len(thetas), 1), np.int64),
+                                 below[:, :b * timesteps],
+                                 np.full((len(thetas), 1), len(ordered))], axis=1)
+        low, high = bounds[:, :-1], bounds[:, 1:]  # the values sent level k = 0..b T
+        sent = np.arange(b * timesteps + 1) * step
+        error = (squares[high] - squares[low] - 2 * sent * (sums[high] - sums[low])
+                 + (high - low) * sent * sent)
+        out[b] = error.sum(axis=1) / len(ordered)
+    return out
 
 
 def mmse_thresholds(samples: dict[str, np.ndarray], timesteps: int, max_burst: dict[str, int],

@@ -91,6 +91,22 @@ def test_mmse_threshold_minimises_the_quantization_error():
     assert mmse_threshold(values, T, 4)[0] < theta[0]
 
 
+@pytest.mark.parametrize("timesteps", [1, 3, 4])
+def test_mmse_errors_from_running_sums_are_the_direct_mean(timesteps):
+    """The search's errors (sorted values, running sums) against the mean over every value
+    of ``quantized``: values below zero, exactly on an edge between two levels, and beyond
+    the largest burst."""
+    rng = np.random.default_rng(2)
+    theta = np.array([2.0, 0.7, 0.013, 5.5])
+    edges = (np.arange(1, 9) - 0.5) * 2.0 / timesteps  # theta 2.0's edges, exactly
+    values = np.concatenate([rng.exponential(1.0, 3000), -rng.random(20), edges, [50.0]])
+    bursts = [1, 2, 8]
+    found = mmse.candidate_errors(values, theta, timesteps, bursts)
+    for burst in bursts:
+        direct = [((values - quantized(values, t, timesteps, burst)) ** 2).mean() for t in theta]
+        np.testing.assert_allclose(found[burst], direct, rtol=1e-9)
+
+
 def test_searching_every_burst_at_once_finds_each_bursts_own_threshold():
     values = np.random.default_rng(1).exponential(1.0, (3, 4000))
     values[2] = 0  # a silent channel

@@ -10,16 +10,6 @@ the authors' code). A quarter of the images only scores the fit: it stops after 
 without a better score, or without one better by a set fraction (early stopping), and the
 best state on them is kept.
 
-A layer fits on as few of the images as its weights need: at least ``WeightFit.min_images``,
-more only while it has more parameters than output values on them. A convolution's weights
-are shared by every position, so each image gives it thousands of values and a few hundred
-images pin it down; a wide fully connected layer gets one value per output neuron and takes
-all of them. A layer fitting on fewer images takes smaller batches, as many steps a pass as on
-all of them (with the whole batch, a few steps a pass stopped the fit before it gained). On
-the Fashion CNN its convolutions fitted on 256 of 1024 images in batches of 16: 92.50% at T=4
-and 90.70% at T=2 on 2,000 test images, against 91.90% and 91.10% fitted on all, in half the
-compile time (benchmarks/compile_speed.py).
-
 A population fed through a residual sum is fitted as the sum: every summand runs on its own
 recorded upstream spikes, the weighted summands' weights are fitted together, an identity
 shortcut passes its upstream values unchanged, and the population's bias sits in the first
@@ -29,7 +19,6 @@ weighted summand.
 from __future__ import annotations
 
 import dataclasses
-import math
 from collections.abc import Iterator
 from dataclasses import dataclass
 
@@ -56,8 +45,7 @@ class WeightFit:
     """How one layer is fitted: the loss (``LOSSES``), most passes over the fitting images,
     passes without an improvement of the held-out loss before the fit stops, the fraction of
     the best loss a pass must take off to count as one (the best state is kept whatever the
-    size of its gain), batch size (on all the images given), Adam's learning rate and the
-    fewest images a layer fits on (``fit_images``)."""
+    size of its gain), batch size and Adam's learning rate."""
 
     loss: str
     epochs: int = 20
@@ -65,16 +53,12 @@ class WeightFit:
     min_improvement: float = 0.0
     batch: int = 64
     lr: float = 1e-3
-    min_images: int = 256  #: fewest images a layer fits on (all, when it is given fewer)
 
     def __post_init__(self) -> None:
         if self.loss not in LOSSES:
             raise ValueError(f"weight calibration loss must be one of {LOSSES}, got {self.loss!r}")
         if not 0 <= self.min_improvement < 1:
             raise ValueError(f"min_improvement must be in [0, 1), got {self.min_improvement}")
-        if self.min_images < 2:
-            raise ValueError(f"min_images must be at least 2 (one to hold out), got "
-                             f"{self.min_images}")
 
 
 def calibrate_weights(snn: nir.NIRGraph, pop: str, net: DeployedNetwork, target: np.ndarray,
@@ -90,9 +74,6 @@ def calibrate_weights(snn: nir.NIRGraph, pop: str, net: DeployedNetwork, target:
         return snn, {"skipped": why}
     upstream = _Upstream(snn, paths, net)
     layer = _LayerThroughTime(merge, population_meta(snn, pop), target.shape[1:], fit.loss)
-    given = len(target)
-    target = target[:fit_images(layer, target, fit)]
-    batch = max(1, round(fit.batch * len(target) / given))  # as many steps a pass as on all
     split = max(1, int(len(target) * (1 - HELD_OUT)))
     target_t = torch.as_tensor(target, dtype=torch.float32)
     held = np.arange(split, len(target))
@@ -102,7 +83,7 @@ def calibrate_weights(snn: nir.NIRGraph, pop: str, net: DeployedNetwork, target:
     optimizer = AmsGrad(list(layer.parameters()), lr=fit.lr)
     passes = stale = 0
     while passes < fit.epochs and stale < fit.patience:
-        for index in torch.randperm(split).split(batch):
+        for index in torch.randperm(split).split(fit.batch):
             optimizer.zero_grad()
             layer.loss(upstream(index.numpy()), target_t[index]).backward()
             optimizer.step()
@@ -119,14 +100,6 @@ def calibrate_weights(snn: nir.NIRGraph, pop: str, net: DeployedNetwork, target:
     snn = with_population(copy_graph(snn, nodes), pop, bias=bias.astype(np.float64))
     return snn, {"loss": fit.loss, "held_out_before": start, "held_out_after": best[0],
                  "passes": passes}
-
-
-def fit_images(layer: torch.nn.Module, target: np.ndarray, fit: WeightFit) -> int:
-    """How many of the images in ``target`` (images, *shape) the layer fits on: as many as
-    give at least one output value per parameter, at least ``fit.min_images``."""
-    parameters = sum(p.numel() for p in layer.parameters())
-    needed = math.ceil(parameters / math.prod(target.shape[1:]))
-    return min(len(target), max(fit.min_images, needed))
 
 
 class AmsGrad:

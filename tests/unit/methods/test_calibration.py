@@ -393,22 +393,6 @@ def test_weight_fit_optimizer_takes_torch_adams_amsgrad_steps():
     assert all(p.grad is None for p in ours)
 
 
-def test_weight_fit_takes_as_many_images_as_a_layer_has_parameters_per_output():
-    """A convolution (weights shared over positions) fits on min_images; a fully connected
-    layer with more weights than outputs on them takes more; fewer given: all of them."""
-    from neurodeploy.methods.weights import WeightFit, fit_images
-
-    fit = WeightFit("mse", min_images=8)
-    conv, outputs = torch.nn.Conv2d(4, 8, 3), np.zeros((100, 8, 6, 6))
-    assert fit_images(conv, outputs, fit) == 8
-    wide = torch.nn.Linear(200, 10)  # 2,010 parameters, 10 outputs an image
-    assert fit_images(wide, np.zeros((500, 10)), fit) == 201
-    assert fit_images(wide, np.zeros((50, 10)), fit) == 50
-    assert fit_images(conv, outputs[:5], fit) == 5
-    with pytest.raises(ValueError, match="min_images must be at least 2"):
-        WeightFit("mse", min_images=1)
-
-
 def test_weight_fit_trains_a_residual_sum_as_a_whole():
     """relu3 = relu(conv3(relu2) + relu1) (identity shortcut), relu5 = relu(conv5(relu4) +
     proj(relu3)): every weighted summand is fitted, the identity shortcut is left alone."""

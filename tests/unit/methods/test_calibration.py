@@ -91,11 +91,11 @@ def test_mmse_threshold_minimises_the_quantization_error():
     assert mmse_threshold(values, T, 4)[0] < theta[0]
 
 
-@pytest.mark.parametrize("timesteps", [1, 3, 4])
+@pytest.mark.parametrize("timesteps", [1, 3, 4, 512])
 def test_mmse_errors_from_running_sums_are_the_direct_mean(timesteps):
     """The search's errors (sorted values, running sums) against the mean over every value
     of ``quantized``: values below zero, exactly on an edge between two levels, and beyond
-    the largest burst."""
+    the largest burst (T=512: more levels than values, where the search makes the passes)."""
     rng = np.random.default_rng(2)
     theta = np.array([2.0, 0.7, 0.013, 5.5])
     edges = (np.arange(1, 9) - 0.5) * 2.0 / timesteps  # theta 2.0's edges, exactly

@@ -60,23 +60,44 @@ def read_file(path: str | Path) -> nir.NIRGraph:
         raise InputError(f"{path}: is a directory, not a .nir file")
     if not path.is_file():
         raise InputError(f"{path}: file not found")
-    if not h5py.is_hdf5(path):
-        raise MetadataError(f"{path}: not a NIR file (not HDF5)")
     try:
+        if not h5py.is_hdf5(path):
+            raise MetadataError(f"{path}: not a NIR file (not HDF5)")
         with h5py.File(path, "r") as f:
             graph_kind = f["node/type"][()] if "node/type" in f else None
-    except OSError as exc:  # truncated
+    except (OSError, RuntimeError) as exc:  # truncated, unreadable, a damaged structure
         raise MetadataError(f"{path}: unreadable NIR file ({exc})",
                             hint="The file is damaged; write it again") from None
     if graph_kind != b"NIRGraph":
         raise MetadataError(f"{path}: not a NIR file (an HDF5 file without a NIR graph)")
     try:
-        return read(path)
+        graph = read(path)
     except Exception as exc:  # nir's reader asserts and indexes: anything it raises is damage
         reason = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
         raise MetadataError(f"{path}: unreadable NIR file ({reason})",
                             hint="The file is damaged or written by an incompatible tool") \
             from None
+    for name, node in graph.nodes.items():
+        check_real_arrays(vars(node), f"{path}: node '{name}'")
+    return graph
+
+
+#: array kinds a node may hold: booleans, integers, reals; and text where NIR has text
+_REAL_KINDS, _TEXT_KINDS = "biuf", "SU"
+_TEXT_FIELDS = ("padding", "metadata")  #: NIR's padding may be 'same'; metadata has names
+
+
+def check_real_arrays(fields: dict[str, Any], where: str, text: bool = False) -> None:
+    """Refuse arrays of complex numbers, records, references or other objects (HDF5 stores
+    them; numpy would drop an imaginary part or fail deep inside the arithmetic), and text
+    outside the fields that hold text."""
+    for key, value in fields.items():
+        allowed = _REAL_KINDS + (_TEXT_KINDS if text or key in _TEXT_FIELDS else "")
+        if isinstance(value, dict):
+            check_real_arrays(value, where, text or key in _TEXT_FIELDS)
+        elif isinstance(value, np.ndarray) and value.dtype.kind not in allowed:
+            raise MetadataError(f"{where}: '{key}' holds {value.dtype} values, not real numbers",
+                                hint="The file is damaged or written by an incompatible tool")
 
 
 def read(path: str | Path) -> nir.NIRGraph:

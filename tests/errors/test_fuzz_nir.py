@@ -89,3 +89,37 @@ def test_a_mutated_file_keeps_the_contract(compiled, tmp_path, data):
 @given(data=st.data())
 def test_a_mutated_file_keeps_the_contract_many(compiled, tmp_path, data):
     check_one(compiled, tmp_path, data)
+
+
+@pytest.mark.parametrize("kind", ["complex", "text", "records"])
+def test_weights_that_are_not_real_numbers_are_refused(compiled, tmp_path, kind):
+    """HDF5 stores complex numbers, text and records where weights belong; numpy dropped the
+    imaginary part with a warning (exit 0), and text or records failed deep in the
+    arithmetic (exit 3)."""
+    source, keys = compiled
+    shutil.copy(source / "good.nir", tmp_path / "net.nir")
+    shutil.copy(source / "x.npy", tmp_path / "x.npy")
+    key = next(k for k in keys if k.endswith("/weight"))
+    with h5py.File(tmp_path / "net.nir", "r+") as f:
+        old = f[key][()]
+        del f[key]
+        f[key] = {"complex": old + 1j, "text": np.full(old.shape, b"a"),
+                  "records": np.zeros(old.shape, [("a", "i4"), ("b", "f4")])}[kind]
+    result = run_case(["simulate", "net.nir", "--input", "x.npy"], Workspace(tmp_path),
+                      allowed=(2,))
+    assert "'weight' holds" in result.stderr and "not real numbers" in result.stderr
+
+
+def test_a_damaged_file_structure_is_unreadable_not_an_internal_error(compiled, monkeypatch):
+    """h5py raises RuntimeError for some damage to the file's own structure (a symbol table
+    node's signature, a local heap)."""
+    from neurodeploy import nir_compat
+    from neurodeploy.errors import MetadataError
+
+    def damaged(*args, **kwargs):
+        raise RuntimeError("Unable to synchronously check link existence (bad symbol table "
+                           "node signature)")
+
+    monkeypatch.setattr(nir_compat.h5py, "File", damaged)
+    with pytest.raises(MetadataError, match="unreadable NIR file .*bad symbol table"):
+        nir_compat.read_file(compiled[0] / "good.nir")

@@ -15,6 +15,8 @@ patching ``nir.Conv2d`` itself would change nir for every other library in the s
 from __future__ import annotations
 
 import dataclasses
+import itertools
+import math
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -65,9 +67,13 @@ def read_file(path: str | Path) -> nir.NIRGraph:
             raise MetadataError(f"{path}: not a NIR file (not HDF5)")
         with h5py.File(path, "r") as f:
             graph_kind = f["node/type"][()] if "node/type" in f else None
+            incomplete = _missing_chunks(f)
     except (OSError, RuntimeError) as exc:  # truncated, unreadable, a damaged structure
         raise MetadataError(f"{path}: unreadable NIR file ({exc})",
                             hint="The file is damaged; write it again") from None
+    if incomplete is not None:
+        raise MetadataError(f"{path}: damaged NIR file ('{incomplete}' has parts missing)",
+                            hint="The file is damaged; write it again")
     if graph_kind != b"NIRGraph":
         raise MetadataError(f"{path}: not a NIR file (an HDF5 file without a NIR graph)")
     try:
@@ -80,6 +86,27 @@ def read_file(path: str | Path) -> nir.NIRGraph:
     for name, node in graph.nodes.items():
         check_real_arrays(vars(node), f"{path}: node '{name}'")
     return graph
+
+
+def _missing_chunks(f: h5py.File) -> str | None:
+    """The first dataset stored in chunks (compressed) that lacks some of them: HDF5 reads a
+    missing chunk as zeros without a word, and one flipped bit in a chunk's index moves it
+    elsewhere (gzip checks a chunk's bytes, not the index)."""
+    found: list[str] = []
+
+    def check(name: str, obj: Any) -> None:
+        if found or not isinstance(obj, h5py.Dataset) or obj.chunks is None:
+            return
+        starts = [range(0, size, chunk) for size, chunk in
+                  zip(obj.shape, obj.chunks, strict=True)]
+        stored = obj.id.get_num_chunks()  # compared first: a declared size may be huge
+        if stored != math.prod(map(len, starts)) or \
+                {tuple(obj.id.get_chunk_info(i).chunk_offset) for i in range(stored)} != \
+                set(itertools.product(*starts)):
+            found.append(name)
+
+    f.visititems(check)
+    return found[0] if found else None
 
 
 #: array kinds a node may hold: booleans, integers, reals; and text where NIR has text

@@ -123,3 +123,22 @@ def test_a_damaged_file_structure_is_unreadable_not_an_internal_error(compiled, 
     monkeypatch.setattr(nir_compat.h5py, "File", damaged)
     with pytest.raises(MetadataError, match="unreadable NIR file .*bad symbol table"):
         nir_compat.read_file(compiled[0] / "good.nir")
+
+
+def test_a_weight_with_chunks_missing_is_refused_not_read_as_zeros(compiled, tmp_path):
+    """HDF5 reads a chunk that is not stored as the fill value, without a word: a flipped bit
+    in a chunk's index does that to part of a weight matrix, and a huge declared array of
+    fill values costs gigabytes to read."""
+    source, keys = compiled
+    shutil.copy(source / "good.nir", tmp_path / "net.nir")
+    shutil.copy(source / "x.npy", tmp_path / "x.npy")
+    key = next(k for k in keys if k.endswith("/weight"))
+    with h5py.File(tmp_path / "net.nir", "r+") as f:
+        old = f[key][()]
+        del f[key]
+        partial = f.create_dataset(key, shape=old.shape, dtype=old.dtype, compression="gzip",
+                                   chunks=(1, *old.shape[1:]))
+        partial[0] = old[0]  # the other rows' chunks are never stored
+    result = run_case(["simulate", "net.nir", "--input", "x.npy"], Workspace(tmp_path),
+                      allowed=(2,))
+    assert f"'{key}' has parts missing" in result.stderr

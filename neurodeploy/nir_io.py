@@ -28,7 +28,12 @@ from neurodeploy.targets import available_targets, load_target
 def write(graph: nir.NIRGraph, path: str | Path) -> None:
     """Validate the metadata, then write atomically (no partial file on failure)."""
     validate(graph)
-    atomic_write(path, via_memory(lambda buffer: nir.write(buffer, graph)))
+    atomic_write(path, via_memory(lambda buffer: _write_sealed(buffer, graph)))
+
+
+def _write_sealed(buffer, graph: nir.NIRGraph) -> None:
+    nir.write(buffer, graph)
+    nir_compat.seal(buffer)
 
 
 def read(path: str | Path) -> nir.NIRGraph:
@@ -38,6 +43,7 @@ def read(path: str | Path) -> nir.NIRGraph:
         validate(graph)
     except NeurodeployError as exc:
         raise MetadataError(f"{path}: {exc}") from None
+    nir_compat.check_seal(path)  # after validation, whose messages say more
     return graph
 
 

@@ -12,9 +12,10 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 
-from neurodeploy import api, nir_io
+from neurodeploy import api, nir_compat, nir_io
 from neurodeploy.cli import main
 from neurodeploy.core.graph import populations, predecessors
+from neurodeploy.core.meta import population_meta
 from neurodeploy.errors import MetadataError
 from tests.models import save_torchscript, trained_digits_mlp
 
@@ -152,6 +153,7 @@ def test_the_weights_of_a_network_for_a_target_not_at_hand_are_checked(compiled,
     """Without the target file only its widths are unknown: NaN weights evaluated at 6%."""
     syn = names(compiled)["syn"]
     path = damaged(compiled, tmp_path, graph_meta("target"), b"mychip")
+    nir_compat.seal(path)  # as if compiled for that target
     nir_io.read(path)  # the undamaged weights of a target not shipped read
     with h5py.File(path, "r+") as f:
         weight = f[f"node/nodes/{syn}/weight"][()].astype(np.float64)
@@ -182,3 +184,17 @@ def test_a_delay_align_delays_would_not_insert_is_refused(compiled, tmp_path, st
         f["node/edges"] = np.array(edges, dtype=h5py.string_dtype())
     with pytest.raises(MetadataError, match=expected):
         nir_io.read(path)
+
+
+def test_a_valid_change_to_a_written_file_is_refused_by_its_digest(compiled, tmp_path):
+    """A flipped bit in a small record (an input shift of 0 read as 2) passes every range
+    check and runs another network; a file without the digest (another tool's, an older
+    one) is read without it."""
+    pop = names(compiled)["pop"]
+    shift = population_meta(nir_io.read(compiled), pop).input_shift
+    path = damaged(compiled, tmp_path, record("input_shift").format(pop=pop), lambda v: v + 2)
+    with pytest.raises(MetadataError, match="does not match the digest written with it"):
+        nir_io.read(path)
+    with h5py.File(path, "r+") as f:
+        del f.attrs[nir_compat.DIGEST]
+    assert population_meta(nir_io.read(path), pop).input_shift == shift + 2

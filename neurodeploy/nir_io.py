@@ -9,7 +9,13 @@ import numpy as np
 
 from neurodeploy import nir_compat
 from neurodeploy.core.conformance import check_graph, check_weights
-from neurodeploy.core.graph import hop_offsets, populations, predecessors, successors
+from neurodeploy.core.graph import (
+    hop_offsets,
+    populations,
+    predecessors,
+    recurrent_delays,
+    successors,
+)
 from neurodeploy.core.meta import (
     MAX_TIMESTEPS,
     SYNAPSE_TYPES,
@@ -57,6 +63,7 @@ def validate(graph: nir.NIRGraph) -> None:
         if isinstance(node, nir.Input):
             get_node_meta(node, InputMeta, name)
     _check_delays(graph)
+    recurrent_delays(graph)  # every cycle ends at a population, through a synapse layer
     if gmeta.quantized:
         hop_offsets(graph, gmeta.hop_delay)  # every merge's inputs arrive together
     for name in populations(graph):

@@ -10,6 +10,7 @@ from pathlib import Path
 import h5py
 import numpy as np
 import pytest
+import torch
 from click.testing import CliRunner
 
 from neurodeploy import api, nir_compat, nir_io
@@ -198,3 +199,24 @@ def test_a_valid_change_to_a_written_file_is_refused_by_its_digest(compiled, tmp
     with h5py.File(path, "r+") as f:
         del f.attrs[nir_compat.DIGEST]
     assert population_meta(nir_io.read(path), pop).input_shift == shift + 2
+
+
+def test_a_cycle_into_a_synapse_layer_is_refused_when_read(tmp_path):
+    """It was read, then report ended as an internal error and export wrote a file that
+    simulate refused."""
+    torch.manual_seed(0)
+    model = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(64, 32), torch.nn.ReLU(),
+                                torch.nn.Linear(32, 32), torch.nn.ReLU(),
+                                torch.nn.Linear(32, 10))
+    good = tmp_path / "good.nir"
+    api.save(api.compile(model, target="loihi2", calib="digits", timesteps=2,
+                         show_progress=False, method="p99.99").graph, good)
+    graph = nir_io.read(good)
+    later = populations(graph)[1]
+    syn = predecessors(graph)[later][0]  # fed by the first population, as wide as the second
+    path = damaged(good, tmp_path, "node/edges",
+                   lambda edges: np.concatenate([edges, np.array([[later.encode(),
+                                                                   syn.encode()]], object)]))
+    with pytest.raises(MetadataError, match=f"a recurrent edge from '{later}' must end at a "
+                                            "neuron population"):
+        nir_io.read(path)

@@ -214,6 +214,9 @@ class _Importer:
                                     f"{src.shape}", node=name)
             ours, shape = nir.Linear(weight=weight), (weight.shape[0],)
             bias = np.asarray(getattr(node, "bias", np.zeros(weight.shape[0])), np.float64)
+        if bias.size not in (1, weight.shape[0]):
+            raise MetadataError(f"bias of {bias.size} values does not fit {weight.shape[0]} "
+                                "outputs", node=name)
         self.bias[self._emit(name, ours, [src], shape)] = np.broadcast_to(
             bias.reshape(-1), (weight.shape[0],)).copy()
 

@@ -196,6 +196,15 @@ def test_weights_that_are_not_finite_are_named_as_the_file_s():
         import_graph(graph, dt=DT, reset="zero", timesteps=T)
 
 
+def test_a_bias_of_another_size_than_the_outputs_is_refused():
+    """A bias of 3 values on an Affine of 12 outputs ended as numpy's broadcast error
+    (exit 3)."""
+    graph = mlp(lif(12), nir.I(r=np.ones(5)))
+    graph.nodes["affine"] = nir.Affine(weight=graph.nodes["affine"].weight, bias=np.zeros(3))
+    with pytest.raises(MetadataError, match="^affine: bias of 3 values does not fit 12 outputs"):
+        import_graph(graph, dt=DT, reset="zero", timesteps=T)
+
+
 @pytest.mark.parametrize(("hidden", "message"), [
     (nir.LIF(tau=np.full(12, np.nan), r=np.ones(12), v_leak=np.zeros(12),
              v_threshold=np.ones(12), v_reset=np.zeros(12)), "'tau' holds NaN"),

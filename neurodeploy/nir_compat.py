@@ -75,7 +75,7 @@ def read_file(path: str | Path) -> nir.NIRGraph:
     if incomplete is not None:
         raise MetadataError(f"{path}: damaged NIR file ('{incomplete}' has parts missing)",
                             hint="The file is damaged; write it again")
-    if graph_kind != b"NIRGraph":
+    if not (isinstance(graph_kind, bytes) and graph_kind == b"NIRGraph"):
         raise MetadataError(f"{path}: not a NIR file (an HDF5 file without a NIR graph)")
     try:
         graph = read(path)

@@ -96,6 +96,17 @@ def test_weights_that_are_not_real_numbers_are_refused(compiled, tmp_path, kind)
     """HDF5 stores complex numbers, text and records where weights belong; numpy dropped the
     imaginary part with a warning (exit 0), and text or records failed deep in the
     arithmetic (exit 3)."""
+    def store(f: h5py.File, key: str, old: np.ndarray) -> None:
+        f[key] = {"complex": old + 1j, "text": np.full(old.shape, b"a"),
+                  "records": np.zeros(old.shape, [("a", "i4"), ("b", "f4")])}[kind]
+
+    stderr, _ = simulate_with_weight(compiled, tmp_path, store)
+    assert "'weight' holds" in stderr and "not real numbers" in stderr
+
+
+def simulate_with_weight(compiled, tmp_path, store) -> tuple[str, str]:
+    """``simulate`` (refused) on the good file with its first weight dataset replaced by
+    ``store(file, key, old values)``; its stderr and the key."""
     source, keys = compiled
     shutil.copy(source / "good.nir", tmp_path / "net.nir")
     shutil.copy(source / "x.npy", tmp_path / "x.npy")
@@ -103,11 +114,10 @@ def test_weights_that_are_not_real_numbers_are_refused(compiled, tmp_path, kind)
     with h5py.File(tmp_path / "net.nir", "r+") as f:
         old = f[key][()]
         del f[key]
-        f[key] = {"complex": old + 1j, "text": np.full(old.shape, b"a"),
-                  "records": np.zeros(old.shape, [("a", "i4"), ("b", "f4")])}[kind]
+        store(f, key, old)
     result = run_case(["simulate", "net.nir", "--input", "x.npy"], Workspace(tmp_path),
                       allowed=(2,))
-    assert "'weight' holds" in result.stderr and "not real numbers" in result.stderr
+    return result.stderr, key
 
 
 def test_a_damaged_file_structure_is_unreadable_not_an_internal_error(compiled, monkeypatch):
@@ -129,16 +139,22 @@ def test_a_weight_with_chunks_missing_is_refused_not_read_as_zeros(compiled, tmp
     """HDF5 reads a chunk that is not stored as the fill value, without a word: a flipped bit
     in a chunk's index does that to part of a weight matrix, and a huge declared array of
     fill values costs gigabytes to read."""
-    source, keys = compiled
-    shutil.copy(source / "good.nir", tmp_path / "net.nir")
-    shutil.copy(source / "x.npy", tmp_path / "x.npy")
-    key = next(k for k in keys if k.endswith("/weight"))
-    with h5py.File(tmp_path / "net.nir", "r+") as f:
-        old = f[key][()]
-        del f[key]
+    def store(f: h5py.File, key: str, old: np.ndarray) -> None:
         partial = f.create_dataset(key, shape=old.shape, dtype=old.dtype, compression="gzip",
                                    chunks=(1, *old.shape[1:]))
         partial[0] = old[0]  # the other rows' chunks are never stored
+
+    stderr, key = simulate_with_weight(compiled, tmp_path, store)
+    assert f"'{key}' has parts missing" in stderr
+
+
+def test_a_graph_type_that_is_not_text_is_not_a_nir_graph(compiled, tmp_path):
+    """node/type as an array of numbers was compared element by element: exit 3 (found by
+    the fuzz test above)."""
+    source, _ = compiled
+    shutil.copy(source / "good.nir", tmp_path / "net.nir")
+    shutil.copy(source / "x.npy", tmp_path / "x.npy")
+    mutate(tmp_path / "net.nir", "node/type", "wrong-shape")
     result = run_case(["simulate", "net.nir", "--input", "x.npy"], Workspace(tmp_path),
                       allowed=(2,))
-    assert f"'{key}' has parts missing" in result.stderr
+    assert "not a NIR file (an HDF5 file without a NIR graph)" in result.stderr

@@ -64,6 +64,12 @@ def validate(graph: nir.NIRGraph) -> None:
             get_node_meta(node, InputMeta, name)
     _check_delays(graph)
     recurrent_delays(graph)  # every cycle ends at a population, through a synapse layer
+    named = set(populations(graph))
+    for key in ("membrane_bounds", "safe_windows", "cores"):  # printed as facts by report
+        stray = sorted(set(getattr(gmeta, key)) - named)
+        if stray:
+            raise MetadataError(f"'{key}' names '{stray[0]}', which is no population",
+                                node="graph")
     if gmeta.quantized:
         hop_offsets(graph, gmeta.hop_delay)  # every merge's inputs arrive together
     for name in populations(graph):

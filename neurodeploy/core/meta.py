@@ -254,7 +254,9 @@ def _normalise(hint: Any, value: Any) -> Any:
     if isinstance(hint, type) and issubclass(hint, enum.Enum):
         return hint(value.decode() if isinstance(value, bytes) else value)
     if hint is str:
-        return value.decode() if isinstance(value, bytes) else str(value)
+        if not isinstance(value, bytes | str):
+            raise TypeError(f"{value!r} is not text")
+        return value.decode() if isinstance(value, bytes) else value
     if hint is bool:
         if not isinstance(value, bool | np.bool_ | int | np.integer) or value not in (0, 1):
             raise TypeError(f"{value!r} is not a boolean")
@@ -271,7 +273,10 @@ def _normalise(hint: Any, value: Any) -> Any:
     if hint is np.ndarray:
         return np.asarray(value)
     if origin is list:
-        return [_normalise(args[0], v) for v in np.asarray(value).tolist()]
+        items = np.asarray(value)
+        if items.ndim != 1:  # a lone string would be read as its characters
+            raise TypeError(f"{value!r} is not a list")
+        return [_normalise(args[0], v) for v in items.tolist()]
     if origin is dict:
         return {str(k): _normalise(args[1], v) for k, v in dict(value).items()}
     if hint is Any:

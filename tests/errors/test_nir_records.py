@@ -71,6 +71,11 @@ CASES = {
     "threshold beyond the target's width": (record("theta"), lambda old: old * 0 + (1 << 20),
                                             "threshold"),
     "max_burst 0": (record("max_burst"), 0, "max_burst"),
+    # report printed these as given: the numbers as the method's name, a lone string as its
+    # characters (one violation each)
+    "method a number": (graph_meta("method"), np.arange(5), "'method' is malformed .*not text"),
+    "capacity violations a lone string": (graph_meta("capacity_violations"), b"oops",
+                                          "'capacity_violations' is malformed .*not a list"),
     "membrane_bits 0": (record("membrane_bits"), 0, "membrane_bits"),
     "decay negative": (record("decay"), -100000, "decay"),
     "v_init NaN": (record("v_init"), with_entry(np.nan), "v_init"),
@@ -219,4 +224,16 @@ def test_a_cycle_into_a_synapse_layer_is_refused_when_read(tmp_path):
                                                                    syn.encode()]], object)]))
     with pytest.raises(MetadataError, match=f"a recurrent edge from '{later}' must end at a "
                                             "neuron population"):
+        nir_io.read(path)
+
+
+def test_bookkeeping_of_no_population_is_refused(compiled, tmp_path):
+    """Cores of a population that is not there (renamed, or made up) were added up by report:
+    1,003 cores "fit" a 128-core chip."""
+    pop = names(compiled)["pop"]
+    path = tmp_path / "ghost.nir"
+    shutil.copy(compiled, path)
+    with h5py.File(path, "r+") as f:
+        f.move(graph_meta(f"cores/{pop}"), graph_meta("cores/ghost"))
+    with pytest.raises(MetadataError, match="'cores' names 'ghost', which is no population"):
         nir_io.read(path)

@@ -237,3 +237,16 @@ def test_bookkeeping_of_no_population_is_refused(compiled, tmp_path):
         f.move(graph_meta(f"cores/{pop}"), graph_meta("cores/ghost"))
     with pytest.raises(MetadataError, match="'cores' names 'ghost', which is no population"):
         nir_io.read(path)
+
+
+def test_a_bias_table_longer_than_any_window_is_refused(compiled, tmp_path):
+    pop = names(compiled)["pop"]
+    path = tmp_path / "long.nir"
+    shutil.copy(compiled, path)
+    with h5py.File(path, "r+") as f:
+        size = f[f"node/nodes/{pop}/v_threshold"].shape
+        f.create_dataset(record("bias_table").format(pop=pop), compression="gzip",
+                         data=np.zeros((65537, *size), np.int64))
+    with pytest.raises(MetadataError, match=f"{pop}: the bias table has 65537 rows, more than "
+                                            "the longest window"):
+        nir_io.read(path)

@@ -61,6 +61,8 @@ def read_file(path: str | Path) -> nir.NIRGraph:
     path = file_path(path)
     if path.is_dir():
         raise InputError(f"{path}: is a directory, not a .nir file")
+    if path.exists() and not path.is_file():
+        raise InputError(f"{path}: not a regular file (a device, a pipe or a socket)")
     if not path.is_file():
         raise InputError(f"{path}: file not found")
     try:

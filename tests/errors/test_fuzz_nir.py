@@ -158,3 +158,12 @@ def test_a_graph_type_that_is_not_text_is_not_a_nir_graph(compiled, tmp_path):
     result = run_case(["simulate", "net.nir", "--input", "x.npy"], Workspace(tmp_path),
                       allowed=(2,))
     assert "not a NIR file (an HDF5 file without a NIR graph)" in result.stderr
+
+
+def test_a_device_given_as_the_network_is_not_a_regular_file():
+    """/dev/null (or a pipe) was said not to exist."""
+    from neurodeploy import nir_compat
+    from neurodeploy.errors import InputError
+
+    with pytest.raises(InputError, match="/dev/null: not a regular file"):
+        nir_compat.read_file("/dev/null")

@@ -75,9 +75,6 @@ def validate(graph: nir.NIRGraph) -> None:
     for name in populations(graph):
         record = population_meta(graph, name)
         check_node(graph.nodes[name], record, name)
-        if record.bias_table is not None and len(record.bias_table) > MAX_TIMESTEPS:
-            raise MetadataError(f"the bias table has {len(record.bias_table)} rows, more than "
-                                f"the longest window ({MAX_TIMESTEPS} steps)", node=name)
         if gmeta.quantized and not record.quantized:
             raise MetadataError("the graph is marked quantized but this population's record "
                                 "holds non-integer values", node=name)

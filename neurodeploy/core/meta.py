@@ -19,12 +19,16 @@ from typing import Any
 import nir
 import numpy as np
 
-from neurodeploy.core.population import NEURON_TYPES, Population, population_shape
+from neurodeploy.core.population import (
+    MAX_TIMESTEPS,
+    NEURON_TYPES,
+    Population,
+    population_shape,
+)
 from neurodeploy.errors import InputError, MetadataError
 from neurodeploy.nir_compat import replace_node
 from neurodeploy.targets import MAX_INPUT_BITS
 
-MAX_TIMESTEPS = 1 << 16  #: a window longer than this is a damaged file, not a network
 MAX_HOP_DELAY = 63  #: Loihi's 6-bit synaptic delays
 SCHEMA_VERSION = 3  #: 2: the population record (reset mode, membrane width in the record);
 #: 3: event inputs (InputMeta.events), the synaptic filter (Population.current_decay)

@@ -28,6 +28,7 @@ from neurodeploy.errors import MetadataError
 MAX_PARAM_DIMS_PER_CHANNEL = 1
 MAX_INPUT_SHIFT = 31  #: the rule rounds the shifted input in 64-bit arithmetic
 MAX_EXPONENT = 64  #: |exponent|: a membrane unit of 2**64 ANN units means a broken file
+MAX_TIMESTEPS = 1 << 16  #: a window longer than this is a damaged file, not a network
 #: NIR node classes that hold a population (derived from its record)
 NEURON_TYPES = (nir.IF, nir.LIF, nir.CubaLIF, nir.I, nir.LI)
 
@@ -184,8 +185,11 @@ def _validate(p: Population) -> None:
         require(np.all(value == np.round(value)), f"'{name}' must hold integers")
     require(p.fires or np.all(p.current_decay == DECAY_ONE),
             "a readout integrator has no synaptic filter ('current_decay')")
-    require(p.bias_table is None or (p.bias_table.ndim >= 1 and len(p.bias_table) > 0),
-            "'bias_table' must have one row per step")
+    if p.bias_table is not None:
+        require(p.bias_table.ndim >= 1 and len(p.bias_table) > 0,
+                "'bias_table' must have one row per step")
+        require(len(p.bias_table) <= MAX_TIMESTEPS, f"the bias table has {len(p.bias_table)} "
+                f"rows, more than the longest window ({MAX_TIMESTEPS} steps)")
     if p.fires:
         require(bool(np.all(p.theta > 0)), "'theta' must be positive")
         require(bool(np.all(p.theta_neg <= 0)), "'theta_neg' must be zero or negative")

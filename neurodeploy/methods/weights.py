@@ -38,6 +38,9 @@ from neurodeploy.nn import from_ann
 HELD_OUT = 0.25  #: fraction of the images that only scores the fit
 SURROGATE_SLOPE = 2.5  #: alpha of the tanh surrogate (dual-phase's initial value)
 LOSSES = ("mse", "kl")
+#: the share of the memory budget the fit's input values may take to be kept (``_Upstream``)
+KEPT_SHARE = 0.25
+KEPT_BATCH = 64  #: images converted at a time when they are kept
 
 
 @dataclass(frozen=True)
@@ -72,7 +75,7 @@ def calibrate_weights(snn: nir.NIRGraph, pop: str, net: DeployedNetwork, target:
         why = "disabled" if fit.epochs == 0 else "unsupported input" if paths is None else \
             "one image: none to hold out"
         return snn, {"skipped": why}
-    upstream = _Upstream(snn, paths, net)
+    upstream = _Upstream(snn, merge, paths, net)
     layer = _LayerThroughTime(merge, population_meta(snn, pop), target.shape[1:], fit.loss)
     split = max(1, int(len(target) * (1 - HELD_OUT)))
     target_t = torch.as_tensor(target, dtype=torch.float32)
@@ -212,17 +215,46 @@ def _is_input(snn: nir.NIRGraph, name: str) -> bool:
 
 
 class _Upstream:
-    """The values each synaptic path of a population receives each step for some of the
-    images, (T, len(index), *shape) in ANN units, float32: the input images every step, or
+    """What each chain of a population's merge feeds its synapse layer each step for some of
+    the images, (T, len(index), *shape) in ANN units, float32: the input images every step, or
     the deployed network's spikes of the upstream population times its float theta (``net``
-    keeps them as integers; float copies are made per batch)."""
+    keeps them as integers), through the chain's pooling and flattening.
 
-    def __init__(self, snn: nir.NIRGraph, paths: list, net: DeployedNetwork):
+    The fit reads every image once a pass: converting and pooling them again each pass took a
+    sixth of calibrate. So the values of all images are made once and kept, while they take
+    at most ``KEPT_SHARE`` of the memory budget; past that, per batch. The input images are
+    not kept (they are the same every step: a view repeats them). Pooling is the same float
+    arithmetic either way (each output from its own window)."""
+
+    def __init__(self, snn: nir.NIRGraph, merge: _Merge, paths: list, net: DeployedNetwork):
         self.snn, self.net = snn, net
         self.pops = [None if _is_input(snn, p.source) else p.source for p in paths]
+        self.prefixes = [_prefix(chain) for chain in merge.chains]
+        count = len(net.images)
+        keep = [k for k, pop in enumerate(self.pops)
+                if pop is not None or self.prefixes[k] is not None]
+        shapes = {k: self._chain_values(k, np.arange(1)).shape[2:] for k in keep}
+        size = sum(4 * net.steps * count * int(np.prod(shape)) for shape in shapes.values())
+        self.kept: dict[int, torch.Tensor] = {}
+        if size <= KEPT_SHARE * net.ctx.memory_budget:
+            for k, shape in shapes.items():
+                kept = self.kept[k] = torch.empty((net.steps, count, *shape))
+                for start in range(0, count, KEPT_BATCH):
+                    index = np.arange(start, min(start + KEPT_BATCH, count))
+                    kept[:, start:index[-1] + 1] = self._chain_values(k, index)
 
     def __call__(self, index: np.ndarray) -> list[torch.Tensor]:
-        return [self._values(pop, index) for pop in self.pops]
+        return [self.kept[k][:, torch.from_numpy(index)] if k in self.kept else
+                self._chain_values(k, index) for k in range(len(self.pops))]
+
+    def _chain_values(self, k: int, index: np.ndarray) -> torch.Tensor:
+        x = self._values(self.pops[k], index)
+        prefix = self.prefixes[k]
+        if prefix is None:
+            return x
+        steps, batch = x.shape[:2]
+        x = prefix.run(x.reshape(steps * batch, *x.shape[2:]))["output"]
+        return x.reshape(steps, batch, *x.shape[1:])
 
     def _values(self, pop: str | None, index: np.ndarray) -> torch.Tensor:
         if pop is None:
@@ -230,6 +262,17 @@ class _Upstream:
             return torch.as_tensor(images, dtype=torch.float32).expand(self.net.steps,
                                                                         *images.shape)
         return torch.from_numpy(self.net.spike_values(self.snn, pop, index, np.float32))
+
+
+def _prefix(chain: _Chain) -> AnnGraph | None:
+    """The pooling and flattening between a chain's source and its synapse layer, as a graph
+    of its own; None where there is none."""
+    if len(chain.nodes) < 2:
+        return None
+    nodes = [AnnNode("x", "input", (), {"shape": (1,)})]
+    for node in chain.nodes[:-1]:
+        nodes.append(dataclasses.replace(node, inputs=(nodes[-1].name,)))
+    return AnnGraph(nodes, nodes[-1].name)
 
 
 class _BurstSpike(torch.autograd.Function):
@@ -330,11 +373,11 @@ class _LayerThroughTime(torch.nn.Module):
         for k, chain in enumerate(merge.chains):
             name = f"{chain.source}#{k}"  # one input per summand, even from one source
             nodes.append(AnnNode(name, "input", (), {"shape": (1,)}))
-            for node in chain.nodes:
-                bias = np.asarray(meta.bias, np.float32) if node is biased else None
-                params = {**node.params, "bias": bias} if node is chain.synapse else node.params
-                nodes.append(dataclasses.replace(node, inputs=(name,), params=params))
-                name = node.name
+            if chain.synapse is not None:  # its pooling and flattening are ``_Upstream``'s
+                bias = np.asarray(meta.bias, np.float32) if chain.synapse is biased else None
+                nodes.append(dataclasses.replace(chain.synapse, inputs=(name,),
+                                                 params={**chain.synapse.params, "bias": bias}))
+                name = chain.synapse.name
             ends.append(name)
         if merge.add is not None:
             nodes.append(dataclasses.replace(merge.add, inputs=tuple(ends)))

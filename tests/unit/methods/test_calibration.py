@@ -420,6 +420,33 @@ def test_weight_fit_trains_a_residual_sum_as_a_whole():
                                   population_meta(graph, pop).bias)
 
 
+@pytest.mark.parametrize("ann", [random_cnn, random_resnet])
+def test_weight_fit_inputs_are_the_same_kept_or_made_per_batch(monkeypatch, ann):
+    """The fit's input values, kept for all images (converted and pooled once), are the
+    values made per batch, on every population of a CNN (pooling, flattening) and a ResNet
+    (residual merges, identity shortcuts)."""
+    from neurodeploy.methods import weights
+    from neurodeploy.methods.deployed import DeployedNetwork
+
+    ctx = context(ann=ann())
+    graph = get_method("calibrate_light").convert(ctx)
+    net = DeployedNetwork(graph, ctx.calib, ctx)
+    index = np.array([5, 0, 17, 3])
+    checked = 0
+    for pop in firing(graph):
+        merge = weights.input_merge(ctx.ann, population_meta(graph, pop).source)
+        paths = weights._paired_paths(merge, graph, pop, net)
+        kept = weights._Upstream(graph, merge, paths, net)
+        monkeypatch.setattr(weights, "KEPT_SHARE", 0.0)
+        made = weights._Upstream(graph, merge, paths, net)
+        monkeypatch.undo()
+        assert not made.kept
+        for a, b in zip(kept(index), made(index), strict=True):
+            assert a.shape == b.shape and torch.equal(a, b)
+        checked += len(kept.kept)  # the input images are not kept: a view repeats them
+    assert checked >= 1
+
+
 def test_weight_fit_runs_a_dual_threshold_population_with_its_negative_spikes():
     """The fitted layer runs the neuron the network runs: with the dual threshold, a neuron
     whose membrane drops below theta_neg after it fired takes spikes back, so less is sent
@@ -438,7 +465,7 @@ def test_weight_fit_runs_a_dual_threshold_population_with_its_negative_spikes():
     pop = firing(graph)[1]
     meta = population_meta(graph, pop)
     merge = input_merge(ctx.ann, meta.source)
-    upstream = _Upstream(graph, _paired_paths(merge, graph, pop, net), net)
+    upstream = _Upstream(graph, merge, _paired_paths(merge, graph, pop, net), net)
     target = ann_activations(ctx, ctx.calib, graph)[pop]
     dual = _LayerThroughTime(merge, meta, target.shape[1:], "mse")
     single = _LayerThroughTime(merge, meta.replace(dual=False), target.shape[1:], "mse")

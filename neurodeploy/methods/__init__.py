@@ -14,7 +14,7 @@ from neurodeploy.errors import InputError
 from neurodeploy.methods.adafire import AdaFire
 from neurodeploy.methods.auto import Auto
 from neurodeploy.methods.base import Method, MethodContext, Stage, compose
-from neurodeploy.methods.calibration import Calibrate, Correct
+from neurodeploy.methods.calibration import LIGHT, Calibrate, Correct
 from neurodeploy.methods.dual_phase import DualPhase
 from neurodeploy.methods.ftbc import Ftbc
 from neurodeploy.methods.iat import Iat
@@ -33,7 +33,7 @@ STAGES: dict[str, Callable[[], Stage]] = {
     "adafire": AdaFire,
     "auto": Auto,
     "calibrate": Calibrate,
-    "calibrate_light": lambda: Calibrate("calibrate_light", weights=None),
+    "calibrate_light": lambda: LIGHT,
     "correct": Correct,
     "ftbc": Ftbc,
     "iat": Iat,

@@ -14,8 +14,12 @@ side by side, and the one whose deployed network comes closest to the ANN's outp
    it does not choose: on the Fashion ResNet example at T=4 it preferred AdaFire by 3 images
    of 2,048 where calibrate scores 0.2 points higher on the test split, while the divergence
    told them apart by a quarter.
-3. The dual threshold is tried on the winner where the target has negative spikes, and kept
-   only if it does not raise the divergence (it usually costs a little more traffic).
+3. Where the target has negative spikes, the dual threshold is kept only if it does not
+   raise the divergence (it usually costs a little more traffic). Calibrate's is chosen
+   before its weight fit, on the corrections-only pipeline (``calibrate_light``, seconds)
+   built with and without it: trying it on the full pipeline afterwards fitted every layer
+   twice, 40% of auto. On both Fashion examples the two choose alike at T = 1, 2, 4 and 8
+   (docs/methods.md). AdaFire's is tried on its full pipeline when it wins.
 
 The choice, every candidate's score and synaptic operations, and the reason are recorded in
 ``GraphMeta.notes["auto"]``; ``neurodeploy compile`` prints the reason.
@@ -34,7 +38,7 @@ from neurodeploy.core.graph import readout_name
 from neurodeploy.frontend.ann import ACTIVATIONS
 from neurodeploy.methods.adafire import DESIRED_BURST, AdaFire, burst_ceiling
 from neurodeploy.methods.base import MethodContext, Stage
-from neurodeploy.methods.calibration import WEIGHT_SAMPLES, Calibrate, correction_images
+from neurodeploy.methods.calibration import LIGHT, WEIGHT_SAMPLES, Calibrate, correction_images
 from neurodeploy.methods.corrections import firing, with_note
 from neurodeploy.methods.deployed import DeployedNetwork
 from neurodeploy.methods.probe import ann_activations
@@ -67,40 +71,71 @@ class Auto:
         unseen = ctx.unseen(self.name, SCORE_SAMPLES, skip)
         images = correction_images(ctx, self.name, SCORE_SAMPLES) if unseen is None else unseen
         scorer = _Scorer(ctx, images)
-        built = {stage.name: stage(None, replace(ctx, options=options))
-                 for stage, options in candidates.values()}
-        scores = {name: scorer(g) for name, g in built.items()}
-        chosen = _best(scores)
-        stage, options = candidates[chosen]
         bursts = {name: burst_ceiling(ctx) if name == "adafire" else options.max_burst
-                   for name, (_, options) in candidates.items()}
-        label = chosen if bursts[chosen] == 1 else f"{chosen} (bursts of up to {bursts[chosen]})"
+                  for name, (_, options) in candidates.items()}
+        scores: dict[str, Score] = {}
+        try_dual = ctx.target.neuron.dual_threshold and not ctx.options.dual
+        if try_dual:
+            candidates = _with_light_dual_choice(candidates, ctx, scorer, scores)
+        built = {name: stage(None, replace(ctx, options=options))
+                 for name, (stage, options) in candidates.items()}
+        scores.update({name: scorer(g) for name, g in built.items()})
+        chosen = _best({name: scores[name] for name in built})
+        base = chosen.partition("+")[0]
+        label = base if bursts[base] == 1 else f"{base} (bursts of up to {bursts[base]})"
         alone = "binary spikes" if not ctx.target.spikes.graded else \
             "a model without ReLU layers (AdaFire chooses their bursts)"
-        why = (f"{label} is the accurate method for {alone}" if len(scores) == 1 else
+        why = (f"{label} is the accurate method for {alone}" if len(built) == 1 else
                f"{label} came closest to the ANN's outputs")
-        graph, kept = built[chosen], chosen
-        if ctx.target.neuron.dual_threshold and not ctx.options.dual:
-            kept = f"{chosen}+dual"
+        graph = built[chosen]
+        if chosen != base:
+            why += (", with the dual threshold (it did not move the corrections-only "
+                    "pipeline's further)")
+        elif try_dual and chosen == "calibrate":  # the dual threshold lost on LIGHT
+            why += ", without the dual threshold (it moved the corrections-only pipeline's further)"
+        elif try_dual:
+            stage, options = candidates[chosen]
             dual_graph = stage(None, replace(ctx, options=replace(options, dual=True)))
-            scores[kept] = scorer(dual_graph)
-            if scores[kept].divergence <= scores[chosen].divergence:
-                graph = dual_graph
+            scores[f"{chosen}+dual"] = scorer(dual_graph)
+            if scores[f"{chosen}+dual"].divergence <= scores[chosen].divergence:
+                graph, chosen = dual_graph, f"{chosen}+dual"
                 why += ", with the dual threshold (it did not move them further)"
             else:
-                kept = chosen
                 why += ", without the dual threshold (it moved them further)"
         source = "calibration" if unseen is None else "unseen"
-        why += (f" (divergence {scores[kept].divergence:.4f}, the ANN's prediction on "
-                f"{scores[kept].agreement:.2%} of {len(images)} {source} images)")
+        why += (f" (divergence {scores[chosen].divergence:.4f}, the ANN's prediction on "
+                f"{scores[chosen].agreement:.2%} of {len(images)} {source} images)")
         return with_note(graph, self.name, {
-            "chosen": kept, "reason": why,
+            "chosen": chosen, "reason": why,
             "max_burst": bursts,
             "divergence": {k: s.divergence for k, s in scores.items()},
             "agreement": {k: s.agreement for k, s in scores.items()},
             "synops_per_image": {k: s.synops for k, s in scores.items()},
             "scored_on_unseen_images": unseen is not None, "score_images": len(images),
             "seconds": time.perf_counter() - start})
+
+
+def _with_light_dual_choice(candidates: dict[str, tuple[Stage, ConvertOptions]],
+                            ctx: MethodContext, scorer: _Scorer, scores: dict[str, Score]
+                            ) -> dict[str, tuple[Stage, ConvertOptions]]:
+    """The candidates with calibrate's dual threshold chosen before its weight fit: the
+    corrections-only pipeline (``LIGHT``) built with and without it, scored into ``scores``,
+    and calibrate renamed ``calibrate+dual`` where the dual threshold did not move the
+    outputs further. A second full calibrate, to try it afterwards, took 40% of auto."""
+    if "calibrate" not in candidates:
+        return candidates
+    stage, options = candidates["calibrate"]
+    for dual in (False, True):
+        light = LIGHT(None, replace(ctx, options=replace(options, dual=dual)))
+        scores[LIGHT.name + "+dual" * dual] = scorer(light)
+    if scores[f"{LIGHT.name}+dual"].divergence > scores[LIGHT.name].divergence:
+        return candidates
+    renamed = {}
+    for name, candidate in candidates.items():  # in their order: it breaks exact ties
+        if name == "calibrate":
+            name, candidate = "calibrate+dual", (stage, replace(options, dual=True))
+        renamed[name] = candidate
+    return renamed
 
 
 def _candidates(ctx: MethodContext) -> dict[str, tuple[Stage, ConvertOptions]]:

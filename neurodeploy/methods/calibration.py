@@ -116,6 +116,10 @@ class Calibrate:
         return graph, errors, fits
 
 
+#: the light pipeline (``calibrate_light``): corrections only, on 256 images
+LIGHT = Calibrate("calibrate_light", weights=None)
+
+
 @dataclass(frozen=True)
 class Correct:
     """Bias and potential correction (step 3) of a network another stage built."""

@@ -15,7 +15,7 @@ from neurodeploy.errors import InputError
 from neurodeploy.methods import DEFAULT_METHOD, STAGES, get_method
 from neurodeploy.methods.adafire import INITIAL_BURST, AdaFire, burst_ceiling
 from neurodeploy.methods.auto import CALIBRATE_BURST, Auto, Score, _best, _candidates
-from neurodeploy.methods.calibration import WEIGHT_SAMPLES
+from neurodeploy.methods.calibration import LIGHT, WEIGHT_SAMPLES
 from neurodeploy.methods.corrections import firing
 from neurodeploy.targets import load_target
 from tests.conftest import images, random_mlp
@@ -44,16 +44,32 @@ def scored():
 
 
 def check_choice(ctx, graph, expected: set[str]) -> dict:
+    """The note's scores say why ``graph`` was kept: calibrate's dual threshold chosen on the
+    light pipeline, the best of the full candidates, then (not chosen before) the dual
+    threshold tried on the winner."""
     note = get_graph_meta(graph).notes["auto"]
-    assert {name.partition("+")[0] for name in note["agreement"]} == expected
+
+    def score(name: str) -> Score:
+        return Score(note["divergence"][name], note["agreement"][name],
+                     note["synops_per_image"][name])
+
+    light = [name for name in note["agreement"] if name.startswith(LIGHT.name)]
+    first = {name: score(name) for name in note["agreement"]
+             if name not in light and name != "adafire+dual"}  # adafire's dual: a retry
+    assert {name.partition("+")[0] for name in first} == expected
     dual = ctx.target.neuron.dual_threshold
     assert any(name.endswith("+dual") for name in note["agreement"]) == dual
-    scores = {name: Score(note["divergence"][name], note["agreement"][name],
-                          note["synops_per_image"][name])
-              for name in note["agreement"] if not name.endswith("+dual")}
-    base = _best(scores)
-    assert note["chosen"] in (base, f"{base}+dual")
-    assert note["reason"].startswith(base)
+    assert bool(light) == (dual and "calibrate" in expected)
+    if light:
+        light_dual = score(f"{LIGHT.name}+dual").divergence <= score(LIGHT.name).divergence
+        assert ("calibrate+dual" in first) == light_dual
+    best = _best(first)
+    assert note["chosen"] == best or (dual and note["chosen"] == f"{best}+dual")
+    if dual:  # the winner's dual threshold was tried, on LIGHT (calibrate) or in full
+        assert best.endswith("+dual") or bool(light) if best == "calibrate" else \
+            best.endswith("+dual") or f"{best}+dual" in note["agreement"]
+    base = best.partition("+")[0]
+    assert note["reason"].startswith(f"{base} ")  # the label names the stage, not "+dual"
     assert ("with the dual threshold" in note["reason"]) == note["chosen"].endswith("+dual")
     assert equal_graphs(graph, candidate(note["chosen"], ctx, note["max_burst"][base]))
     return note
@@ -132,3 +148,11 @@ def test_the_default_method_is_auto_and_without_data_it_says_how_to_give_it():
     assert "calib=" in error.value.hint and "qcfs" in error.value.hint
     # the one method the hint names as needing no data is the only one that needs none
     assert [name for name in STAGES if not get_method(name).needs_calibration] == ["qcfs"]
+
+
+def test_auto_fits_calibrate_once_with_the_dual_threshold_its_light_pipeline_kept():
+    """On these images at T=2 the dual threshold does not move the light pipeline's outputs
+    further: calibrate is built with it, and not built again without."""
+    ctx = context(timesteps=2)
+    note = check_choice(ctx, Auto()(None, ctx), {"calibrate", "adafire"})
+    assert "calibrate+dual" in note["divergence"] and "calibrate" not in note["divergence"]

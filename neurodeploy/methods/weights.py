@@ -234,14 +234,15 @@ class _Upstream:
         keep = [k for k, pop in enumerate(self.pops)
                 if pop is not None or self.prefixes[k] is not None]
         shapes = {k: self._chain_values(k, np.arange(1)).shape[2:] for k in keep}
-        size = sum(4 * net.steps * count * int(np.prod(shape)) for shape in shapes.values())
+        float32 = 4  # bytes
+        size = sum(float32 * net.steps * count * int(np.prod(s)) for s in shapes.values())
         self.kept: dict[int, torch.Tensor] = {}
         if size <= KEPT_SHARE * net.ctx.memory_budget:
             for k, shape in shapes.items():
-                kept = self.kept[k] = torch.empty((net.steps, count, *shape))
+                kept = self.kept[k] = torch.empty((net.steps, count, *shape), dtype=torch.float32)
                 for start in range(0, count, KEPT_BATCH):
-                    index = np.arange(start, min(start + KEPT_BATCH, count))
-                    kept[:, start:index[-1] + 1] = self._chain_values(k, index)
+                    stop = min(start + KEPT_BATCH, count)
+                    kept[:, start:stop] = self._chain_values(k, np.arange(start, stop))
 
     def __call__(self, index: np.ndarray) -> list[torch.Tensor]:
         return [self.kept[k][:, torch.from_numpy(index)] if k in self.kept else

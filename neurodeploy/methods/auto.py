@@ -95,9 +95,8 @@ class Auto:
             why += ", without the dual threshold (it moved the corrections-only pipeline's further)"
         elif try_dual:
             stage, options = candidates[chosen]
-            dual_graph = stage(None, replace(ctx, options=replace(options, dual=True)))
-            scores[f"{chosen}+dual"] = scorer(dual_graph)
-            if scores[f"{chosen}+dual"].divergence <= scores[chosen].divergence:
+            dual_graph = _dual_graph(chosen, stage, options, ctx, scorer, scores)
+            if dual_graph is not None:
                 graph, chosen = dual_graph, f"{chosen}+dual"
                 why += ", with the dual threshold (it did not move them further)"
             else:
@@ -125,10 +124,8 @@ def _with_light_dual_choice(candidates: dict[str, tuple[Stage, ConvertOptions]],
     if "calibrate" not in candidates:
         return candidates
     stage, options = candidates["calibrate"]
-    for dual in (False, True):
-        light = LIGHT(None, replace(ctx, options=replace(options, dual=dual)))
-        scores[LIGHT.name + "+dual" * dual] = scorer(light)
-    if scores[f"{LIGHT.name}+dual"].divergence > scores[LIGHT.name].divergence:
+    scores[LIGHT.name] = scorer(LIGHT(None, replace(ctx, options=options)))
+    if _dual_graph(LIGHT.name, LIGHT, options, ctx, scorer, scores) is None:
         return candidates
     renamed = {}
     for name, candidate in candidates.items():  # in their order: it breaks exact ties
@@ -136,6 +133,15 @@ def _with_light_dual_choice(candidates: dict[str, tuple[Stage, ConvertOptions]],
             name, candidate = "calibrate+dual", (stage, replace(options, dual=True))
         renamed[name] = candidate
     return renamed
+
+
+def _dual_graph(name: str, stage: Stage, options: ConvertOptions, ctx: MethodContext,
+                scorer: _Scorer, scores: dict[str, Score]) -> nir.NIRGraph | None:
+    """``stage`` built with the dual threshold and scored into ``scores`` as ``name+dual``:
+    the graph if it does not raise the divergence of ``name`` (scored before), else None."""
+    graph = stage(None, replace(ctx, options=replace(options, dual=True)))
+    scores[f"{name}+dual"] = scorer(graph)
+    return graph if scores[f"{name}+dual"].divergence <= scores[name].divergence else None
 
 
 def _candidates(ctx: MethodContext) -> dict[str, tuple[Stage, ConvertOptions]]:

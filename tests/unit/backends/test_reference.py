@@ -163,3 +163,7 @@ def test_count_nonzero_matches_a_plain_count(layout):
     assert torch.equal(count_nonzero(x, lead=1), (x != 0).sum(0))
     flat = torch.randint(-1, 2, (3, 4, 9)).float()
     assert torch.equal(count_nonzero(flat, lead=2), (flat != 0).sum(dim=(0, 1)))
+    # spikes as the calibration stages keep them: int8, channels last, a chunk of the images
+    kept = torch.randint(-2, 3, (3, 8, 6, 7, 5), dtype=torch.int8).permute(0, 1, 4, 2, 3)
+    chunk = kept[:, 2:6]
+    assert torch.equal(count_nonzero(chunk, lead=2), (chunk != 0).sum(dim=(0, 1)))

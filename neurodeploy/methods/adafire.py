@@ -37,7 +37,7 @@ from neurodeploy.methods.corrections import (
     firing,
     rounding_shift,
     with_note,
-    with_population,
+    with_populations,
 )
 from neurodeploy.methods.deployed import DeployedNetwork
 from neurodeploy.methods.mmse import activation_samples, mmse_thresholds_by_burst
@@ -126,10 +126,8 @@ class CandidateSearch:
         thresholds = {name: self.thetas[name][b] * scales.get(name, 1.0)
                       for name, b in bursts.items()}
         graph = to_snn(self.ctx.ann, thresholds, self.ctx.options)
-        populations = {name: pop for pop in firing(graph)
-                       for name in [_source(graph, pop)] if name in bursts}
-        for name, pop in populations.items():
-            graph = with_population(graph, pop, max_burst=bursts[name])
+        graph = with_populations(graph, {pop: {"max_burst": bursts[name]} for pop in firing(graph)
+                                         for name in [_source(graph, pop)] if name in bursts})
         return rounding_shift(graph, self.ctx.options.timesteps)
 
     def measure(self, graph: nir.NIRGraph, population: str) -> tuple[float, float]:

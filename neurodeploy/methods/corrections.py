@@ -20,7 +20,7 @@ from neurodeploy.core.meta import (
     get_graph_meta,
     population_meta,
     set_graph_meta,
-    with_record,
+    with_records,
 )
 from neurodeploy.core.population import param_for_shape
 from neurodeploy.methods.base import MethodContext
@@ -37,7 +37,13 @@ def firing(graph: nir.NIRGraph) -> list[str]:
 
 def with_population(graph: nir.NIRGraph, name: str, **changes: Any) -> nir.NIRGraph:
     """A new graph whose population ``name`` has ``changes`` in its record."""
-    return with_record(graph, name, population_meta(graph, name).replace(**changes))
+    return with_populations(graph, {name: changes})
+
+
+def with_populations(graph: nir.NIRGraph, changes: dict[str, dict[str, Any]]) -> nir.NIRGraph:
+    """``with_population`` of several populations, in one copy of the graph."""
+    return with_records(graph, {name: population_meta(graph, name).replace(**c)
+                                for name, c in changes.items()})
 
 
 def with_note(graph: nir.NIRGraph, stage: str, note: dict[str, Any]) -> nir.NIRGraph:
@@ -51,12 +57,13 @@ def with_note(graph: nir.NIRGraph, stage: str, note: dict[str, Any]) -> nir.NIRG
 def rounding_shift(graph: nir.NIRGraph, timesteps: int) -> nir.NIRGraph:
     """v_init = 0 and theta/(2T) more bias every step: over the window the neuron gains
     theta/2, which turns the rate code's floor into a round (algorithms.md §2.1)."""
+    shifted = {}
     for name in firing(graph):
         meta = population_meta(graph, name)
         shift = np.asarray(meta.theta, np.float64) / (2 * timesteps)
-        graph = with_population(graph, name, v_init=np.array(0.0),
-                                bias=np.asarray(meta.bias, np.float64) + shift)
-    return graph
+        shifted[name] = meta.replace(v_init=np.array(0.0),
+                                     bias=np.asarray(meta.bias, np.float64) + shift)
+    return with_records(graph, shifted)
 
 
 def correct(graph: nir.NIRGraph, ctx: MethodContext, images: np.ndarray, stage: str,

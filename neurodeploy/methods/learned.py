@@ -36,7 +36,7 @@ from neurodeploy.core.meta import population_meta
 from neurodeploy.errors import UnsupportedLayer
 from neurodeploy.frontend.ann import AnnGraph
 from neurodeploy.methods.base import MethodContext, seeded_subset
-from neurodeploy.methods.corrections import firing, with_note, with_population
+from neurodeploy.methods.corrections import firing, with_note, with_populations
 from neurodeploy.methods.potential import calibrate_potentials
 
 #: ECL's negative threshold as a fraction of theta (measured: docs/methods.md)
@@ -70,9 +70,8 @@ class LearnedClip:
                           v_init_ratio=self.v_init_ratio, max_burst=1)
         snn = to_snn(ctx.ann, {name: theta / bursts[name] for name, theta in thresholds.items()},
                      options)
-        for pop in firing(snn):
-            snn = with_population(snn, pop,
-                                  max_burst=bursts[population_meta(snn, pop).source])
+        snn = with_populations(snn, {pop: {"max_burst": bursts[population_meta(snn, pop).source]}
+                                     for pop in firing(snn)})
         if self.calibrate_v_init:
             images = seeded_subset(ctx.calibration(self.name), POTENTIAL_SAMPLES, ctx.seed)
             snn = calibrate_potentials(snn, images, ctx)

@@ -11,13 +11,14 @@ import pytest
 from neurodeploy.backends import Record, memory
 from neurodeploy.backends.memory import sample_bytes
 from neurodeploy.convert import ConvertOptions
-from neurodeploy.core.meta import population_meta
+from neurodeploy.core.meta import copy_graph, population_meta
 from neurodeploy.core.population import population_shape
 from neurodeploy.errors import InputError
 from neurodeploy.methods import MethodContext, get_method
 from neurodeploy.methods.corrections import firing, with_population
 from neurodeploy.methods.deployed import DeployedNetwork
 from neurodeploy.methods.probe import simulate
+from neurodeploy.nir_compat import replace_node
 from neurodeploy.targets import load_target
 from tests.conftest import images, random_cnn, random_resnet
 
@@ -52,6 +53,35 @@ def test_kept_populations_equal_the_whole_run_after_a_change(ann):
     kept = net._runs[pops[0]]
     net.spikes(changed, pops[-1])
     assert net._runs[pops[0]] is kept
+
+
+@pytest.mark.parametrize("ann", [random_cnn(), random_resnet()], ids=["cnn", "resnet"])
+def test_a_probed_population_runs_on_its_kept_input_until_the_input_changes(ann):
+    """AdaFire's tables change one population's threshold again and again: from its third
+    run on one input that input is kept; a change of its weights, or upstream (the source's
+    threshold is folded into the weights), is not served from it."""
+    ctx = MethodContext(ann=ann, calib=images(ann.input_shape, n=24, seed=4),
+                        options=ConvertOptions(timesteps=3, max_burst=3),
+                        target=load_target("loihi2"), show_progress=False)
+    graph = get_method("p99.99").convert(ctx)
+    net = DeployedNetwork(graph, ctx.calib, ctx)
+    net.chunk = 5  # as a small budget makes them, with room to keep an input
+    first, probed = firing(graph)[:2]
+    theta = population_meta(graph, probed).theta
+    probes = [with_population(graph, probed, theta=theta * scale, max_burst=burst)
+              for scale, burst in [(1.0, 3), (1.5, 3), (2.0, 1), (2.5, 2)]]
+    synapse = net.paths[probed][0].synapse
+    weight = np.array(graph.nodes[synapse].weight)
+    weight.flat[0] += 0.3 * np.abs(weight).max()
+    reweighted = copy_graph(probes[-1], {synapse: replace_node(graph.nodes[synapse],
+                                                               weight=weight)})
+    upstream = with_population(probes[-1], first, theta=population_meta(graph, first).theta * 2)
+    for n, g in enumerate([*probes, reweighted, upstream], start=1):
+        probe = simulate(g, ctx.calib, ctx)
+        assert np.array_equal(net.logits(g), probe.logits)
+        for pop in firing(g):
+            assert np.array_equal(net.spikes(g, pop), probe.trace.spikes[pop])
+        assert (net._inputs[probed].chunks is not None) == (3 <= n <= len(probes))
 
 
 def _input_synapses(graph) -> set[str]:

@@ -2,6 +2,7 @@
 
     python benchmarks/compile_speed.py                      # all models, T=4
     python benchmarks/compile_speed.py --models fashion_cnn --methods p99.99,calibrate
+    python benchmarks/compile_speed.py --models vgg11 --methods auto --memory-budget 500000000
 
 Models: the Fashion-MNIST CNN example (examples/fashion_cnn/model.pt, calibrated on
 fashion-mnist as `neurodeploy compile --calib fashion-mnist` does), and VGG-11 and
@@ -34,6 +35,7 @@ from common import CACHE, ROOT, cpu_seconds, print_table, run_child, write_resul
 
 sys.path.insert(0, str(ROOT))  # the shapes are shared with the tests
 
+from neurodeploy.backends.memory import DEFAULT_MEMORY_BUDGET
 from tests.models import SHAPE, shape_network
 
 FASHION = ROOT / "examples/fashion_cnn/model.pt"
@@ -53,7 +55,7 @@ def shape_model(name: str) -> tuple[str, np.ndarray]:
     return str(path), np.load(data)
 
 
-def child(model: str, method: str, timesteps: int, test_samples: int) -> dict:
+def child(model: str, method: str, timesteps: int, test_samples: int, budget: int) -> dict:
     """One compile in this process: its time, peak memory and (Fashion CNN) accuracy."""
     from neurodeploy import api
 
@@ -66,7 +68,7 @@ def child(model: str, method: str, timesteps: int, test_samples: int) -> dict:
     # the capacity is recorded, not refused
     result = api.compile(path, target="loihi2", method=method, calib=calib,
                          timesteps=timesteps, input_shape=shape, allow_saturation=True,
-                         capacity_check=False, show_progress=False)
+                         capacity_check=False, show_progress=False, memory_budget=budget)
     out = {"seconds": result.seconds, "cpu_seconds": cpu_seconds() - before,
            "peak_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}
     if model == "fashion_cnn":
@@ -76,8 +78,8 @@ def child(model: str, method: str, timesteps: int, test_samples: int) -> dict:
     return out
 
 
-def measure(model: str, method: str, timesteps: int, test_samples: int) -> dict:
-    result, seconds = run_child(__file__, model, method, timesteps, test_samples)
+def measure(model: str, method: str, timesteps: int, test_samples: int, budget: int) -> dict:
+    result, seconds = run_child(__file__, model, method, timesteps, test_samples, budget)
     print(f"{model} {method}: {result['seconds']:.1f} s compile ({result['cpu_seconds']:.1f} "
           f"CPU s), {result['peak_mb']:.0f} MB ({seconds:.0f} s with loading)", flush=True)
     return result
@@ -89,12 +91,14 @@ def main() -> None:
     parser.add_argument("--methods", default=",".join(METHODS))
     parser.add_argument("--timesteps", type=int, default=4)
     parser.add_argument("--test-samples", type=int, default=2000)
+    parser.add_argument("--memory-budget", type=int, default=DEFAULT_MEMORY_BUDGET,
+                        help="bytes a simulator run may hold (api.compile's memory_budget)")
     parser.add_argument("--result", default="compile_speed")
-    parser.add_argument("--child", nargs=4, help=argparse.SUPPRESS)
+    parser.add_argument("--child", nargs=5, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
-        model, method, timesteps, samples = args.child
-        print(json.dumps(child(model, method, int(timesteps), int(samples))))
+        model, method, timesteps, samples, budget = args.child
+        print(json.dumps(child(model, method, int(timesteps), int(samples), int(budget))))
         return
     methods = args.methods.split(",")
     if methods[0] != "p99.99":
@@ -105,12 +109,13 @@ def main() -> None:
         results[model] = {}
         for method in methods:  # written after each compile: a stopped run keeps what it did
             r = results[model][method] = measure(model, method, args.timesteps,
-                                                 args.test_samples)
+                                                 args.test_samples, args.memory_budget)
             base = results[model]["p99.99"]
             r["ratio_to_p99.99"] = r["seconds"] / base["seconds"]
             r["cpu_ratio_to_p99.99"] = r["cpu_seconds"] / base["cpu_seconds"]
             write_result(args.result, {"timesteps": args.timesteps, "target": "loihi2",
-                                       "test_samples": args.test_samples, "results": results})
+                                       "test_samples": args.test_samples,
+                                       "memory_budget": args.memory_budget, "results": results})
         for method, r in results[model].items():
             accuracy = f"{100 * r['accuracy']:.2f}" if "accuracy" in r else "-"
             rows.append([model, method, f"{r['seconds']:.1f}", f"{r['ratio_to_p99.99']:.1f}x",

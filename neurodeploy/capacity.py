@@ -45,8 +45,6 @@ class LayerAllocation:
     population: str
     neurons: int
     synapses: int  #: synapses into the population (sum of its neurons' fan-in)
-    fan_in_max: int
-    fan_in_mean: float
     core_starts: tuple[int, ...]  #: the first neuron of each of its cores (empty: not modelled)
     first_core: int  #: index of its first core in the system (cores fill chips in order)
     memory_bits: int = 0  #: weights and state it stores ([memory] targets; 0: not modelled)
@@ -173,9 +171,8 @@ def allocate(graph: nir.NIRGraph, target: Target) -> Allocation:
                 violations.append(Violation(name, "memory.bits_per_core", bits.widest,
                                             memory.bits_per_core))
         starts = _core_starts(flat.size, limits.neurons_per_core, budgets)
-        layers.append(LayerAllocation(
-            name, flat.size, int(flat.sum()), widest, float(flat.mean()) if flat.size else 0.0,
-            starts, first, bits.stored(starts) if bits else 0))
+        layers.append(LayerAllocation(name, flat.size, int(flat.sum()), starts, first,
+                                      bits.stored(starts) if bits else 0))
         first += len(starts)
     allocation = Allocation(tuple(layers), target, ())
     total = target.total_cores

@@ -68,12 +68,28 @@ class AdaFire:
                              hint="Use a target with graded spikes (e.g. loihi2)")
         top = burst_ceiling(ctx)
         bursts = list(range(1, top + 1))
+        # each step in its own function: the activation samples and the search's deployed
+        # network (a spike record per layer) are freed before the corrections make theirs
+        graph, note = self._search(ctx, self._thresholds(ctx, bursts), bursts, top)
+        graph, errors = correct(graph, ctx, correction_images(ctx, self.name), self.name,
+                                ctx.target.neuron.per_neuron_v_init)
+        return with_note(graph, self.name, {
+            **note, "mean_abs_rate_error_before": errors,
+            "seconds": time.perf_counter() - start})
+
+    def _thresholds(self, ctx: MethodContext, bursts: list[int]
+                    ) -> dict[str, dict[int, float | np.ndarray]]:
+        """Activation node -> burst size -> its MMSE threshold."""
         samples = activation_samples(ctx.ann, ctx.calibration(self.name),
                                      ctx.options.per_channel, ctx.seed, ctx.memory_budget)
         if not samples:
             raise InputError(f"method stage '{self.name}' chooses the bursts of ReLU layers, "
                              "and the model has none", hint="Use method='calibrate'")
-        thetas = {name: burst_thresholds(values, ctx, bursts) for name, values in samples.items()}
+        return {name: burst_thresholds(values, ctx, bursts) for name, values in samples.items()}
+
+    def _search(self, ctx: MethodContext, thetas: dict[str, dict[int, float | np.ndarray]],
+                bursts: list[int], top: int) -> tuple[nir.NIRGraph, dict]:
+        """The network of the chosen bursts and scales, and the note on how they were chosen."""
         search = CandidateSearch(ctx, correction_images(ctx, self.name, SEARCH_SAMPLES), thetas)
         layers = list(thetas)
         chosen = dict.fromkeys(layers, top)
@@ -86,14 +102,9 @@ class AdaFire:
                                           limit=keep)
         scales = {name: float(SCALES[k]) for name, k in
                   zip(layers, pareto_choice(ssc_cost, ssc_sens, keep), strict=True)}
-        graph = search.build(chosen, scales)
-        graph, errors = correct(graph, ctx, correction_images(ctx, self.name), self.name,
-                                ctx.target.neuron.per_neuron_v_init)
-        return with_note(graph, self.name, {
+        return search.build(chosen, scales), {
             "max_burst": chosen, "threshold_scale": scales,
-            "burst_sensitivity": sens, "burst_synops": cost,
-            "mean_abs_rate_error_before": errors, "seconds": time.perf_counter() - start})
-
+            "burst_sensitivity": sens, "burst_synops": cost}
 
 def burst_ceiling(ctx: MethodContext) -> int:
     """The largest burst the search considers: the authors' initial burst, within the

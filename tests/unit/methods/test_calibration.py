@@ -3,7 +3,9 @@ composition, determinism, and that they never see labels."""
 
 from __future__ import annotations
 
+import gc
 import itertools
+import weakref
 
 import numpy as np
 import pytest
@@ -13,7 +15,8 @@ from neurodeploy import api
 from neurodeploy.convert import ConvertOptions
 from neurodeploy.core.meta import get_graph_meta, population_meta
 from neurodeploy.errors import InputError
-from neurodeploy.methods import MethodContext, calibration, get_method, mmse
+from neurodeploy.methods import MethodContext, calibration, deployed, get_method, mmse
+from neurodeploy.methods import adafire as adafire_module
 from neurodeploy.methods.adafire import CandidateSearch, burst_thresholds
 from neurodeploy.methods.corrections import firing
 from neurodeploy.methods.iat import (
@@ -270,6 +273,29 @@ def test_ssc_search_skips_only_the_scales_past_the_budget():
         least += full[:first].min()
     assert np.array_equal(np.isfinite(sens), np.isfinite(cost))
     assert pareto_choice(cost, sens, limit) == pareto_choice(full_cost, full_sens, limit)
+
+
+def test_adafire_frees_its_search_before_the_corrections(monkeypatch):
+    """The search's deployed network holds a spike record per layer: alive next to the
+    corrections' own, it raised AdaFire's peak memory on the VGG-11 shape by a ninth."""
+    alive: weakref.WeakSet = weakref.WeakSet()
+    made = deployed.DeployedNetwork.__init__
+
+    def tracked(self, *args, **kwargs):
+        made(self, *args, **kwargs)
+        alive.add(self)
+
+    correct = adafire_module.correct
+
+    def checked(*args, **kwargs):
+        gc.collect()
+        assert not alive, "the search's deployed network outlives the search"
+        return correct(*args, **kwargs)
+
+    monkeypatch.setattr(deployed.DeployedNetwork, "__init__", tracked)
+    monkeypatch.setattr(adafire_module, "correct", checked)
+    graph = get_method("adafire").convert(context())
+    assert get_graph_meta(graph).notes["adafire"]["max_burst"]
 
 
 def test_adafire_is_refused_on_binary_spike_targets():

@@ -2,7 +2,7 @@
 
     python benchmarks/compile_speed.py                      # all models, T=4
     python benchmarks/compile_speed.py --models fashion_cnn --methods p99.99,calibrate
-    python benchmarks/compile_speed.py --models vgg11 --methods auto --memory-budget 500000000
+    python benchmarks/compile_speed.py --models vgg11 --methods auto --memory-budget 500MB
 
 Models: the Fashion-MNIST CNN example (examples/fashion_cnn/model.pt, calibrated on
 fashion-mnist as `neurodeploy compile --calib fashion-mnist` does), and VGG-11 and
@@ -35,7 +35,7 @@ from common import CACHE, ROOT, cpu_seconds, print_table, run_child, write_resul
 
 sys.path.insert(0, str(ROOT))  # the shapes are shared with the tests
 
-from neurodeploy.backends.memory import DEFAULT_MEMORY_BUDGET
+from neurodeploy.backends.memory import DEFAULT_MEMORY_BUDGET, parse_memory
 from tests.models import SHAPE, shape_network
 
 FASHION = ROOT / "examples/fashion_cnn/model.pt"
@@ -91,8 +91,9 @@ def main() -> None:
     parser.add_argument("--methods", default=",".join(METHODS))
     parser.add_argument("--timesteps", type=int, default=4)
     parser.add_argument("--test-samples", type=int, default=2000)
-    parser.add_argument("--memory-budget", type=int, default=DEFAULT_MEMORY_BUDGET,
-                        help="bytes a simulator run may hold (api.compile's memory_budget)")
+    parser.add_argument("--memory-budget", type=parse_memory, default=DEFAULT_MEMORY_BUDGET,
+                        help="memory a simulator run may hold, e.g. 500MB (api.compile's "
+                             "memory_budget)")
     parser.add_argument("--result", default="compile_speed")
     parser.add_argument("--child", nargs=5, help=argparse.SUPPRESS)
     args = parser.parse_args()

@@ -70,7 +70,7 @@ class AdaFire:
         bursts = list(range(1, top + 1))
         # each step in its own function: the activation samples and the search's deployed
         # network (a spike record per layer) are freed before the corrections make theirs
-        graph, note = self._search(ctx, self._thresholds(ctx, bursts), bursts, top)
+        graph, note = self._search(ctx, self._thresholds(ctx, bursts), bursts)
         graph, errors = correct(graph, ctx, correction_images(ctx, self.name), self.name,
                                 ctx.target.neuron.per_neuron_v_init)
         return with_note(graph, self.name, {
@@ -88,8 +88,9 @@ class AdaFire:
         return {name: burst_thresholds(values, ctx, bursts) for name, values in samples.items()}
 
     def _search(self, ctx: MethodContext, thetas: dict[str, dict[int, float | np.ndarray]],
-                bursts: list[int], top: int) -> tuple[nir.NIRGraph, dict]:
+                bursts: list[int]) -> tuple[nir.NIRGraph, dict]:
         """The network of the chosen bursts and scales, and the note on how they were chosen."""
+        top = bursts[-1]
         search = CandidateSearch(ctx, correction_images(ctx, self.name, SEARCH_SAMPLES), thetas)
         layers = list(thetas)
         chosen = dict.fromkeys(layers, top)
@@ -105,6 +106,7 @@ class AdaFire:
         return search.build(chosen, scales), {
             "max_burst": chosen, "threshold_scale": scales,
             "burst_sensitivity": sens, "burst_synops": cost}
+
 
 def burst_ceiling(ctx: MethodContext) -> int:
     """The largest burst the search considers: the authors' initial burst, within the

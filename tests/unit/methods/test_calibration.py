@@ -277,7 +277,7 @@ def test_ssc_search_skips_only_the_scales_past_the_budget():
 
 def test_adafire_frees_its_search_before_the_corrections(monkeypatch):
     """The search's deployed network holds a spike record per layer: alive next to the
-    corrections' own, it raised AdaFire's peak memory on the VGG-11 shape by a ninth."""
+    corrections' own, it put `auto`'s peak on the ResNet-18 shape at 3,129 MB, 2,765 without."""
     alive: weakref.WeakSet = weakref.WeakSet()
     made = deployed.DeployedNetwork.__init__
 

@@ -35,6 +35,7 @@ from neurodeploy.methods.mmse import (
 )
 from neurodeploy.methods.probe import ann_activations, simulate
 from neurodeploy.methods.search import pareto_choice
+from neurodeploy.methods.weights import _LayerThroughTime, _paired_paths, _Upstream, input_merge
 from neurodeploy.nir_io import read, write
 from neurodeploy.passes import quantize
 from neurodeploy.targets import load_target
@@ -473,33 +474,42 @@ def test_weight_fit_inputs_are_the_same_kept_or_made_per_batch(monkeypatch, ann)
     assert checked >= 1
 
 
-def test_weight_fit_runs_a_dual_threshold_population_with_its_negative_spikes():
-    """The fitted layer runs the neuron the network runs: with the dual threshold, a neuron
-    whose membrane drops below theta_neg after it fired takes spikes back, so less is sent
-    overall on these images."""
-    from neurodeploy.methods.deployed import DeployedNetwork
-    from neurodeploy.methods.weights import (
-        _LayerThroughTime,
-        _paired_paths,
-        _Upstream,
-        input_merge,
-    )
-
-    ctx = context(dual=True)
+def fit_inputs(ctx: MethodContext):
+    """What the weight fit of the second population of the light pipeline's network starts
+    from: its merge, record, input values on the calibration images and ANN target."""
     graph = get_method("calibrate_light").convert(ctx)
-    net = DeployedNetwork(graph, ctx.calib, ctx)
+    net = deployed.DeployedNetwork(graph, ctx.calib, ctx)
     pop = firing(graph)[1]
     meta = population_meta(graph, pop)
     merge = input_merge(ctx.ann, meta.source)
     upstream = _Upstream(graph, merge, _paired_paths(merge, graph, pop, net), net)
-    target = ann_activations(ctx, ctx.calib, graph)[pop]
+    target = torch.as_tensor(ann_activations(ctx, ctx.calib, graph)[pop], dtype=torch.float32)
+    return merge, meta, upstream(np.arange(len(ctx.calib))), target
+
+
+def test_weight_fit_runs_a_dual_threshold_population_with_its_negative_spikes():
+    """The fitted layer runs the neuron the network runs: with the dual threshold, a neuron
+    whose membrane drops below theta_neg after it fired takes spikes back, so less is sent
+    overall on these images."""
+    merge, meta, values, target = fit_inputs(context(dual=True))
     dual = _LayerThroughTime(merge, meta, target.shape[1:], "mse")
     single = _LayerThroughTime(merge, meta.replace(dual=False), target.shape[1:], "mse")
-    values = upstream(np.arange(len(ctx.calib)))
     with torch.no_grad():
         sent_dual, sent_single = dual(values), single(values)
     assert dual.theta_neg is not None and single.theta_neg is None
     assert sent_dual.sum() < sent_single.sum()
+
+
+@pytest.mark.parametrize("loss", ["mse", "kl"])
+def test_weight_fit_scores_in_batches_the_loss_of_all_the_images(loss):
+    """The held-out score runs a batch at a time; weighted by size, the batches' losses are
+    the loss on all the images at once, also when the last batch is short (96 = 2 x 40 + 16)."""
+    merge, meta, values, target = fit_inputs(context())
+    layer = _LayerThroughTime(merge, meta, target.shape[1:], loss)
+    with torch.no_grad():
+        whole = float(layer.loss(values, target))
+    assert whole > 0
+    assert layer.score(values, target, 40) == pytest.approx(whole, rel=1e-5)
 
 
 @pytest.mark.parametrize("per_channel", [True, False])

@@ -3,11 +3,13 @@
     python benchmarks/compile_speed.py                      # all models, T=4
     python benchmarks/compile_speed.py --models fashion_cnn --methods p99.99,calibrate
     python benchmarks/compile_speed.py --models vgg11 --methods auto --memory-budget 500MB
+    python benchmarks/compile_speed.py --models resnet18 --calibration-images 1024
 
 Models: the Fashion-MNIST CNN example (examples/fashion_cnn/model.pt, calibrated on
 fashion-mnist as `neurodeploy compile --calib fashion-mnist` does), and VGG-11 and
 ResNet-18 shapes on 3x32x32 (tests/models.py: random weights, BatchNorm statistics gathered on
-the 256 seeded random calibration images they are calibrated on). Each compile runs in its
+the 256 seeded random calibration images they are calibrated on; ``--calibration-images``
+calibrates on more or fewer: the 256, then more drawn alike). Each compile runs in its
 own process: the time is ``api.compile``'s (conversion and passes, not loading), wall-clock
 and CPU (user + system, all threads: on a shared machine the wall-clock time also measures
 the other jobs), the memory the process's peak resident set when the compile returns
@@ -55,14 +57,24 @@ def shape_model(name: str) -> tuple[str, np.ndarray]:
     return str(path), np.load(data)
 
 
-def child(model: str, method: str, timesteps: int, test_samples: int, budget: int) -> dict:
+def calibration_set(images: np.ndarray, count: int) -> np.ndarray:
+    """The first ``count`` of ``images``, or all of them and more drawn alike (uniform,
+    seeded): a shape's model keeps the BatchNorm statistics of the first 256."""
+    extra = np.random.default_rng(1).random((max(0, count - len(images)), *images.shape[1:]),
+                                            dtype=images.dtype)
+    return np.concatenate([images[:count], extra])
+
+
+def child(model: str, method: str, timesteps: int, test_samples: int, budget: int,
+          calibration_images: int) -> dict:
     """One compile in this process: its time, peak memory and (Fashion CNN) accuracy."""
     from neurodeploy import api
 
     if model == "fashion_cnn":
         path, calib, shape = str(FASHION), "fashion-mnist", None
     else:
-        (path, calib), shape = shape_model(model), SHAPE
+        (path, images), shape = shape_model(model), SHAPE
+        calib = calibration_set(images, calibration_images)
     before = cpu_seconds()
     # the 3x32x32 shapes need two Loihi 2 chips (docs/targets.md); this times the compile, so
     # the capacity is recorded, not refused
@@ -78,8 +90,10 @@ def child(model: str, method: str, timesteps: int, test_samples: int, budget: in
     return out
 
 
-def measure(model: str, method: str, timesteps: int, test_samples: int, budget: int) -> dict:
-    result, seconds = run_child(__file__, model, method, timesteps, test_samples, budget)
+def measure(model: str, method: str, timesteps: int, test_samples: int, budget: int,
+            calibration_images: int) -> dict:
+    result, seconds = run_child(__file__, model, method, timesteps, test_samples, budget,
+                                calibration_images)
     print(f"{model} {method}: {result['seconds']:.1f} s compile ({result['cpu_seconds']:.1f} "
           f"CPU s), {result['peak_mb']:.0f} MB ({seconds:.0f} s with loading)", flush=True)
     return result
@@ -94,12 +108,15 @@ def main() -> None:
     parser.add_argument("--memory-budget", type=parse_memory, default=DEFAULT_MEMORY_BUDGET,
                         help="memory a simulator run may hold, e.g. 500MB (api.compile's "
                              "memory_budget)")
+    parser.add_argument("--calibration-images", type=int, default=CALIBRATION_IMAGES,
+                        help="calibration images of the 3x32x32 shapes")
     parser.add_argument("--result", default="compile_speed")
-    parser.add_argument("--child", nargs=5, help=argparse.SUPPRESS)
+    parser.add_argument("--child", nargs=6, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
-        model, method, timesteps, samples, budget = args.child
-        print(json.dumps(child(model, method, int(timesteps), int(samples), int(budget))))
+        model, method, timesteps, samples, budget, images = args.child
+        print(json.dumps(child(model, method, int(timesteps), int(samples), int(budget),
+                               int(images))))
         return
     methods = args.methods.split(",")
     if methods[0] != "p99.99":
@@ -110,13 +127,16 @@ def main() -> None:
         results[model] = {}
         for method in methods:  # written after each compile: a stopped run keeps what it did
             r = results[model][method] = measure(model, method, args.timesteps,
-                                                 args.test_samples, args.memory_budget)
+                                                 args.test_samples, args.memory_budget,
+                                                 args.calibration_images)
             base = results[model]["p99.99"]
             r["ratio_to_p99.99"] = r["seconds"] / base["seconds"]
             r["cpu_ratio_to_p99.99"] = r["cpu_seconds"] / base["cpu_seconds"]
             write_result(args.result, {"timesteps": args.timesteps, "target": "loihi2",
                                        "test_samples": args.test_samples,
-                                       "memory_budget": args.memory_budget, "results": results})
+                                       "memory_budget": args.memory_budget,
+                                       "calibration_images": args.calibration_images,
+                                       "results": results})
         for method, r in results[model].items():
             accuracy = f"{100 * r['accuracy']:.2f}" if "accuracy" in r else "-"
             rows.append([model, method, f"{r['seconds']:.1f}", f"{r['ratio_to_p99.99']:.1f}x",

@@ -80,8 +80,7 @@ def calibrate_weights(snn: nir.NIRGraph, pop: str, net: DeployedNetwork, target:
     split = max(1, int(len(target) * (1 - HELD_OUT)))
     target_t = torch.as_tensor(target, dtype=torch.float32)
     held = np.arange(split, len(target))
-    held_in, held_target = upstream(held), target_t[held]
-    best = (layer.score(held_in, held_target, fit.batch), layer.state())
+    best = (layer.score(upstream, held, target_t, fit.batch), layer.state())
     start = best[0]
     optimizer = AmsGrad(list(layer.parameters()), lr=fit.lr)
     passes = stale = 0
@@ -91,7 +90,7 @@ def calibrate_weights(snn: nir.NIRGraph, pop: str, net: DeployedNetwork, target:
             layer.loss(upstream(index.numpy()), target_t[index]).backward()
             optimizer.step()
         passes += 1
-        held_loss = layer.score(held_in, held_target, fit.batch)
+        held_loss = layer.score(upstream, held, target_t, fit.batch)
         stale = 0 if held_loss < best[0] * (1 - fit.min_improvement) else stale + 1
         if held_loss < best[0]:
             best = (held_loss, layer.state())
@@ -414,16 +413,18 @@ class _LayerThroughTime(torch.nn.Module):
                         reduction="batchmean")
 
     @torch.no_grad()
-    def score(self, upstream: list[torch.Tensor], target: torch.Tensor, batch: int) -> float:
-        """The loss on all the images, ``batch`` at a time: the mean of the batches' losses
-        weighted by their sizes (in one batch, the held-out quarter took a fifth of the fit:
-        its temporaries outgrow the caches)."""
+    def score(self, upstream: _Upstream, index: np.ndarray, target: torch.Tensor, batch: int
+              ) -> float:
+        """The loss on the images ``index``, ``batch`` at a time: the mean of the batches'
+        losses weighted by their sizes. In one batch the held-out quarter took a fifth of the
+        fit (its temporaries outgrow the caches), and its input values, kept through every
+        pass, took as much memory as the spike records they come from."""
         total = 0.0
-        for start in range(0, len(target), batch):
-            part = slice(start, start + batch)
-            total += float(self.loss([x[:, part] for x in upstream], target[part])) * \
-                len(target[part])
-        return total / len(target)
+        for start in range(0, len(index), batch):
+            rows = index[start:start + batch]
+            total += float(self.loss(upstream(rows), target[torch.from_numpy(rows)])) * \
+                len(rows)
+        return total / len(index)
 
     def state(self) -> tuple[dict[str, np.ndarray], np.ndarray]:
         """(ANN synapse layer -> weight, the population's bias), copies."""

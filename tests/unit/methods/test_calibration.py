@@ -507,16 +507,17 @@ def fit_inputs(ctx: MethodContext):
     merge = input_merge(ctx.ann, meta.source)
     upstream = _Upstream(graph, merge, _paired_paths(merge, graph, pop, net), net)
     target = torch.as_tensor(ann_activations(ctx, ctx.calib, graph)[pop], dtype=torch.float32)
-    return merge, meta, upstream(np.arange(len(ctx.calib))), target
+    return merge, meta, upstream, target
 
 
 def test_weight_fit_runs_a_dual_threshold_population_with_its_negative_spikes():
     """The fitted layer runs the neuron the network runs: with the dual threshold, a neuron
     whose membrane drops below theta_neg after it fired takes spikes back, so less is sent
     overall on these images."""
-    merge, meta, values, target = fit_inputs(context(dual=True))
+    merge, meta, upstream, target = fit_inputs(context(dual=True))
     dual = _LayerThroughTime(merge, meta, target.shape[1:], "mse")
     single = _LayerThroughTime(merge, meta.replace(dual=False), target.shape[1:], "mse")
+    values = upstream(np.arange(len(target)))
     with torch.no_grad():
         sent_dual, sent_single = dual(values), single(values)
     assert dual.theta_neg is not None and single.theta_neg is None
@@ -527,12 +528,13 @@ def test_weight_fit_runs_a_dual_threshold_population_with_its_negative_spikes():
 def test_weight_fit_scores_in_batches_the_loss_of_all_the_images(loss):
     """The held-out score runs a batch at a time; weighted by size, the batches' losses are
     the loss on all the images at once, also when the last batch is short (96 = 2 x 40 + 16)."""
-    merge, meta, values, target = fit_inputs(context())
+    merge, meta, upstream, target = fit_inputs(context())
     layer = _LayerThroughTime(merge, meta, target.shape[1:], loss)
+    index = np.arange(len(target))
     with torch.no_grad():
-        whole = float(layer.loss(values, target))
+        whole = float(layer.loss(upstream(index), target))
     assert whole > 0
-    assert layer.score(values, target, 40) == pytest.approx(whole, rel=1e-5)
+    assert layer.score(upstream, index, target, 40) == pytest.approx(whole, rel=1e-5)
 
 
 @pytest.mark.parametrize("per_channel", [True, False])

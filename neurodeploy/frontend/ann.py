@@ -84,7 +84,10 @@ class AnnGraph:
             ) -> dict[str, torch.Tensor]:
         """Evaluate on a batch; returns the output under "output" and every node in ``keep``.
         ``alter`` maps node names to functions applied to their values before later nodes see
-        them (what-if measurements: one layer quantized, the rest float)."""
+        them (what-if measurements: one layer quantized, the rest float). A value no later
+        node reads is let go: on a ResNet-18 shape every node's value, held to the end, is 2.5
+        times the activations."""
+        readers = self._readers()
         values: dict[str, torch.Tensor] = {}
         kept: dict[str, torch.Tensor] = {}
         for node in self.nodes:
@@ -94,6 +97,7 @@ class AnnGraph:
                 values[node.name] = alter[node.name](values[node.name])
             if keep and node.name in keep:
                 kept[node.name] = values[node.name]
+            _let_go(values, node.inputs, readers, self.output)
         kept["output"] = values[self.output]
         return kept
 
@@ -106,16 +110,13 @@ class AnnGraph:
         chunk's values are ``run``'s on it, bit for bit: every chunk is an array of its own,
         as in ``run`` (a slice of one array can be aligned otherwise, and the BLAS rounds a
         product by its operands' alignment)."""
-        readers = Counter(i for node in self.nodes for i in node.inputs)
+        readers = self._readers()
         held: dict[str, list[torch.Tensor]] = {}
         for node in self.nodes:
             out = [torch.as_tensor(images[first:first + chunk], dtype=torch.float32)
                    for first in range(0, len(images), chunk)] if node.op == "input" else \
                 self._each_chunk(node, [held[i] for i in node.inputs])
-            for i in node.inputs:
-                readers[i] -= 1
-                if readers[i] == 0:
-                    del held[i]
+            _let_go(held, node.inputs, readers)
             if readers[node.name]:
                 held[node.name] = out
             if node.name in wanted:
@@ -125,6 +126,10 @@ class AnnGraph:
     def _each_chunk(self, node: AnnNode, inputs: list[list[torch.Tensor]]
                     ) -> list[torch.Tensor]:
         return [self._evaluate(node, list(parts)) for parts in zip(*inputs, strict=True)]
+
+    def _readers(self) -> Counter:
+        """Per node, how many nodes read its value."""
+        return Counter(i for node in self.nodes for i in node.inputs)
 
     def _evaluate(self, node: AnnNode, inputs: list[torch.Tensor]) -> torch.Tensor:
         module = self.modules()[node.name]
@@ -137,6 +142,15 @@ class AnnGraph:
         if self._modules is None:
             self._modules = {n.name: node_module(n).eval() for n in self.nodes if n.op != "input"}
         return self._modules
+
+
+def _let_go(values: dict, inputs: tuple[str, ...], readers: Counter, keep: str = "") -> None:
+    """One read of each of ``inputs`` done: drop the values no node will read again
+    (``keep`` excepted)."""
+    for name in inputs:
+        readers[name] -= 1
+        if readers[name] == 0 and name != keep:
+            del values[name]
 
 
 def node_module(node: AnnNode) -> nn.Module:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import sys
+import weakref
 import zipfile
 from pathlib import Path
 
@@ -433,3 +434,28 @@ def test_the_streamed_graph_gives_each_chunks_run_and_holds_only_what_is_still_r
         for name in wanted:
             expected = run["output"] if name == ann.output else run[name]
             assert np.array_equal(streamed[name][first:first + 5], expected.numpy())
+
+
+def test_a_run_lets_go_of_the_values_no_later_node_reads():
+    """When the last node runs, only its inputs and the kept values are still alive (and a
+    value a view of them, such as a flatten, holds: the same memory)."""
+    ann = random_resnet()
+    names = [n.name for n in ann.nodes if n.op != "input"]
+    refs, alive = {}, {}  # alive: name -> its memory, when the last node runs
+
+    def remember(name):
+        def alter(value):
+            refs[name] = weakref.ref(value)
+            return value
+        return alter
+
+    def look(value):
+        alive.update({name: ref().untyped_storage().data_ptr() for name, ref in refs.items()
+                      if ref() is not None})
+        return value
+
+    alter = {name: remember(name) for name in names[:-1]} | {names[-1]: look}
+    ann.run(torch.as_tensor(images(ann.input_shape, n=3)), keep={names[1]}, alter=alter)
+    expected = {names[1], *ann.node(names[-1]).inputs}
+    assert expected <= set(alive) and len(alive) < len(names) // 2
+    assert set(alive.values()) == {alive[name] for name in expected}

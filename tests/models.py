@@ -88,18 +88,28 @@ class BasicBlock(nn.Module):
         return torch.relu(self.main(x) + self.shortcut(x))
 
 
-def resnet18() -> nn.Module:
-    """ResNet-18 for 32x32 inputs (a 3x3 stem, no max pool)."""
+def resnet(blocks_per_stage: tuple[int, ...]) -> nn.Module:
+    """A ResNet of basic blocks for 32x32 inputs (a 3x3 stem, no max pool): stages of 64, 128,
+    256 and 512 channels, each but the first halving the resolution in its first block."""
     blocks, cin = [], 64
-    for cout, stride in ((64, 1), (64, 1), (128, 2), (128, 1), (256, 2), (256, 1), (512, 2),
-                         (512, 1)):
-        blocks.append(BasicBlock(cin, cout, stride))
-        cin = cout
+    for stage, count in enumerate(blocks_per_stage):
+        cout = 64 * 2 ** stage
+        for k in range(count):
+            blocks.append(BasicBlock(cin, cout, 2 if stage and not k else 1))
+            cin = cout
     return nn.Sequential(*conv_bn_relu(3, 64), *blocks, nn.AdaptiveAvgPool2d(1), nn.Flatten(),
                          nn.Linear(512, 10))
 
 
-SHAPES = {"vgg11": vgg11, "resnet18": resnet18}
+def resnet18() -> nn.Module:
+    return resnet((2, 2, 2, 2))
+
+
+def resnet34() -> nn.Module:
+    return resnet((3, 4, 6, 3))
+
+
+SHAPES = {"vgg11": vgg11, "resnet18": resnet18, "resnet34": resnet34}
 
 
 def shape_network(name: str, images: int) -> tuple[nn.Module, np.ndarray]:

@@ -13,8 +13,7 @@ does) and still reuses every population that came out the same.
 The arithmetic is the reference simulator's (``core.synapse`` on exact integers, then
 ``core.neuron.run``), so every spike equals ``probe.simulate``'s. Images run in chunks within
 the context's memory budget, which bounds the transient memory; per population one spike
-record is kept, as int8 while a step's spikes fit (burst sizes up to 127), until a
-layer-by-layer stage releases the records it has moved past (``release_behind``).
+record is kept, as int8 while a step's spikes fit (burst sizes up to 127).
 """
 
 from __future__ import annotations
@@ -90,7 +89,6 @@ class _Run:
     #: input caused over the window and all images; counted when first asked for (a search
     #: asks for one layer's)
     synops: dict[tuple[str, ...], dict[str, int]] = field(default_factory=dict)
-    released: bool = False  #: spikes freed (``DeployedNetwork.release_behind``), key kept
 
 
 class DeployedNetwork:
@@ -173,21 +171,6 @@ class DeployedNetwork:
                     ops += counted[path.nodes].values()
         return ops
 
-    def release_behind(self, corrected: list[str]) -> None:
-        """Frees the spike records a layer-by-layer stage will not read again once it has
-        corrected ``corrected``, in its order: the last of them runs again for its consumers
-        (with its final correction), so its sources stay, as do the sources of every
-        population still to come. Without this, every population's record stayed to the end
-        of the stage: memory grew with the whole network, not with the layers being worked on.
-        A released record asked for again is simulated again."""
-        last = corrected[-1]
-        to_come = [p for p in self.populations if p not in corrected]
-        needed = {last, *self._sources(last), *(s for p in to_come for s in self._sources(p))}
-        for name in corrected:
-            run = self._runs.get(name)
-            if name not in needed and run is not None and not run.released:
-                self._runs[name] = _Run(run.key, None, run.logits, released=True)
-
     # keeping the runs
 
     def _run(self, graph: nir.NIRGraph, population: str) -> _Run:
@@ -204,32 +187,18 @@ class DeployedNetwork:
         return [path.source for path in self.paths[population]
                 if path.source != self._input_name]
 
-    def _current(self, graph: nir.NIRGraph, population: str, done: dict[str, _Run],
-                 keys: dict[str, str] | None = None) -> _Run:
-        """The population's run for ``graph`` with its spikes; its sources are made current
-        (and simulated) only when it has to be simulated itself."""
+    def _current(self, graph: nir.NIRGraph, population: str, done: dict[str, _Run]) -> _Run:
         if population in done:
             return done[population]
-        keys = {} if keys is None else keys
-        key = self._key(graph, population, keys)
+        rounded = self._rounded_nodes(graph, population)
+        key = _digest(rounded.key, *(self._current(graph, s, done).key
+                                     for s in self._sources(population)))
         run = self._runs.get(population)
-        if run is None or run.key != key or run.released:
+        if run is None or run.key != key:
             self._runs.pop(population, None)  # free the old record before making the new one
-            for source in self._sources(population):
-                self._current(graph, source, done, keys)
-            run = self._simulate(graph, population, self._rounded_nodes(graph, population), key)
-            self._runs[population] = run
+            run = self._runs[population] = self._simulate(graph, population, rounded, key)
         done[population] = run
         return run
-
-    def _key(self, graph: nir.NIRGraph, population: str, keys: dict[str, str]) -> str:
-        """Content key of the population's run in ``graph``: its rounded nodes and its
-        sources' keys, so a change anywhere upstream changes it; no spikes are needed."""
-        if population not in keys:
-            keys[population] = _digest(self._rounded_nodes(graph, population).key,
-                                       *(self._key(graph, s, keys)
-                                         for s in self._sources(population)))
-        return keys[population]
 
     def _rounded_nodes(self, graph: nir.NIRGraph, population: str) -> _Rounded:
         """The population and its synapses rounded: again only when the population, its paths
@@ -342,13 +311,11 @@ class DeployedNetwork:
         rounded = self._rounded_nodes(graph, consumer)
         nodes, dtype = rounded.nodes, rounded.dtype
         ops: dict[str, int] = {}
-        from_population = path.source != self._input_name
-        source = self._run(graph, path.source) if from_population else None
         for chunk in self._chunks():
             # a source's kept spikes are counted as they are, (T, chunk, ...): converting
             # them for counting alone took a third of the count
-            spikes = from_population
-            x = torch.from_numpy(source.spikes[:, chunk]) if spikes else \
+            spikes = path.source != self._input_name
+            x = torch.from_numpy(self._runs[path.source].spikes[:, chunk]) if spikes else \
                 self._path_input(path, chunk, dtype)
             for name in path.nodes:
                 node = nodes.get(name, graph.nodes[name])

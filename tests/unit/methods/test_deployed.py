@@ -20,7 +20,7 @@ from neurodeploy.methods.deployed import DeployedNetwork
 from neurodeploy.methods.probe import simulate
 from neurodeploy.nir_compat import replace_node
 from neurodeploy.targets import load_target
-from tests.conftest import images, random_cnn, random_mlp, random_resnet
+from tests.conftest import images, random_cnn, random_resnet
 
 
 @pytest.mark.parametrize("ann", [random_cnn(), random_resnet()], ids=["cnn", "resnet"])
@@ -82,33 +82,6 @@ def test_a_probed_population_runs_on_its_kept_input_until_the_input_changes(ann)
         for pop in firing(g):
             assert np.array_equal(net.spikes(g, pop), probe.trace.spikes[pop])
         assert (net._inputs[probed].chunks is not None) == (3 <= n <= len(probes))
-
-
-@pytest.mark.parametrize("ann", [random_mlp(sizes=(16, 24, 20, 16, 12, 5)), random_resnet()],
-                         ids=["mlp", "resnet"])
-def test_records_behind_a_layer_by_layer_stage_are_released_and_come_back_the_same(ann):
-    """Once the first k populations are corrected, the k-th runs again for its consumers, and
-    the rest read their sources: every other record of the first k is freed; asked for
-    again, a freed record is simulated again, spike for spike (identity shortcuts included)."""
-    ctx = MethodContext(ann=ann, calib=images(ann.input_shape, n=24, seed=5),
-                        options=ConvertOptions(timesteps=3), target=load_target("loihi2"),
-                        show_progress=False)
-    graph = get_method("p99.99").convert(ctx)
-    net = DeployedNetwork(graph, ctx.calib, ctx)
-    pops = firing(graph)
-    probe = simulate(graph, ctx.calib, ctx)
-    sources = {p: {path.source for path in net.paths[p]} for p in net.populations}
-    released = set()
-    for k, pop in enumerate(pops, start=1):
-        net.spikes(graph, pop)
-        net.release_behind(pops[:k])
-        read = {pop, *sources[pop], *(s for p in net.populations[k:] for s in sources[p])}
-        released |= set(pops[:k]) - read
-        assert {p for p, run in net._runs.items() if run.released} == released
-    assert released  # the last layers' sources stay; the first layers are freed
-    for pop in pops:
-        assert np.array_equal(net.spikes(graph, pop), probe.trace.spikes[pop])
-    assert np.array_equal(net.logits(graph), probe.logits)
 
 
 def _input_synapses(graph) -> set[str]:

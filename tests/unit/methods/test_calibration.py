@@ -476,7 +476,8 @@ def test_weight_fit_inputs_are_the_same_kept_or_made_per_batch(monkeypatch, ann)
 
 def fit_inputs(ctx: MethodContext):
     """What the weight fit of the second population of the light pipeline's network starts
-    from: its merge, record, input values on the calibration images and ANN target."""
+    from: its merge, its record, its upstream (the input values of any of the calibration
+    images) and its ANN target."""
     graph = get_method("calibrate_light").convert(ctx)
     net = deployed.DeployedNetwork(graph, ctx.calib, ctx)
     pop = firing(graph)[1]

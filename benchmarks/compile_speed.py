@@ -7,9 +7,10 @@
 
 Models: the Fashion-MNIST CNN example (examples/fashion_cnn/model.pt, calibrated on
 fashion-mnist as `neurodeploy compile --calib fashion-mnist` does), and VGG-11 and
-ResNet-18 shapes on 3x32x32 (tests/models.py: random weights, BatchNorm statistics gathered on
-the 256 seeded random calibration images they are calibrated on; ``--calibration-images``
-calibrates on more or fewer: the 256, then more drawn alike). Each compile runs in its
+ResNet-18 shapes on 3x32x32 (``--models resnet34``: a ResNet-34 shape too; tests/models.py:
+random weights, BatchNorm statistics gathered on the 256 seeded random calibration images
+they are calibrated on; ``--calibration-images`` calibrates on more or fewer: the 256, then
+more drawn alike). Each compile runs in its
 own process: the time is ``api.compile``'s (conversion and passes, not loading), wall-clock
 and CPU (user + system, all threads: on a shared machine the wall-clock time also measures
 the other jobs), the memory the process's peak resident set when the compile returns

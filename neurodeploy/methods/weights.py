@@ -420,10 +420,8 @@ class _LayerThroughTime(torch.nn.Module):
         fit (its temporaries outgrow the caches), and its input values, kept through every
         pass, took as much memory as the spike records they come from."""
         total = 0.0
-        for start in range(0, len(index), batch):
-            rows = index[start:start + batch]
-            total += float(self.loss(upstream(rows), target[torch.from_numpy(rows)])) * \
-                len(rows)
+        for rows in torch.from_numpy(index).split(batch):
+            total += float(self.loss(upstream(rows.numpy()), target[rows])) * len(rows)
         return total / len(index)
 
     def state(self) -> tuple[dict[str, np.ndarray], np.ndarray]:

@@ -19,6 +19,7 @@ from neurodeploy.methods import MethodContext, calibration, deployed, get_method
 from neurodeploy.methods import adafire as adafire_module
 from neurodeploy.methods.adafire import CandidateSearch, burst_thresholds
 from neurodeploy.methods.corrections import firing
+from neurodeploy.methods.deployed import DeployedNetwork
 from neurodeploy.methods.iat import (
     NEVER,
     TOLERANCE,
@@ -35,7 +36,15 @@ from neurodeploy.methods.mmse import (
 )
 from neurodeploy.methods.probe import ann_activations, simulate
 from neurodeploy.methods.search import pareto_choice
-from neurodeploy.methods.weights import _LayerThroughTime, _paired_paths, _Upstream, input_merge
+from neurodeploy.methods.weights import (
+    AmsGrad,
+    WeightFit,
+    _LayerThroughTime,
+    _paired_paths,
+    _Upstream,
+    calibrate_weights,
+    input_merge,
+)
 from neurodeploy.nir_io import read, write
 from neurodeploy.passes import quantize
 from neurodeploy.targets import load_target
@@ -380,8 +389,6 @@ def test_a_window_longer_than_the_bias_tables_is_refused_and_the_report_stops_th
 
 
 def test_weight_fit_stops_when_the_held_out_loss_stops_improving():
-    from neurodeploy.methods.deployed import DeployedNetwork
-    from neurodeploy.methods.weights import WeightFit, calibrate_weights
 
     ctx = context()
     graph = get_method("calibrate_light").convert(ctx)
@@ -401,7 +408,6 @@ def test_weight_fit_stops_when_the_held_out_loss_stops_improving():
 
 
 def test_weight_fit_optimizer_takes_torch_adams_amsgrad_steps():
-    from neurodeploy.methods.weights import AmsGrad
 
     generator = torch.Generator().manual_seed(0)
     ours = [torch.randn(3, 4, generator=generator), torch.randn(5, generator=generator)]
@@ -423,8 +429,6 @@ def test_weight_fit_optimizer_takes_torch_adams_amsgrad_steps():
 def test_weight_fit_trains_a_residual_sum_as_a_whole():
     """relu3 = relu(conv3(relu2) + relu1) (identity shortcut), relu5 = relu(conv5(relu4) +
     proj(relu3)): every weighted summand is fitted, the identity shortcut is left alone."""
-    from neurodeploy.methods.deployed import DeployedNetwork
-    from neurodeploy.methods.weights import WeightFit, calibrate_weights, input_merge
 
     ctx = context(ann=random_resnet())
     merge = input_merge(ctx.ann, "relu5")
@@ -453,7 +457,6 @@ def test_weight_fit_inputs_are_the_same_kept_or_made_per_batch(monkeypatch, ann)
     values made per batch, on every population of a CNN (pooling, flattening) and a ResNet
     (residual merges, identity shortcuts)."""
     from neurodeploy.methods import weights
-    from neurodeploy.methods.deployed import DeployedNetwork
 
     ctx = context(ann=ann())
     graph = get_method("calibrate_light").convert(ctx)
@@ -479,7 +482,7 @@ def fit_inputs(ctx: MethodContext):
     from: its merge, its record, its upstream (the input values of any of the calibration
     images) and its ANN target."""
     graph = get_method("calibrate_light").convert(ctx)
-    net = deployed.DeployedNetwork(graph, ctx.calib, ctx)
+    net = DeployedNetwork(graph, ctx.calib, ctx)
     pop = firing(graph)[1]
     meta = population_meta(graph, pop)
     merge = input_merge(ctx.ann, meta.source)

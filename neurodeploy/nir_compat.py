@@ -1,14 +1,11 @@
 """nir 1.0.8 gets ``Conv2d`` types wrong; every Conv2d neurodeploy builds, copies or reads
-passes through here to be put right.
+passes through here to be put right. Also: reading NIR files safely, and their digest.
 
-``nir.Conv2d.__post_init__`` takes the input channels from ``weight.shape[1]``, which is the
-channels *per group* (wrong whenever ``groups > 1``), and computes both output sizes from
-``weight.shape[2]`` alone (wrong for kernels that are not square). A graph holding a depthwise
-or a 3x1 convolution then fails NIR's own type check when it is built or read back.
-``fix_conv2d_types`` recomputes both types from the whole kernel shape and ``groups``; for the
-convolutions NIR gets right it changes nothing.
-
-The fix is applied to neurodeploy's own nodes only (``conv2d_node``, ``replace_node``, ``read``):
+``nir.Conv2d.__post_init__`` takes the input channels from ``weight.shape[1]`` (the channels
+per group, wrong whenever ``groups > 1``) and both output sizes from ``weight.shape[2]``
+(wrong for kernels that are not square), so a depthwise or 3x1 convolution fails NIR's own
+type check. ``fix_conv2d_types`` recomputes both from the whole kernel shape and ``groups``.
+It is applied to neurodeploy's own nodes only (``conv2d_node``, ``replace_node``, ``read``):
 patching ``nir.Conv2d`` itself would change nir for every other library in the same process.
 """
 

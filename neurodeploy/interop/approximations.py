@@ -21,16 +21,12 @@ class Approximation:
 def rounding_rows(notes: dict[str, dict[str, Any]], weight_bits: int) -> list[Approximation]:
     """The passes' recorded rounding: weights to the target's mantissa, thresholds to the
     membrane grid (relative errors, from the pipeline's notes)."""
-    rows = []
-    for name, error in notes.get("quantize_weights", {}).get("relative_rms_error", {}).items():
-        rows.append(Approximation(name, "weights", "float", f"{weight_bits}-bit mantissa",
-                                  f"{error:.2e} relative RMS"))
-    for name, error in notes.get("quantize_thresholds", {}).get("max_relative_error",
-                                                                 {}).items():
-        if error > 0:
-            rows.append(Approximation(name, "threshold", "float", "integer",
-                                      f"{error:.2e} relative"))
-    return rows
+    weights = notes.get("quantize_weights", {}).get("relative_rms_error", {})
+    rows = [Approximation(name, "weights", "float", f"{weight_bits}-bit mantissa",
+                          f"{error:.2e} relative RMS") for name, error in weights.items()]
+    thresholds = notes.get("quantize_thresholds", {}).get("max_relative_error", {})
+    return rows + [Approximation(name, "threshold", "float", "integer", f"{error:.2e} relative")
+                   for name, error in thresholds.items() if error > 0]
 
 
 def table(rows: list[Approximation]) -> str:

@@ -20,10 +20,9 @@ leak per population, binary spikes and no input shift are expressible; anything 
 refused naming the node. LIF resets to 0 and starts every sample at 0 (with
 ``reset_interval=T, reset_offset=1``, see netx_run), so a network that resets by subtraction
 or starts from ``v_init`` runs differently: those differences are returned as warnings.
-LIF's membrane and current hold 24 bits at 2**6 times
-the integer network's unit, so they saturate (v) or wrap (u) beyond 2**17 units: where the
-static worst-case bounds exceed that, a warning says so (the bounds are loose; the run
-decides).
+LIF's membrane and current hold 24 bits at 2**6 times the integer network's unit, so they
+saturate (v) or wrap (u) beyond 2**17 units: where the static worst-case bounds exceed
+that, a warning says so (the bounds are loose; the run decides).
 """
 
 from __future__ import annotations

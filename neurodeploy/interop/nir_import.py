@@ -105,7 +105,10 @@ def import_graph(foreign: nir.NIRGraph, *, dt: float, reset: str, timesteps: int
         importer.add(name)
     importer.close_cycles()
     graph = _fold_source_units(importer.finish())
-    _check_finite(graph, dt)
+    for name, node in graph.nodes.items():  # the gains scale with dt: an extreme one overflows
+        if isinstance(node, SYNAPSES) and not np.isfinite(node.weight).all():
+            raise InputError(f"--dt {dt} makes the weights overflow", node=name,
+                             hint="Give the step the exporting tool simulates with")
     set_graph_meta(graph, GraphMeta(version=__version__, method=METHOD, timesteps=timesteps))
     return graph, importer.approximations + _late_cycles(graph)
 
@@ -137,9 +140,13 @@ class _Importer:
 
     def add(self, name: str) -> None:
         node = self.foreign.nodes[name]
+        if isinstance(node, nir.NIRGraph):
+            raise UnsupportedLayer("nested NIR graphs (recurrent layers) are not supported",
+                                   node=name)
         handler = _HANDLERS.get(type(node))
         if handler is None:
-            raise UnsupportedLayer(_unsupported(node), node=name)
+            raise UnsupportedLayer(f"NIR {type(node).__name__} nodes are not supported",
+                                   node=name)
         incoming = [self.values[p] for p in self.preds[name]]
         if not isinstance(node, nir.Input) and not incoming:
             raise MetadataError("node has no input", node=name)
@@ -222,10 +229,9 @@ class _Importer:
 
     def _pool(self, name: str, node: nir.NIRNode, incoming: list[_Value]) -> None:
         (src,) = incoming
-        kernel = np.broadcast_to(np.asarray(node.kernel_size, np.int64), (2,))
-        pool = nir.SumPool2d(kernel_size=kernel,
-                             stride=np.broadcast_to(np.asarray(node.stride, np.int64), (2,)),
-                             padding=np.broadcast_to(np.asarray(node.padding, np.int64), (2,)))
+        kernel, stride, padding = (np.broadcast_to(np.asarray(value, np.int64), (2,))
+                                   for value in (node.kernel_size, node.stride, node.padding))
+        pool = nir.SumPool2d(kernel_size=kernel, stride=stride, padding=padding)
         shape = _conv_shape(src.shape, pool)
         out = self._emit(name, pool, [src], shape)
         scale = _per_channel(name, src.scale).reshape(-1, 1, 1)
@@ -263,18 +269,17 @@ class _Importer:
             bias = bias + self._connect(name, src, model, shape)
         self.approximations += model.approximations
         theta = _compact(name, "v_threshold", model.theta, shape)
+        common = {"bias": _compact(name, "bias", bias, shape),
+                  "decay": _compact(name, "tau", model.decay, shape), "source": name}
         if isinstance(node, INTEGRATORS):
-            meta = Population(kind="readout", bias=_compact(name, "bias", bias, shape),
-                              decay=_compact(name, "tau", model.decay, shape), source=name)
+            meta = Population(kind="readout", **common)
         else:
             if np.any(theta <= 0):
                 raise UnsupportedLayer("thresholds must be positive", node=name)
-            meta = Population(kind="if", theta=theta, bias=_compact(name, "bias", bias, shape),
-                              v_init=np.array(0.0), theta_neg=np.array(0.0),
-                              decay=_compact(name, "tau", model.decay, shape),
-                              current_decay=_compact(name, "tau_syn", model.current_decay,
-                                                     shape),
-                              reset=self._reset(name, node), source=name)
+            current_decay = _compact(name, "tau_syn", model.current_decay, shape)
+            meta = Population(kind="if", theta=theta, v_init=np.array(0.0),
+                              theta_neg=np.array(0.0), current_decay=current_decay,
+                              reset=self._reset(name, node), **common)
         key = self._emit(name, population_node(meta, shape), incoming, shape)
         self.neurons[name] = key, meta, model, shape
 
@@ -308,16 +313,15 @@ class _Importer:
         """Fold the neuron's input gain into synapse ``src``; returns the synapse's bias as
         the neuron's bias contribution."""
         scale = np.broadcast_to(src.scale, shape)
-        self._scale_synapse(neuron, src.name, model.gain * scale)
-        return _channel_bias(self.bias[src.name], shape) * model.gain * scale
-
-    def _scale_synapse(self, neuron: str, synapse: str, gain: np.ndarray) -> None:
-        node = self.nodes[synapse]
+        gain = model.gain * scale
+        node = self.nodes[src.name]
         if isinstance(node, nir.Linear):
             factor = np.asarray(gain).reshape(-1)[:, None]
         else:
             factor = _per_channel(neuron, gain).reshape(-1, 1, 1, 1)
-        self.nodes[synapse] = replace_node(node, weight=node.weight * factor)
+        self.nodes[src.name] = replace_node(node, weight=node.weight * factor)
+        bias = self.bias[src.name].reshape((-1,) + (1,) * (len(shape) - 1))
+        return bias * model.gain * scale
 
     def _counting_readout(self, value: _Value) -> _Value:
         """Count the last layer's spikes: identity weights into a non-firing integrator."""
@@ -349,27 +353,17 @@ class _Importer:
         return key
 
 
-def _check_finite(graph: nir.NIRGraph, dt: float) -> None:
-    """The gains scale with dt: an extreme dt overflows them before any pass could say so."""
-    for name, node in graph.nodes.items():
-        if isinstance(node, SYNAPSES) and not np.isfinite(node.weight).all():
-            raise InputError(f"--dt {dt} makes the weights overflow", node=name,
-                             hint="Give the step the exporting tool simulates with")
-
-
 def _fold_source_units(graph: nir.NIRGraph) -> nir.NIRGraph:
     """Weights so far multiply what arrives (spike counts, or input values); converted graphs
     hold weights per ANN unit of the source (a spike is worth theta), which quantize_weights
     multiplies back. Divide by that unit here so it gets the imported weights exactly."""
     new_nodes = {}
     for name, node in graph.nodes.items():
-        if not isinstance(node, SYNAPSES):
-            continue
-        unit = synapse_source(graph, name).unit
-        value = value_unit(graph, name)
-        groups = int(getattr(node, "groups", 1))
-        ratio = per_input_channel(node.weight, groups, value / np.asarray(unit, np.float64))
-        new_nodes[name] = replace_node(node, weight=node.weight * ratio)
+        if isinstance(node, SYNAPSES):
+            unit = np.asarray(synapse_source(graph, name).unit, np.float64)
+            ratio = per_input_channel(node.weight, int(getattr(node, "groups", 1)),
+                                      value_unit(graph, name) / unit)
+            new_nodes[name] = replace_node(node, weight=node.weight * ratio)
     return copy_graph(graph, new_nodes)
 
 
@@ -394,12 +388,6 @@ _HANDLERS = {
     nir.Scale: _Importer._scale, nir.Delay: _Importer._delay,
     **dict.fromkeys((*SPIKING, *INTEGRATORS), _Importer._neuron),
 }
-
-
-def _unsupported(node: nir.NIRNode) -> str:
-    if isinstance(node, nir.NIRGraph):
-        return "nested NIR graphs (recurrent layers) are not supported"
-    return f"NIR {type(node).__name__} nodes are not supported"
 
 
 def _shape(value) -> tuple[int, ...]:
@@ -443,10 +431,6 @@ def _compact(name: str, what: str, value: np.ndarray, shape: tuple[int, ...]) ->
         raise UnsupportedLayer("thresholds that vary within a channel are not supported",
                                node=name)
     return np.asarray(arr).copy()
-
-
-def _channel_bias(bias: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
-    return np.asarray(bias).reshape((-1,) + (1,) * (len(shape) - 1))
 
 
 def _is_population(node: nir.NIRNode | None, kind: Kind) -> bool:

@@ -40,7 +40,7 @@ def neuron_model(name: str, node: nir.NIRNode, dt: float, shape: tuple[int, ...]
         except ValueError:
             raise MetadataError(f"'{field}' of shape {np.shape(value)} does not fit the "
                                 f"population's shape {shape}", node=name) from None
-        if not np.isfinite(values).all():  # was blamed on a 'bias' the file does not have
+        if not np.isfinite(values).all():
             raise MetadataError(f"'{field}' holds NaN or infinite values", node=name)
         return values
 

@@ -53,19 +53,17 @@ def to_standard(graph: nir.NIRGraph) -> tuple[nir.NIRGraph, list[str]]:
     lost: dict[str, list[str]] = {}
     for name in populations(graph):
         meta = population_meta(graph, name)
-        unit = 2.0 ** (meta.exponent or 0)
+        exponent = meta.exponent or 0
+        unit, weight_unit = 2.0 ** exponent, 2.0 ** (exponent - meta.input_shift)
         shape = tuple(int(d) for d in graph.nodes[name].input_type["input"])
         for feature, present in _features(meta).items():
             if present:
                 lost.setdefault(feature, []).append(name)
         for i, synapse in enumerate(preds[name]):
             bias = _bias(meta, shape) * unit if i == 0 else None
-            nodes[synapse] = _synapse(graph, synapse, 2.0 ** (
-                (meta.exponent or 0) - meta.input_shift), bias, lost)
+            nodes[synapse] = _synapse(graph, synapse, weight_unit, bias, lost)
         nodes[name] = meta.to_node(shape, unit, THRESHOLD_MARGIN)
-    for name, node in graph.nodes.items():
-        if name not in nodes:
-            nodes[name] = _plain(node)
+    nodes |= {name: _plain(node) for name, node in graph.nodes.items() if name not in nodes}
     warnings = [f"{feature} ({', '.join(names)}): {LOSSES[feature]}"
                 for feature, names in lost.items()]
     return nir.NIRGraph(nodes, list(graph.edges)), warnings

@@ -29,11 +29,9 @@ CAPTURES: dict[str, Callable[..., Capture]] = {
 SHAPE_HINT = ("Pass the shape of one sample without the batch dimension, e.g. --input-shape "
               "1,28,28 (input_shape=(1, 28, 28))")
 TOLERANCE = 1e-4  #: relative to the output's magnitude; BatchNorm folding changes rounding only
-#: the same for a model that computes in 16 bits (the graph computes in float32): its own
-#: rounding, about 1e-3 a layer
-HALF_TOLERANCE = 2e-2
-#: values in one input sample; far beyond any chip's neurons (Loihi 2: 1M per chip), and
-#: what the checks below can run through memory (a 4096 x 4096 RGB image holds 50M)
+HALF_TOLERANCE = 2e-2  #: the same for 16-bit models: their own rounding, about 1e-3 a layer
+#: values in one input sample: far beyond any chip's neurons (Loihi 2: 1M per chip), and what
+#: the checks below can run through memory (a 4096 x 4096 RGB image holds 50M)
 MAX_INPUT_VALUES = 1 << 26
 
 
@@ -46,9 +44,8 @@ def load_model(model: Any, *, arch: str | None = None, trust_pickle: bool = Fals
     ``arch`` ("module:Class" or "file.py:Class") rebuilds a state dict file; ``trust_pickle``
     allows unpickling a whole module; ``input_shape`` is one sample's shape (a torch.export
     program records it, other formats need it). ``shape_of`` names the data ``input_shape``
-    was read from when the user did not give it: a shape error then points at that data, not
-    at an input shape the user never passed (no ``input_shape``: the data holds one sample,
-    which cannot tell whether its first axis is the batch).
+    was read from, so a shape error points at that data (no ``input_shape``: it held one
+    sample, whose first axis may or may not be the batch).
     """
     try:
         return _load(model, arch, trust_pickle, input_shape, inferred=shape_of is not None)

@@ -60,11 +60,8 @@ INPUT = Ref("input")
 
 def leaves(value: Any) -> Iterator[Any]:
     """Every non-container value inside ``value`` (lists, tuples and dicts are opened)."""
-    if isinstance(value, list | tuple):
-        for item in value:
-            yield from leaves(item)
-    elif isinstance(value, dict):
-        for item in value.values():
+    if isinstance(value, list | tuple | dict):
+        for item in value.values() if isinstance(value, dict) else value:
             yield from leaves(item)
     else:
         yield value
@@ -369,10 +366,10 @@ def _adaptive_avg_pool2d(b: GraphBuilder, name: str, a: dict[str, Any]) -> Ref:
     """The pooling window follows from the input size, known only once shapes are (the
     converter turns it into a sum pool and refuses sizes that do not divide evenly)."""
     size = a["output_size"]
-    if size is None or None in (size if isinstance(size, list | tuple) else [size]):
+    if None in (size if isinstance(size, list | tuple) else [size]):
         raise UnsupportedLayer("AdaptiveAvgPool2d with an output size of None", node=name,
                                hint="Give both output sizes, e.g. AdaptiveAvgPool2d(1)")
-    return b.add(name, "adaptive_avgpool2d", [a["input"]], output_size=_pair(a["output_size"]))
+    return b.add(name, "adaptive_avgpool2d", [a["input"]], output_size=_pair(size))
 
 
 def _mean(b: GraphBuilder, name: str, a: dict[str, Any]) -> Ref:

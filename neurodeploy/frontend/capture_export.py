@@ -66,13 +66,10 @@ def capture_export(program: ExportedProgram, builder: GraphBuilder | None = None
 def _inputs(program: ExportedProgram) -> tuple[dict[str, Any], list[str]]:
     """Lifted parameters, buffers and constants by placeholder name; user input names."""
     stored = {**program.state_dict, **program.constants}
-    lifted: dict[str, Any] = {}
-    users: list[str] = []
-    for spec in program.graph_signature.input_specs:
-        if spec.kind == InputKind.USER_INPUT:
-            users.append(spec.arg.name)
-        elif spec.target is not None:
-            lifted[spec.arg.name] = stored.get(spec.target, UNKNOWN)
+    specs = program.graph_signature.input_specs
+    users = [spec.arg.name for spec in specs if spec.kind == InputKind.USER_INPUT]
+    lifted = {spec.arg.name: stored.get(spec.target, UNKNOWN) for spec in specs
+              if spec.kind != InputKind.USER_INPUT and spec.target is not None}
     return lifted, users
 
 

@@ -85,9 +85,8 @@ class _Walker:
         if kind == "prim::Constant":
             return [_constant(node.output())]
         if kind == "prim::GetAttr":
-            owner = ins[0]
-            known = isinstance(owner, torch.jit.ScriptModule)
-            return [getattr(owner, node.s("name")) if known else UNKNOWN]
+            known = isinstance(ins[0], torch.jit.ScriptModule)
+            return [getattr(ins[0], node.s("name")) if known else UNKNOWN]
         if kind == "prim::ListConstruct":
             return [list(ins)]
         if kind == "prim::TupleConstruct":
@@ -112,8 +111,8 @@ class _Walker:
         if any(_is_tensor(v) for v in node.outputs()):
             wrapped = _first_unsupported(node)  # F.softmax's TorchScript form branches on dim
             if wrapped is not None:
-                raise unsupported(self.name(wrapped, wrapped.kind().split("::")[1]),
-                                  wrapped.kind().split("::")[1])
+                op = wrapped.kind().split("::")[1]
+                raise unsupported(self.name(wrapped, op), op)
             raise UnsupportedLayer("the model branches on a value computed from its input",
                                    node=self.name(node, "if"),
                                    hint="Data-dependent control flow cannot be converted")

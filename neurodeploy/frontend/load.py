@@ -164,8 +164,7 @@ def _not_a_model(path: Path) -> InputError:
 
 @contextmanager
 def _importable_from_here() -> Iterator[None]:
-    """Modules in the working directory import, as under ``python -m``: a console script
-    does not put it on sys.path, so a class next to the user's model was not found."""
+    """Put the working directory on sys.path, as ``python -m`` does and console scripts don't."""
     here = os.getcwd()
     sys.path.insert(0, here)
     try:

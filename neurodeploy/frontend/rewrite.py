@@ -16,18 +16,18 @@ from neurodeploy.frontend.ann import ACTIVATIONS, AnnGraph, AnnNode
 
 def move_flattens(graph: AnnGraph) -> AnnGraph:
     """Apply both rewrites until none applies (each removes a flatten or moves one later)."""
-    while True:
-        rewritten = _drop_flat(graph) or _swap_with_activation(graph)
-        if rewritten is None:
-            return graph
+    while (rewritten := _drop_flat(graph) or _swap_with_activation(graph)) is not None:
         graph = rewritten
+    return graph
 
 
 def _drop_flat(graph: AnnGraph) -> AnnGraph | None:
     shapes = graph.shapes()
     for node in graph.nodes:
         if node.op == "flatten" and len(shapes[node.inputs[0]]) == 1:
-            return _bypass(graph, node)
+            source = node.inputs[0]
+            nodes = [_renamed_input(n, node.name, source) for n in graph.nodes if n is not node]
+            return AnnGraph(nodes, source if graph.output == node.name else graph.output)
     return None
 
 
@@ -43,21 +43,12 @@ def _swap_with_activation(graph: AnnGraph) -> AnnGraph | None:
         moved_flat = AnnNode(node.name, "flatten", (act.name,), dict(node.params))
         nodes = []
         for n in graph.nodes:
-            if n is node:
-                continue
             if n is act:
                 nodes += [moved_act, moved_flat]
-                continue
-            nodes.append(_renamed_input(n, act.name, node.name))
-        output = node.name if graph.output == act.name else graph.output
-        return AnnGraph(nodes, output)
+            elif n is not node:
+                nodes.append(_renamed_input(n, act.name, node.name))
+        return AnnGraph(nodes, node.name if graph.output == act.name else graph.output)
     return None
-
-
-def _bypass(graph: AnnGraph, node: AnnNode) -> AnnGraph:
-    source = node.inputs[0]
-    nodes = [_renamed_input(n, node.name, source) for n in graph.nodes if n is not node]
-    return AnnGraph(nodes, source if graph.output == node.name else graph.output)
 
 
 def _renamed_input(node: AnnNode, old: str, new: str) -> AnnNode:

@@ -14,7 +14,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from functools import partial, wraps
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any
 
 import nir
 import numpy as np
@@ -210,8 +210,7 @@ class Deployment:
         return build_report(self.graph, as_array(images), as_array(labels), target=chip,
                             reference=reference,
                             timesteps=None if timesteps is None else check_windows(timesteps),
-                            network=network,
-                            dataset=dataset, show_progress=show_progress,
+                            network=network, dataset=dataset, show_progress=show_progress,
                             memory_budget=memory_budget)
 
     def export(self, path: str | Path, flavor: str = "standard") -> list[str]:
@@ -255,14 +254,12 @@ class Deployment:
         return ann
 
 
-R = TypeVar("R")
-
-
-def _keeps_torch_random_state(function: Callable[..., R]) -> Callable[..., R]:
+def _keeps_torch_random_state(function: Callable[..., Deployment]
+                              ) -> Callable[..., Deployment]:
     """Stages seed and draw from torch's global generator; the caller's seeded stream (a
     notebook's training) must continue after a compile as it would have without it."""
     @wraps(function)
-    def wrapper(*args: Any, **kwargs: Any) -> R:
+    def wrapper(*args: Any, **kwargs: Any) -> Deployment:
         import torch
 
         with torch.random.fork_rng(devices=[]):

@@ -77,6 +77,9 @@ WORKERS = click.option("--workers", type=int, help="Run the samples on a local R
                        "processes (needs the [ray] extra; docs/ray.md).")
 ADDRESS = click.option("--address", help="Run the samples on the Ray cluster at this address "
                        "(host:port, or auto; needs the [ray] extra).")
+WINDOW = click.option("--timesteps", "-T", type=COUNT, help="Window length (default: as compiled).")
+ALLOW_SATURATION = click.option("--allow-saturation", is_flag=True, help="Report, instead of "
+                                "refusing, membranes that may saturate within T.")
 
 
 def _list_passes(ctx: click.Context, _param: click.Parameter, value: bool) -> None:
@@ -154,8 +157,7 @@ def targets(as_json) -> None:
               show_default=True, help="Thresholds per output channel or per layer.")
 @click.option("--dual-threshold", is_flag=True,
               help="Neurons may retract sent spikes with negative spikes (loihi2).")
-@click.option("--allow-saturation", is_flag=True,
-              help="Report, instead of refusing, membranes that may saturate within T.")
+@ALLOW_SATURATION
 @click.option("--no-capacity-check", is_flag=True,
               help="Compile a network the target's cores cannot hold (reported, not refused).")
 @click.option("--stop-after", help="Stop after this pass (see --list-passes).")
@@ -200,8 +202,7 @@ def compile_cmd(model, target, method, calib, calib_samples, seed, timesteps, ar
 @click.option("--events", is_flag=True,
               help="Inputs are event counts or spikes (one input integer is one event), "
                    "not values in [0, 1].")
-@click.option("--allow-saturation", is_flag=True,
-              help="Report, instead of refusing, membranes that may saturate within T.")
+@ALLOW_SATURATION
 @click.option("--no-capacity-check", is_flag=True,
               help="Import a network the target's cores cannot hold (reported, not refused).")
 @click.option("-o", "--output", type=PATH,
@@ -238,8 +239,7 @@ def export(network, flavor, output) -> None:
     deployment = api.load(network)
     out = Path(output) if output else Path(network).with_suffix(api.EXPORT_SUFFIXES[flavor])
     output_file(out, inputs=[network])
-    warnings = deployment.export(out, flavor)
-    for warning in warnings:
+    for warning in deployment.export(out, flavor):
         click.echo(f"warning: {warning}", err=True)
     click.echo(f"wrote {out} ({flavor})")
 
@@ -392,8 +392,7 @@ def evaluate(network, dataset, timesteps, backend, limit, ann_model, arch, adapt
 @click.argument("network", type=PATH)
 @click.option("--input", "input_path", required=True, type=PATH,
               help=".npy with one sample or a batch; floats in [0, 1] or integers.")
-@click.option("--timesteps", "-T", type=click.IntRange(min=1),
-              help="Window length (default: as compiled).")
+@WINDOW
 @click.option("--backend", default="reference", show_default=True)
 @click.option("--out", type=PATH, help="Write the full trace (.npz), streamed chunk by chunk.")
 @click.option("--json", "as_json", is_flag=True)
@@ -434,8 +433,7 @@ def simulate(network, input_path, timesteps, backend, out, as_json, memory_budge
 @click.option("--dataset", help="digits, fashion-mnist, .npz, or .npy of inputs as simulate "
               "--input takes them (default: random inputs).")
 @click.option("--samples", default=5, show_default=True, type=COUNT)
-@click.option("--timesteps", "-T", type=click.IntRange(min=1),
-              help="Window length (default: as compiled).")
+@WINDOW
 @click.option("--backend", default="lava", show_default=True, help="Backend to check.")
 @click.option("--seed", default=0, show_default=True, type=click.IntRange(min=0),
               help="For random inputs.")
@@ -523,8 +521,7 @@ def report(network, dataset, samples, timesteps, ann_model, arch, target, output
     budget = _budget(memory_budget)
     x, y = _test_data(dataset, samples, deployment)
     result = deployment.report(x, y, ann=ann_model, arch=arch, timesteps=steps,
-                               network=str(network),
-                               dataset=dataset, memory_budget=budget)
+                               network=str(network), dataset=dataset, memory_budget=budget)
     written = result.write(directory)
     click.echo(json.dumps(result.data, indent=2) if as_json else
                f"{result.text}\nwritten: {', '.join(str(p) for p in written)}")

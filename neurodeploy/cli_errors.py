@@ -71,7 +71,10 @@ class Group(click.Group):
                  else "error: interrupted", INTERRUPTED, debug)
         except Exception as exc:
             if isinstance(exc, OSError) and _raised_by_stdout(exc):
-                _silence_stdout()  # the exit would fail on its unwritten bytes once more
+                # the exit would fail on the unwritten bytes once more: send them nowhere
+                null = os.open(os.devnull, os.O_WRONLY)
+                os.dup2(null, STDOUT)
+                os.close(null)
                 if isinstance(exc, BrokenPipeError):
                     sys.exit(BROKEN_PIPE)
                 _end(f"error: cannot write to standard output ({exc.strerror})", USAGE)
@@ -93,12 +96,9 @@ def _end(line: str, code: int, debug: bool = False) -> None:
 
 
 def run_process(group: click.Group) -> None:
-    """The ``neurodeploy`` process: ``group`` under the policy above, and an interrupted run
-    that loaded Ray exits without finalizing the interpreter. Ray's core worker crashed while
-    Python finalized after Ctrl-C (SIGSEGV in 5 of 6 interrupted ``evaluate --workers 2``),
-    though the cleanup had run: the unwinding came through ``shards.local_ray``'s ``finally``
-    (ray.shutdown, its leftover processes stopped, orphaned segments removed). Only the
-    process's own entry point may skip the finalization, not a caller's (a test's) ``main``."""
+    """The ``neurodeploy`` process: ``group`` under the policy above. An interrupted run that
+    loaded Ray exits without finalizing the interpreter, where Ray's core worker crashes (its
+    cleanup has run by then); only the process's own entry point may skip it, not a test's."""
     try:
         group.main()
     except SystemExit as ended:
@@ -118,18 +118,11 @@ def _out_of_memory(exc: Exception) -> bool:
 def _raised_by_stdout(exc: OSError) -> bool:
     """Whether ``exc`` came from writing standard output (a stream on descriptor 1 where it
     was raised, as in click.echo), not from some other file or pipe."""
-    frame = exc.__traceback__
-    while frame is not None and frame.tb_next is not None:
+    frame = exc.__traceback__  # never None: ``exc`` was caught
+    while frame.tb_next is not None:
         frame = frame.tb_next
-    streams = [] if frame is None else [v for v in frame.tb_frame.f_locals.values()
-                                        if isinstance(v, io.IOBase)]
-    return any(_descriptor(stream) == STDOUT for stream in streams)
-
-
-def _silence_stdout() -> None:
-    null = os.open(os.devnull, os.O_WRONLY)
-    os.dup2(null, STDOUT)
-    os.close(null)
+    return any(_descriptor(value) == STDOUT for value in frame.tb_frame.f_locals.values()
+               if isinstance(value, io.IOBase))
 
 
 def _descriptor(stream: io.IOBase) -> int | None:

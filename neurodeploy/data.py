@@ -4,10 +4,9 @@
 - ``fashion-mnist``: the Debian package ``dataset-fashion-mnist`` (IDX files, no download).
 - a path to an ``.npz`` file with array ``x`` and optionally ``y``, or to an ``.npy`` file of
   images (no labels); files have no splits, so ``split`` only selects between train and test
-  for the named datasets. ``x`` holds images
-  (N, features) or (N, C, H, W), or input streams with a time axis (N, T, features) or
-  (N, T, C, H, W) (core/encoding.py), whose integers (event counts, spikes) are kept as they
-  are and range-checked when a network runs them.
+  for the named datasets. ``x`` holds images (N, features) or (N, C, H, W), or input streams
+  with a time axis (N, T, features) or (N, T, C, H, W) (core/encoding.py), whose integers
+  (event counts, spikes) are kept as they are and range-checked when a network runs them.
 
 Calibration also takes what a PyTorch user has in memory: an array, a tensor or a DataLoader.
 """
@@ -236,12 +235,9 @@ def _npz(path: Path) -> tuple[np.ndarray, np.ndarray | None]:
         raise InputError(f"{path}: file not found")
     try:
         archive = np.load(path, allow_pickle=False)
-    except (ValueError, OSError, EOFError, zipfile.BadZipFile) as exc:
-        raise InputError(f"{path}: not a readable .npz file ({exc})") from None
-    if not isinstance(archive, np.lib.npyio.NpzFile):  # one .npy array under an .npz name
-        raise InputError(f"{path}: holds one array, not an .npz archive of x (and y)",
-                         hint="Save it with np.savez(path, x=images, y=labels)")
-    try:
+        if not isinstance(archive, np.lib.npyio.NpzFile):  # one .npy array under an .npz name
+            raise InputError(f"{path}: holds one array, not an .npz archive of x (and y)",
+                             hint="Save it with np.savez(path, x=images, y=labels)")
         with archive as data:
             if "x" not in data.files:
                 raise InputError(f"{path}: no array 'x' (found: {', '.join(data.files) or 'none'})")

@@ -39,8 +39,7 @@ def output_file(path: PathLike, *, inputs: Iterable[PathLike | None] = (),
     if suffix and not str(path).endswith(suffix):
         raise InputError(f"{path}: the file name must end in {suffix}",
                          hint=f"Give a name such as {Path(path).stem}{suffix}")
-    target = _checked(path, inputs)
-    mode = _mode(target, path)
+    target, mode = _checked(path, inputs)
     if mode is not None and stat.S_ISDIR(mode):
         raise InputError(f"{path}: is a directory", hint="Give a file name")
     if mode is not None and not stat.S_ISREG(mode):
@@ -52,8 +51,7 @@ def output_file(path: PathLike, *, inputs: Iterable[PathLike | None] = (),
 
 def output_dir(path: PathLike, *, inputs: Iterable[PathLike | None] = ()) -> Path:
     """Refuse ``path`` as an output directory (an existing file, an input, not writable)."""
-    target = _checked(path, inputs)
-    mode = _mode(target, path)
+    target, mode = _checked(path, inputs)
     if mode is not None and not stat.S_ISDIR(mode):
         raise InputError(f"{path}: exists and is not a directory")
     _check_writable(target, path)
@@ -131,17 +129,17 @@ def file_path(path: object, name: str = "path") -> Path:
     return Path(path)
 
 
-def _checked(path: PathLike, inputs: Iterable[PathLike | None]) -> Path:
-    """The real path to write, after refusing an output that is one of ``inputs``."""
+def _checked(path: PathLike, inputs: Iterable[PathLike | None]) -> tuple[Path, int | None]:
+    """The real path to write and its ``_mode``, refusing an output that is one of ``inputs``."""
     target = Path(os.path.realpath(file_path(path)))
-    exists = _mode(target, path) is not None
+    mode = _mode(target, path)
     for given in inputs:
         if given is not None and os.path.exists(given) and (
                 Path(os.path.realpath(given)) == target
-                or (exists and os.path.samefile(given, target))):
+                or (mode is not None and os.path.samefile(given, target))):
             raise InputError(f"{path}: is also an input of this command ({given}); writing it "
                              "would destroy the input", hint="Give another output path")
-    return target
+    return target, mode
 
 
 def _check_writable(directory: Path, path: PathLike) -> None:

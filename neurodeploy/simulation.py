@@ -220,9 +220,8 @@ def evaluate_adaptive(graph: nir.NIRGraph, images, labels, *,
     images, labels = labelled(images, labels, num_outputs(graph))
     steps = get_graph_meta(graph).timesteps
     engine = get_backend(backend)
-    hits = full_hits = 0
+    hits = full_hits = taken_sum = 0
     exits = dict.fromkeys(range(1, steps + 1), 0)
-    taken_sum = 0
     for rows in progress(chunks(len(images), chunk_size(graph, steps, memory_budget)),
                          "evaluate", show_progress):
         outputs = engine.run(graph, encode(graph, images[rows]), steps,

@@ -1,29 +1,18 @@
 """Will it fit: the synapses each neuron needs, and a simple allocator onto a target's cores
-and chips.
+and chips (the full model: docs/report.md, "Capacity"; the memory model: docs/targets.md).
 
-Connectivity. A chip stores a neuron's incoming synapses in its core's memory. Between two
-populations the graph may chain a sum pool, a flatten, a delay and a weighted layer; a chip
-has no synapse-only stage, so such a chain is one composed connectivity, and a neuron's
-synapses (its fan-in) are the paths reaching it through nonzero weights: exact when sum
-pools do not overlap (stride >= kernel, as in every converted AvgPool2d with default
-stride), an upper bound otherwise.
+A chip has no synapse-only stage, so the sum pools, flattens, delays and weighted layers
+between two populations are one composed connectivity: a neuron's synapses (its fan-in) are
+the paths reaching it through nonzero weights, exact when sum pools do not overlap, an upper
+bound otherwise. Without a ``[memory]`` table they count against ``synapses_per_core``; with
+one, a core's bits are its neurons' state plus its stored weights, and where the target shares
+kernels a population fed only through convolutions stores each output channel's kernel once
+per core holding part of that channel.
 
-Memory. Without a ``[memory]`` table every synapse is stored once per neuron and counted
-against ``synapses_per_core``. With one, a core's bits are its neurons' state plus its stored
-weights; where the target shares kernels, a population fed only through convolutions (and
-pools, delays) stores each output channel's composed kernel once per core that holds part of
-the channel: the kernel's size is the channel's widest fan-in (an interior neuron sees every
-tap), so a core pays it with the first neuron of that channel it holds.
-
-Allocator. Populations take cores in topological order (a recurrent edge counts as the
-synapses of the population it enters; it does not change the order) and never share one (the readout
-included; the input is injected by the host and takes none). A population fills cores with
-consecutive neurons in NIR order (channel, row, column), starting a new core when the next
-neuron would exceed ``neurons_per_core`` or the core's memory (greedy, which is optimal
-for consecutive blocks). Cores fill the chips in order, chip by chip, so a population may
-span chips and the network fits when the system's cores suffice. A limit of 0 is not modelled
-and never binds; with no per-core limit modelled no cores are counted and the cores check is
-skipped.
+Populations take cores in topological order (a recurrent edge's synapses count for the
+population it enters) and never share one; each fills cores greedily with consecutive neurons,
+and cores fill the chips in order. A limit of 0 is not modelled and never binds; with no
+per-core limit modelled no cores are counted.
 """
 
 from __future__ import annotations
@@ -107,20 +96,16 @@ def fan_in(graph: nir.NIRGraph) -> dict[str, np.ndarray]:
     every chain of pools, flattens, delays and weighted layers feeding it, recurrent chains
     included (a chain starts at a population, so it never depends on its own end)."""
     preds = predecessors(graph)
-    paths: dict[str, np.ndarray] = {}
-    populations = []
+    paths: dict[str, np.ndarray] = {}  # in topological order
     for name in topological_order(graph):
         node = graph.nodes[name]
-        if isinstance(node, nir.Output):
-            continue
         if isinstance(node, (nir.Input, *NEURON_TYPES)):
             paths[name] = np.ones(tuple(int(d) for d in node.input_type["input"]))
-            populations += [] if isinstance(node, nir.Input) else [name]
-            continue
-        arriving = sum(paths[p] for p in preds[name])
-        paths[name] = propagate(nonzero_pattern(node), arriving[None])[0]
+        elif not isinstance(node, nir.Output):
+            arriving = sum(paths[p] for p in preds[name])
+            paths[name] = propagate(nonzero_pattern(node), arriving[None])[0]
     return {name: np.rint(sum(paths[p] for p in preds[name])).astype(np.int64)
-            for name in populations}
+            for name in paths if isinstance(graph.nodes[name], NEURON_TYPES)}
 
 
 def synapse_layers(graph: nir.NIRGraph) -> dict[str, list[str]]:
@@ -154,7 +139,7 @@ def allocate(graph: nir.NIRGraph, target: Target) -> Allocation:
     system's cores, charged to the population whose cores cross the system's count."""
     limits, memory = target.limits, target.memory
     shared = convolutional(graph) if memory and memory.shared_kernels else set()
-    layers, violations, first = [], [], 0
+    layers, violations, used = [], [], 0  # used: the cores taken so far
     for name, counts in fan_in(graph).items():
         flat = counts.reshape(-1)
         widest = int(flat.max(initial=0))
@@ -171,15 +156,14 @@ def allocate(graph: nir.NIRGraph, target: Target) -> Allocation:
                 violations.append(Violation(name, "memory.bits_per_core", bits.widest,
                                             memory.bits_per_core))
         starts = _core_starts(flat.size, limits.neurons_per_core, budgets)
-        layers.append(LayerAllocation(name, flat.size, int(flat.sum()), starts, first,
+        layers.append(LayerAllocation(name, flat.size, int(flat.sum()), starts, used,
                                       bits.stored(starts) if bits else 0))
-        first += len(starts)
-    allocation = Allocation(tuple(layers), target, ())
+        used += len(starts)
     total = target.total_cores
-    if total and allocation.cores_used > total:
+    if total and used > total:
         running = np.cumsum([layer.cores for layer in layers])
         crossing = layers[int(np.argmax(running > total))].population
-        violations.append(Violation(crossing, "cores", allocation.cores_used, total))
+        violations.append(Violation(crossing, "cores", used, total))
     return Allocation(tuple(layers), target, tuple(violations))
 
 

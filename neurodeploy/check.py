@@ -84,7 +84,10 @@ def _mapping(ann: AnnGraph, snn: nir.NIRGraph, node: AnnNode) -> str:
         what = "Linear" if node.op == "linear" else (
             f"Conv2d {'x'.join(map(str, np.shape(p['weight'])[2:]))} stride {p['stride']} "
             f"padding {p['padding']} dilation {p['dilation']} groups {p['groups']}")
-        return f"synapse layer {what} into {_population_after(snn, node.name)}"
+        into = [dst for src, dst in snn.edges if src in (node.name, f"{node.name}.part0")
+                and isinstance(snn.nodes[dst], NEURON_TYPES)]
+        population = f"'{into[0]}'" if into else "the next population"
+        return f"synapse layer {what} into {population}"
     if node.op in ACTIVATIONS:
         inputs = sum(1 for _, dst in snn.edges if dst == node.name)
         return "IF population" + (f" summing {inputs} synapse layers" if inputs > 1 else "")
@@ -100,9 +103,3 @@ def _mapping(ann: AnnGraph, snn: nir.NIRGraph, node: AnnNode) -> str:
         (reader,) = ann.consumers(node.name)
         return f"residual merge: its summands' synapse layers all feed '{reader.name}'"
     return node.op
-
-
-def _population_after(snn: nir.NIRGraph, name: str) -> str:
-    targets = [dst for src, dst in snn.edges if src in (name, f"{name}.part0")]
-    names = [t for t in targets if isinstance(snn.nodes[t], NEURON_TYPES)]
-    return f"'{names[0]}'" if names else "the next population"

@@ -1,9 +1,8 @@
 """Knowledge distillation from the user's own ANN while the clips train.
 
-Fine-tuning a trained model for a clip method re-trains it on the labels alone, and the
-re-trained network ends below the one the user brought (issue 22: about a point on the
-Fashion-MNIST CNNs). Distillation keeps the user's network as the reference: the frozen
-original (its BatchNorm folded, eval mode) runs on every training batch and the student learns
+Re-trained on the labels alone, a model fine-tuned for a clip method ends below the one the
+user brought, so distillation keeps the user's network as the reference: the frozen original
+(its BatchNorm folded, eval mode) runs on every training batch and the student learns
 
     loss = (1 - w) * CE(student, labels)
            + w * tau^2 * KL(softmax(teacher / tau) || softmax(student / tau))
@@ -73,9 +72,8 @@ class DistillLoss:
                                  hint="Distil the logits only (activations=0)")
             students = dict(student.named_modules())
             for name in self.pairs:
-                self._hooks += [relus[name].register_forward_hook(self._keeper("teacher", name)),
-                                students[name].register_forward_hook(self._keeper("student",
-                                                                                  name))]
+                for side, module in (("teacher", relus[name]), ("student", students[name])):
+                    self._hooks.append(module.register_forward_hook(self._keeper(side, name)))
 
     def __enter__(self) -> DistillLoss:
         return self

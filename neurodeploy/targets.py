@@ -223,9 +223,9 @@ def _validate(target: Target, fname: str) -> Target:
         raise TargetError(f"{fname}: neuron.max_burst {target.neuron.max_burst} does not fit "
                           f"the spike payload ({payload})")
     for key in ENERGIES:
-        if not 0 <= _value(target, key) <= MAX_ENERGY_PJ:
-            raise TargetError(f"{fname}: {key} must be in 0..{MAX_ENERGY_PJ:g} pJ, "
-                              f"got {_value(target, key)}")
+        value = _value(target, key)
+        if not 0 <= value <= MAX_ENERGY_PJ:
+            raise TargetError(f"{fname}: {key} must be in 0..{MAX_ENERGY_PJ:g} pJ, got {value}")
     _check_consistent(target, fname)
     if not NAME.fullmatch(target.name):
         raise TargetError(f"{fname}: name must be one word of letters, digits, '_', '-' and "
@@ -244,10 +244,9 @@ def _check_consistent(target: Target, fname: str) -> None:
          "neuron.dual_threshold needs spikes.signed (negative spikes)"),
         (target.neuron.max_burst > 1 and not target.spikes.graded,
          "neuron.max_burst above 1 needs spikes.graded (a burst is one graded spike)"),
-        (_value(target, "memory.weight_bits") is not None
-         and target.memory.weight_bits < target.weights.mantissa_bits,
+        (target.memory is not None and target.memory.weight_bits < target.weights.mantissa_bits,
          "memory.weight_bits must hold a weight: at least weights.mantissa_bits"),
-        ((_value(target, "system.chips") or 1) > 1 and target.limits.cores == 0,
+        (target.system.chips > 1 and target.limits.cores == 0,
          "system.chips above 1 needs limits.cores (the cores of one chip)")]
     for broken, rule in rules:
         if broken:
@@ -264,19 +263,16 @@ def _build(cls: type, raw: object, fname: str, where: str):
         raise TargetError(f"{fname}: [{where}] must be a table")
     hints = typing.get_type_hints(cls)
     fields = {f.name: f for f in dataclasses.fields(cls)}
-    names = list(fields)
-    unknown = sorted(set(raw) - set(names))
+    unknown = sorted(set(raw) - set(fields))
     if unknown:
         raise TargetError(f"{fname}: unknown key {_path(where, unknown[0])}",
-                          hint=f"Allowed keys here: {', '.join(names)}")
+                          hint=f"Allowed keys here: {', '.join(fields)}")
     values = {}
-    for name in names:
-        key = _path(where, name)
-        if name not in raw and fields[name].default is not dataclasses.MISSING:
-            continue  # an optional table (see the module docstring)
-        if name not in raw:
-            raise TargetError(f"{fname}: missing key {key}")
-        values[name] = _convert(hints[name], raw[name], fname, key)
+    for name, field in fields.items():
+        if name in raw:
+            values[name] = _convert(hints[name], raw[name], fname, _path(where, name))
+        elif field.default is dataclasses.MISSING:  # else an optional table, left out
+            raise TargetError(f"{fname}: missing key {_path(where, name)}")
     return cls(**values)
 
 

@@ -62,12 +62,11 @@ class TrainConfig:
             raise InputError(f"lr must be positive and finite, got {self.lr}")
         whole_number(self.batch, "batch")
         whole_number(self.seed, "seed", least=0)
-        if self.optimizer not in OPTIMIZERS:
-            raise InputError(f"unknown optimizer '{self.optimizer}'",
-                             hint=f"Use one of: {', '.join(OPTIMIZERS)}")
-        if self.schedule not in SCHEDULES:
-            raise InputError(f"unknown schedule '{self.schedule}'",
-                             hint=f"Use one of: {', '.join(SCHEDULES)}")
+        for what, value, known in (("optimizer", self.optimizer, OPTIMIZERS),
+                                   ("schedule", self.schedule, SCHEDULES)):
+            if value not in known:
+                raise InputError(f"unknown {what} '{value}'",
+                                 hint=f"Use one of: {', '.join(known)}")
 
 
 @dataclass(frozen=True)
@@ -98,7 +97,9 @@ def fit(model: nn.Module, train_set: tuple[np.ndarray, np.ndarray],
     """Train ``model`` in place on ``loss``; ``log`` gets one line per epoch."""
     torch.manual_seed(config.seed)
     inputs, labels = torch.as_tensor(train_set[0]), torch.as_tensor(train_set[1])
-    optimizer = _optimizer(model, config)
+    options = {"lr": config.lr, "weight_decay": config.weight_decay}
+    optimizer = (torch.optim.SGD(model.parameters(), momentum=0.9, **options)
+                 if config.optimizer == "sgd" else torch.optim.Adam(model.parameters(), **options))
     steps = config.epochs * -(-len(inputs) // config.batch)
     schedule = (torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=config.lr,
                                                     total_steps=steps)
@@ -130,7 +131,10 @@ def fit(model: nn.Module, train_set: tuple[np.ndarray, np.ndarray],
                 bar.update()
                 bar.set_postfix_str(f"epoch {epoch}/{config.epochs} loss {value.item():.3f}"
                                     f"{held}", refresh=False)
-            _check_finite(model, total, epoch)
+            # a diverged model is refused, not saved: its NaN weights would only fail later
+            if not math.isfinite(total) or not all(bool(torch.isfinite(p).all())
+                                                   for p in model.parameters()):
+                _diverged(epoch)
             result = Epoch(epoch, total / len(inputs), accuracy(model, *held_out),
                            time.perf_counter() - start, time.process_time() - cpu)
             history.epochs.append(result)
@@ -140,23 +144,9 @@ def fit(model: nn.Module, train_set: tuple[np.ndarray, np.ndarray],
     return history
 
 
-def _check_finite(model: nn.Module, loss: float, epoch: int) -> None:
-    """A diverged model is refused, not saved: its NaN weights would only fail later."""
-    if not math.isfinite(loss) or not all(bool(torch.isfinite(p).all())
-                                          for p in model.parameters()):
-        _diverged(epoch)
-
-
 def _diverged(epoch: int) -> NoReturn:
     raise InputError(f"training diverged in epoch {epoch}: the loss or the weights are no "
                      "longer finite", hint="Lower the learning rate (lr, --lr)")
-
-
-def _optimizer(model: nn.Module, config: TrainConfig) -> torch.optim.Optimizer:
-    if config.optimizer == "sgd":
-        return torch.optim.SGD(model.parameters(), lr=config.lr, momentum=0.9,
-                               weight_decay=config.weight_decay)
-    return torch.optim.Adam(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
 
 
 @torch.no_grad()
@@ -221,16 +211,17 @@ def finetune(model: str | Path, *, method: str, dataset: str, levels: int | None
         raise InputError(f"{dataset} images have shape {tuple(x.shape[1:])}, the model expects "
                          f"{ann.input_shape}")
     held = max(1, min(HELD_OUT, len(x) // 10))
+    held_out = (x[-held:], y[-held:])
     # a file is one split: measured on its own training images, "test" accuracy was a lie
     split = dataset in DATASETS
     test, tested_on = ((load_dataset(dataset, split="test"), "the test split") if split else
-                       ((x[-held:], y[-held:]), f"the {held} held-out images of {dataset}"))
+                       (held_out, f"the {held} held-out images of {dataset}"))
     classes = int(np.prod(ann.shapes()[ann.output]))
     for labels in (y, test[1]):
         check_labels(labels, classes, dataset)
     torch.manual_seed(config.seed)
     module = from_ann(ann)
-    start_held_out = accuracy(module, x[-held:], y[-held:])
+    start_held_out = accuracy(module, *held_out)
     start_accuracy = accuracy(module, *test) if split else start_held_out
     log(f"original model: accuracy {100 * start_accuracy:.2f}% on {tested_on}, held-out "
         f"{100 * start_held_out:.2f}%; clips with {chosen} levels"
@@ -239,8 +230,7 @@ def finetune(model: str | Path, *, method: str, dataset: str, levels: int | None
     prepared = prepare(module, method, chosen, calib=x[np.sort(init)])
     with (nullcontext(supervised) if distill is None
           else DistillLoss(module, prepared, distill)) as loss:
-        history = fit(prepared, (x[:-held], y[:-held]), (x[-held:], y[-held:]), config, log,
-                      loss)
+        history = fit(prepared, (x[:-held], y[:-held]), held_out, config, log, loss)
     return FinetuneResult(prepared.eval(), ann.input_shape, history, accuracy(prepared, *test),
                           start_accuracy, chosen, start_held_out, tested_on)
 

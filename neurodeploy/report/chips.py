@@ -1,13 +1,9 @@
-"""Which chips each population uses, and the spikes that cross chips.
+"""Which chips each population uses, and the spikes that cross chips (docs/report.md).
 
-The allocator (``neurodeploy.capacity``) fills the system's chips core by core. A spike
-crosses chips when its neuron drives a neuron on another chip; it is counted once per other
-chip it reaches (one message per destination chip: the least inter-chip traffic the placement
-allows; Loihi's routers send one message per destination core, so theirs can be higher). Which
-chips a neuron reaches follows the synapse chains (pools, flattens, delays and weighted layers
-through nonzero weights), run backwards by autograd; how often it sends comes from the
-measured spike counts, so the figure is per inference on the samples the report ran. Input
-injected by the host and the readout's logits read by the host cross no chip link.
+A spike is counted once per other chip its neuron drives a neuron on (one message per
+destination chip, the least traffic the placement allows). Which chips a neuron reaches follows
+the synapse chains through nonzero weights, run backwards by autograd; how often it sends comes
+from the measured spike counts. The host's input and the readout's logits cross no chip link.
 """
 
 from __future__ import annotations

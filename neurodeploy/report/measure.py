@@ -141,9 +141,8 @@ def membrane_traces(graph: nir.NIRGraph, image: np.ndarray, timesteps: int) -> d
         theta = np.broadcast_to(param_for_shape(np.asarray(meta.theta), shape), shape)
         out[name] = {"neurons": [tuple(int(i) for i in np.unravel_index(n, shape))
                                  for n in chosen],
-                     "membrane": membrane[:, chosen],
-                     "spikes": spikes[:, chosen], "theta": theta.reshape(-1)[chosen],
-                     "fires": meta.fires}
+                     "membrane": membrane[:, chosen], "spikes": spikes[:, chosen],
+                     "theta": theta.reshape(-1)[chosen], "fires": meta.fires}
     return out
 
 

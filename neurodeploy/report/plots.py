@@ -45,10 +45,7 @@ def error_plot(layers: list[dict]) -> bytes:
     right.set_ylabel("correlation SNN rate vs ANN")
     right.set_title("Correlation per layer")
     right.legend(loc="lower left")
-    for ax in (left, right):
-        ax.set_xlabel("population")
-        ax.grid(axis="y", alpha=0.3)
-    return _png(fig)
+    return _by_population(fig, (left, right))
 
 
 def rate_plot(layers: list[dict]) -> bytes:
@@ -68,24 +65,23 @@ def rate_plot(layers: list[dict]) -> bytes:
     right.set_ylabel("% of neurons")
     right.set_title("Saturated and silent neurons")
     right.legend(loc="upper right")
-    for ax in (left, right):
-        ax.set_xlabel("population")
-        ax.grid(axis="y", alpha=0.3)
-    return _png(fig)
+    return _by_population(fig, (left, right))
 
 
 def chips_plot(layers: list[dict], chips: int) -> bytes:
     """Left: each population's cores, stacked by chip; right: the spikes per inference each
     population sends to other chips."""
+    from matplotlib import colormaps
+
     fig, (left, right) = _figure(max(6.4, 1.2 * len(layers) + 3), 4.0, ncols=2)
     names = [layer["population"] for layer in layers]
     bottom = np.zeros(len(layers))
     used = sorted({row["chip"] for layer in layers for row in layer["chips"]})
-    colors = _chip_colors(len(used))
-    for chip, color in zip(used, colors, strict=True):
+    for i, chip in enumerate(used):
         cores = np.array([sum(r["cores"] for r in layer["chips"] if r["chip"] == chip)
                           for layer in layers], np.float64)
-        left.bar(names, cores, bottom=bottom, color=color, label=f"chip {chip}")
+        left.bar(names, cores, bottom=bottom, color=colormaps["tab20"](i % 20),
+                 label=f"chip {chip}")
         bottom += cores
     left.set_ylabel("cores")
     left.set_title(f"Cores per population ({len(used)} of {chips} chips used)" if used
@@ -95,17 +91,7 @@ def chips_plot(layers: list[dict], chips: int) -> bytes:
     right.bar(names, [layer["cross_chip_spikes"] for layer in layers], color="tab:purple")
     right.set_ylabel("spikes sent to other chips per inference")
     right.set_title("Spikes crossing chips")
-    for ax in (left, right):
-        ax.set_xlabel("population")
-        ax.tick_params(axis="x", labelrotation=45)
-        ax.grid(axis="y", alpha=0.3)
-    return _png(fig)
-
-
-def _chip_colors(count: int) -> list:
-    from matplotlib import colormaps
-
-    return [colormaps["tab20"](i % 20) for i in range(count)]
+    return _by_population(fig, (left, right), rotate=True)
 
 
 def membrane_plot(traces: dict[str, dict], compiled: int) -> bytes:
@@ -141,6 +127,16 @@ def _figure(width: float, height: float, **subplots):
 
     fig = Figure(figsize=(width, height), layout="constrained")
     return fig, fig.subplots(**subplots)
+
+
+def _by_population(fig, axes, rotate: bool = False) -> bytes:
+    """Label the panels' x axes (populations), grid their bars and render the figure."""
+    for ax in axes:
+        ax.set_xlabel("population")
+        if rotate:
+            ax.tick_params(axis="x", labelrotation=45)
+        ax.grid(axis="y", alpha=0.3)
+    return _png(fig)
 
 
 def _png(fig) -> bytes:

@@ -1,18 +1,10 @@
-"""The ANN activations a report compares the SNN's rates with.
+"""The ANN activations a report compares the SNN's rates with (docs/report.md).
 
 A compiled ``.nir`` file does not contain the float model, so there are two references:
-
-- ``ModelReference`` (``--ann model.pt``): the original float ANN on the float images. The
-  difference to the SNN is everything deployment changed: input, weight and threshold
-  quantization plus the rate-coding (conversion) error.
-- ``EquivalentReference`` (default): the rate network the integer SNN approximates, rebuilt
-  from the compiled graph: each population computes ``relu(sum of W_int x + bias)`` in its
-  membrane units on the same integer inputs, its output in spikes per step is that over
-  ``theta``, and its ANN value is the activation times ``2**exponent``. Weights, thresholds
-  and biases are the deployed integers, so the difference isolates the conversion error
-  (clipping at the largest rate, the rate's few levels, residual membrane) from
-  quantization. A per-step bias table (FTBC) is a correction of that error, not part of
-  the network, so the equivalent leaves it out.
+``ModelReference`` (``--ann model.pt``), the float ANN on the float images, differs from the SNN
+by everything deployment changed; ``EquivalentReference`` (default), the rate network of the
+compiled integers on the same integer inputs, isolates the conversion error from quantization.
+A per-step bias table (FTBC) corrects that error, so the equivalent leaves it out.
 """
 
 from __future__ import annotations
@@ -24,19 +16,14 @@ import nir
 import numpy as np
 
 from neurodeploy.core.encoding import is_stream
-from neurodeploy.core.graph import (
-    back_edges,
-    input_name,
-    populations,
-    predecessors,
-    topological_order,
-)
+from neurodeploy.core.graph import back_edges, populations, predecessors, topological_order
 from neurodeploy.core.meta import population_meta
 from neurodeploy.core.population import NEURON_TYPES, param_for_shape
 from neurodeploy.core.synapse import propagate
 from neurodeploy.errors import InputError
 from neurodeploy.frontend.ann import AnnGraph
 from neurodeploy.methods.probe import population_activations
+from neurodeploy.simulation import input_shape
 
 
 class AnnReference(Protocol):
@@ -52,15 +39,15 @@ class AnnReference(Protocol):
 def check_compiled_from(ann: AnnGraph, graph: nir.NIRGraph) -> None:
     """Refuse a float model the network cannot have been compiled from: another input shape,
     or no node for a population's source (a comparison with it would mean nothing)."""
-    expected = tuple(int(d) for d in graph.nodes[input_name(graph)].input_type["input"])
+    expected = input_shape(graph)
     if ann.input_shape != expected:
         raise InputError(f"the float model (ann) takes input shape {ann.input_shape}, the "
                          f"network {expected}", hint="Pass the model it was compiled from")
     names = {node.name for node in ann.nodes}
     for pop in populations(graph):
-        source = population_meta(graph, pop).source
-        if population_meta(graph, pop).fires and source not in names:
-            raise InputError(f"the float model (ann) has no node '{source}', which population "
+        meta = population_meta(graph, pop)
+        if meta.fires and meta.source not in names:
+            raise InputError(f"the float model (ann) has no node '{meta.source}', which population "
                              f"'{pop}' was converted from",
                              hint="Pass the model the network was compiled from")
 

@@ -63,8 +63,7 @@ def _threshold_clip_fake(x, threshold, levels, shift, noise):
 
 
 def _setup(ctx, inputs, output) -> None:
-    x, threshold = inputs[0], inputs[1]
-    ctx.save_for_backward(x, threshold, output)
+    ctx.save_for_backward(inputs[0], inputs[1], output)
 
 
 def _backward(ctx, grad):
@@ -214,10 +213,7 @@ def _swap_functional(model: nn.Module, make: Callable[[], ThresholdClip]) -> nn.
         if not (relu or pool):
             continue
         name = _free_name(traced, f"{node.name}_clip" if relu else f"{node.name}_avg")
-        if relu:
-            traced.add_submodule(name, make())
-        else:
-            traced.add_submodule(name, _pool_from_call(node))
+        traced.add_submodule(name, make() if relu else _pool_from_call(node))
         with graph.inserting_after(node):
             new = graph.call_module(name, (node.args[0],))
         node.replace_all_uses_with(new)

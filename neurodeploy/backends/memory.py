@@ -42,14 +42,12 @@ def parse_memory(text: str) -> int:
     """'2GB', '512MiB', '1.5G' or a number of bytes -> bytes (K/M/G/T are decimal, KiB/MiB/GiB
     binary)."""
     match = re.fullmatch(r"\s*([0-9]*\.?[0-9]+)\s*([KMGT]?I?B?)\s*", text.upper())
-    if match is None:
-        raise InputError(f"memory budget must look like 2GB, 512MB or 1.5GiB, got '{text}'")
-    number, unit = match.groups()
+    unit = None if match is None else match[2]
     if unit and not unit.endswith("B"):
         unit += "B"
-    if unit not in _UNITS:
+    if unit not in _UNITS:  # None (no match) included
         raise InputError(f"memory budget must look like 2GB, 512MB or 1.5GiB, got '{text}'")
-    return check_budget(int(float(number) * _UNITS[unit]))
+    return check_budget(int(float(match[1]) * _UNITS[unit]))
 
 
 def check_budget(budget: int) -> int:

@@ -31,12 +31,7 @@ from neurodeploy.core.graph import (
     recurrent_delays,
     topological_order,
 )
-from neurodeploy.core.meta import (
-    SYNAPSE_TYPES,
-    GraphMeta,
-    get_graph_meta,
-    population_meta,
-)
+from neurodeploy.core.meta import SYNAPSE_TYPES, GraphMeta, get_graph_meta, population_meta
 from neurodeploy.core.population import NEURON_TYPES
 from neurodeploy.core.synapse import FLOAT32_EXACT, count_nonzero, dense, fan_out, synapse
 from neurodeploy.errors import MetadataError

@@ -130,9 +130,7 @@ def cycles(graph: nir.NIRGraph) -> list[list[str]]:
 
 def _reach(graph: nir.NIRGraph, start: str, forward: bool) -> set[str]:
     """``start`` and every node reachable from it (or, backwards, reaching it)."""
-    links: dict[str, list[str]] = defaultdict(list)
-    for src, dst in graph.edges:
-        links[src if forward else dst].append(dst if forward else src)
+    links = successors(graph) if forward else predecessors(graph)
     seen, stack = {start}, [start]
     while stack:
         for nxt in links[stack.pop()]:

@@ -19,12 +19,7 @@ from typing import Any
 import nir
 import numpy as np
 
-from neurodeploy.core.population import (
-    MAX_TIMESTEPS,
-    NEURON_TYPES,
-    Population,
-    population_shape,
-)
+from neurodeploy.core.population import MAX_TIMESTEPS, NEURON_TYPES, Population, population_shape
 from neurodeploy.errors import InputError, MetadataError
 from neurodeploy.nir_compat import replace_node
 from neurodeploy.targets import MAX_INPUT_BITS
@@ -122,9 +117,7 @@ def get_node_meta(node: nir.NIRNode, cls: type, name: str = "") -> Any:
 
 def with_node_meta(node: nir.NIRNode, meta: Any) -> nir.NIRNode:
     """A copy of ``node`` carrying ``meta`` (NIR nodes are mutable: never edit in place)."""
-    metadata = dict(node.metadata)
-    metadata[KEY] = _to_dict(meta)
-    return replace_node(node, metadata=metadata)
+    return replace_node(node, metadata={**node.metadata, KEY: _to_dict(meta)})
 
 
 def get_graph_meta(graph: nir.NIRGraph) -> GraphMeta:

@@ -224,8 +224,7 @@ def initial_state(p: NeuronParams, like: np.ndarray
     memory layout of ``like``."""
     v = np.empty_like(like, dtype=np.int32)
     v[...] = p.v_init
-    c = np.empty_like(like, dtype=np.int32)
-    c[...] = 0
+    c = np.zeros_like(like, dtype=np.int32)
     return v, c, c.copy(order="K")
 
 

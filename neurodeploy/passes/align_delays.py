@@ -29,11 +29,7 @@ def align_delays(graph: nir.NIRGraph, ctx: PassContext) -> nir.NIRGraph:
                                 node=name)
         delays[pred] = steps
     ctx.notes["align_delays"] = {"inserted_steps": delays}
-    return _with_delays(graph, delays, predecessors(graph))
-
-
-def _with_delays(graph: nir.NIRGraph, delays: dict[str, int],
-                 preds: dict[str, list[str]]) -> nir.NIRGraph:
+    preds = predecessors(graph)
     out = copy_graph(graph, {})
     for synapse, steps in delays.items():
         (source,) = preds[synapse]

@@ -47,11 +47,10 @@ GraphPass = Callable[[nir.NIRGraph, PassContext], nir.NIRGraph]
 def update_populations(graph: nir.NIRGraph, update: Callable[[str, Population], Population]
                        ) -> nir.NIRGraph:
     """Apply ``update(name, record) -> record`` to every population (nodes derived anew)."""
-    new_nodes = {}
-    for name in populations(graph):
-        new_nodes[name] = population_node(update(name, population_meta(graph, name)),
-                                          population_shape(graph.nodes[name]))
-    return copy_graph(graph, new_nodes)
+    return copy_graph(graph, {
+        name: population_node(update(name, population_meta(graph, name)),
+                              population_shape(graph.nodes[name]))
+        for name in populations(graph)})
 
 
 #: one population's part of a pass: (name, record, target) -> (new record, rounding error or

@@ -13,11 +13,7 @@ import dataclasses
 import nir
 
 from neurodeploy.capacity import Allocation, Violation, allocate
-from neurodeploy.core.meta import (
-    copy_graph,
-    get_graph_meta,
-    set_graph_meta,
-)
+from neurodeploy.core.meta import copy_graph, get_graph_meta, set_graph_meta
 from neurodeploy.errors import TargetLimitExceeded
 from neurodeploy.passes.base import PassContext
 

@@ -54,10 +54,9 @@ def check_overflow(graph: nir.NIRGraph, ctx: PassContext) -> nir.NIRGraph:
                                 f"T={timesteps} needs one per step", node=name,
                                 hint="Compile (calibrate) for the window you run")
         safe[name], bounds[name] = _follow_bounds(meta, shape, high, low, membrane, timesteps)
-        steps = safe[name]
-        if steps < timesteps and not ctx.allow_saturation:
+        if safe[name] < timesteps and not ctx.allow_saturation:
             raise SaturationRisk(
-                node=name, bits=membrane.bits, steps=steps, timesteps=timesteps,
+                node=name, bits=membrane.bits, steps=safe[name], timesteps=timesteps,
                 hint="Compile for fewer timesteps or pass allow_saturation=True "
                      "(--allow-saturation)")
     ctx.notes["check_overflow"] = {"max_abs_synaptic_sum": largest_sum}

@@ -25,17 +25,16 @@ def run_pipeline(graph: nir.NIRGraph, names: Sequence[str], ctx: PassContext, *,
     if unknown or (stop_after is not None and stop_after not in names):
         bad = unknown[0] if unknown else stop_after
         raise InputError(f"unknown pass '{bad}'", hint=f"Passes: {', '.join(names)}")
-    seconds: dict[str, float] = {}
     for index, name in enumerate(names, start=1):
         start = time.perf_counter()
         graph = PASSES[name](graph, ctx)
-        seconds[name] = time.perf_counter() - start
+        seconds = time.perf_counter() - start
         graph.check_types()
         meta = get_graph_meta(graph)
         notes = {name: ctx.notes[name]} if name in ctx.notes else {}
         set_graph_meta(graph, dataclasses.replace(
             meta, pipeline=[*meta.pipeline, name],
-            pass_seconds={**meta.pass_seconds, name: round(seconds[name], 6)},
+            pass_seconds={**meta.pass_seconds, name: round(seconds, 6)},
             notes={**meta.notes, **notes}))
         if dump_dir:
             from neurodeploy.nir_io import write

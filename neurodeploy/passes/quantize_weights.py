@@ -7,21 +7,15 @@ import math
 import nir
 import numpy as np
 
+from neurodeploy.core.conformance import WEIGHTED
 from neurodeploy.core.graph import topological_order
 from neurodeploy.core.meta import copy_graph, population_meta, population_node
-from neurodeploy.core.population import (
-    MAX_EXPONENT,
-    MAX_INPUT_SHIFT,
-    Population,
-    population_shape,
-)
+from neurodeploy.core.population import MAX_EXPONENT, MAX_INPUT_SHIFT, Population, population_shape
 from neurodeploy.errors import InputError, WeightsLost
 from neurodeploy.nir_compat import replace_node
 from neurodeploy.passes.base import PassContext
 from neurodeploy.passes.sources import per_input_channel, synapse_source
 from neurodeploy.targets import Target
-
-WEIGHTED = (nir.Linear, nir.Conv2d)
 
 
 def quantize_weights(graph: nir.NIRGraph, ctx: PassContext) -> nir.NIRGraph:
@@ -112,7 +106,7 @@ def _input_shift(meta, weight_exponent: int, theta_limit: int) -> int:
     if not meta.fires:
         return 0
     theta = float(np.max(meta.theta)) / 2.0**weight_exponent
-    return max(0, math.ceil(math.log2(theta / theta_limit))) if theta > theta_limit else 0
+    return math.ceil(math.log2(theta / theta_limit)) if theta > theta_limit else 0
 
 
 def _relative_error(exact: np.ndarray, rounded: np.ndarray) -> float:

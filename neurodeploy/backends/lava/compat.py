@@ -1,6 +1,6 @@
 """Import-time shim that makes lava-nc 0.10.0 importable on Python >= 3.11 inside neurodeploy.
 
-Two lava modules fail as released; a meta-path finder rewrites just those modules' source
+Three lava modules fail as released; a meta-path finder rewrites just those modules' source
 while they are imported (site-packages is never written, line numbers are kept, and a source
 that is already fixed passes through unchanged):
 

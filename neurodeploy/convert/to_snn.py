@@ -40,9 +40,7 @@ class ConvertOptions:
     per_channel: bool = True  #: thresholds per output channel (per layer when False)
 
     def __post_init__(self) -> None:
-        """Checked and normalized here, named as the user's fields: a v_init_ratio of 50
-        compiled a network at 10% without a word, a numpy integer was refused, a string
-        failed deep inside."""
+        """Checked and normalized here, with errors that name the user's fields."""
         valid = {"timesteps": whole_number(self.timesteps, "options.timesteps"),
                  "max_burst": whole_number(self.max_burst, "options.max_burst")}
         for name in ("dual", "per_channel"):
@@ -53,9 +51,9 @@ class ConvertOptions:
         for name, what in (("theta_neg_ratio", "theta_neg = -ratio * theta"),
                            ("v_init_ratio", "v_init = ratio * theta")):
             value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, int | float | np.integer
-                                                         | np.floating) \
-                    or not 0 <= value <= 1:
+            number = isinstance(value, int | float | np.integer | np.floating) \
+                and not isinstance(value, bool)
+            if not number or not 0 <= value <= 1:
                 raise InputError(f"options.{name} must be a number in [0, 1] ({what}), got "
                                  f"{value!r}")
             valid[name] = float(value)
@@ -111,11 +109,9 @@ class _Builder:
         self._emit(node.name, with_node_meta(nir.Input({"input": shape}), InputMeta()), [])
 
     def _linear(self, node: AnnNode) -> None:
-        self._require_spikes(node)
         self._synapse_layer(node, lambda part, w: nir.Linear(weight=w))
 
     def _conv2d(self, node: AnnNode) -> None:
-        self._require_spikes(node)
         p = node.params
 
         def conv(part: str, weight: np.ndarray) -> nir.Conv2d:
@@ -129,6 +125,7 @@ class _Builder:
     def _synapse_layer(self, node: AnnNode, make) -> None:
         """``make(source, weight)`` once; or once per part when ``node`` reads a concatenation
         (the parts then merge in the next population, see convert/concat.py)."""
+        self._require_spikes(node)
         weight = np.asarray(node.params["weight"], np.float64)
         parts = self.concats.get(node.inputs[0])
         if parts is None:
@@ -156,8 +153,8 @@ class _Builder:
         theta = np.asarray(self.thresholds[node.name], np.float64)
         o = self.options
         meta = Population(kind="if", theta=theta, bias=np.asarray(bias, np.float64),
-                              v_init=o.v_init_ratio * theta, theta_neg=-o.theta_neg_ratio * theta,
-                              max_burst=o.max_burst, dual=o.dual, source=node.name)
+                          v_init=o.v_init_ratio * theta, theta_neg=-o.theta_neg_ratio * theta,
+                          max_burst=o.max_burst, dual=o.dual, source=node.name)
         self._emit(node.name, population_node(meta, shape), synapses)
 
     def _add(self, node: AnnNode) -> None:

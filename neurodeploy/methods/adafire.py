@@ -66,8 +66,7 @@ class AdaFire:
             raise InputError(f"method stage '{self.name}' sends burst spikes, but target "
                              f"'{ctx.target.name}' has binary spikes",
                              hint="Use a target with graded spikes (e.g. loihi2)")
-        top = burst_ceiling(ctx)
-        bursts = list(range(1, top + 1))
+        bursts = list(range(1, burst_ceiling(ctx) + 1))
         # each step in its own function: the activation samples and the search's deployed
         # network (a spike record per layer) are freed before the corrections make theirs
         graph, note = self._search(ctx, self._thresholds(ctx, bursts), bursts)

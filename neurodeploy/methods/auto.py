@@ -10,10 +10,9 @@ side by side, and the one whose deployed network comes closest to the ANN's outp
    themselves when the source has no more, e.g. an array). Score: the divergence of its
    outputs from the ANN's (symmetric KL between the softmaxes, the measure AdaFire's search
    uses; no labels needed); the lowest wins, and on a tie the one causing fewer synaptic
-   operations. The fraction of images predicted as the ANN predicts them is recorded too, but
-   it does not choose: on the Fashion ResNet example at T=4 it preferred AdaFire by 3 images
-   of 2,048 where calibrate scores 0.2 points higher on the test split, while the divergence
-   told them apart by a quarter.
+   operations. The fraction of images predicted as the ANN predicts them is recorded but does
+   not choose: on the Fashion ResNet at T=4 it preferred AdaFire by 3 images of 2,048 where
+   calibrate scores 0.2 points higher on the test split.
 3. Where the target has negative spikes, the dual threshold is kept only if it does not
    raise the divergence (it usually costs a little more traffic). Calibrate's is chosen
    before its weight fit, on the corrections-only pipeline (``calibrate_light``, seconds)
@@ -120,7 +119,7 @@ def _with_light_dual_choice(candidates: dict[str, tuple[Stage, ConvertOptions]],
     """The candidates with calibrate's dual threshold chosen before its weight fit: the
     corrections-only pipeline (``LIGHT``) built with and without it, scored into ``scores``,
     and calibrate renamed ``calibrate+dual`` where the dual threshold did not move the
-    outputs further. A second full calibrate, to try it afterwards, took 40% of auto."""
+    outputs further."""
     if "calibrate" not in candidates:
         return candidates
     stage, options = candidates["calibrate"]

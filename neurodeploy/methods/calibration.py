@@ -49,9 +49,8 @@ CORRECTION_SAMPLES = 256
 #: images weight calibration fits on, drawn from the calibration source when the other stages
 #: use fewer, a seeded subset when they use more (the authors use 1024)
 WEIGHT_SAMPLES = 1024
-#: the authors' loss; a pass must take 1% off the best held-out loss to keep the fit going (on
-#: the Fashion examples the passes after that gained a fraction of a percent each and took
-#: half of calibrate's time)
+#: the authors' loss; a pass must take 1% off the best held-out loss to keep the fit going
+#: (later passes gained a fraction of a percent each, for half of calibrate's time)
 MSE_FIT = WeightFit("mse", min_improvement=0.01)
 
 

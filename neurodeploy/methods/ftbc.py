@@ -65,9 +65,8 @@ class Ftbc:
         work = [(b, name) for b in range(len(batches)) for name in firing(graph)]
         for batch, name in progress(work, self.name, ctx.show_progress):
             increment = _step_errors(graph, nets[batch], targets[batch][name], name)
-            meta = population_meta(graph, name)
-            graph = with_population(graph, name,
-                                    bias_table=meta.bias_table + self.alpha * increment)
+            table = population_meta(graph, name).bias_table + self.alpha * increment
+            graph = with_population(graph, name, bias_table=table)
         tables = {n: float(np.abs(population_meta(graph, n).bias_table).max())
                   for n in firing(graph)}
         return with_note(graph, self.name, {"alpha": self.alpha, "batches": len(batches),

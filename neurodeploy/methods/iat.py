@@ -75,13 +75,12 @@ class Iat:
 def confidence_steps(graph: nir.NIRGraph, output_steps: np.ndarray) -> np.ndarray:
     """(T, batch) confidence 1 - normalized entropy of the readout after each step."""
     scores = np.empty(output_steps.shape[:2])
-    classes = output_steps.shape[2]
     for t, outputs in enumerate(output_steps):
         logits = readout_logits(graph, outputs.astype(np.float64), t + 1)
         logits = logits - logits.max(axis=1, keepdims=True)
         p = np.exp(logits) / np.exp(logits).sum(axis=1, keepdims=True)
         entropy = -(p * np.log(np.maximum(p, 1e-300))).sum(axis=1)
-        scores[t] = 1 - entropy / np.log(classes)
+        scores[t] = 1 - entropy / np.log(output_steps.shape[2])
     return scores
 
 

@@ -63,8 +63,7 @@ class LearnedClip:
     def __call__(self, graph: nir.NIRGraph | None, ctx: MethodContext) -> nir.NIRGraph:
         thresholds = require_clips(ctx.ann, self.name)
         levels = {n.name: int(n.params["levels"]) for n in ctx.ann.nodes if n.op == "clip"}
-        steps = ctx.options.timesteps
-        bursts = {name: min(ctx.options.max_burst, -(-levels[name] // steps))
+        bursts = {name: min(ctx.options.max_burst, -(-levels[name] // ctx.options.timesteps))
                   for name in thresholds}
         options = replace(ctx.options, dual=self.dual, theta_neg_ratio=self.theta_neg_ratio,
                           v_init_ratio=self.v_init_ratio, max_burst=1)

@@ -166,19 +166,16 @@ class _Merge:
 def input_chain(ann: AnnGraph, start: AnnNode) -> _Chain | None:
     """The single-input path ending at ``start`` back to an activation or the input; None
     through anything but pooling and flattening."""
-    if start.op == "input" or start.op in ACTIVATIONS:
-        return _Chain(start.name, [])
-    nodes = [start]
-    while True:
-        inputs = nodes[0].inputs
-        if len(inputs) != 1:
+    nodes: list[AnnNode] = []
+    node = start
+    while node.op != "input" and node.op not in ACTIVATIONS:
+        if node is not start and node.op not in ("avgpool2d", "flatten"):
             return None
-        previous = ann.node(inputs[0])
-        if previous.op == "input" or previous.op in ACTIVATIONS:
-            return _Chain(previous.name, nodes)
-        if previous.op not in ("avgpool2d", "flatten"):
+        nodes.insert(0, node)
+        if len(node.inputs) != 1:
             return None
-        nodes.insert(0, previous)
+        node = ann.node(node.inputs[0])
+    return _Chain(node.name, nodes)
 
 
 def input_merge(ann: AnnGraph, activation: str) -> _Merge | None:
@@ -382,17 +379,17 @@ class _LayerThroughTime(torch.nn.Module):
         if merge.add is not None:
             nodes.append(dataclasses.replace(merge.add, inputs=tuple(ends)))
         self.module = from_ann(AnnGraph(nodes, nodes[-1].name))
-        layers = [m for m in self.module.modules() if isinstance(m, torch.nn.Linear
-                                                                 | torch.nn.Conv2d)]
+        layers = [m for m in self.module.modules()
+                  if isinstance(m, torch.nn.Linear | torch.nn.Conv2d)]
         self.layers = dict(zip((node.name for node in merge.weighted), layers, strict=True))
         self.biased = biased.name
-        as_tensor = {"dtype": torch.float32}
-        self.register_buffer("theta", torch.as_tensor(param_for_shape(meta.theta, shape),
-                                                      **as_tensor))
-        self.register_buffer("v_init", torch.as_tensor(param_for_shape(meta.v_init, shape),
-                                                       **as_tensor))
-        self.theta_neg = torch.as_tensor(param_for_shape(meta.theta_neg, shape), **as_tensor) \
-            if meta.dual else None
+
+        def param(value) -> torch.Tensor:
+            return torch.as_tensor(param_for_shape(value, shape), dtype=torch.float32)
+
+        self.register_buffer("theta", param(meta.theta))
+        self.register_buffer("v_init", param(meta.v_init))
+        self.theta_neg = param(meta.theta_neg) if meta.dual else None
 
     def forward(self, upstream: list[torch.Tensor]) -> torch.Tensor:
         """Per chain (T, batch, ...) input values -> (batch, ...) mean value sent per step."""

@@ -322,13 +322,13 @@ def empty_window(like: np.ndarray, shape: tuple[int, ...] | None = None,
     """A (T, *state) buffer (``like``'s shape unless ``shape`` is given, e.g. for more
     samples) whose every step has the memory layout of ``like``'s: spikes are copied in and
     read back by the next layer without reordering."""
-    axes = _strides_rank(like)
+    axes = memory_order(like)
     shape = like.shape if shape is None else shape
     stored = np.empty((shape[0], *(shape[a + 1] for a in axes)), dtype)
     return stored.transpose(0, *(1 + axes.index(a) for a in range(len(axes))))
 
 
-def _strides_rank(x: np.ndarray) -> list[int]:
+def memory_order(x: np.ndarray) -> list[int]:
     """The state axes of a (T, *state) array, outermost in memory first (ties: in order)."""
     return sorted(range(x.ndim - 1), key=lambda a: -abs(x.strides[a + 1]))
 

@@ -8,7 +8,8 @@ ANN accuracy use it, so they measure exactly the network that is converted.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections import Counter
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -83,20 +84,56 @@ class AnnGraph:
             ) -> dict[str, torch.Tensor]:
         """Evaluate on a batch; returns the output under "output" and every node in ``keep``.
         ``alter`` maps node names to functions applied to their values before later nodes see
-        them (what-if measurements: one layer quantized, the rest float)."""
+        them (what-if measurements: one layer quantized, the rest float). A value no later
+        node reads is let go: on a ResNet-18 shape every node's value, held to the end, is 2.5
+        times the activations."""
+        readers = self._readers()
         values: dict[str, torch.Tensor] = {}
         kept: dict[str, torch.Tensor] = {}
-        modules = self.modules()
         for node in self.nodes:
-            args = [values[i] for i in node.inputs]
-            values[node.name] = x if node.op == "input" else modules[node.name](
-                *module_arguments(modules[node.name], args))
+            values[node.name] = x if node.op == "input" else \
+                self._evaluate(node, [values[i] for i in node.inputs])
             if alter and node.name in alter:
                 values[node.name] = alter[node.name](values[node.name])
             if keep and node.name in keep:
                 kept[node.name] = values[node.name]
+            _let_go(values, node.inputs, readers, self.output)
         kept["output"] = values[self.output]
         return kept
+
+    def stream(self, images: np.ndarray, chunk: int, wanted: set[str]
+               ) -> Iterator[tuple[str, np.ndarray]]:
+        """(node, its float32 output on all ``images``) for the nodes in ``wanted``, in graph
+        order. The graph runs node by node, each over the chunks of ``chunk`` images ``run``
+        would take, and holds only the outputs later nodes still read: ``run`` on all images
+        keeps every layer's, which on a ResNet-18 shape and 1,024 images is 2.3 GB. Each
+        chunk's values are ``run``'s on it, bit for bit: every chunk is an array of its own,
+        as in ``run`` (a slice of one array can be aligned otherwise, and the BLAS rounds a
+        product by its operands' alignment)."""
+        readers = self._readers()
+        held: dict[str, list[torch.Tensor]] = {}
+        for node in self.nodes:
+            out = [torch.as_tensor(images[first:first + chunk], dtype=torch.float32)
+                   for first in range(0, len(images), chunk)] if node.op == "input" else \
+                self._each_chunk(node, [held[i] for i in node.inputs])
+            _let_go(held, node.inputs, readers)
+            if readers[node.name]:
+                held[node.name] = out
+            if node.name in wanted:
+                yield node.name, torch.cat(out).numpy()
+
+    @torch.no_grad()
+    def _each_chunk(self, node: AnnNode, inputs: list[list[torch.Tensor]]
+                    ) -> list[torch.Tensor]:
+        return [self._evaluate(node, list(parts)) for parts in zip(*inputs, strict=True)]
+
+    def _readers(self) -> Counter:
+        """Per node, how many nodes read its value."""
+        return Counter(i for node in self.nodes for i in node.inputs)
+
+    def _evaluate(self, node: AnnNode, inputs: list[torch.Tensor]) -> torch.Tensor:
+        module = self.modules()[node.name]
+        return module(*module_arguments(module, inputs))
 
     def modules(self) -> dict[str, nn.Module]:
         """Each node (but the input) as a torch module in eval mode, built on first use: the
@@ -105,6 +142,15 @@ class AnnGraph:
         if self._modules is None:
             self._modules = {n.name: node_module(n).eval() for n in self.nodes if n.op != "input"}
         return self._modules
+
+
+def _let_go(values: dict, inputs: tuple[str, ...], readers: Counter, keep: str = "") -> None:
+    """One read of each of ``inputs`` done: drop the values no node will read again
+    (``keep`` excepted)."""
+    for name in inputs:
+        readers[name] -= 1
+        if readers[name] == 0 and name != keep:
+            del values[name]
 
 
 def node_module(node: AnnNode) -> nn.Module:

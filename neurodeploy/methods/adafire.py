@@ -41,7 +41,7 @@ from neurodeploy.methods.corrections import (
 )
 from neurodeploy.methods.deployed import DeployedNetwork
 from neurodeploy.methods.mmse import activation_samples, mmse_thresholds_by_burst
-from neurodeploy.methods.probe import ann_activations
+from neurodeploy.methods.probe import ActivationStream
 from neurodeploy.methods.search import pareto_choice, symmetric_kl
 from neurodeploy.progress import counter
 
@@ -146,7 +146,8 @@ class CandidateSearch:
         """(symmetric KL to the ANN's output, synaptic operations ``population`` causes per
         image)."""
         if self.net is None:
-            self.reference = ann_activations(self.ctx, self.images, graph)[readout_name(graph)]
+            self.reference = ActivationStream(self.ctx, self.images, graph).pop(
+                readout_name(graph))
             self.net = DeployedNetwork(graph, self.images, self.ctx)
         caused = sum(ops / len(self.images) for ops in self.net.synops(graph, population))
         return symmetric_kl(self.net.logits(graph), self.reference), caused

@@ -40,7 +40,7 @@ from neurodeploy.methods.base import MethodContext, Stage
 from neurodeploy.methods.calibration import LIGHT, WEIGHT_SAMPLES, Calibrate, correction_images
 from neurodeploy.methods.corrections import firing, with_note
 from neurodeploy.methods.deployed import DeployedNetwork
-from neurodeploy.methods.probe import ann_activations
+from neurodeploy.methods.probe import ActivationStream
 from neurodeploy.methods.search import symmetric_kl
 
 #: images the candidates are scored on: candidates often differ by a few tenths of a point,
@@ -163,7 +163,7 @@ class _Scorer:
 
     def __call__(self, graph: nir.NIRGraph) -> Score:
         if self.ann is None:
-            self.ann = ann_activations(self.ctx, self.images, graph)[readout_name(graph)]
+            self.ann = ActivationStream(self.ctx, self.images, graph).pop(readout_name(graph))
         net = DeployedNetwork(graph, self.images, self.ctx)
         logits = net.logits(graph)
         agreement = float((logits.argmax(axis=1) == self.ann.argmax(axis=1)).mean())

@@ -40,7 +40,7 @@ from neurodeploy.methods.corrections import (
 )
 from neurodeploy.methods.deployed import DeployedNetwork
 from neurodeploy.methods.mmse import activation_samples, mmse_thresholds
-from neurodeploy.methods.probe import ann_activations
+from neurodeploy.methods.probe import ActivationStream
 from neurodeploy.methods.weights import WeightFit, calibrate_weights
 from neurodeploy.progress import progress
 
@@ -99,19 +99,21 @@ class Calibrate:
 
     def _with_weights(self, graph: nir.NIRGraph, ctx: MethodContext, potential: bool,
                       fit: WeightFit) -> tuple[nir.NIRGraph, dict, dict]:
-        # as many as the fit takes, whatever the source holds: the images' spikes and ANN
-        # activations are kept for every layer
+        # as many as the fit takes, whatever the source holds: the images' spike records and
+        # ANN targets are held for the layers being worked on
         images = seeded_subset(ctx.calibration(self.name, WEIGHT_SAMPLES), WEIGHT_SAMPLES,
                                ctx.seed)
-        ann = ann_activations(ctx, images, graph)
+        ann = ActivationStream(ctx, images, graph)
         net = DeployedNetwork(graph, images, ctx)
         torch.manual_seed(ctx.seed)
         errors, fits = {}, {}
-        for name in progress(firing(graph), self.name, ctx.show_progress):
+        order = firing(graph)
+        for k, name in enumerate(progress(order, self.name, ctx.show_progress)):
             target = ann.pop(name)
             graph, errors[name] = correct_population(graph, net, name, target, potential)
             graph, fits[name] = calibrate_weights(graph, name, net, target, fit)
             graph, _ = correct_population(graph, net, name, target, potential)
+            net.release_behind(order[:k + 1])
         return graph, errors, fits
 
 

@@ -25,7 +25,7 @@ from neurodeploy.core.meta import (
 from neurodeploy.core.population import param_for_shape
 from neurodeploy.methods.base import MethodContext
 from neurodeploy.methods.deployed import DeployedNetwork
-from neurodeploy.methods.probe import ann_activations
+from neurodeploy.methods.probe import ActivationStream
 from neurodeploy.progress import progress
 
 
@@ -71,11 +71,13 @@ def correct(graph: nir.NIRGraph, ctx: MethodContext, images: np.ndarray, stage: 
     """Bias correction, and with ``potential`` potential correction, of every population in
     network order (``correct_population``). Returns the graph and, per population, the mean
     |error| before its correction (ANN units)."""
-    ann = ann_activations(ctx, images, graph)
+    ann = ActivationStream(ctx, images, graph)
     net = DeployedNetwork(graph, images, ctx)
     before = {}
-    for name in progress(firing(graph), stage, ctx.show_progress):
+    order = firing(graph)
+    for k, name in enumerate(progress(order, stage, ctx.show_progress)):
         graph, before[name] = correct_population(graph, net, name, ann.pop(name), potential)
+        net.release_behind(order[:k + 1])
     return graph, before
 
 

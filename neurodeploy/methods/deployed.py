@@ -13,7 +13,8 @@ does) and still reuses every population that came out the same.
 The arithmetic is the reference simulator's (``core.synapse`` on exact integers, then
 ``core.neuron.run``), so every spike equals ``probe.simulate``'s. Images run in chunks within
 the context's memory budget, which bounds the transient memory; per population one spike
-record is kept, as int8 while a step's spikes fit (burst sizes up to 127).
+record is kept (``SpikeRecord``: eight single spikes to a byte, bursts as int8), until a
+layer-by-layer stage releases the records it has moved past (``release_behind``).
 """
 
 from __future__ import annotations
@@ -83,12 +84,51 @@ class _Run:
     """One population simulated on every image, for the graph content ``key`` names."""
 
     key: str
-    spikes: np.ndarray | None  #: (T, images, *shape) integer spikes; None for the readout
+    spikes: SpikeRecord | None  #: None for the readout
     logits: np.ndarray | None  #: (images, classes) for the readout
     #: path's nodes -> per synapse layer on it (pools included), the synaptic operations its
     #: input caused over the window and all images; counted when first asked for (a search
     #: asks for one layer's)
     synops: dict[tuple[str, ...], dict[str, int]] = field(default_factory=dict)
+    released: bool = False  #: spikes freed (``DeployedNetwork.release_behind``), key kept
+
+
+class SpikeRecord:
+    """A population's (T, images, *shape) integer spikes, kept in the memory order of the
+    simulator's output, so the next layer's convolution reads them without reordering (five
+    times faster): as int8 while a step's spikes fit (bursts up to 127), else int32; and
+    eight to a byte along the innermost axis where every spike is 0 or 1 (one spike a step,
+    none negative). Records are what calibration holds per image: on a ResNet-18 shape with
+    1,024 images a first-stage record packed is 34 MB, not 268."""
+
+    def __init__(self, like: np.ndarray, images: int, params: neuron.NeuronParams):
+        #: the axes of a chunk (T, chunk, *shape) in memory order, the images outermost
+        self.order = [0, *(1 + a for a in neuron.memory_order(like))]
+        if self.order[1] != 1:
+            raise ValueError("spike records are stored image by image")
+        self.packed = params.max_burst == 1 and not params.dual
+        stored = [like.shape[0], images, *(like.shape[a] for a in self.order[2:])]
+        self.innermost = stored[-1]
+        if self.packed:
+            stored[-1] = -(-stored[-1] // 8)
+        dtype = np.uint8 if self.packed else np.int8 if params.max_burst <= 127 else np.int32
+        self.stored = np.empty(stored, dtype)
+
+    def write(self, rows: slice, spikes: np.ndarray) -> None:
+        """Store the chunk ``spikes`` (T, rows, *shape) of the images ``rows``."""
+        ordered = spikes.transpose(self.order)
+        self.stored[:, rows] = np.packbits(ordered, axis=-1) if self.packed else ordered
+
+    def read(self, rows: slice | np.ndarray) -> np.ndarray:
+        """(T, len(rows), *shape) spikes of the images ``rows``, laid out in memory as the
+        int8 record's rows would be (numpy puts the axis of an index array outermost): torch
+        picks its convolution kernel, and with it the float rounding, by the layout."""
+        ordered = self.stored[:, rows]
+        if self.packed:
+            axes = np.argsort([-stride for stride in ordered.strides], kind="stable")
+            unpacked = np.unpackbits(ordered.transpose(axes), axis=-1, count=self.innermost)
+            ordered = unpacked.view(np.int8).transpose(np.argsort(axes))
+        return ordered.transpose(np.argsort(self.order))
 
 
 class DeployedNetwork:
@@ -120,13 +160,14 @@ class DeployedNetwork:
 
     def spikes(self, graph: nir.NIRGraph, population: str) -> np.ndarray:
         """(T, images, *shape) integer spikes of ``population`` in ``graph``'s deployed form."""
-        return self._run(graph, population).spikes
+        return self._run(graph, population).spikes.read(slice(None))
 
     def spike_values(self, graph: nir.NIRGraph, population: str, index: np.ndarray,
                      dtype: type = np.float64) -> np.ndarray:
         """(T, len(index), *shape) spikes of the images ``index`` times the population's
         float theta (ANN units), ``core.encoding.spike_values``."""
-        return spike_values(graph, population, self.spikes(graph, population)[:, index], dtype)
+        record = self._run(graph, population).spikes
+        return spike_values(graph, population, record.read(index), dtype)
 
     def mean_rates(self, graph: nir.NIRGraph, population: str) -> np.ndarray:
         """(*shape) mean over the images of the value sent per step (ANN units): the
@@ -171,6 +212,21 @@ class DeployedNetwork:
                     ops += counted[path.nodes].values()
         return ops
 
+    def release_behind(self, corrected: list[str]) -> None:
+        """Frees the spike records a layer-by-layer stage will not read again once it has
+        corrected ``corrected``, in its order: the last of them runs again for its consumers
+        (with its final correction), so its sources stay, as do the sources of every
+        population still to come. Without this, every population's record stayed to the end
+        of the stage: memory grew with the whole network, not with the layers being worked on.
+        A released record asked for again is simulated again."""
+        last = corrected[-1]
+        to_come = [p for p in self.populations if p not in corrected]
+        needed = {last, *self._sources(last), *(s for p in to_come for s in self._sources(p))}
+        for name in corrected:
+            run = self._runs.get(name)
+            if name not in needed and run is not None and not run.released:
+                self._runs[name] = _Run(run.key, None, run.logits, released=True)
+
     # keeping the runs
 
     def _run(self, graph: nir.NIRGraph, population: str) -> _Run:
@@ -187,18 +243,32 @@ class DeployedNetwork:
         return [path.source for path in self.paths[population]
                 if path.source != self._input_name]
 
-    def _current(self, graph: nir.NIRGraph, population: str, done: dict[str, _Run]) -> _Run:
+    def _current(self, graph: nir.NIRGraph, population: str, done: dict[str, _Run],
+                 keys: dict[str, str] | None = None) -> _Run:
+        """The population's run for ``graph`` with its spikes; its sources are made current
+        (and simulated) only when it has to be simulated itself."""
         if population in done:
             return done[population]
-        rounded = self._rounded_nodes(graph, population)
-        key = _digest(rounded.key, *(self._current(graph, s, done).key
-                                     for s in self._sources(population)))
+        keys = {} if keys is None else keys
+        key = self._key(graph, population, keys)
         run = self._runs.get(population)
-        if run is None or run.key != key:
+        if run is None or run.key != key or run.released:
             self._runs.pop(population, None)  # free the old record before making the new one
-            run = self._runs[population] = self._simulate(graph, population, rounded, key)
+            for source in self._sources(population):
+                self._current(graph, source, done, keys)
+            run = self._simulate(graph, population, self._rounded_nodes(graph, population), key)
+            self._runs[population] = run
         done[population] = run
         return run
+
+    def _key(self, graph: nir.NIRGraph, population: str, keys: dict[str, str]) -> str:
+        """Content key of the population's run in ``graph``: its rounded nodes and its
+        sources' keys, so a change anywhere upstream changes it; no spikes are needed."""
+        if population not in keys:
+            keys[population] = _digest(self._rounded_nodes(graph, population).key,
+                                       *(self._key(graph, s, keys)
+                                         for s in self._sources(population)))
+        return keys[population]
 
     def _rounded_nodes(self, graph: nir.NIRGraph, population: str) -> _Rounded:
         """The population and its synapses rounded: again only when the population, its paths
@@ -239,12 +309,8 @@ class DeployedNetwork:
             out, membranes = neuron.run(currents.numpy(), params, keep_membranes=not fires)
             if fires:
                 if spikes is None:
-                    # stored in the simulator's (channels-last) order: read back for the next
-                    # layer's convolution without reordering (five times faster)
-                    spikes = neuron.empty_window(
-                        out, (self.steps, len(self.images), *shape),
-                        np.int8 if params.max_burst <= 127 else np.int32)
-                spikes[:, chunk] = out
+                    spikes = SpikeRecord(out, len(self.images), params)
+                spikes.write(chunk, out)
             else:
                 last[chunk] = membranes[-1]
         logits = None if fires else readout_logits(
@@ -302,7 +368,7 @@ class DeployedNetwork:
         same every step, or the source's kept spikes (T * batch, ...)."""
         if path.source == self._input_name:
             return dense(torch.as_tensor(self.inputs[chunk]), dtype)
-        spikes = torch.from_numpy(self._runs[path.source].spikes[:, chunk])
+        spikes = torch.from_numpy(self._runs[path.source].spikes.read(chunk))
         return dense(_as_dtype(spikes, dtype).reshape(-1, *spikes.shape[2:]))
 
     def _count_synops(self, graph, consumer: str, path: _Path) -> dict[str, int]:
@@ -311,11 +377,13 @@ class DeployedNetwork:
         rounded = self._rounded_nodes(graph, consumer)
         nodes, dtype = rounded.nodes, rounded.dtype
         ops: dict[str, int] = {}
+        from_population = path.source != self._input_name
+        source = self._run(graph, path.source) if from_population else None
         for chunk in self._chunks():
             # a source's kept spikes are counted as they are, (T, chunk, ...): converting
             # them for counting alone took a third of the count
-            spikes = path.source != self._input_name
-            x = torch.from_numpy(self._runs[path.source].spikes[:, chunk]) if spikes else \
+            spikes = from_population
+            x = torch.from_numpy(source.spikes.read(chunk)) if spikes else \
                 self._path_input(path, chunk, dtype)
             for name in path.nodes:
                 node = nodes.get(name, graph.nodes[name])

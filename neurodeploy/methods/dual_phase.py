@@ -31,7 +31,7 @@ from neurodeploy.methods.corrections import firing, with_note
 from neurodeploy.methods.deployed import DeployedNetwork
 from neurodeploy.methods.learned import LearnedClip
 from neurodeploy.methods.potential import calibrate_potential
-from neurodeploy.methods.probe import ann_activations
+from neurodeploy.methods.probe import ActivationStream
 from neurodeploy.methods.weights import WeightFit, calibrate_weights
 from neurodeploy.progress import progress
 
@@ -50,15 +50,17 @@ class DualPhase:
     def __call__(self, graph: nir.NIRGraph | None, ctx: MethodContext) -> nir.NIRGraph:
         images = ctx.calibration(self.name)[:CALIBRATION_IMAGES]
         snn = LearnedClip(self.name)(None, ctx)
-        targets = ann_activations(ctx, images, snn)
+        targets = ActivationStream(ctx, images, snn)
         net = DeployedNetwork(snn, images, ctx)
         torch.manual_seed(ctx.seed)
         report = {}
-        for pop in progress(firing(snn), "dual-phase calibration", ctx.show_progress):
+        order = firing(snn)
+        for k, pop in enumerate(progress(order, "dual-phase calibration", ctx.show_progress)):
             target = targets.pop(pop)
             snn = calibrate_potential(snn, pop, net, target)
             snn, report[pop] = calibrate_weights(snn, pop, net, target, self.weights)
             snn = calibrate_potential(snn, pop, net, target)
+            net.release_behind(order[:k + 1])
         return with_note(snn, self.name, {**get_graph_meta(snn).notes[self.name],
                                           "weight_calibration": report,
                                           "calibration_images": len(images)})

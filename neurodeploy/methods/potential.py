@@ -17,17 +17,19 @@ from neurodeploy.core.population import param_for_shape
 from neurodeploy.methods.base import MethodContext
 from neurodeploy.methods.corrections import firing, with_population
 from neurodeploy.methods.deployed import DeployedNetwork
-from neurodeploy.methods.probe import ann_activations
+from neurodeploy.methods.probe import ActivationStream
 from neurodeploy.progress import progress
 
 
 def calibrate_potentials(snn: nir.NIRGraph, images: np.ndarray, ctx: MethodContext,
                          description: str = "v_init calibration") -> nir.NIRGraph:
     """Every firing population's v_init, in network order."""
-    targets = ann_activations(ctx, images, snn)
+    targets = ActivationStream(ctx, images, snn)
     net = DeployedNetwork(snn, images, ctx)
-    for pop in progress(firing(snn), description, ctx.show_progress):
+    order = firing(snn)
+    for k, pop in enumerate(progress(order, description, ctx.show_progress)):
         snn = calibrate_potential(snn, pop, net, targets.pop(pop))
+        net.release_behind(order[:k + 1])
     return snn
 
 

@@ -84,8 +84,7 @@ def population_activations(ann: AnnGraph, images: np.ndarray, graph: nir.NIRGrap
     """Per population of ``graph``: the ANN activation it replaces, (batch, *shape); the
     readout gets the ANN's output (logits). The ANN runs on chunks of images, so only the
     kept activations grow with the number of images."""
-    sources = {population_meta(graph, p).source: p for p in populations(graph)}
-    sources["output"] = readout_name(graph)
+    sources = _activation_sources(ann, graph)
     out: dict[str, np.ndarray] = {}
     for first, acts in ann_chunks(ann, images, set(sources), memory_budget):
         for src, value in acts.items():
@@ -95,12 +94,46 @@ def population_activations(ann: AnnGraph, images: np.ndarray, graph: nir.NIRGrap
     return out
 
 
+class ActivationStream:
+    """``ann_activations`` made when a stage asks for them (``pop``), in network order: the
+    ANN runs node by node (``AnnGraph.stream``) and holds only what later nodes read, so a
+    layer-by-layer stage does not hold every layer's activation from its start. The values
+    are ``ann_activations``'s."""
+
+    def __init__(self, ctx: MethodContext, images: np.ndarray, graph: nir.NIRGraph):
+        self._sources = _activation_sources(ctx.ann, graph)
+        self._sources[ctx.ann.output] = self._sources.pop("output")
+        self._stream = ctx.ann.stream(images, ann_chunk(ctx.ann, ctx.memory_budget),
+                                      set(self._sources))
+        self._made: dict[str, np.ndarray] = {}
+
+    def pop(self, population: str) -> np.ndarray:
+        """(images, *shape) ANN activation ``population`` replaces, handed over (not kept)."""
+        while population not in self._made:
+            node, value = next(self._stream)
+            self._made[self._sources[node]] = value
+        return self._made.pop(population)
+
+
+def _activation_sources(ann: AnnGraph, graph: nir.NIRGraph) -> dict[str, str]:
+    """ANN node -> the population of ``graph`` that replaces it (the readout: the output)."""
+    sources = {population_meta(graph, p).source: p for p in populations(graph)}
+    sources["output"] = readout_name(graph)
+    return sources
+
+
+def ann_chunk(ann: AnnGraph, memory_budget: int) -> int:
+    """Images per ANN run whose working memory (every node's output) is within
+    ``memory_budget``."""
+    per_image = sum(int(np.prod(shape)) for shape in ann.shapes().values())
+    return samples_within(per_image * FLOAT_BYTES, memory_budget)
+
+
 def ann_chunks(ann: AnnGraph, images: np.ndarray, keep: set[str], memory_budget: int
                ) -> Iterator[tuple[int, dict[str, torch.Tensor]]]:
     """(first image, the ``keep`` activations) of the ANN run on consecutive chunks of
     ``images``, each run's working memory (every node's output) within ``memory_budget``."""
-    per_image = sum(int(np.prod(shape)) for shape in ann.shapes().values())
-    chunk = samples_within(per_image * FLOAT_BYTES, memory_budget)
+    chunk = ann_chunk(ann, memory_budget)
     for first in range(0, len(images), chunk):
         yield first, ann.run(torch.as_tensor(images[first:first + chunk], dtype=torch.float32),
                              keep=keep)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import sys
+import weakref
 import zipfile
 from pathlib import Path
 
@@ -15,7 +16,8 @@ from torch import nn
 
 from neurodeploy.errors import InputError, UnsupportedLayer
 from neurodeploy.frontend import load_model
-from neurodeploy.frontend.ann import OPS
+from neurodeploy.frontend.ann import ACTIVATIONS, OPS
+from tests.conftest import images, random_cnn, random_resnet
 
 FORMATS = ("script", "trace", "export", "state_dict", "pickle")
 
@@ -410,3 +412,50 @@ def test_a_hook_that_changes_the_model_is_named_not_reported_as_a_bug():
                                                r"model computes.*Remove the hooks, or do what "
                                                r"they do in forward\(\)$"):
         load_model(model, input_shape=SmallCNN.input_shape)
+
+
+@pytest.mark.parametrize("ann", [random_cnn(), random_resnet()], ids=["cnn", "resnet"])
+def test_the_streamed_graph_gives_each_chunks_run_and_holds_only_what_is_still_read(ann):
+    """``AnnGraph.stream`` runs node by node over chunks (23 images, chunks of 5): each
+    wanted node's values are ``run``'s on each chunk, bit for bit, and between yields it holds
+    only outputs a later node reads (a residual add's shortcut until the add)."""
+    x = images(ann.input_shape, n=23, seed=7)
+    wanted = {n.name for n in ann.nodes if n.op in ACTIVATIONS} | {ann.output}
+    order = [n.name for n in ann.nodes]
+    stream = ann.stream(x, 5, wanted)
+    streamed = {}
+    for name, value in stream:
+        streamed[name] = value
+        later = {i for n in ann.nodes[order.index(name) + 1:] for i in n.inputs}
+        assert set(stream.gi_frame.f_locals["held"]) <= later
+    assert set(streamed) == wanted
+    for first in range(0, len(x), 5):
+        run = ann.run(torch.as_tensor(x[first:first + 5], dtype=torch.float32), keep=wanted)
+        for name in wanted:
+            expected = run["output"] if name == ann.output else run[name]
+            assert np.array_equal(streamed[name][first:first + 5], expected.numpy())
+
+
+def test_a_run_lets_go_of_the_values_no_later_node_reads():
+    """When the last node runs, only its inputs and the kept values are still alive (and a
+    value a view of them, such as a flatten, holds: the same memory)."""
+    ann = random_resnet()
+    names = [n.name for n in ann.nodes if n.op != "input"]
+    refs, alive = {}, {}  # alive: name -> its memory, when the last node runs
+
+    def remember(name):
+        def alter(value):
+            refs[name] = weakref.ref(value)
+            return value
+        return alter
+
+    def look(value):
+        alive.update({name: ref().untyped_storage().data_ptr() for name, ref in refs.items()
+                      if ref() is not None})
+        return value
+
+    alter = {name: remember(name) for name in names[:-1]} | {names[-1]: look}
+    ann.run(torch.as_tensor(images(ann.input_shape, n=3)), keep={names[1]}, alter=alter)
+    expected = {names[1], *ann.node(names[-1]).inputs}
+    assert expected <= set(alive) and len(alive) < len(names) // 2
+    assert set(alive.values()) == {alive[name] for name in expected}

@@ -308,6 +308,29 @@ def test_adafire_frees_its_search_before_the_corrections(monkeypatch):
     assert get_graph_meta(graph).notes["adafire"]["max_burst"]
 
 
+def test_calibrate_frees_the_records_behind_it_and_builds_the_same_network(monkeypatch):
+    """Layer by layer, calibrate releases the spike records it will not read again: fewer are
+    alive than populations, and the network (records and fitted weights) is the one built
+    with every record kept, on a residual network."""
+    ctx = context(ann=random_resnet())
+    release = deployed.DeployedNetwork.release_behind
+    alive = []
+
+    def counted(net, corrected):
+        release(net, corrected)
+        alive.append(sum(not run.released for run in net._runs.values()))
+
+    monkeypatch.setattr(deployed.DeployedNetwork, "release_behind", counted)
+    freed = get_method("calibrate").convert(ctx)
+    monkeypatch.setattr(deployed.DeployedNetwork, "release_behind", lambda net, corrected: None)
+    kept = get_method("calibrate").convert(ctx)
+    assert equal_graphs(freed, kept)
+    synapses = [n for n, node in kept.nodes.items() if hasattr(node, "weight")]
+    assert synapses and all(np.array_equal(freed.nodes[n].weight, kept.nodes[n].weight)
+                            for n in synapses)
+    assert alive and max(alive) < len(firing(kept))
+
+
 def test_adafire_is_refused_on_binary_spike_targets():
     ctx = context()
     ctx = MethodContext(ann=ctx.ann, calib=ctx.calib, options=ctx.options,

@@ -12,21 +12,24 @@ from neurodeploy.backends import Record, memory
 from neurodeploy.backends.memory import sample_bytes
 from neurodeploy.convert import ConvertOptions
 from neurodeploy.core.meta import copy_graph, population_meta
+from neurodeploy.core.neuron import NeuronParams
 from neurodeploy.core.population import population_shape
 from neurodeploy.errors import InputError
 from neurodeploy.methods import MethodContext, get_method
 from neurodeploy.methods.corrections import firing, with_population
-from neurodeploy.methods.deployed import DeployedNetwork
+from neurodeploy.methods.deployed import DeployedNetwork, SpikeRecord
 from neurodeploy.methods.probe import simulate
 from neurodeploy.nir_compat import replace_node
 from neurodeploy.targets import load_target
-from tests.conftest import images, random_cnn, random_resnet
+from tests.conftest import images, random_cnn, random_mlp, random_resnet
 
 
+@pytest.mark.parametrize("max_burst", [1, 3], ids=["packed", "int8"])
 @pytest.mark.parametrize("ann", [random_cnn(), random_resnet()], ids=["cnn", "resnet"])
-def test_kept_populations_equal_the_whole_run_after_a_change(ann):
+def test_kept_populations_equal_the_whole_run_after_a_change(ann, max_burst):
+    """Records of single spikes are kept eight to a byte, of bursts as int8 (SpikeRecord)."""
     ctx = MethodContext(ann=ann, calib=images(ann.input_shape, n=24, seed=3),
-                        options=ConvertOptions(timesteps=3, max_burst=3),
+                        options=ConvertOptions(timesteps=3, max_burst=max_burst),
                         target=load_target("loihi2"), show_progress=False)
     graph = get_method("p99.99").convert(ctx)
     ctx = replace(ctx, memory_budget=5 * sample_bytes(graph, 3))  # chunks of 5 (both runs)
@@ -84,6 +87,33 @@ def test_a_probed_population_runs_on_its_kept_input_until_the_input_changes(ann)
         assert (net._inputs[probed].chunks is not None) == (3 <= n <= len(probes))
 
 
+@pytest.mark.parametrize("ann", [random_mlp(sizes=(16, 24, 20, 16, 12, 5)), random_resnet()],
+                         ids=["mlp", "resnet"])
+def test_records_behind_a_layer_by_layer_stage_are_released_and_come_back_the_same(ann):
+    """Once the first k populations are corrected, the k-th runs again for its consumers, and
+    the rest read their sources: every other record of the first k is freed; asked for
+    again, a freed record is simulated again, spike for spike (identity shortcuts included)."""
+    ctx = MethodContext(ann=ann, calib=images(ann.input_shape, n=24, seed=5),
+                        options=ConvertOptions(timesteps=3), target=load_target("loihi2"),
+                        show_progress=False)
+    graph = get_method("p99.99").convert(ctx)
+    net = DeployedNetwork(graph, ctx.calib, ctx)
+    pops = firing(graph)
+    probe = simulate(graph, ctx.calib, ctx)
+    sources = {p: {path.source for path in net.paths[p]} for p in net.populations}
+    released = set()
+    for k, pop in enumerate(pops, start=1):
+        net.spikes(graph, pop)
+        net.release_behind(pops[:k])
+        read = {pop, *sources[pop], *(s for p in net.populations[k:] for s in sources[p])}
+        released |= set(pops[:k]) - read
+        assert {p for p, run in net._runs.items() if run.released} == released
+    assert released  # the last layers' sources stay; the first layers are freed
+    for pop in pops:
+        assert np.array_equal(net.spikes(graph, pop), probe.trace.spikes[pop])
+    assert np.array_equal(net.logits(graph), probe.logits)
+
+
 def _input_synapses(graph) -> set[str]:
     return {dst for src, dst in graph.edges if src == "input"}
 
@@ -102,3 +132,25 @@ def test_spike_records_the_free_memory_cannot_hold_are_refused_before_a_run(monk
     with pytest.raises(InputError, match="^64 samples over 1000 steps need up to .* Calibrate "
                                          "for a shorter window, or on fewer images"):
         DeployedNetwork(graph, ctx.calib, ctx)
+
+
+@pytest.mark.parametrize("stored", [(0, 1, 3, 4, 2), (0, 1, 2, 3, 4)],
+                         ids=["channels-last", "channels-first"])
+def test_a_packed_spike_record_reads_back_as_the_int8_record_does(stored):
+    """Eight single spikes to a byte, read back with the same values and the same memory
+    order as the int8 record (torch rounds a convolution by its input's layout), for a slice
+    of images and for an index array."""
+    spikes = np.random.default_rng(0).integers(0, 2, (3, 10, 12, 5, 5)).astype(np.int8)
+    chunk = np.ascontiguousarray(spikes.transpose(stored)).transpose(np.argsort(stored))
+    params = {burst: NeuronParams(theta=np.array(1), bias=np.array(0), v_init=np.array(0),
+                                  theta_neg=np.array(0), max_burst=burst) for burst in (1, 2)}
+    packed, whole = (SpikeRecord(chunk, 10, params[burst]) for burst in (1, 2))
+    for rows in (slice(0, 6), slice(6, 10)):
+        packed.write(rows, chunk[:, rows])
+        whole.write(rows, chunk[:, rows])
+    assert packed.packed and not whole.packed
+    assert packed.stored.nbytes * 5 <= whole.stored.nbytes  # 12 or 5 innermost: 2 or 1 bytes
+    for rows in (slice(None), slice(2, 7), np.array([1, 4, 9])):
+        read, expected = packed.read(rows), whole.read(rows)
+        assert np.array_equal(read, spikes[:, rows]) and np.array_equal(expected, read)
+        assert np.argsort(read.strides).tolist() == np.argsort(expected.strides).tolist()

@@ -102,10 +102,9 @@ class SpikeRecord:
     1,024 images a first-stage record packed is 34 MB, not 268."""
 
     def __init__(self, like: np.ndarray, images: int, params: neuron.NeuronParams):
-        #: the axes of a chunk (T, chunk, *shape) in memory order, the images outermost
-        self.order = [0, *(1 + a for a in neuron.memory_order(like))]
-        if self.order[1] != 1:
-            raise ValueError("spike records are stored image by image")
+        #: the axes of a chunk (T, chunk, *shape) as stored: the images outermost (rows are
+        #: read by image), the neuron axes in the simulator's memory order
+        self.order = [0, 1, *(1 + a for a in neuron.memory_order(like) if a != 0)]
         self.packed = params.max_burst == 1 and not params.dual
         stored = [like.shape[0], images, *(like.shape[a] for a in self.order[2:])]
         self.innermost = stored[-1]
@@ -368,8 +367,8 @@ class DeployedNetwork:
         same every step, or the source's kept spikes (T * batch, ...)."""
         if path.source == self._input_name:
             return dense(torch.as_tensor(self.inputs[chunk]), dtype)
-        spikes = torch.from_numpy(self._runs[path.source].spikes.read(chunk))
-        return dense(_as_dtype(spikes, dtype).reshape(-1, *spikes.shape[2:]))
+        return _steps_as_batch(torch.from_numpy(self._runs[path.source].spikes.read(chunk)),
+                               dtype)
 
     def _count_synops(self, graph, consumer: str, path: _Path) -> dict[str, int]:
         """Synaptic operations the spikes entering ``path`` cause at each of its synapse
@@ -391,8 +390,8 @@ class DeployedNetwork:
                     counts = count_nonzero(x, lead=2 if spikes else 1).numpy()
                     ops[name] = ops.get(name, 0) + int((counts * fan_out(node, counts.shape)).sum())
                 if name != path.synapse and not isinstance(node, nir.Delay):
-                    if spikes:
-                        x, spikes = self._path_input(path, chunk, dtype), False
+                    if spikes:  # the spikes already read, as _path_input converts them
+                        x, spikes = _steps_as_batch(x, dtype), False
                     x = dense(synapse(node, x))
         return ops
 
@@ -411,6 +410,11 @@ class DeployedNetwork:
 
     def _chunks(self) -> list[slice]:
         return chunks(len(self.images), self.chunk)
+
+
+def _steps_as_batch(spikes: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
+    """A source's (T, batch, ...) spikes as the (T * batch, ...) input of its synapses."""
+    return dense(_as_dtype(spikes, dtype).reshape(-1, *spikes.shape[2:]))
 
 
 def _as_dtype(x: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:

@@ -29,6 +29,9 @@ STREAM_NDIMS = (3, 5)  #: an .npz x of these ranks has a time axis: (N, T, featu
 SPLITS = ("train", "test")
 FASHION_DIR = Path("/usr/share/datasets/fashion-mnist")
 FASHION_PACKAGE = "dataset-fashion-mnist"
+#: the hint when calibration data is none of them
+CALIBRATION_FORMS = ("Pass an array or tensor (N, ...) of floats in [0, 1] or uint8, an (images, "
+                     "labels) pair, a Dataset or a DataLoader")
 
 
 def load_dataset(name: str | os.PathLike, split: str = "test", limit: int | None = None
@@ -94,11 +97,13 @@ def calibration_images(calib: Any, samples: int, seed: int = 0) -> np.ndarray | 
         x = as_array(calib[0] if pair else calib)
     except ValueError as err:  # ragged nesting
         raise InputError(f"calibration data cannot be read as one batch of images ({err})",
-                         hint="Pass an array or tensor (N, ...), an (images, labels) pair or a "
-                              "DataLoader") from None
+                         hint=CALIBRATION_FORMS) from None
     if x.ndim < 2 or len(x) == 0 or x.dtype.kind not in "fiu":
+        # an object array is numpy's wrapping of what it could not read (a generator, a set)
+        got = f"an object of type {type(calib).__name__}" if x.dtype == object else \
+            f"{x.dtype} of shape {x.shape}"
         raise InputError(f"calibration data must be a non-empty batch of images (N, ...), got "
-                         f"{x.dtype} of shape {x.shape}")
+                         f"{got}", hint=CALIBRATION_FORMS)
     return encodable_images(x, "calibration data").astype(np.float32)
 
 

@@ -58,7 +58,7 @@ def open_model(model: Any, *, arch: str | None = None, trust_pickle: bool = Fals
         return LoadedModel("export", model)
     if isinstance(model, str | os.PathLike):
         return load_file(Path(model), arch=arch, trust_pickle=trust_pickle)
-    raise InputError(f"cannot read a model from a {type(model).__name__}",
+    raise InputError(f"cannot read a model from an object of type {type(model).__name__}",
                      hint="Pass an nn.Module or the path of a model file")
 
 

@@ -77,8 +77,10 @@ def test_an_npz_path_is_drawn_from_like_a_dataset(tmp_path):
 
 
 @pytest.mark.parametrize("model, data, message", [
-    (42, "calib", "cannot read a model from a int"),
+    (42, "calib", "cannot read a model from an object of type int"),
     ("model", 3.5, "calibration data must be a non-empty batch of images"),
+    ("model", (x for x in range(3)), "images .*, got an object of type generator"),
+    ("model", torch.ones(4, 1, 8, 8, dtype=torch.bool), "images .*, got bool of shape"),
     ("model", np.zeros((0, 1, 8, 8)), "calibration data must be a non-empty batch of images"),
     ("model", torch.zeros(4, 1, 8, 8, device="meta"), "a tensor on the meta device holds no "
                                                       "values"),  # NotImplementedError before

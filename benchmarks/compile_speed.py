@@ -15,7 +15,7 @@ own process: the time is ``api.compile``'s (conversion and passes, not loading),
 and CPU (user + system, all threads: on a shared machine the wall-clock time also measures
 the other jobs), the memory the process's peak resident set when the compile returns
 (``ru_maxrss``), and each time is also given as a ratio to p99.99 of the same model in the
-same run. For the Fashion CNN the
+same run; each compile runs on one torch thread. For the Fashion CNN the
 compiled network's accuracy on the first ``--test-samples`` test images is measured too.
 Writes benchmarks/results/compile_speed.json.
 
@@ -101,6 +101,9 @@ def measure(model: str, method: str, timesteps: int, test_samples: int, budget: 
 
 
 def main() -> None:
+    # one torch thread in every compile (and in the machine record): the CPU seconds are then
+    # the work, not a second thread spinning while it waits for the first
+    torch.set_num_threads(1)
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--models", default=",".join(MODELS))
     parser.add_argument("--methods", default=",".join(METHODS))

@@ -34,7 +34,7 @@ from neurodeploy.methods.base import MethodContext, seeded_subset
 from neurodeploy.methods.corrections import (
     correct,
     correct_population,
-    firing,
+    layer_by_layer,
     rounding_shift,
     with_note,
 )
@@ -42,7 +42,6 @@ from neurodeploy.methods.deployed import DeployedNetwork
 from neurodeploy.methods.mmse import activation_samples, mmse_thresholds
 from neurodeploy.methods.probe import ActivationStream
 from neurodeploy.methods.weights import WeightFit, calibrate_weights
-from neurodeploy.progress import progress
 
 #: images the corrections are measured on (the authors use one batch of 128)
 CORRECTION_SAMPLES = 256
@@ -107,13 +106,11 @@ class Calibrate:
         net = DeployedNetwork(graph, images, ctx)
         torch.manual_seed(ctx.seed)
         errors, fits = {}, {}
-        order = firing(graph)
-        for k, name in enumerate(progress(order, self.name, ctx.show_progress)):
+        for name in layer_by_layer(graph, net, self.name, ctx.show_progress):
             target = ann.pop(name)
             graph, errors[name] = correct_population(graph, net, name, target, potential)
             graph, fits[name] = calibrate_weights(graph, name, net, target, fit)
             graph, _ = correct_population(graph, net, name, target, potential)
-            net.release_behind(order[:k + 1])
         return graph, errors, fits
 
 

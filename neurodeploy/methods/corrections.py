@@ -9,6 +9,7 @@ inputs really send.
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Iterator
 from typing import Any
 
 import nir
@@ -74,11 +75,20 @@ def correct(graph: nir.NIRGraph, ctx: MethodContext, images: np.ndarray, stage: 
     ann = ActivationStream(ctx, images, graph)
     net = DeployedNetwork(graph, images, ctx)
     before = {}
-    order = firing(graph)
-    for k, name in enumerate(progress(order, stage, ctx.show_progress)):
+    for name in layer_by_layer(graph, net, stage, ctx.show_progress):
         graph, before[name] = correct_population(graph, net, name, ann.pop(name), potential)
-        net.release_behind(order[:k + 1])
     return graph, before
+
+
+def layer_by_layer(graph: nir.NIRGraph, net: DeployedNetwork, description: str,
+                   show_progress: bool) -> Iterator[str]:
+    """``firing(graph)`` in order, with a progress bar, for a stage that changes one population
+    at a time: once the caller is done with one, ``net`` frees the spike records no later
+    population reads (``DeployedNetwork.release_behind``)."""
+    order = firing(graph)
+    for k, name in enumerate(progress(order, description, show_progress)):
+        yield name
+        net.release_behind(order[:k + 1])
 
 
 def correct_population(graph: nir.NIRGraph, net: DeployedNetwork, name: str,

@@ -376,12 +376,11 @@ class DeployedNetwork:
         rounded = self._rounded_nodes(graph, consumer)
         nodes, dtype = rounded.nodes, rounded.dtype
         ops: dict[str, int] = {}
-        from_population = path.source != self._input_name
-        source = self._run(graph, path.source) if from_population else None
+        source = None if path.source == self._input_name else self._run(graph, path.source)
         for chunk in self._chunks():
             # a source's kept spikes are counted as they are, (T, chunk, ...): converting
             # them for counting alone took a third of the count
-            spikes = from_population
+            spikes = source is not None
             x = torch.from_numpy(source.spikes.read(chunk)) if spikes else \
                 self._path_input(path, chunk, dtype)
             for name in path.nodes:

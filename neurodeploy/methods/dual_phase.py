@@ -27,13 +27,12 @@ import torch
 
 from neurodeploy.core.meta import get_graph_meta
 from neurodeploy.methods.base import MethodContext
-from neurodeploy.methods.corrections import firing, with_note
+from neurodeploy.methods.corrections import layer_by_layer, with_note
 from neurodeploy.methods.deployed import DeployedNetwork
 from neurodeploy.methods.learned import LearnedClip
 from neurodeploy.methods.potential import calibrate_potential
 from neurodeploy.methods.probe import ActivationStream
 from neurodeploy.methods.weights import WeightFit, calibrate_weights
-from neurodeploy.progress import progress
 
 CALIBRATION_IMAGES = 256  #: "a few hundred unlabeled images" (the authors use 256-1280)
 KL_FIT = WeightFit("kl")  #: the authors' loss
@@ -54,13 +53,11 @@ class DualPhase:
         net = DeployedNetwork(snn, images, ctx)
         torch.manual_seed(ctx.seed)
         report = {}
-        order = firing(snn)
-        for k, pop in enumerate(progress(order, "dual-phase calibration", ctx.show_progress)):
+        for pop in layer_by_layer(snn, net, "dual-phase calibration", ctx.show_progress):
             target = targets.pop(pop)
             snn = calibrate_potential(snn, pop, net, target)
             snn, report[pop] = calibrate_weights(snn, pop, net, target, self.weights)
             snn = calibrate_potential(snn, pop, net, target)
-            net.release_behind(order[:k + 1])
         return with_note(snn, self.name, {**get_graph_meta(snn).notes[self.name],
                                           "weight_calibration": report,
                                           "calibration_images": len(images)})

@@ -15,10 +15,9 @@ import numpy as np
 from neurodeploy.core.meta import population_meta
 from neurodeploy.core.population import param_for_shape
 from neurodeploy.methods.base import MethodContext
-from neurodeploy.methods.corrections import firing, with_population
+from neurodeploy.methods.corrections import layer_by_layer, with_population
 from neurodeploy.methods.deployed import DeployedNetwork
 from neurodeploy.methods.probe import ActivationStream
-from neurodeploy.progress import progress
 
 
 def calibrate_potentials(snn: nir.NIRGraph, images: np.ndarray, ctx: MethodContext,
@@ -26,10 +25,8 @@ def calibrate_potentials(snn: nir.NIRGraph, images: np.ndarray, ctx: MethodConte
     """Every firing population's v_init, in network order."""
     targets = ActivationStream(ctx, images, snn)
     net = DeployedNetwork(snn, images, ctx)
-    order = firing(snn)
-    for k, pop in enumerate(progress(order, description, ctx.show_progress)):
+    for pop in layer_by_layer(snn, net, description, ctx.show_progress):
         snn = calibrate_potential(snn, pop, net, targets.pop(pop))
-        net.release_behind(order[:k + 1])
     return snn
 
 

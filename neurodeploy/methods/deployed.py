@@ -43,8 +43,6 @@ from neurodeploy.passes import PassContext, quantize_population
 from neurodeploy.passes.quantize_input import quantize_input
 from neurodeploy.passes.sources import synapse_source
 
-KEEP_FROM = 3  #: the computation of one input from which it is kept (``_input_chunks``)
-
 
 @dataclass(frozen=True)
 class _Path:
@@ -72,7 +70,7 @@ class _Rounded:
 @dataclass
 class _Input:
     """A population's synaptic input on every image, for the synapses and source runs ``key``
-    names, and how many times it was computed; kept (per chunk) by a search (``_input_chunks``)."""
+    names, and how many times it was computed; kept per chunk (``_input_chunks``)."""
 
     key: str
     computed: int = 1
@@ -320,11 +318,12 @@ class DeployedNetwork:
                       ) -> Iterator[tuple[slice, torch.Tensor]]:
         """(images, synaptic input) of the population chunk by chunk (``_currents``).
 
-        A search probing one population's thresholds or bursts (AdaFire's tables) runs it
-        again and again on the same input, a sixth of AdaFire on the Fashion CNN. An input
-        computed a third time for the same synapses and source spikes is kept, one
-        population's at a time and while it takes at most an eighth of the memory budget;
-        a calibration stage, which runs a population at most twice on one input, keeps none."""
+        One population's input is kept, while it takes at most an eighth of the memory
+        budget: one computed a second time for the same synapses and source spikes (a search
+        runs the population it probes again and again on one input, others between: AdaFire's
+        tables, a sixth of AdaFire on the Fashion CNN), and one computed once unless the input
+        kept was computed twice (a layer-by-layer stage runs each population again on its
+        input once it corrected it: a tenth of calibrate on the ResNet-18 shape)."""
         key = _digest(rounded.synapses, *(self._runs[s].key for s in self._sources(population)))
         kept = self._inputs.get(population)
         if kept is not None and kept.key == key and kept.chunks is not None:
@@ -333,7 +332,12 @@ class DeployedNetwork:
         times = kept.computed + 1 if kept is not None and kept.key == key else 1
         size = self.steps * len(self.images) * int(np.prod(
             population_shape(graph.nodes[population]))) * rounded.dtype.itemsize
-        keep = times >= KEEP_FROM and size <= self.ctx.memory_budget // 8
+        held = [i for p, i in self._inputs.items() if p != population and i.chunks is not None]
+        keep = size <= self.ctx.memory_budget // 8 and \
+            (times > 1 or all(i.computed == 1 for i in held))
+        if keep:  # the input it replaces goes before this one is made
+            for other in held:
+                other.chunks = None
         self._inputs[population] = _Input(key, times)  # not kept before every chunk is made
         computed = []
         for chunk in self._chunks():
@@ -342,8 +346,6 @@ class DeployedNetwork:
                 computed.append(currents)
             yield chunk, currents
         if keep:
-            for other in self._inputs.values():
-                other.chunks = None
             self._inputs[population] = _Input(key, times, computed)
 
     def _currents(self, graph, population: str, nodes: dict[str, nir.NIRNode], chunk: slice,

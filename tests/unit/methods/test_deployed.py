@@ -60,9 +60,10 @@ def test_kept_populations_equal_the_whole_run_after_a_change(ann, max_burst):
 
 @pytest.mark.parametrize("ann", [random_cnn(), random_resnet()], ids=["cnn", "resnet"])
 def test_a_probed_population_runs_on_its_kept_input_until_the_input_changes(ann):
-    """AdaFire's tables change one population's threshold again and again: from its third
-    run on one input that input is kept; a change of its weights, or upstream (the source's
-    threshold is folded into the weights), is not served from it."""
+    """AdaFire's tables change one population's threshold again and again: from its second
+    run on one input that input is kept, and the inputs after it, each computed once, do not
+    replace it; a change of its weights, or upstream (the source's threshold is folded into
+    the weights), is not served from it."""
     ctx = MethodContext(ann=ann, calib=images(ann.input_shape, n=24, seed=4),
                         options=ConvertOptions(timesteps=3, max_burst=3),
                         target=load_target("loihi2"), show_progress=False)
@@ -84,7 +85,30 @@ def test_a_probed_population_runs_on_its_kept_input_until_the_input_changes(ann)
         assert np.array_equal(net.logits(g), probe.logits)
         for pop in firing(g):
             assert np.array_equal(net.spikes(g, pop), probe.trace.spikes[pop])
-        assert (net._inputs[probed].chunks is not None) == (3 <= n <= len(probes))
+        assert (net._inputs[probed].chunks is not None) == (2 <= n <= len(probes))
+
+
+@pytest.mark.parametrize("ann", [random_cnn(), random_resnet()], ids=["cnn", "resnet"])
+def test_a_corrected_population_runs_again_on_its_kept_input(ann):
+    """A layer-by-layer stage corrects a population and runs it again for its consumers: the
+    run after the correction reads the input the run before it computed, spike for spike as
+    the whole network's run, and the next population's input takes its place."""
+    ctx = MethodContext(ann=ann, calib=images(ann.input_shape, n=24, seed=6),
+                        options=ConvertOptions(timesteps=3), target=load_target("loihi2"),
+                        show_progress=False)
+    graph = get_method("p99.99").convert(ctx)
+    net = DeployedNetwork(graph, ctx.calib, ctx)
+    net.chunk = 5  # as a small budget makes them, with room to keep an input
+    for pop in firing(graph):
+        before = net.spikes(graph, pop)
+        meta = population_meta(graph, pop)
+        graph = with_population(graph, pop, bias=np.asarray(meta.bias, np.float64)
+                                + 0.3 * np.asarray(meta.theta, np.float64))
+        after = net.spikes(graph, pop)
+        assert not np.array_equal(after, before)  # the correction changed what it sends
+        assert np.array_equal(after, simulate(graph, ctx.calib, ctx).trace.spikes[pop])
+        assert net._inputs[pop].computed == 1 and net._inputs[pop].chunks is not None
+        assert [p for p, i in net._inputs.items() if i.chunks is not None] == [pop]
 
 
 @pytest.mark.parametrize("ann", [random_mlp(sizes=(16, 24, 20, 16, 12, 5)), random_resnet()],

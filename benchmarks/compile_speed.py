@@ -16,8 +16,8 @@ and CPU (user + system, all threads: on a shared machine the wall-clock time als
 the other jobs), the memory the process's peak resident set when the compile returns
 (``ru_maxrss``), and each time is also given as a ratio to p99.99 of the same model in the
 same run; each compile runs on one torch thread. p99.99 is compiled three times and its median
-times are the ratios' base: it takes about a second, and the first compile of a model in a run
-can take twice as long as the next ones (files the machine has not read lately). For the
+times are the ratios' base: it takes about a second on the CNN, and one compile in a few takes
+half as long again or more (on the CNN 1.0 to 1.1 CPU s, with outliers of 1.6 and 2.9). For the
 Fashion CNN the compiled network's accuracy on the first ``--test-samples`` test images is
 measured too. Writes benchmarks/results/compile_speed.json.
 

@@ -167,14 +167,15 @@ class DeployedNetwork:
         return spike_values(graph, population, record.read(index), dtype)
 
     def mean_rates(self, graph: nir.NIRGraph, population: str) -> np.ndarray:
-        """(*shape) mean over the images of the value sent per step (ANN units): the
-        sequential sum ``probe.Probe.rates(p).mean(axis=0)`` computes, chunk by chunk."""
-        total = None
-        for chunk in self._chunks():
-            rates = self.spike_values(graph, population, chunk).mean(axis=0)
-            for row in rates:
-                total = row.copy() if total is None else total + row
-        return total / len(self.images)
+        """(*shape) mean over the images of the value sent per step (ANN units). The spikes
+        are counted in integers, exactly, and turned into values once: a float64 copy of
+        every record summed step by step and image by image took a tenth of calibrate on the
+        Fashion CNN."""
+        record = self._run(graph, population).spikes
+        counts = sum(record.read(chunk).sum(axis=(0, 1), dtype=np.int64)
+                     for chunk in self._chunks())
+        values = spike_values(graph, population, counts[np.newaxis, np.newaxis])[0, 0]
+        return values / (self.steps * len(self.images))
 
     def logits(self, graph: nir.NIRGraph) -> np.ndarray:
         """(images, classes) readout after the whole window, in ANN units."""

@@ -66,6 +66,19 @@ def test_fashion_mnist_test_split() -> None:
     assert np.array_equal(load_dataset("fashion-mnist", limit=3)[1], y[:3])
 
 
+def test_fashion_mnist_images_are_its_pixels_over_255_in_new_arrays() -> None:
+    """The split is kept as uint8 pixels; the images asked for are made float32 alone."""
+    pixels = data._idx(data.FASHION_DIR / "train-images-idx3-ubyte.gz").reshape(-1, 1, 28, 28)
+    index = np.sort(np.random.default_rng(0).permutation(len(pixels))[:16])
+    calib = calibration_set("fashion-mnist", samples=16)
+    assert calib.dtype == np.float32
+    assert np.array_equal(calib, pixels[index].astype(np.float32) / 255.0)
+    calib[:] = 7  # a caller's edit must not reach the cache
+    assert calibration_set("fashion-mnist", samples=16).max() <= 1.0
+    x, _ = load_dataset("fashion-mnist", split="train", limit=4)
+    assert np.array_equal(x, pixels[:4].astype(np.float32) / 255.0)
+
+
 def test_fashion_mnist_missing_names_the_debian_package(tmp_path: Path,
                                                         monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(data, "FASHION_DIR", tmp_path / "fashion-mnist")

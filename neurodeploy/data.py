@@ -47,7 +47,7 @@ def load_dataset(name: str | os.PathLike, split: str = "test", limit: int | None
         raise InputError(f"a dataset is a name or a path, got {type(name).__name__}",
                          hint=f"Use one of: {', '.join(DATASETS)}, or an .npz file's path")
     x, y = _cached(os.fspath(name), split)
-    return _images(os.fspath(name), x[:limit]), (None if y is None else y[:limit].copy())
+    return _images(x[:limit]), (None if y is None else y[:limit].copy())
 
 
 def calibration_set(name: str, samples: int, seed: int = 0, skip: int = 0) -> np.ndarray:
@@ -61,7 +61,7 @@ def calibration_set(name: str, samples: int, seed: int = 0, skip: int = 0) -> np
         raise InputError(f"calibration needs at least one sample, got {samples}")
     x, _ = _cached(name, "train")
     index = np.random.default_rng(seed).permutation(len(x))[skip:skip + samples]
-    return _images(name, x[np.sort(index)])
+    return _images(x[np.sort(index)])
 
 
 def calibration_images(calib: Any, samples: int, seed: int = 0) -> np.ndarray | None:
@@ -133,7 +133,7 @@ def encodable_images(x: np.ndarray, what: str) -> np.ndarray:
     if stream and x.dtype.kind in "biu":
         x = x.astype(np.int32)  # event counts
     elif x.dtype == np.uint8:
-        x = x.astype(np.float32) / 255
+        x = _unit_floats(x)
     elif x.dtype.kind == "f":
         x = x.astype(np.float32)
     else:
@@ -172,9 +172,15 @@ def as_array(data: Any) -> np.ndarray:
     return np.asarray(data)
 
 
-def _images(name: str, rows: np.ndarray) -> np.ndarray:
-    """A new array of the images ``rows`` of a cached split (``_cached``), float32 in [0, 1]."""
-    return rows.astype(np.float32) / 255.0 if name == "fashion-mnist" else rows.copy()
+def _unit_floats(pixels: np.ndarray) -> np.ndarray:
+    """uint8 pixels 0..255 as float32 in [0, 1]."""
+    return pixels.astype(np.float32) / 255
+
+
+def _images(rows: np.ndarray) -> np.ndarray:
+    """A new array of the images ``rows`` of a cached split (``_cached``): uint8 rows are
+    pixels (Fashion-MNIST's; every other split is cached as it encodes)."""
+    return _unit_floats(rows) if rows.dtype == np.uint8 else rows.copy()
 
 
 def _cached(name: str, split: str) -> tuple[np.ndarray, np.ndarray | None]:

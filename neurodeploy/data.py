@@ -225,7 +225,13 @@ def _fashion(directory: Path, split: str) -> tuple[np.ndarray, np.ndarray]:
         raise InputError(f"Fashion-MNIST not found in {directory}",
                          hint=f"Install the Debian package {FASHION_PACKAGE}: "
                               f"apt-get install -y {FASHION_PACKAGE}")
-    return _idx(images).reshape(-1, 1, 28, 28), _idx(labels).astype(np.int64)
+    x, y = _idx(images), _idx(labels)
+    if x.ndim != 3 or x.shape[1:] != (28, 28) or y.shape != x.shape[:1] or not len(y) \
+            or y.max(initial=0) > 9:
+        raise InputError(f"{directory}: the {prefix} files hold images {x.shape} and labels "
+                         f"{y.shape} up to {y.max(initial=0)}, not N 28x28 images and N labels "
+                         "0 to 9", hint=f"Reinstall the Debian package {FASHION_PACKAGE}")
+    return x.reshape(-1, 1, 28, 28), y.astype(np.int64)
 
 
 def _idx(path: Path) -> np.ndarray:
@@ -239,6 +245,9 @@ def _idx(path: Path) -> np.ndarray:
         raise InputError(f"{path}: not an IDX file of uint8",
                          hint=f"Reinstall the Debian package {FASHION_PACKAGE}")
     ndim = data[3]
+    if len(data) < 4 + 4 * ndim:
+        raise InputError(f"{path}: the header names {ndim} dimensions, the file ends first",
+                         hint=f"Reinstall the Debian package {FASHION_PACKAGE}")
     dims = np.frombuffer(data, ">u4", count=ndim, offset=4).astype(np.int64)
     values = np.frombuffer(data, np.uint8, offset=4 + 4 * ndim)
     if values.size != np.prod(dims):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gzip
 from pathlib import Path
 
 import numpy as np
@@ -83,6 +84,41 @@ def test_fashion_mnist_missing_names_the_debian_package(tmp_path: Path,
                                                         monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(data, "FASHION_DIR", tmp_path / "fashion-mnist")
     with pytest.raises(InputError, match="apt-get install -y dataset-fashion-mnist"):
+        load_dataset("fashion-mnist", limit=1)
+
+
+def _idx_file(path: Path, values: np.ndarray, header: bytes | None = None) -> None:
+    dims = b"".join(int(d).to_bytes(4, "big") for d in values.shape)
+    header = bytes([0, 0, 8, values.ndim]) + dims if header is None else header
+    with gzip.open(path, "wb") as f:
+        f.write(header + values.astype(np.uint8).tobytes())
+
+
+@pytest.mark.parametrize(("images", "labels", "message"), [
+    (np.zeros((5, 32, 32)), np.zeros(5), r"images \(5, 32, 32\)"),
+    (np.zeros((5, 28, 28)), np.zeros(4), r"labels \(4,\)"),
+    (np.zeros((5, 28, 28)), np.zeros((5, 2)), r"labels \(5, 2\)"),
+    (np.zeros((5, 28, 28)), np.full(5, 200), "up to 200"),
+    (np.zeros((0, 28, 28)), np.zeros(0), r"images \(0, 28, 28\)"),
+])
+def test_fashion_mnist_files_that_do_not_pair_up_are_refused(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, images: np.ndarray, labels: np.ndarray,
+        message: str) -> None:
+    """A damaged or replaced IDX file is refused on read, naming what it holds, not reshaped
+    into other images or kept with labels that belong to no image or class."""
+    _idx_file(tmp_path / "t10k-images-idx3-ubyte.gz", images)
+    _idx_file(tmp_path / "t10k-labels-idx1-ubyte.gz", labels)
+    monkeypatch.setattr(data, "FASHION_DIR", tmp_path)
+    with pytest.raises(InputError, match=message):
+        load_dataset("fashion-mnist", limit=1)
+
+
+def test_fashion_mnist_header_longer_than_its_file_is_refused(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    _idx_file(tmp_path / "t10k-images-idx3-ubyte.gz", np.zeros(1), header=b"\x00\x00\x08\x09")
+    _idx_file(tmp_path / "t10k-labels-idx1-ubyte.gz", np.zeros(5))
+    monkeypatch.setattr(data, "FASHION_DIR", tmp_path)
+    with pytest.raises(InputError, match="names 9 dimensions, the file ends first"):
         load_dataset("fashion-mnist", limit=1)
 
 

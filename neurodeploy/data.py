@@ -29,6 +29,7 @@ STREAM_NDIMS = (3, 5)  #: an .npz x of these ranks has a time axis: (N, T, featu
 SPLITS = ("train", "test")
 FASHION_DIR = Path("/usr/share/datasets/fashion-mnist")
 FASHION_PACKAGE = "dataset-fashion-mnist"
+REINSTALL_FASHION = f"Reinstall the Debian package {FASHION_PACKAGE}"
 #: the hint when calibration data is none of them
 CALIBRATION_FORMS = ("Pass an array or tensor (N, ...) of floats in [0, 1] or uint8, an (images, "
                      "labels) pair, a Dataset or a DataLoader")
@@ -226,11 +227,11 @@ def _fashion(directory: Path, split: str) -> tuple[np.ndarray, np.ndarray]:
                          hint=f"Install the Debian package {FASHION_PACKAGE}: "
                               f"apt-get install -y {FASHION_PACKAGE}")
     x, y = _idx(images), _idx(labels)
-    if x.ndim != 3 or x.shape[1:] != (28, 28) or y.shape != x.shape[:1] or not len(y) \
-            or y.max(initial=0) > 9:
+    top = y.max(initial=0)
+    if x.shape[1:] != (28, 28) or y.shape != x.shape[:1] or not len(y) or top > 9:
         raise InputError(f"{directory}: the {prefix} files hold images {x.shape} and labels "
-                         f"{y.shape} up to {y.max(initial=0)}, not N 28x28 images and N labels "
-                         "0 to 9", hint=f"Reinstall the Debian package {FASHION_PACKAGE}")
+                         f"{y.shape} up to {top}, not N 28x28 images and N labels 0 to 9",
+                         hint=REINSTALL_FASHION)
     return x.reshape(-1, 1, 28, 28), y.astype(np.int64)
 
 
@@ -243,16 +244,16 @@ def _idx(path: Path) -> np.ndarray:
         raise InputError(f"{path}: not a readable gzip file ({exc})") from None
     if len(data) < 4 or data[:3] != b"\x00\x00\x08":
         raise InputError(f"{path}: not an IDX file of uint8",
-                         hint=f"Reinstall the Debian package {FASHION_PACKAGE}")
+                         hint=REINSTALL_FASHION)
     ndim = data[3]
     if len(data) < 4 + 4 * ndim:
         raise InputError(f"{path}: the header names {ndim} dimensions, the file ends first",
-                         hint=f"Reinstall the Debian package {FASHION_PACKAGE}")
+                         hint=REINSTALL_FASHION)
     dims = np.frombuffer(data, ">u4", count=ndim, offset=4).astype(np.int64)
     values = np.frombuffer(data, np.uint8, offset=4 + 4 * ndim)
     if values.size != np.prod(dims):
         raise InputError(f"{path}: header says {tuple(dims)}, file holds {values.size} values",
-                         hint=f"Reinstall the Debian package {FASHION_PACKAGE}")
+                         hint=REINSTALL_FASHION)
     return values.reshape(dims)
 
 
